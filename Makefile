@@ -1,0 +1,37 @@
+# Every target bootstraps its own virtualenv from pyproject.toml; nothing is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## Backtest the bundled ML strategy over the bundled sample data
+	$(BIN)/tradeloop backtest --data examples/data/sample.parquet \
+	    --strategy examples/ml_strategy.py:MLStrategy \
+	    --context examples/data/vix.parquet --signals ml_pred,confidence
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit  ## ruff + mypy + pytest
+
+bench: $(STAMP)  ## Full benchmarks vs backtrader (installs backtrader into the venv)
+	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123'
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

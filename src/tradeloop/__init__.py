@@ -1,0 +1,66 @@
+"""tradeloop: one strategy class for replay backtests, paper trading and live trading.
+
+    from tradeloop import Engine, Strategy
+    from tradeloop.data import HistoricalFeed, Context
+"""
+
+from tradeloop.broker import (
+    BpsSlippage,
+    FixedCommission,
+    PercentCommission,
+    PerShareCommission,
+    SimulationBroker,
+    VolumeShareSlippage,
+)
+from tradeloop.data import (
+    CallableFeatureProvider,
+    Context,
+    HistoricalDataFeed,
+    HistoricalFeed,
+    ParquetDataFeed,
+    PrecomputedFeatureProvider,
+)
+from tradeloop.engine import BacktestEngine, Engine
+from tradeloop.errors import (
+    ConfigError,
+    DataError,
+    OrderError,
+    StrategyNotRunningError,
+    TradeloopError,
+    UnknownContextError,
+    UnknownSignalError,
+)
+from tradeloop.events import Fill, MarketEvent, TimestampBatch
+from tradeloop.results import BacktestResult
+from tradeloop.strategy import Strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BacktestEngine",
+    "BacktestResult",
+    "BpsSlippage",
+    "CallableFeatureProvider",
+    "ConfigError",
+    "Context",
+    "DataError",
+    "Engine",
+    "Fill",
+    "FixedCommission",
+    "HistoricalDataFeed",
+    "HistoricalFeed",
+    "MarketEvent",
+    "OrderError",
+    "ParquetDataFeed",
+    "PerShareCommission",
+    "PercentCommission",
+    "PrecomputedFeatureProvider",
+    "SimulationBroker",
+    "Strategy",
+    "StrategyNotRunningError",
+    "TimestampBatch",
+    "TradeloopError",
+    "UnknownContextError",
+    "UnknownSignalError",
+    "VolumeShareSlippage",
+]

@@ -1,0 +1,95 @@
+"""Orders as a broker holds them, and the pure rule that says where a bar fills one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["Order", "match_price"]
+
+
+@dataclass(slots=True)
+class Order:
+    """An order and its life so far. ``qty`` is positive; ``side`` gives the direction."""
+
+    id: int
+    asset_id: str
+    side: Side
+    qty: float
+    order_type: OrderType
+    limit_price: float | None
+    stop_price: float | None
+    tif: TimeInForce
+    submitted_ts_ns: int
+    reason: str
+    status: OrderStatus = OrderStatus.ACCEPTED
+    filled_qty: float = 0.0
+    avg_fill_price: float = 0.0
+    triggered: bool = False
+    session_day: int | None = None
+    message: str = ""
+    fill_at_close: bool = False
+
+    @property
+    def remaining(self) -> float:
+        return self.qty - self.filled_qty
+
+    @property
+    def side_sign(self) -> int:
+        return 1 if self.side is Side.BUY else -1
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+def match_price(
+    order: Order, open_: float, high: float, low: float
+) -> tuple[float | None, bool]:
+    """Where this bar fills ``order`` (before slippage), and whether a stop is now triggered.
+
+    The bar is seen as an exchange would: the open first, then the range. A limit or stop
+    that the open already crosses fills at the open (a gap gives the open, better for a
+    limit, worse for a stop); otherwise a level inside [low, high] fills at that level.
+    A stop-limit triggered inside the bar fills in that bar at the stop price only if the
+    stop is within its limit; otherwise it rests as a limit order from the next bar, because
+    the bar does not tell whether the price came back after the trigger.
+    """
+    buy = order.side is Side.BUY
+    kind = order.order_type
+    if kind is OrderType.MARKET:
+        return open_, order.triggered
+    if kind is OrderType.LIMIT:
+        return _limit(buy, _price(order.limit_price), open_, high, low), order.triggered
+    stop = _price(order.stop_price)
+    if kind is OrderType.STOP:
+        if (open_ >= stop) if buy else (open_ <= stop):
+            return open_, True
+        if (high >= stop) if buy else (low <= stop):
+            return stop, True
+        return None, False
+    limit = _price(order.limit_price)
+    if order.triggered:
+        return _limit(buy, limit, open_, high, low), True
+    if (open_ >= stop) if buy else (open_ <= stop):
+        return _limit(buy, limit, open_, high, low), True
+    if (high >= stop) if buy else (low <= stop):
+        within = stop <= limit if buy else stop >= limit
+        return (stop if within else None), True
+    return None, False
+
+
+def _limit(buy: bool, limit: float, open_: float, high: float, low: float) -> float | None:
+    if buy:
+        if open_ <= limit:
+            return open_
+        return limit if low <= limit else None
+    if open_ >= limit:
+        return open_
+    return limit if high >= limit else None
+
+
+def _price(value: float | None) -> float:
+    assert value is not None, "validated at submission"
+    return value

@@ -1,0 +1,390 @@
+"""SimulationBroker: fills orders against replayed bars, with no look-ahead. Pure: no I/O.
+
+Timing. An order decided on bar t fills on the asset's next bar, at its open for a market
+order (``fill_timing="next_open"``, the default). With ``fill_timing="close"`` a market order
+fills at the close of the bar it was decided on (an explicit opt-in; it assumes you could
+trade at a price you have just seen). Limit and stop orders always start on the next bar and
+fill on its range (see ``orders.match_price``). At one timestamp sells fill before buys, so a
+rebalance can spend what it sells.
+
+Money. Quantities are whole shares unless ``fractional=True``. A buy is accepted only if its
+estimated cost fits the cash left after every open order (pending sells that reduce a long
+count as proceeds); otherwise it is rejected with the reason, and the run goes on. If the
+fill price gaps higher than estimated, the buy fills as many shares as cash allows and the
+rest is cancelled with a message. Sells that reduce a position are never blocked by cash;
+selling more than you hold is rejected unless ``allow_short=True``.
+
+Day orders live for the UTC date of the first bar on which they could fill.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from tradeloop.broker.base import Bar, BarSource
+from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
+from tradeloop.broker.orders import Order, match_price
+from tradeloop.errors import ConfigError, OrderError
+from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.portfolio import Portfolio, Position
+
+__all__ = ["FILL_TIMINGS", "SimulationBroker"]
+
+FILL_TIMINGS = ("next_open", "close")
+_DAY_NS = 86_400 * 1_000_000_000
+_EPS = 1e-9
+
+
+class _NoBars:
+    def bar(self, asset_id: str) -> Bar | None:
+        return None
+
+
+class SimulationBroker:
+    """Order matching and accounting for replayed bars (also the engine of ``PaperBroker``)."""
+
+    def __init__(
+        self,
+        initial_cash: float = 100_000.0,
+        *,
+        commission: CommissionModel | float | None = None,
+        slippage: SlippageModel | float | None = None,
+        fill_timing: str = "next_open",
+        allow_short: bool = False,
+        fractional: bool = False,
+    ) -> None:
+        if fill_timing not in FILL_TIMINGS:
+            raise ConfigError(
+                f"fill_timing must be one of {FILL_TIMINGS}, got {fill_timing!r}. "
+                "'next_open' (default) fills at the next bar's open; 'close' at the decision "
+                "bar's close."
+            )
+        if not (initial_cash > 0 and math.isfinite(initial_cash)):
+            raise ConfigError(f"initial_cash must be a positive number, got {initial_cash}")
+        self.commission_model = as_commission(commission)
+        self.slippage_model = as_slippage(slippage)
+        self.fill_timing = fill_timing
+        self.allow_short = allow_short
+        self.fractional = fractional
+        self.portfolio = Portfolio(initial_cash)
+        self.marks: dict[str, float] = {}
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.fill_listeners: list[Callable[[Fill], None]] = []
+        self._open: dict[str, list[Order]] = {}
+        self._reserve: dict[int, float] = {}
+        self._now_ns = 0
+        self._now: datetime | None = None
+        self._bars: BarSource = _NoBars()
+        self._close_orders: list[Order] = []
+
+    # -- what a strategy may ask ----------------------------------------------------------
+
+    @property
+    def initial_cash(self) -> float:
+        return self.portfolio.initial_cash
+
+    @property
+    def cash(self) -> float:
+        return self.portfolio.cash
+
+    def equity(self) -> float:
+        marks = self.marks
+        total = self.portfolio.cash
+        for asset_id, position in self.portfolio.positions.items():
+            total += position.qty * marks.get(asset_id, position.avg_price)
+        return total
+
+    def valuation(self) -> tuple[float, float]:
+        """(equity, gross exposure): cash + Σ qty × mark, and Σ |qty × mark|."""
+        marks = self.marks
+        equity = self.portfolio.cash
+        gross = 0.0
+        for asset_id, position in self.portfolio.positions.items():
+            value = position.qty * marks.get(asset_id, position.avg_price)
+            equity += value
+            gross += abs(value)
+        return equity, gross
+
+    def position(self, asset_id: str) -> float:
+        position = self.portfolio.positions.get(asset_id)
+        return 0.0 if position is None else position.qty
+
+    def positions(self) -> Mapping[str, Position]:
+        return self.portfolio.positions
+
+    def mark(self, asset_id: str) -> float | None:
+        return self.marks.get(asset_id)
+
+    def open_orders(self, asset_id: str | None = None) -> list[Order]:
+        if asset_id is not None:
+            return list(self._open.get(asset_id, ()))
+        return [order for orders in self._open.values() for order in orders]
+
+    def buying_power(self) -> float:
+        """Cash minus what open orders will need (plus what pending reducing sells bring)."""
+        return self.portfolio.cash - sum(self._reserve.values())
+
+    def submit(
+        self,
+        asset_id: str,
+        side: Side,
+        qty: float,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        reason: str = "strategy",
+    ) -> Order:
+        """Accept or reject an order now; a rejection is returned, never raised."""
+        side, order_type, tif = Side(side), OrderType(order_type), TimeInForce(tif)
+        _validate(qty, order_type, limit_price, stop_price, self.fractional)
+        order = Order(
+            id=len(self.orders) + 1,
+            asset_id=asset_id,
+            side=side,
+            qty=float(qty),
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            tif=tif,
+            submitted_ts_ns=self._now_ns,
+            reason=reason,
+        )
+        self.orders.append(order)
+        problem = self._admission_problem(order)
+        if problem:
+            order.status = OrderStatus.REJECTED
+            order.message = problem
+            return order
+        self._open.setdefault(asset_id, []).append(order)
+        if (
+            self.fill_timing == "close"
+            and order_type is OrderType.MARKET
+            and self._bars.bar(asset_id) is not None
+        ):
+            order.fill_at_close = True
+            self._close_orders.append(order)
+        return order
+
+    def cancel(self, order_id: int) -> bool:
+        """Cancel an open order; False if it is not open (filled, rejected, unknown)."""
+        if not 0 < order_id <= len(self.orders):
+            return False
+        order = self.orders[order_id - 1]
+        if not order.is_open:
+            return False
+        self._close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+        return True
+
+    # -- what the replay loop drives --------------------------------------------------------
+
+    def begin_timestamp(self, ts_ns: int, timestamp: datetime, bars: BarSource) -> None:
+        """Move to ``ts_ns``: expire day orders, then fill what the new bars' opens allow."""
+        self._now_ns = ts_ns
+        self._now = timestamp
+        self._bars = bars
+        if not self._open:
+            return
+        due = [
+            (order, bar)
+            for asset_id, orders in self._open.items()
+            if (bar := bars.bar(asset_id)) is not None
+            for order in orders
+        ]
+        due.sort(key=lambda item: (item[0].side is Side.BUY, item[0].id))
+        day = ts_ns // _DAY_NS
+        for order, bar in due:
+            if not order.is_open:
+                continue
+            if order.tif is TimeInForce.DAY:
+                if order.session_day is None:
+                    order.session_day = day
+                elif day > order.session_day:
+                    self._close(order, OrderStatus.EXPIRED, "day order expired unfilled")
+                    continue
+            price, order.triggered = match_price(order, bar[0], bar[1], bar[2])
+            if price is not None:
+                self._execute(order, price, bar)
+
+    def end_timestamp(self) -> None:
+        """Fill market orders decided at this timestamp at its close (``fill_timing='close'``)."""
+        if not self._close_orders:
+            return
+        orders, self._close_orders = self._close_orders, []
+        orders.sort(key=lambda order: (order.side is Side.BUY, order.id))
+        for order in orders:
+            bar = self._bars.bar(order.asset_id)
+            if order.is_open and bar is not None:
+                self._execute(order, bar[3], bar)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _admission_problem(self, order: Order) -> str:
+        held = self.position(order.asset_id)
+        pending_sells = sum(o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.SELL)
+        pending_buys = sum(o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.BUY)
+        ref = self._reference_price(order)
+        if order.side is Side.SELL:
+            sellable = held - pending_sells
+            if not self.allow_short and order.qty > sellable + _EPS:
+                return (
+                    f"shorting disabled: sell {order.qty:g} but only {max(sellable, 0):g} held "
+                    "and not already being sold; pass allow_short=True to short"
+                )
+            reducing = min(order.qty, max(sellable, 0.0))
+            if ref is not None:
+                self._reserve[order.id] = -reducing * ref
+            return ""
+        if ref is None:
+            return (
+                f"no price known for {order.asset_id!r} yet to size the cash check; give a "
+                "limit price or trade after its first bar"
+            )
+        covering = min(order.qty, max(-(held + pending_buys), 0.0))
+        est_price = self.slippage_model.price(1, ref, order.qty, math.inf)
+        need = (order.qty - covering) * est_price + self.commission_model.commission(
+            order.qty, est_price
+        )
+        available = self.buying_power()
+        if need > available + _EPS:
+            return (
+                f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
+                f"{available:,.2f} available after open orders"
+            )
+        self._reserve[order.id] = need
+        return ""
+
+    def _reference_price(self, order: Order) -> float | None:
+        if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            return order.limit_price
+        if order.order_type is OrderType.STOP:
+            return order.stop_price
+        return self.marks.get(order.asset_id)
+
+    def _execute(self, order: Order, base_price: float, bar: Bar) -> None:
+        sign = order.side_sign
+        volume = bar[4]
+        qty = min(order.remaining, self.slippage_model.max_qty(volume))
+        if not self.fractional:
+            qty = math.floor(qty + _EPS)
+        if qty <= 0:
+            return
+        price = self.slippage_model.price(sign, base_price, qty, volume)
+        if order.limit_price is not None and order.order_type is not OrderType.STOP:
+            price = min(price, order.limit_price) if sign > 0 else max(price, order.limit_price)
+        held = self.position(order.asset_id)
+        short_qty = self._short_limit(order, qty, held)
+        if short_qty < qty:
+            qty = short_qty
+            message = f"position was {held:g} at fill; sold what was held"
+        else:
+            message = ""
+        if sign > 0:
+            affordable = self._affordable(qty, price, held)
+            if affordable < qty:
+                qty = affordable
+                message = f"cash {self.portfolio.cash:,.2f} covered only {qty:g} at {price:,.4f}"
+        if qty <= 0:
+            self._close(order, OrderStatus.CANCELLED, message or "nothing could fill")
+            return
+        commission = self.commission_model.commission(qty, price)
+        self.portfolio.apply_fill(order.asset_id, sign * qty, price, commission, self._now_ns)
+        fill = Fill(
+            order_id=order.id,
+            asset_id=order.asset_id,
+            side=order.side,
+            qty=qty,
+            price=price,
+            commission=commission,
+            slippage=abs(price - base_price) * qty,
+            timestamp=self._now if self._now is not None else _never(),
+            ts_ns=self._now_ns,
+            bar_index=bar[5],
+            reason=order.reason,
+        )
+        order.avg_fill_price = (
+            order.avg_fill_price * order.filled_qty + price * qty
+        ) / (order.filled_qty + qty)
+        order.filled_qty += qty
+        self.fills.append(fill)
+        if message:
+            self._close(order, OrderStatus.CANCELLED, message)
+        elif order.remaining <= _EPS:
+            self._close(order, OrderStatus.FILLED, "")
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+            if order.id in self._reserve:
+                self._reserve[order.id] *= order.remaining / (order.remaining + qty)
+        for listener in self.fill_listeners:
+            listener(fill)
+
+    def _short_limit(self, order: Order, qty: float, held: float) -> float:
+        if order.side is Side.BUY or self.allow_short:
+            return qty
+        return max(min(qty, held), 0.0)
+
+    def _affordable(self, qty: float, price: float, held: float) -> float:
+        """The largest quantity ≤ ``qty`` whose cost fits in cash (covering a short always fits)."""
+        cash = self.portfolio.cash
+        cover = min(qty, max(-held, 0.0))
+
+        def fits(q: float) -> bool:
+            opening = max(q - cover, 0.0)
+            return opening * price + self.commission_model.commission(q, price) <= cash + _EPS or (
+                q <= cover
+            )
+
+        if fits(qty):
+            return qty
+        low, high = 0.0, qty
+        for _ in range(64):
+            mid = (low + high) / 2 if self.fractional else math.floor((low + high) / 2)
+            if fits(mid):
+                low = mid
+            else:
+                high = mid
+            if not self.fractional and high - low <= 1:
+                break
+        return low if self.fractional else float(math.floor(low))
+
+    def _close(self, order: Order, status: OrderStatus, message: str) -> None:
+        order.status = status
+        if message:
+            order.message = message
+        self._reserve.pop(order.id, None)
+        orders = self._open.get(order.asset_id)
+        if orders is not None and order in orders:
+            orders.remove(order)
+            if not orders:
+                del self._open[order.asset_id]
+
+
+def _validate(
+    qty: float,
+    order_type: OrderType,
+    limit_price: float | None,
+    stop_price: float | None,
+    fractional: bool,
+) -> None:
+    if not (qty > 0 and math.isfinite(qty)):
+        raise OrderError(f"order quantity must be a positive number, got {qty}")
+    if not fractional and qty != math.floor(qty):
+        raise OrderError(
+            f"quantity {qty} is fractional; whole shares are the default. "
+            "Round it, or build the broker with fractional=True."
+        )
+    needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    for needed, value, name in ((needs_limit, limit_price, "limit"), (needs_stop, stop_price, "stop")):
+        if needed and not (value is not None and value > 0 and math.isfinite(value)):
+            raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
+        if not needed and value is not None:
+            raise OrderError(f"a {order_type} order takes no {name} price (got {value})")
+
+
+def _never() -> datetime:
+    raise AssertionError("a fill happened before the broker was given a time")

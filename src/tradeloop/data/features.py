@@ -1,0 +1,155 @@
+"""Feature providers: one source of per-asset features and market-wide features.
+
+The same provider fills ``event.signals`` / ``event.context`` and serves the risk layer, so a
+strategy and its risk rules never disagree about a number. Lookups are as-of: the last row at
+or before the timestamp, never a later one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tradeloop.data.context import Context
+from tradeloop.data.feed import to_polars
+from tradeloop.data.validation import utc_ns
+from tradeloop.errors import ConfigError, DataError
+
+__all__ = ["CallableFeatureProvider", "FeatureProvider", "PrecomputedFeatureProvider"]
+
+
+@runtime_checkable
+class FeatureProvider(Protocol):
+    """Where features come from: per asset, and for the whole market."""
+
+    def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]: ...
+
+    def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]: ...
+
+
+class PrecomputedFeatureProvider:
+    """Features from a long frame: ``timestamp, asset_id, <features...>``.
+
+    Rows whose asset is null are market-wide (VIX, breadth) and become context; the others are
+    per-asset and become signals. A feature is per-asset if any asset row has a value for it.
+    """
+
+    def __init__(
+        self,
+        features_df: Any,
+        timestamp_col: str = "timestamp",
+        asset_col: str = "asset_id",
+    ) -> None:
+        frame = to_polars(features_df, timestamp_col)
+        for required in (timestamp_col, asset_col):
+            if required not in frame.columns:
+                raise DataError(
+                    f"features frame: no {required!r} column (columns: {frame.columns}). "
+                    f"Fix: rename it or pass {'timestamp_col' if required == timestamp_col else 'asset_col'}=."
+                )
+        frame = frame.with_columns(utc_ns(frame, timestamp_col, "features frame").alias("ts_ns"))
+        names = [c for c in frame.columns if c not in {timestamp_col, asset_col, "ts_ns"}]
+        is_market = pl.col(asset_col).is_null()
+        asset_rows = frame.filter(~is_market)
+        market_rows = frame.filter(is_market)
+        self.asset_features = [n for n in names if asset_rows[n].is_not_null().any()]
+        self.market_features = [n for n in names if market_rows[n].is_not_null().any()]
+        self._asset_frame = (
+            asset_rows.select(
+                pl.col(asset_col).cast(pl.String).alias("asset_id"),
+                "ts_ns",
+                *[pl.col(n).cast(pl.Float64).fill_null(float("nan")) for n in self.asset_features],
+            )
+            .sort("asset_id", "ts_ns")
+        )
+        dups = self._asset_frame.select(pl.struct("asset_id", "ts_ns").is_duplicated().any()).item()
+        if dups:
+            raise DataError(
+                "features frame: an (asset, timestamp) appears twice. Fix: keep one row each, "
+                "e.g. df.unique(subset=['asset_id', 'timestamp'], keep='last')."
+            )
+        self._context = Context(
+            market_rows.select(timestamp_col, *self.market_features).sort(timestamp_col),
+            timestamp_col=timestamp_col,
+        ) if self.market_features else Context()
+        self._index: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+        for (asset,), part in self._asset_frame.partition_by("asset_id", as_dict=True).items():
+            self._index[str(asset)] = (
+                part["ts_ns"].to_numpy(),
+                part.select(self.asset_features).to_numpy().astype(np.float64),
+            )
+
+    def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
+        """The asset's features as of ``timestamp``; empty before its first row."""
+        entry = self._index.get(asset_id)
+        if entry is None:
+            return {}
+        ts, values = entry
+        index = int(np.searchsorted(ts, _to_ns(timestamp), side="right")) - 1
+        if index < 0:
+            return {}
+        return dict(zip(self.asset_features, values[index].tolist(), strict=True))
+
+    def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
+        """Market-wide features as of ``timestamp`` (``None`` before a series starts)."""
+        return self._context.at(timestamp)
+
+    def market_context(self) -> Context:
+        """The market-wide rows as a ``Context`` (used by the engine and the risk layer)."""
+        return self._context
+
+    def join_signals(self, bars: pl.DataFrame) -> pl.DataFrame:
+        """``bars`` (normal form) with the per-asset features joined as of each bar."""
+        clash = [n for n in self.asset_features if n in bars.columns]
+        if clash:
+            raise DataError(
+                f"features {clash} are also columns of the bar data; drop them from one side"
+            )
+        if not self.asset_features:
+            return bars
+        joined = bars.sort("ts_ns").join_asof(
+            self._asset_frame.sort("ts_ns"), on="ts_ns", by="asset_id", strategy="backward"
+        )
+        return joined.with_columns(pl.col(self.asset_features).fill_null(float("nan")))
+
+
+class CallableFeatureProvider:
+    """Features computed on demand: ``compute_fn(asset_id, timestamp) -> dict`` and
+    ``compute_market_fn(timestamp) -> dict``. Either may be omitted.
+    """
+
+    def __init__(
+        self,
+        compute_fn: Callable[[str, datetime], Mapping[str, float]] | None = None,
+        compute_market_fn: Callable[[datetime], Mapping[str, Any]] | None = None,
+    ) -> None:
+        for fn in (compute_fn, compute_market_fn):
+            if fn is not None and inspect.iscoroutinefunction(fn):
+                raise ConfigError(
+                    "async feature functions run in the live runtime; a replay backtest "
+                    "needs plain functions"
+                )
+        self._compute = compute_fn
+        self._compute_market = compute_market_fn
+
+    @property
+    def has_asset_features(self) -> bool:
+        return self._compute is not None
+
+    def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
+        return {} if self._compute is None else self._compute(asset_id, timestamp)
+
+    def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
+        return {} if self._compute_market is None else self._compute_market(timestamp)
+
+
+def _to_ns(timestamp: datetime) -> int:
+    frame = pl.DataFrame({"t": [timestamp]})
+    value: int = frame.select(utc_ns(frame, "t", "timestamp")).item()
+    return value

@@ -1,0 +1,171 @@
+"""Historical feeds: where a replay's bars come from.
+
+``HistoricalFeed`` accepts a long multi-asset frame, a single-asset frame with ``asset_id=``, a
+dict of per-asset frames, or a parquet/CSV path read lazily (only the needed columns, only
+rows inside ``start``/``end``). polars and pandas frames both work; a pandas frame indexed by
+time may keep its timestamps in the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tradeloop.data.validation import OHLCV, normalize_bars
+from tradeloop.errors import ConfigError, DataError
+
+__all__ = ["HistoricalDataFeed", "HistoricalFeed", "ParquetDataFeed", "to_polars"]
+
+
+class HistoricalFeed:
+    """Bars (and their signal columns) for a replay backtest.
+
+    ``signal_columns`` names the columns that become ``event.signals``; ``None`` takes every
+    numeric column that is not a bar field. ``signals=`` is accepted as an alias.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        signal_columns: Sequence[str] | None = None,
+        *,
+        asset_id: str | None = None,
+        signals: Sequence[str] | None = None,
+        timestamp_col: str = "timestamp",
+        asset_col: str = "asset_id",
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
+        if signal_columns is not None and signals is not None:
+            raise ConfigError("pass signal_columns= or its alias signals=, not both")
+        self.data = data
+        chosen = signals if signals is not None else signal_columns
+        self.signal_columns = list(chosen) if chosen is not None else None
+        self.asset_id = asset_id
+        self.timestamp_col = timestamp_col
+        self.asset_col = asset_col
+        self.start = start
+        self.end = end
+        self._frame: pl.DataFrame | None = None
+
+    def with_asset_id(self, asset_id: str) -> HistoricalFeed:
+        """This feed with ``asset_id`` as the default asset (as the key of ``feeds={...}``)."""
+        if self.asset_id is None:
+            self.asset_id = asset_id
+            self._frame = None
+        return self
+
+    def frame(self) -> pl.DataFrame:
+        """The validated bars in normal form (loaded once, then cached)."""
+        if self._frame is None:
+            self._frame = self._load()
+        return self._frame
+
+    @property
+    def source(self) -> str:
+        return str(self.data) if isinstance(self.data, str | Path) else "frame"
+
+    def _load(self) -> pl.DataFrame:
+        if isinstance(self.data, Mapping):
+            parts = [
+                self._normalize(to_polars(value, self.timestamp_col), f"frame[{key!r}]", str(key))
+                for key, value in self.data.items()
+            ]
+            if not parts:
+                raise DataError("the dict of frames is empty; give at least one asset")
+            return pl.concat(parts, how="diagonal_relaxed")
+        if isinstance(self.data, str | Path):
+            return self._normalize(self._scan(Path(self.data)), str(self.data), self.asset_id)
+        return self._normalize(to_polars(self.data, self.timestamp_col), "frame", self.asset_id)
+
+    def _normalize(self, frame: pl.DataFrame, source: str, asset_id: str | None) -> pl.DataFrame:
+        if asset_id is None and self.asset_col not in frame.columns:
+            asset_id = "asset"
+        frame = self._clip(frame)
+        return normalize_bars(
+            frame,
+            source=source,
+            asset_id=asset_id,
+            signal_columns=self.signal_columns,
+            timestamp_col=self.timestamp_col,
+            asset_col=self.asset_col,
+        )
+
+    def _clip(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.start is None and self.end is None:
+            return frame
+        return frame.filter(self._time_filter(frame.schema))
+
+    def _time_filter(self, schema: Mapping[str, Any]) -> pl.Expr:
+        col = pl.col(self.timestamp_col)
+        dtype = schema.get(self.timestamp_col)
+        aware = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+        expr = pl.lit(True)
+        if self.start is not None:
+            expr = expr & (col >= _as_utc(self.start, aware))
+        if self.end is not None:
+            expr = expr & (col <= _as_utc(self.end, aware))
+        return expr
+
+    def _scan(self, path: Path) -> pl.DataFrame:
+        if not path.exists():
+            raise DataError(f"{path}: no such file. Fix: check the path (cwd is {Path.cwd()})")
+        suffix = path.suffix.lower()
+        if suffix == ".parquet" or path.is_dir():
+            lazy = pl.scan_parquet(path)
+        elif suffix == ".csv":
+            lazy = pl.scan_csv(path, try_parse_dates=True)
+        else:
+            raise DataError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+        schema = lazy.collect_schema()
+        wanted = {self.timestamp_col, self.asset_col, *OHLCV, *(self.signal_columns or schema)}
+        lazy = lazy.select([name for name in schema if name in wanted])
+        if self.start is not None or self.end is not None:
+            lazy = lazy.filter(self._time_filter(schema))
+        try:
+            return lazy.collect()
+        except pl.exceptions.PolarsError as err:
+            raise DataError(f"{path}: cannot read: {err}") from err
+
+
+class ParquetDataFeed(HistoricalFeed):
+    """A feed over a parquet file (the older spelling): ``ParquetDataFeed(path, asset_id, ...)``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        asset_id: str | None = None,
+        signal_columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(Path(path), signal_columns, asset_id=asset_id, **options)
+
+
+HistoricalDataFeed = HistoricalFeed
+
+
+def _as_utc(value: datetime, aware: bool) -> datetime:
+    """``value`` in UTC (naive means UTC), aware or naive to match the column it is compared to."""
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc if aware else utc.replace(tzinfo=None)
+
+
+def to_polars(data: Any, timestamp_col: str = "timestamp") -> pl.DataFrame:
+    """A polars frame from a polars (lazy) frame or a pandas frame (a time index is kept)."""
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    if type(data).__module__.startswith("pandas"):
+        frame = data
+        if timestamp_col not in frame.columns and str(frame.index.dtype).startswith("datetime"):
+            frame = frame.rename_axis(timestamp_col).reset_index()
+        return pl.from_pandas(frame)
+    raise DataError(
+        f"cannot read bars from a {type(data).__name__}; give a polars or pandas DataFrame, "
+        "a dict of them keyed by asset id, or a .parquet/.csv path"
+    )

@@ -1,0 +1,241 @@
+"""Turn a user's bar frame into tradeloop's normal form, or say exactly what is wrong with it.
+
+Pure: a polars frame in, a polars frame out. The normal form has one row per (asset, bar):
+``ts_ns`` (Int64, UTC nanoseconds), ``asset_id`` (String), ``open high low close volume``
+(Float64), one Float64 column per signal, and ``source_row`` (the row number in the input).
+
+Rules, each checked for the whole frame at once:
+- ``timestamp`` and ``close`` are required; ``open``, ``high``, ``low`` default to ``close`` and
+  ``volume`` to NaN when the input has close-only bars.
+- naive timestamps are UTC; aware ones are converted to UTC; dates are midnight UTC.
+- prices are finite and > 0, ``low <= open, close <= high``, volume is >= 0 or missing.
+- (asset, timestamp) is unique, and each asset's rows are in increasing time order as given.
+- signal columns are numeric (booleans become 0/1); a missing value becomes NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from tradeloop.errors import DataError, UnknownSignalError
+
+__all__ = ["OHLCV", "normalize_bars", "utc_ns"]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+_PRICES = ("open", "high", "low", "close")
+
+
+def normalize_bars(
+    frame: pl.DataFrame,
+    *,
+    source: str,
+    asset_id: str | None,
+    signal_columns: Sequence[str] | None,
+    timestamp_col: str = "timestamp",
+    asset_col: str = "asset_id",
+) -> pl.DataFrame:
+    """Validate ``frame`` and return it in normal form (see the module docstring)."""
+    frame = frame.with_row_index("source_row")
+    _require_columns(frame, source, timestamp_col, asset_col, asset_id)
+    signals = _pick_signals(frame, source, signal_columns, timestamp_col, asset_col)
+
+    asset = pl.lit(asset_id, pl.String) if asset_id is not None else pl.col(asset_col).cast(pl.String)
+    close = pl.col("close").cast(pl.Float64)
+    columns = [
+        pl.col("source_row"),
+        utc_ns(frame, timestamp_col, source).alias("ts_ns"),
+        asset.alias("asset_id"),
+        *[
+            (pl.col(name).cast(pl.Float64) if name in frame.columns else close).alias(name)
+            for name in ("open", "high", "low")
+        ],
+        close.alias("close"),
+        (pl.col("volume").cast(pl.Float64) if "volume" in frame.columns else pl.lit(float("nan")))
+        .alias("volume"),
+        *[_signal_expr(frame, name, source) for name in signals],
+    ]
+    out = frame.select(columns)
+    _check_values(out, source)
+    _check_order(out, source)
+    return out
+
+
+def _require_columns(
+    frame: pl.DataFrame, source: str, timestamp_col: str, asset_col: str, asset_id: str | None
+) -> None:
+    missing = [name for name in (timestamp_col, "close") if name not in frame.columns]
+    if asset_id is None and asset_col not in frame.columns:
+        missing.append(asset_col)
+    if missing:
+        present = ", ".join(c for c in frame.columns if c != "source_row")
+        hint = (
+            f" For a single-asset frame pass asset_id='SYMBOL'; for a long frame add a "
+            f"{asset_col!r} column."
+            if asset_col in missing
+            else ""
+        )
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(repr(m) for m in missing)}; "
+            f"present: {present}.{hint}"
+        )
+
+
+def _pick_signals(
+    frame: pl.DataFrame,
+    source: str,
+    signal_columns: Sequence[str] | None,
+    timestamp_col: str,
+    asset_col: str,
+) -> list[str]:
+    reserved = {timestamp_col, asset_col, "source_row", *OHLCV}
+    if signal_columns is None:
+        return [
+            name
+            for name, dtype in frame.schema.items()
+            if name not in reserved and (dtype.is_numeric() or dtype == pl.Boolean)
+        ]
+    unknown = [name for name in signal_columns if name not in frame.columns]
+    if unknown:
+        available = ", ".join(c for c in frame.columns if c not in reserved) or "none"
+        raise UnknownSignalError(
+            f"{source}: signal column(s) {', '.join(repr(u) for u in unknown)} not found; "
+            f"columns that could be signals: {available}. Fix the name in signal_columns=[...]."
+        )
+    clash = [name for name in signal_columns if name in reserved]
+    if clash:
+        raise DataError(f"{source}: {clash} are bar fields, not signals; remove them from signals")
+    return list(dict.fromkeys(signal_columns))
+
+
+def utc_ns(frame: pl.DataFrame, timestamp_col: str, source: str) -> pl.Expr:
+    """UTC epoch nanoseconds of a datetime or date column (naive means UTC)."""
+    dtype = frame.schema[timestamp_col]
+    col = pl.col(timestamp_col)
+    if dtype == pl.Date:
+        col = col.cast(pl.Datetime("us"))
+        dtype = pl.Datetime("us")
+    if not isinstance(dtype, pl.Datetime):
+        raise DataError(
+            f"{source}: column {timestamp_col!r} has type {dtype}, not a datetime. Fix: "
+            f"convert it first, e.g. pl.col({timestamp_col!r}).str.to_datetime() for text or "
+            f"pl.from_epoch({timestamp_col!r}, time_unit='ms') for epoch numbers."
+        )
+    nulls = frame.filter(pl.col(timestamp_col).is_null())
+    if nulls.height:
+        raise DataError(
+            f"{source}: row {nulls['source_row'][0]} has no timestamp "
+            f"({nulls.height} such rows). Fix: drop or fill rows with a null {timestamp_col!r}."
+        )
+    if dtype.time_zone is None:
+        col = col.dt.replace_time_zone("UTC")
+    else:
+        col = col.dt.convert_time_zone("UTC")
+    return col.dt.epoch("ns")
+
+
+def _signal_expr(frame: pl.DataFrame, name: str, source: str) -> pl.Expr:
+    dtype = frame.schema[name]
+    if not (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null):
+        raise DataError(
+            f"{source}: signal {name!r} has type {dtype}; signals must be numeric. Fix: encode "
+            "it as a number, or pass it as market context if it is a label such as a regime."
+        )
+    return pl.col(name).cast(pl.Float64).fill_null(float("nan")).alias(name)
+
+
+def _where(row: dict[str, object], source: str) -> str:
+    ts = pl.Series([row["ts_ns"]]).cast(pl.Datetime("ns", "UTC"))[0]
+    return f"{source} row {row['source_row']} (asset {row['asset_id']}, {ts.isoformat()})"
+
+
+def _first_bad(out: pl.DataFrame, condition: pl.Expr) -> tuple[dict[str, object], int] | None:
+    bad = out.filter(condition)
+    return (bad.row(0, named=True), bad.height) if bad.height else None
+
+
+def _check_values(out: pl.DataFrame, source: str) -> None:
+    null_asset = _first_bad(out, pl.col("asset_id").is_null())
+    if null_asset:
+        row, count = null_asset
+        raise DataError(
+            f"{source} row {row['source_row']}: no asset id ({count} such rows). "
+            "Fix: fill the asset column, or pass asset_id= for a single-asset frame."
+        )
+    checks: list[tuple[pl.Expr, str, str]] = []
+    for name in _PRICES:
+        col = pl.col(name)
+        checks.append(
+            (
+                col.is_null() | col.is_nan() | col.is_infinite(),
+                f"{name} is missing or not finite",
+                "drop the bar or fill it from a trusted source; tradeloop never guesses a price",
+            )
+        )
+        checks.append((col <= 0, f"{name} is <= 0", "check the data source for a bad print"))
+    checks += [
+        (
+            pl.col("high") < pl.col("low"),
+            "high < low",
+            "the bar range is inverted; check column order (open, high, low, close)",
+        ),
+        (
+            (pl.col("open") > pl.col("high"))
+            | (pl.col("close") > pl.col("high"))
+            | (pl.col("open") < pl.col("low"))
+            | (pl.col("close") < pl.col("low")),
+            "open or close lies outside [low, high]",
+            "the bar is inconsistent; limit and stop fills need a valid range",
+        ),
+        (
+            pl.col("volume") < 0,
+            "volume is negative",
+            "volume must be >= 0 (NaN if unknown)",
+        ),
+    ]
+    for condition, what, fix in checks:
+        found = _first_bad(out, condition)
+        if found:
+            row, count = found
+            values = ", ".join(f"{k}={row[k]}" for k in OHLCV)
+            raise DataError(
+                f"{_where(row, source)}: {what} ({values}); {count} bad row(s) in all. Fix: {fix}."
+            )
+
+
+def _check_order(out: pl.DataFrame, source: str) -> None:
+    keyed = out.select(
+        "source_row",
+        "asset_id",
+        "ts_ns",
+        pl.col("ts_ns").shift(1).over("asset_id", order_by="source_row").alias("prev_ts_ns"),
+    )
+    dup = _first_bad(keyed, pl.col("ts_ns") == pl.col("prev_ts_ns"))
+    if dup is None:
+        counts = keyed.group_by("asset_id", "ts_ns").agg(pl.len().alias("n"), pl.col("source_row"))
+        repeated = counts.filter(pl.col("n") > 1)
+        if repeated.height:
+            first = repeated.sort(pl.col("source_row").list.first()).row(0, named=True)
+            row = {"source_row": first["source_row"][0], **first}
+            raise DataError(
+                f"{_where(row, source)}: duplicate (asset, timestamp), rows "
+                f"{first['source_row']}. Fix: keep one bar per asset and time, e.g. "
+                "df.unique(subset=['asset_id', 'timestamp'], keep='last')."
+            )
+    else:
+        row, count = dup
+        raise DataError(
+            f"{_where(row, source)}: duplicate (asset, timestamp) ({count} duplicate rows). Fix: "
+            "keep one bar per asset and time, e.g. "
+            "df.unique(subset=['asset_id', 'timestamp'], keep='last')."
+        )
+    back = _first_bad(keyed, pl.col("ts_ns") < pl.col("prev_ts_ns"))
+    if back:
+        row, count = back
+        prev = pl.Series([row["prev_ts_ns"]]).cast(pl.Datetime("ns", "UTC"))[0]
+        raise DataError(
+            f"{_where(row, source)}: timestamps go backwards for this asset (previous row was "
+            f"{prev.isoformat()}); {count} such rows. Fix: sort first, "
+            "df.sort('asset_id', 'timestamp'), after checking why the source is out of order."
+        )

@@ -1,0 +1,270 @@
+"""Engine: wire a feed, a strategy and a broker into a replay backtest, and build the result.
+
+``Engine(feed, strategy).run()`` is the whole API. ``BacktestEngine(data_feed=...,
+context_data=..., initial_capital=...)`` is the older spelling of the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tradeloop.broker.costs import CommissionModel, SlippageModel
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.data.bars import BarTable
+from tradeloop.data.context import Context
+from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
+from tradeloop.data.feed import HistoricalFeed
+from tradeloop.errors import ConfigError
+from tradeloop.events import Fill
+from tradeloop.results.metrics import compute_metrics, daily_returns
+from tradeloop.results.result import BacktestResult
+from tradeloop.results.trades import round_trips
+from tradeloop.runtime.dispatch import Dispatcher
+from tradeloop.runtime.replay import EquityRecord, replay
+from tradeloop.strategy.base import Strategy
+
+__all__ = ["BacktestEngine", "Engine"]
+
+_BROKER_OPTIONS = ("initial_cash", "commission", "slippage", "fill_timing", "allow_short",
+                   "fractional")
+
+
+class Engine:
+    """A replay backtest of one strategy over one or more feeds.
+
+    Give ``feed`` (one feed, or a frame/path that becomes one) or ``feeds`` (asset id → feed).
+    Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
+    ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
+    ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
+    ``features`` a feature provider whose per-asset features become signals and whose
+    market-wide features become context.
+    """
+
+    def __init__(
+        self,
+        feed: Any = None,
+        strategy: Strategy | None = None,
+        broker: SimulationBroker | None = None,
+        *,
+        feeds: Mapping[str, Any] | None = None,
+        context: Any = None,
+        features: PrecomputedFeatureProvider | CallableFeatureProvider | None = None,
+        initial_cash: float | None = None,
+        commission: CommissionModel | float | None = None,
+        slippage: SlippageModel | float | None = None,
+        fill_timing: str | None = None,
+        allow_short: bool | None = None,
+        fractional: bool | None = None,
+        periods_per_year: float = 252.0,
+        progress: bool | None = None,
+    ) -> None:
+        if isinstance(feed, Mapping) and feeds is None and not isinstance(feed, pl.DataFrame):
+            feed, feeds = None, feed
+        if (feed is None) == (feeds is None):
+            raise ConfigError("give exactly one of feed= (one feed) or feeds= ({asset_id: feed})")
+        if strategy is None:
+            raise ConfigError("no strategy: pass strategy=MyStrategy()")
+        if not isinstance(strategy, Strategy):
+            raise ConfigError(
+                f"strategy must subclass tradeloop.Strategy, got {type(strategy).__name__}"
+            )
+        options = {
+            "initial_cash": initial_cash, "commission": commission, "slippage": slippage,
+            "fill_timing": fill_timing, "allow_short": allow_short, "fractional": fractional,
+        }
+        given = {k: v for k, v in options.items() if v is not None}
+        if broker is not None and given:
+            raise ConfigError(
+                f"{sorted(given)} configure the broker, but a broker was passed too; set them "
+                "on SimulationBroker(...) instead"
+            )
+        self.broker = broker if broker is not None else SimulationBroker(
+            float(given.pop("initial_cash", 100_000.0)), **given
+        )
+        self.feeds: list[HistoricalFeed] = (
+            [_as_feed(feed)] if feeds is None
+            else [_as_feed(f).with_asset_id(str(asset)) for asset, f in feeds.items()]
+        )
+        self.strategy = strategy
+        self.context = context if isinstance(context, Context) else Context(context)
+        self.features = features
+        self.periods_per_year = periods_per_year
+        self.progress = progress
+        self._ran = False
+
+    def load(self) -> BarTable:
+        """Read and validate every feed (joining precomputed features) into one table."""
+        frames = [feed.frame() for feed in self.feeds]
+        if isinstance(self.features, PrecomputedFeatureProvider):
+            frames = [self.features.join_signals(frame) for frame in frames]
+        return BarTable.from_frames(frames)
+
+    def run(self) -> BacktestResult:
+        """Replay every bar through the strategy and return the result."""
+        if self._ran:
+            raise ConfigError("an Engine runs once (its broker holds the run's state); build a new one")
+        self._ran = True
+        started = time.perf_counter()
+        table = self.load()
+        loaded = time.perf_counter()
+        context = self.context
+        callable_features = None
+        if isinstance(self.features, PrecomputedFeatureProvider):
+            context = context.merged(self.features.market_context())
+        elif isinstance(self.features, CallableFeatureProvider):
+            callable_features = self.features
+        strategy, broker = self.strategy, self.broker
+        dispatcher = Dispatcher(strategy, broker, callable_features)
+        if type(strategy).on_fill is not Strategy.on_fill:
+            broker.fill_listeners.append(strategy.on_fill)
+        strategy.broker = broker
+        try:
+            strategy.on_start()
+            record = replay(
+                table, dispatcher, context, market_features=callable_features,
+                progress=self.progress,
+            )
+            strategy.on_end()
+        finally:
+            strategy.broker = None
+        finished = time.perf_counter()
+        return self._result(table, record, {
+            "load_seconds": loaded - started,
+            "run_seconds": finished - loaded,
+        })
+
+    def _result(
+        self, table: BarTable, record: EquityRecord, timings: dict[str, float]
+    ) -> BacktestResult:
+        broker = self.broker
+        fills = _fills_frame(broker.fills)
+        trades = round_trips(broker.fills)
+        metrics = compute_metrics(
+            ts_ns=record.ts_ns,
+            equity=record.equity,
+            gross_exposure=record.gross_exposure,
+            positions=record.positions,
+            initial_cash=broker.initial_cash,
+            trades=trades,
+            traded_notional=float(sum(f.notional for f in broker.fills)),
+            commission=broker.portfolio.commission_paid,
+            periods_per_year=self.periods_per_year,
+        )
+        equity = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
+        curve = pl.DataFrame({
+            "timestamp": pl.Series(record.ts_ns).cast(pl.Datetime("ns", "UTC")).cast(
+                pl.Datetime("us", "UTC")
+            ),
+            "equity": record.equity,
+            "cash": record.cash,
+            "positions_value": record.equity - record.cash,
+            "gross_exposure": record.gross_exposure,
+            "drawdown": record.equity / equity - 1.0,
+            "n_positions": record.positions,
+        })
+        config = {
+            "strategy": type(self.strategy).__name__,
+            "n_bars": table.n_rows,
+            "n_assets": len(table.asset_ids),
+            "signals": list(table.signals),
+            "context": list(self.context.names),
+            "initial_cash": broker.initial_cash,
+            "commission": repr(broker.commission_model),
+            "slippage": repr(broker.slippage_model),
+            "fill_timing": broker.fill_timing,
+            "allow_short": broker.allow_short,
+            "fractional": broker.fractional,
+            **timings,
+        }
+        return BacktestResult(
+            metrics=metrics,
+            equity_curve=curve,
+            fills=fills,
+            orders=_orders_frame(broker),
+            trades=trades,
+            daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
+            final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
+            config=config,
+        )
+
+
+class BacktestEngine(Engine):
+    """The older spelling: ``BacktestEngine(data_feed=, strategy=, context_data=,
+    initial_capital=)``."""
+
+    def __init__(
+        self,
+        data_feed: Any = None,
+        strategy: Strategy | None = None,
+        broker: SimulationBroker | None = None,
+        *,
+        context_data: Any = None,
+        initial_capital: float | None = None,
+        **options: Any,
+    ) -> None:
+        if initial_capital is not None:
+            options["initial_cash"] = initial_capital
+        if context_data is not None:
+            options["context"] = context_data
+        super().__init__(data_feed, strategy, broker, **options)
+
+
+def _as_feed(feed: Any) -> HistoricalFeed:
+    return feed if isinstance(feed, HistoricalFeed) else HistoricalFeed(feed)
+
+
+def _fills_frame(fills: list[Fill]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "timestamp": [f.timestamp for f in fills],
+            "order_id": [f.order_id for f in fills],
+            "asset_id": [f.asset_id for f in fills],
+            "side": [f.side.value for f in fills],
+            "qty": [f.qty for f in fills],
+            "price": [f.price for f in fills],
+            "commission": [f.commission for f in fills],
+            "slippage": [f.slippage for f in fills],
+            "bar_index": [f.bar_index for f in fills],
+            "reason": [f.reason for f in fills],
+        },
+        schema={
+            "timestamp": pl.Datetime("us", "UTC"), "order_id": pl.Int64, "asset_id": pl.String,
+            "side": pl.String, "qty": pl.Float64, "price": pl.Float64, "commission": pl.Float64,
+            "slippage": pl.Float64, "bar_index": pl.Int64, "reason": pl.String,
+        },
+    )
+
+
+def _orders_frame(broker: SimulationBroker) -> pl.DataFrame:
+    orders = broker.orders
+    return pl.DataFrame(
+        {
+            "order_id": [o.id for o in orders],
+            "submitted_at": pl.Series([o.submitted_ts_ns for o in orders], dtype=pl.Int64)
+            .cast(pl.Datetime("ns", "UTC")).cast(pl.Datetime("us", "UTC")),
+            "asset_id": [o.asset_id for o in orders],
+            "side": [o.side.value for o in orders],
+            "order_type": [o.order_type.value for o in orders],
+            "qty": [o.qty for o in orders],
+            "limit_price": [o.limit_price for o in orders],
+            "stop_price": [o.stop_price for o in orders],
+            "tif": [o.tif.value for o in orders],
+            "status": [o.status.value for o in orders],
+            "filled_qty": [o.filled_qty for o in orders],
+            "avg_fill_price": [o.avg_fill_price if o.filled_qty else None for o in orders],
+            "reason": [o.reason for o in orders],
+            "message": [o.message for o in orders],
+        },
+        schema_overrides={
+            "asset_id": pl.String, "side": pl.String, "order_type": pl.String,
+            "qty": pl.Float64, "limit_price": pl.Float64, "stop_price": pl.Float64,
+            "tif": pl.String, "status": pl.String, "filled_qty": pl.Float64,
+            "avg_fill_price": pl.Float64, "reason": pl.String, "message": pl.String,
+            "order_id": pl.Int64,
+        },
+    )

@@ -1,0 +1,90 @@
+"""The one error tree of tradeloop.
+
+Every exception tradeloop raises on purpose derives from ``TradeloopError``::
+
+    TradeloopError
+    ├── DataError                  bad bars, signals or context (names file, row, asset, time)
+    │   ├── UnknownSignalError     also a KeyError: ``event.signals["typo"]``
+    │   └── UnknownContextError    also a KeyError: ``context["typo"]``
+    ├── ConfigError                an engine, broker or CLI setting that cannot work
+    ├── OrderError                 an order request that is malformed (never a rejection:
+    │                              rejections are events, the run goes on)
+    ├── StrategyNotRunningError    also a ValueError: a helper called outside a run
+    └── AdapterError               venue adapters (feeds and brokers)
+        ├── ConnectionLostError
+        ├── RateLimitError         carries ``retry_after_s``
+        └── VenueProtocolError
+
+A message says what was wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdapterError",
+    "ConfigError",
+    "ConnectionLostError",
+    "DataError",
+    "OrderError",
+    "RateLimitError",
+    "StrategyNotRunningError",
+    "TradeloopError",
+    "UnknownContextError",
+    "UnknownSignalError",
+    "VenueProtocolError",
+]
+
+
+class TradeloopError(Exception):
+    """Root of every error tradeloop raises on purpose."""
+
+
+class DataError(TradeloopError):
+    """Input data (bars, signals, context, features) that cannot be trusted."""
+
+
+class _NamedKeyError(DataError, KeyError):
+    """A KeyError whose message reads as a sentence, not as a quoted repr."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSignalError(_NamedKeyError):
+    """A signal name that the feed does not carry."""
+
+
+class UnknownContextError(_NamedKeyError):
+    """A context name that no context series provides."""
+
+
+class ConfigError(TradeloopError):
+    """A setting that cannot work, caught before the run starts."""
+
+
+class OrderError(TradeloopError):
+    """A malformed order request: a negative quantity, a missing limit price."""
+
+
+class StrategyNotRunningError(TradeloopError, ValueError):
+    """A strategy helper was called while no broker is attached (outside a run)."""
+
+
+class AdapterError(TradeloopError):
+    """A failure inside a venue adapter, translated from the library that raised it."""
+
+
+class ConnectionLostError(AdapterError):
+    """The venue connection dropped or went silent."""
+
+
+class RateLimitError(AdapterError):
+    """The venue asked us to slow down."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class VenueProtocolError(AdapterError):
+    """The venue sent something its protocol does not allow."""

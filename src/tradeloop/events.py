@@ -1,0 +1,250 @@
+"""Facts that flow through a run: market bars in, fills out.
+
+Pure data, no behaviour beyond read access. ``MarketEvent`` is what a strategy sees for one
+asset at one timestamp; ``Fill`` is what a broker reports back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tradeloop.errors import UnknownSignalError
+
+__all__ = [
+    "Fill",
+    "MarketEvent",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "SignalView",
+    "TimeInForce",
+    "TimestampBatch",
+]
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+
+
+class OrderStatus(StrEnum):
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class SignalView(Mapping[str, float]):
+    """Read-only view of one row of the signal columns: no per-bar dict copy.
+
+    ``view["name"]`` raises ``UnknownSignalError`` (a ``KeyError``) naming the signals that
+    exist; ``view.get("name", default)`` returns ``default`` for an unknown name.
+    """
+
+    __slots__ = ("_columns", "_row")
+
+    def __init__(self, columns: Mapping[str, list[float]], row: int) -> None:
+        self._columns = columns
+        self._row = row
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            column = self._columns[name]
+        except KeyError:
+            raise UnknownSignalError(_unknown_signal_message(name, self._columns)) from None
+        return column[self._row]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        column = self._columns.get(name)
+        return default if column is None else column[self._row]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __repr__(self) -> str:
+        return f"SignalView({dict(self)!r})"
+
+
+def _unknown_signal_message(name: str, known: Mapping[str, Any]) -> str:
+    names = ", ".join(sorted(known)) or "none"
+    return (
+        f"unknown signal {name!r}; this feed carries: {names}. "
+        "Fix: add the column to signal_columns=[...] when building the feed, "
+        "or use event.signals.get(name, default)."
+    )
+
+
+class MarketEvent:
+    """One closed bar of one asset, with its signals and the market context at that time.
+
+    ``signals`` holds the asset's own features (ML predictions, indicators); ``context`` the
+    market-wide values (VIX, regime) shared by every asset at this timestamp. Treat both as
+    read-only. ``event.data`` returns the event itself, for code written against the older
+    ``event.data.signals`` spelling.
+    """
+
+    __slots__ = (
+        "asset_id",
+        "close",
+        "context",
+        "high",
+        "low",
+        "open",
+        "signals",
+        "timestamp",
+        "volume",
+    )
+
+    def __init__(
+        self,
+        timestamp: datetime,
+        asset_id: str,
+        open: float,  # noqa: A002 - the bar field is called open everywhere in finance
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        signals: Mapping[str, float],
+        context: Mapping[str, Any],
+    ) -> None:
+        self.timestamp = timestamp
+        self.asset_id = asset_id
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.signals = signals
+        self.context = context
+
+    @property
+    def data(self) -> MarketEvent:
+        """The event itself (alias for the older ``event.data.signals`` spelling)."""
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"MarketEvent({self.timestamp.isoformat()} {self.asset_id} "
+            f"o={self.open} h={self.high} l={self.low} c={self.close} v={self.volume} "
+            f"signals={dict(self.signals)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """An execution: ``qty`` (always positive) of ``asset_id`` at ``price``.
+
+    ``price`` already includes slippage; ``slippage`` is the cost it added in cash terms.
+    ``bar_index`` counts the asset's bars from 0, so bars held = exit − entry.
+    """
+
+    order_id: int
+    asset_id: str
+    side: Side
+    qty: float
+    price: float
+    commission: float
+    slippage: float
+    timestamp: datetime
+    ts_ns: int
+    bar_index: int
+    reason: str
+
+    @property
+    def signed_qty(self) -> float:
+        return self.qty if self.side is Side.BUY else -self.qty
+
+    @property
+    def notional(self) -> float:
+        return self.qty * self.price
+
+
+class TimestampBatch:
+    """Every bar at one timestamp, column by column, for cross-sectional strategies.
+
+    ``batch.close``, ``batch.signals["ml_score"]`` and friends are numpy arrays aligned with
+    ``batch.asset_ids`` (read-only views; copy before changing them), so ranking is one
+    ``np.argsort``. Iterating, or ``batch[i]``, gives ``MarketEvent``s.
+    """
+
+    __slots__ = (
+        "asset_ids",
+        "close",
+        "context",
+        "high",
+        "low",
+        "open",
+        "signals",
+        "timestamp",
+        "volume",
+    )
+
+    def __init__(
+        self,
+        timestamp: datetime,
+        asset_ids: list[str],
+        open: Any,  # noqa: A002 - the bar field
+        high: Any,
+        low: Any,
+        close: Any,
+        volume: Any,
+        signals: Mapping[str, Any],
+        context: Mapping[str, Any],
+    ) -> None:
+        self.timestamp = timestamp
+        self.asset_ids = asset_ids
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.signals = signals
+        self.context = context
+
+    def __len__(self) -> int:
+        return len(self.asset_ids)
+
+    def __getitem__(self, i: int) -> MarketEvent:
+        row = {name: [float(values[i])] for name, values in self.signals.items()}
+        return MarketEvent(
+            self.timestamp,
+            self.asset_ids[i],
+            float(self.open[i]),
+            float(self.high[i]),
+            float(self.low[i]),
+            float(self.close[i]),
+            float(self.volume[i]),
+            SignalView(row, 0),
+            self.context,
+        )
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return (self[i] for i in range(len(self.asset_ids)))
+
+    def __repr__(self) -> str:
+        return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"

@@ -1,0 +1,155 @@
+"""BacktestResult: what a run produced, as polars frames and a metrics mapping.
+
+``result["total_return"]`` reads a metric; ``result.equity_curve``, ``result.fills``,
+``result.orders`` and ``result.trades`` are polars frames; ``result.summary()`` is the
+readable report; ``to_parquet``/``to_json`` write it all out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = ["BacktestResult"]
+
+_PERCENT = {
+    "total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure_time",
+    "avg_gross_exposure",
+}
+_LABELS = {
+    "initial_cash": "Initial cash",
+    "final_value": "Final value",
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "annual_volatility": "Volatility (ann.)",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "max_drawdown": "Max drawdown",
+    "max_drawdown_duration_days": "Max drawdown duration (days)",
+    "calmar": "Calmar",
+    "n_trades": "Trades",
+    "win_rate": "Win rate",
+    "profit_factor": "Profit factor",
+    "avg_trade_pnl": "Avg trade P&L",
+    "exposure_time": "Time in market",
+    "avg_gross_exposure": "Avg gross exposure",
+    "turnover": "Turnover (x/yr)",
+    "commission": "Commission paid",
+}
+
+
+@dataclass(frozen=True)
+class BacktestResult(Mapping[str, float]):
+    metrics: dict[str, float]
+    equity_curve: pl.DataFrame
+    fills: pl.DataFrame
+    orders: pl.DataFrame
+    trades: pl.DataFrame
+    daily_returns: pl.DataFrame
+    final_positions: dict[str, float]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            return self.metrics[name]
+        except KeyError:
+            raise KeyError(
+                f"no metric {name!r}; metrics are: {', '.join(self.metrics)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    @property
+    def final_value(self) -> float:
+        return self.metrics["final_value"]
+
+    @property
+    def total_return(self) -> float:
+        return self.metrics["total_return"]
+
+    def summary(self) -> str:
+        """A readable report: period, metrics, order outcomes, open positions."""
+        curve = self.equity_curve
+        start, end = curve["timestamp"][0], curve["timestamp"][-1]
+        lines = [
+            "tradeloop backtest",
+            f"  period     {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC "
+            f"({curve.height:,} timestamps, {self.config.get('n_bars', 0):,} bars, "
+            f"{self.config.get('n_assets', 0)} assets)",
+            "",
+        ]
+        width = max(len(label) for label in _LABELS.values())
+        for key, label in _LABELS.items():
+            lines.append(f"  {label:<{width}}  {_format(key, self.metrics.get(key, math.nan))}")
+        statuses = self.orders.group_by("status").len().sort("status") if self.orders.height else None
+        if statuses is not None:
+            counts = ", ".join(f"{s} {n}" for s, n in statuses.iter_rows())
+            lines += ["", f"  Orders: {self.orders.height} ({counts})"]
+            rejected = self.orders.filter(pl.col("status") == "rejected")
+            if rejected.height:
+                first = rejected.row(0, named=True)
+                lines.append(f"  First rejection: order {first['order_id']} {first['asset_id']}: "
+                             f"{first['message']}")
+        if self.final_positions:
+            held = ", ".join(f"{a} {q:g}" for a, q in sorted(self.final_positions.items()))
+            lines.append(f"  Open positions at end: {held}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
+            "config": self.config,
+            "final_positions": self.final_positions,
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The metrics, config and final positions as JSON (written to ``path`` if given)."""
+        text = json.dumps(self.to_dict(), indent=2, default=str)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    def to_parquet(self, directory: str | Path) -> Path:
+        """Write equity_curve, fills, orders, trades and daily_returns as parquet, plus
+        result.json, into ``directory``; return it."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("equity_curve", "fills", "orders", "trades", "daily_returns"):
+            frame: pl.DataFrame = getattr(self, name)
+            frame.write_parquet(out / f"{name}.parquet")
+        self.to_json(out / "result.json")
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"BacktestResult(final_value={self.final_value:,.2f}, "
+            f"total_return={self.total_return:.2%}, trades={self.trades.height})"
+        )
+
+
+def _format(key: str, value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if key in _PERCENT:
+        return f"{value:.2%}"
+    if key in {"initial_cash", "final_value", "avg_trade_pnl", "commission"}:
+        return f"{value:,.2f}"
+    if key == "n_trades":
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def _json_number(value: float) -> float | str | None:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value

@@ -1,0 +1,1 @@
+"""Runtimes: the replay loop and the shared dispatcher."""

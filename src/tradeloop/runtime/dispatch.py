@@ -1,0 +1,207 @@
+"""One timestamp, handled in a fixed order. Pure: no I/O, no clock, no await.
+
+The replay loop and the live runtime both hand each timestamp's bars to ``Dispatcher.step``,
+which is why a strategy behaves the same in a backtest, on paper and live:
+
+1. the broker moves to the timestamp: day orders expire, open orders fill at the new opens;
+2. every asset's latest close becomes its mark;
+3. ``on_market_event`` for each bar (asset order), then ``on_timestamp_batch`` once;
+4. market orders decided now fill at this close when ``fill_timing="close"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tradeloop.broker.base import Bar
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.data.features import CallableFeatureProvider
+from tradeloop.events import MarketEvent, SignalView, TimestampBatch
+from tradeloop.strategy.base import Strategy
+
+__all__ = ["BarBlock", "Dispatcher"]
+
+
+class BarBlock:
+    """The bars of one timestamp: rows ``start:stop`` of column lists (no copies).
+
+    ``arrays`` holds the same columns as numpy arrays for cross-sectional access; the lists
+    are filled only when per-bar callbacks need Python floats.
+    """
+
+    __slots__ = (
+        "_rows",
+        "arrays",
+        "asset_ids",
+        "bar_index",
+        "close",
+        "high",
+        "low",
+        "open",
+        "signal_names",
+        "signals",
+        "start",
+        "stop",
+        "timestamp",
+        "ts_ns",
+        "volume",
+    )
+
+    def __init__(
+        self,
+        asset_ids: list[str],
+        columns: Mapping[str, list[float]],
+        bar_index: npt.NDArray[np.int64],
+        signals: Mapping[str, list[float]],
+        arrays: Mapping[str, npt.NDArray[np.float64]],
+        signal_names: tuple[str, ...],
+    ) -> None:
+        self.asset_ids = asset_ids
+        self.open = columns["open"]
+        self.high = columns["high"]
+        self.low = columns["low"]
+        self.close = columns["close"]
+        self.volume = columns["volume"]
+        self.bar_index = bar_index
+        self.signals = signals
+        self.signal_names = signal_names
+        self.arrays = arrays
+        self.ts_ns = 0
+        self.timestamp: datetime | None = None
+        self.start = 0
+        self.stop = 0
+        self._rows: dict[str, int] | None = None
+
+    def move(self, ts_ns: int, timestamp: datetime, start: int, stop: int) -> None:
+        self.ts_ns = ts_ns
+        self.timestamp = timestamp
+        self.start = start
+        self.stop = stop
+        self._rows = None
+
+    def bar(self, asset_id: str) -> Bar | None:
+        """This timestamp's bar for ``asset_id``, or None if it has none."""
+        start, stop = self.start, self.stop
+        if stop - start == 1:
+            i = start if self.asset_ids[start] == asset_id else -1
+        else:
+            if self._rows is None:
+                self._rows = {self.asset_ids[i]: i for i in range(start, stop)}
+            i = self._rows.get(asset_id, -1)
+        if i < 0:
+            return None
+        arrays = self.arrays
+        return (
+            float(arrays["open"][i]),
+            float(arrays["high"][i]),
+            float(arrays["low"][i]),
+            float(arrays["close"][i]),
+            float(arrays["volume"][i]),
+            int(self.bar_index[i]),
+        )
+
+    def batch(self, context: Mapping[str, Any]) -> TimestampBatch:
+        start, stop = self.start, self.stop
+        arrays = self.arrays
+        assert self.timestamp is not None
+        return TimestampBatch(
+            self.timestamp,
+            self.asset_ids[start:stop],
+            arrays["open"][start:stop],
+            arrays["high"][start:stop],
+            arrays["low"][start:stop],
+            arrays["close"][start:stop],
+            arrays["volume"][start:stop],
+            {name: arrays[f"signal:{name}"][start:stop] for name in self.signal_names},
+            context,
+        )
+
+
+class Dispatcher:
+    """Drives one strategy and one broker through timestamps, in the order documented above."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        broker: SimulationBroker,
+        features: CallableFeatureProvider | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.broker = broker
+        self.features = features if features is not None and features.has_asset_features else None
+        self.on_event = _event_handler(strategy)
+        self.on_batch = _batch_handler(strategy)
+
+    @property
+    def needs_rows(self) -> bool:
+        """Whether per-bar Python values are needed (per-bar callbacks)."""
+        return self.on_event is not None
+
+    def step(self, block: BarBlock, context: Mapping[str, Any]) -> None:
+        broker = self.broker
+        broker.begin_timestamp(block.ts_ns, block.timestamp or _never(), block)
+        start, stop = block.start, block.stop
+        ids, close = block.asset_ids, block.close
+        marks = broker.marks
+        if not close:
+            closes = block.arrays["close"][start:stop].tolist()
+            marks.update(zip(ids[start:stop], closes, strict=True))
+        elif stop - start == 1:
+            marks[ids[start]] = close[start]
+        else:
+            marks.update(zip(ids[start:stop], close[start:stop], strict=True))
+        on_event = self.on_event
+        if on_event is not None:
+            timestamp = block.timestamp
+            opens, highs, lows, volumes, signals = (
+                block.open, block.high, block.low, block.volume, block.signals
+            )
+            features = self.features
+            for i in range(start, stop):
+                view: Mapping[str, float] = SignalView(signals, i)
+                if features is not None:
+                    view = {**view, **features.get_features(ids[i], timestamp or _never())}
+                on_event(
+                    MarketEvent(
+                        timestamp or _never(), ids[i], opens[i], highs[i], lows[i], close[i],
+                        volumes[i], view, context,
+                    ),
+                    context,
+                )
+        if self.on_batch is not None:
+            self.on_batch(block.batch(context), context)
+        broker.end_timestamp()
+
+
+def _overrides(strategy: Strategy, name: str) -> bool:
+    return getattr(type(strategy), name, None) is not getattr(Strategy, name, None)
+
+
+def _event_handler(strategy: Strategy) -> Callable[[MarketEvent, Mapping[str, Any]], None] | None:
+    if _overrides(strategy, "on_market_event"):
+        return strategy.on_market_event
+    legacy = getattr(strategy, "on_market_data", None)
+    if legacy is None:
+        return None
+    takes_context = len(inspect.signature(legacy).parameters) >= 2
+    if takes_context:
+        return legacy  # type: ignore[no-any-return]
+
+    def call_without_context(event: MarketEvent, context: Mapping[str, Any]) -> None:
+        legacy(event)
+
+    return call_without_context
+
+
+def _batch_handler(strategy: Strategy) -> Callable[[TimestampBatch, Mapping[str, Any]], None] | None:
+    return strategy.on_timestamp_batch if _overrides(strategy, "on_timestamp_batch") else None
+
+
+def _never() -> datetime:
+    raise AssertionError("a block was dispatched before it was given a time")

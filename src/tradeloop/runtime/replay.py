@@ -1,0 +1,111 @@
+"""The replay loop: walk a BarTable one timestamp at a time through the Dispatcher.
+
+A plain loop with no ``await``: the live runtime drives the same ``Dispatcher.step``. Rows are
+converted to Python values a chunk at a time (and only when per-bar callbacks need them), so
+memory stays flat and no per-bar dict is built.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from tradeloop.data.bars import BarTable, datetimes_from_ns
+from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
+from tradeloop.data.features import CallableFeatureProvider
+from tradeloop.runtime.dispatch import BarBlock, Dispatcher
+
+__all__ = ["EquityRecord", "replay"]
+
+_CHUNK_ROWS = 16_384
+_PROGRESS_MIN_ROWS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class EquityRecord:
+    """Per-timestamp account values after each timestamp was handled."""
+
+    ts_ns: npt.NDArray[np.int64]
+    equity: npt.NDArray[np.float64]
+    cash: npt.NDArray[np.float64]
+    gross_exposure: npt.NDArray[np.float64]
+    positions: npt.NDArray[np.int64]
+
+
+def replay(
+    table: BarTable,
+    dispatcher: Dispatcher,
+    context: Context,
+    *,
+    market_features: CallableFeatureProvider | None = None,
+    progress: bool | None = None,
+) -> EquityRecord:
+    """Run every timestamp of ``table`` through ``dispatcher``; return the equity record."""
+    n_ts = table.n_timestamps
+    equity = np.empty(n_ts)
+    cash = np.empty(n_ts)
+    gross = np.empty(n_ts)
+    n_positions = np.empty(n_ts, dtype=np.int64)
+    names = np.array(table.asset_ids, dtype=object)
+    signal_names = tuple(table.signals)
+    needs_rows = dispatcher.needs_rows
+    broker = dispatcher.broker
+    portfolio_positions = broker.portfolio.positions
+    bounds = table.ts_bounds
+    show = progress if progress is not None else (
+        sys.stderr.isatty() and table.n_rows >= _PROGRESS_MIN_ROWS
+    )
+    bar = tqdm(total=table.n_rows, unit="bar", unit_scale=True, disable=not show, file=sys.stderr,
+               mininterval=0.5, desc="backtest")
+    k0 = 0
+    try:
+        while k0 < n_ts:
+            k1 = int(np.searchsorted(bounds, bounds[k0] + _CHUNK_ROWS, side="right")) - 1
+            k1 = min(max(k1, k0 + 1), n_ts)
+            r0, r1 = int(bounds[k0]), int(bounds[k1])
+            arrays = {
+                "open": table.open[r0:r1],
+                "high": table.high[r0:r1],
+                "low": table.low[r0:r1],
+                "close": table.close[r0:r1],
+                "volume": table.volume[r0:r1],
+                **{f"signal:{n}": values[r0:r1] for n, values in table.signals.items()},
+            }
+            if needs_rows:
+                columns = {name: arrays[name].tolist() for name in ("open", "high", "low", "close", "volume")}
+                signals = {n: arrays[f"signal:{n}"].tolist() for n in signal_names}
+            else:
+                columns = {name: [] for name in ("open", "high", "low", "close", "volume")}
+                signals = {}
+            block = BarBlock(
+                names[table.asset_code[r0:r1]].tolist(),
+                columns,
+                table.bar_index[r0:r1],
+                signals,
+                arrays,
+                signal_names,
+            )
+            local = (bounds[k0 : k1 + 1] - r0).tolist()
+            stamps = table.unique_ts_ns[k0:k1].tolist()
+            times = datetimes_from_ns(table.unique_ts_ns[k0:k1])
+            for j, ts_ns in enumerate(stamps):
+                block.move(ts_ns, times[j], local[j], local[j + 1])
+                snapshot = context.at_ns(ts_ns) if context else EMPTY_SNAPSHOT
+                if market_features is not None:
+                    snapshot = ContextSnapshot(
+                        {**snapshot, **market_features.get_market_features(times[j])}
+                    )
+                dispatcher.step(block, snapshot)
+                k = k0 + j
+                equity[k], gross[k] = broker.valuation()
+                cash[k] = broker.cash
+                n_positions[k] = len(portfolio_positions)
+            bar.update(r1 - r0)
+            k0 = k1
+    finally:
+        bar.close()
+    return EquityRecord(table.unique_ts_ns, equity, cash, gross, n_positions)
