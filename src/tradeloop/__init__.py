@@ -1,7 +1,7 @@
 """tradeloop: one strategy class for replay backtests, paper trading and live trading.
 
-    from tradeloop import Engine, Strategy
-    from tradeloop.data import HistoricalFeed, Context
+from tradeloop import Engine, Strategy
+from tradeloop.data import HistoricalFeed, Context
 """
 
 from tradeloop.broker import (

@@ -30,9 +30,6 @@ from tradeloop.strategy.base import Strategy
 
 __all__ = ["BacktestEngine", "Engine"]
 
-_BROKER_OPTIONS = ("initial_cash", "commission", "slippage", "fill_timing", "allow_short",
-                   "fractional")
-
 
 class Engine:
     """A replay backtest of one strategy over one or more feeds.
@@ -73,9 +70,13 @@ class Engine:
             raise ConfigError(
                 f"strategy must subclass tradeloop.Strategy, got {type(strategy).__name__}"
             )
-        options = {
-            "initial_cash": initial_cash, "commission": commission, "slippage": slippage,
-            "fill_timing": fill_timing, "allow_short": allow_short, "fractional": fractional,
+        options: dict[str, Any] = {
+            "initial_cash": initial_cash,
+            "commission": commission,
+            "slippage": slippage,
+            "fill_timing": fill_timing,
+            "allow_short": allow_short,
+            "fractional": fractional,
         }
         given = {k: v for k, v in options.items() if v is not None}
         if broker is not None and given:
@@ -83,11 +84,14 @@ class Engine:
                 f"{sorted(given)} configure the broker, but a broker was passed too; set them "
                 "on SimulationBroker(...) instead"
             )
-        self.broker = broker if broker is not None else SimulationBroker(
-            float(given.pop("initial_cash", 100_000.0)), **given
+        self.broker = (
+            broker
+            if broker is not None
+            else SimulationBroker(float(given.pop("initial_cash", 100_000.0)), **given)
         )
         self.feeds: list[HistoricalFeed] = (
-            [_as_feed(feed)] if feeds is None
+            [_as_feed(feed)]
+            if feeds is None
             else [_as_feed(f).with_asset_id(str(asset)) for asset, f in feeds.items()]
         )
         self.strategy = strategy
@@ -107,7 +111,9 @@ class Engine:
     def run(self) -> BacktestResult:
         """Replay every bar through the strategy and return the result."""
         if self._ran:
-            raise ConfigError("an Engine runs once (its broker holds the run's state); build a new one")
+            raise ConfigError(
+                "an Engine runs once (its broker holds the run's state); build a new one"
+            )
         self._ran = True
         started = time.perf_counter()
         table = self.load()
@@ -126,17 +132,24 @@ class Engine:
         try:
             strategy.on_start()
             record = replay(
-                table, dispatcher, context, market_features=callable_features,
+                table,
+                dispatcher,
+                context,
+                market_features=callable_features,
                 progress=self.progress,
             )
             strategy.on_end()
         finally:
             strategy.broker = None
         finished = time.perf_counter()
-        return self._result(table, record, {
-            "load_seconds": loaded - started,
-            "run_seconds": finished - loaded,
-        })
+        return self._result(
+            table,
+            record,
+            {
+                "load_seconds": loaded - started,
+                "run_seconds": finished - loaded,
+            },
+        )
 
     def _result(
         self, table: BarTable, record: EquityRecord, timings: dict[str, float]
@@ -156,17 +169,19 @@ class Engine:
             periods_per_year=self.periods_per_year,
         )
         equity = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
-        curve = pl.DataFrame({
-            "timestamp": pl.Series(record.ts_ns).cast(pl.Datetime("ns", "UTC")).cast(
-                pl.Datetime("us", "UTC")
-            ),
-            "equity": record.equity,
-            "cash": record.cash,
-            "positions_value": record.equity - record.cash,
-            "gross_exposure": record.gross_exposure,
-            "drawdown": record.equity / equity - 1.0,
-            "n_positions": record.positions,
-        })
+        curve = pl.DataFrame(
+            {
+                "timestamp": pl.Series(record.ts_ns)
+                .cast(pl.Datetime("ns", "UTC"))
+                .cast(pl.Datetime("us", "UTC")),
+                "equity": record.equity,
+                "cash": record.cash,
+                "positions_value": record.equity - record.cash,
+                "gross_exposure": record.gross_exposure,
+                "drawdown": record.equity / equity - 1.0,
+                "n_positions": record.positions,
+            }
+        )
         config = {
             "strategy": type(self.strategy).__name__,
             "n_bars": table.n_rows,
@@ -233,9 +248,16 @@ def _fills_frame(fills: list[Fill]) -> pl.DataFrame:
             "reason": [f.reason for f in fills],
         },
         schema={
-            "timestamp": pl.Datetime("us", "UTC"), "order_id": pl.Int64, "asset_id": pl.String,
-            "side": pl.String, "qty": pl.Float64, "price": pl.Float64, "commission": pl.Float64,
-            "slippage": pl.Float64, "bar_index": pl.Int64, "reason": pl.String,
+            "timestamp": pl.Datetime("us", "UTC"),
+            "order_id": pl.Int64,
+            "asset_id": pl.String,
+            "side": pl.String,
+            "qty": pl.Float64,
+            "price": pl.Float64,
+            "commission": pl.Float64,
+            "slippage": pl.Float64,
+            "bar_index": pl.Int64,
+            "reason": pl.String,
         },
     )
 
@@ -246,7 +268,8 @@ def _orders_frame(broker: SimulationBroker) -> pl.DataFrame:
         {
             "order_id": [o.id for o in orders],
             "submitted_at": pl.Series([o.submitted_ts_ns for o in orders], dtype=pl.Int64)
-            .cast(pl.Datetime("ns", "UTC")).cast(pl.Datetime("us", "UTC")),
+            .cast(pl.Datetime("ns", "UTC"))
+            .cast(pl.Datetime("us", "UTC")),
             "asset_id": [o.asset_id for o in orders],
             "side": [o.side.value for o in orders],
             "order_type": [o.order_type.value for o in orders],
@@ -261,10 +284,18 @@ def _orders_frame(broker: SimulationBroker) -> pl.DataFrame:
             "message": [o.message for o in orders],
         },
         schema_overrides={
-            "asset_id": pl.String, "side": pl.String, "order_type": pl.String,
-            "qty": pl.Float64, "limit_price": pl.Float64, "stop_price": pl.Float64,
-            "tif": pl.String, "status": pl.String, "filled_qty": pl.Float64,
-            "avg_fill_price": pl.Float64, "reason": pl.String, "message": pl.String,
+            "asset_id": pl.String,
+            "side": pl.String,
+            "order_type": pl.String,
+            "qty": pl.Float64,
+            "limit_price": pl.Float64,
+            "stop_price": pl.Float64,
+            "tif": pl.String,
+            "status": pl.String,
+            "filled_qty": pl.Float64,
+            "avg_fill_price": pl.Float64,
+            "reason": pl.String,
+            "message": pl.String,
             "order_id": pl.Int64,
         },
     )

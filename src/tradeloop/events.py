@@ -124,7 +124,7 @@ class MarketEvent:
         self,
         timestamp: datetime,
         asset_id: str,
-        open: float,  # noqa: A002 - the bar field is called open everywhere in finance
+        open: float,
         high: float,
         low: float,
         close: float,
@@ -208,7 +208,7 @@ class TimestampBatch:
         self,
         timestamp: datetime,
         asset_ids: list[str],
-        open: Any,  # noqa: A002 - the bar field
+        open: Any,
         high: Any,
         low: Any,
         close: Any,

@@ -44,9 +44,7 @@ class Order:
         return self.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
 
-def match_price(
-    order: Order, open_: float, high: float, low: float
-) -> tuple[float | None, bool]:
+def match_price(order: Order, open_: float, high: float, low: float) -> tuple[float | None, bool]:
     """Where this bar fills ``order`` (before slippage), and whether a stop is now triggered.
 
     The bar is seen as an exchange would: the open first, then the range. A limit or stop

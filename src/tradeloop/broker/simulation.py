@@ -225,8 +225,12 @@ class SimulationBroker:
 
     def _admission_problem(self, order: Order) -> str:
         held = self.position(order.asset_id)
-        pending_sells = sum(o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.SELL)
-        pending_buys = sum(o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.BUY)
+        pending_sells = sum(
+            o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.SELL
+        )
+        pending_buys = sum(
+            o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.BUY
+        )
         ref = self._reference_price(order)
         if order.side is Side.SELL:
             sellable = held - pending_sells
@@ -306,9 +310,9 @@ class SimulationBroker:
             bar_index=bar[5],
             reason=order.reason,
         )
-        order.avg_fill_price = (
-            order.avg_fill_price * order.filled_qty + price * qty
-        ) / (order.filled_qty + qty)
+        order.avg_fill_price = (order.avg_fill_price * order.filled_qty + price * qty) / (
+            order.filled_qty + qty
+        )
         order.filled_qty += qty
         self.fills.append(fill)
         if message:
@@ -379,7 +383,10 @@ def _validate(
         )
     needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-    for needed, value, name in ((needs_limit, limit_price, "limit"), (needs_stop, stop_price, "stop")):
+    for needed, value, name in (
+        (needs_limit, limit_price, "limit"),
+        (needs_stop, stop_price, "stop"),
+    ):
         if needed and not (value is not None and value > 0 and math.isfinite(value)):
             raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
         if not needed and value is not None:

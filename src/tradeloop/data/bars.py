@@ -64,9 +64,7 @@ class BarTable:
         if frame.height == 0:
             raise DataError("no bars to replay: the data is empty (check start/end filters)")
         if frame.height != frame.select(pl.struct("asset_id", "ts_ns").n_unique()).item():
-            dup = (
-                frame.group_by("asset_id", "ts_ns").len().filter(pl.col("len") > 1).row(0)
-            )
+            dup = frame.group_by("asset_id", "ts_ns").len().filter(pl.col("len") > 1).row(0)
             when = datetimes_from_ns(np.array([dup[1]], dtype=np.int64))[0]
             raise DataError(
                 f"asset {dup[0]!r} has two bars at {when.isoformat()}, from two feeds or "
@@ -76,18 +74,22 @@ class BarTable:
         codes = pl.Series("asset_id", asset_ids, dtype=pl.String)
         frame = (
             frame.with_columns(
-                pl.col("asset_id").replace_strict(codes, pl.int_range(len(asset_ids), eager=True))
+                pl.col("asset_id")
+                .replace_strict(codes, pl.int_range(len(asset_ids), eager=True))
                 .cast(pl.Int64)
                 .alias("asset_code")
             )
             .sort("ts_ns", "asset_code")
-            .with_columns(pl.int_range(pl.len()).over("asset_code").cast(pl.Int64).alias("bar_index"))
+            .with_columns(
+                pl.int_range(pl.len()).over("asset_code").cast(pl.Int64).alias("bar_index")
+            )
         )
         ts = frame["ts_ns"].to_numpy()
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
         signal_names = [
-            c for c in frame.columns if c not in {"ts_ns", "asset_id", "asset_code", "bar_index",
-                                                 "source_row", *OHLCV}
+            c
+            for c in frame.columns
+            if c not in {"ts_ns", "asset_id", "asset_code", "bar_index", "source_row", *OHLCV}
         ]
         return cls(
             ts_ns=ts.astype(np.int64, copy=False),
@@ -110,5 +112,7 @@ class BarTable:
 
 def datetimes_from_ns(ts_ns: I64) -> list[datetime]:
     """UTC-aware datetimes (microsecond precision, as Python's datetime allows)."""
-    values: list[datetime] = pl.Series(ts_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")).to_list()
+    values: list[datetime] = (
+        pl.Series(ts_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")).to_list()
+    )
     return values

@@ -1,4 +1,4 @@
-"""Market-wide context (VIX, regime, breadth): one as-of snapshot per timestamp, shared by all assets.
+"""Market-wide context (VIX, regime, breadth): one as-of snapshot per timestamp, for all assets.
 
 Pure. Each context series keeps its own timestamps; a lookup at time ``t`` takes the last value
 at or before ``t`` (forward fill, never a later value), so an hourly VIX lines up with daily bars.

@@ -47,11 +47,11 @@ class PrecomputedFeatureProvider:
         asset_col: str = "asset_id",
     ) -> None:
         frame = to_polars(features_df, timestamp_col)
-        for required in (timestamp_col, asset_col):
+        for required, option in ((timestamp_col, "timestamp_col"), (asset_col, "asset_col")):
             if required not in frame.columns:
                 raise DataError(
                     f"features frame: no {required!r} column (columns: {frame.columns}). "
-                    f"Fix: rename it or pass {'timestamp_col' if required == timestamp_col else 'asset_col'}=."
+                    f"Fix: rename it or pass {option}=."
                 )
         frame = frame.with_columns(utc_ns(frame, timestamp_col, "features frame").alias("ts_ns"))
         names = [c for c in frame.columns if c not in {timestamp_col, asset_col, "ts_ns"}]
@@ -60,24 +60,25 @@ class PrecomputedFeatureProvider:
         market_rows = frame.filter(is_market)
         self.asset_features = [n for n in names if asset_rows[n].is_not_null().any()]
         self.market_features = [n for n in names if market_rows[n].is_not_null().any()]
-        self._asset_frame = (
-            asset_rows.select(
-                pl.col(asset_col).cast(pl.String).alias("asset_id"),
-                "ts_ns",
-                *[pl.col(n).cast(pl.Float64).fill_null(float("nan")) for n in self.asset_features],
-            )
-            .sort("asset_id", "ts_ns")
-        )
+        self._asset_frame = asset_rows.select(
+            pl.col(asset_col).cast(pl.String).alias("asset_id"),
+            "ts_ns",
+            *[pl.col(n).cast(pl.Float64).fill_null(float("nan")) for n in self.asset_features],
+        ).sort("asset_id", "ts_ns")
         dups = self._asset_frame.select(pl.struct("asset_id", "ts_ns").is_duplicated().any()).item()
         if dups:
             raise DataError(
                 "features frame: an (asset, timestamp) appears twice. Fix: keep one row each, "
                 "e.g. df.unique(subset=['asset_id', 'timestamp'], keep='last')."
             )
-        self._context = Context(
-            market_rows.select(timestamp_col, *self.market_features).sort(timestamp_col),
-            timestamp_col=timestamp_col,
-        ) if self.market_features else Context()
+        self._context = (
+            Context(
+                market_rows.select(timestamp_col, *self.market_features).sort(timestamp_col),
+                timestamp_col=timestamp_col,
+            )
+            if self.market_features
+            else Context()
+        )
         self._index: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for (asset,), part in self._asset_frame.partition_by("asset_id", as_dict=True).items():
             self._index[str(asset)] = (

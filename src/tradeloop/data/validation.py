@@ -41,7 +41,9 @@ def normalize_bars(
     _require_columns(frame, source, timestamp_col, asset_col, asset_id)
     signals = _pick_signals(frame, source, signal_columns, timestamp_col, asset_col)
 
-    asset = pl.lit(asset_id, pl.String) if asset_id is not None else pl.col(asset_col).cast(pl.String)
+    asset = (
+        pl.lit(asset_id, pl.String) if asset_id is not None else pl.col(asset_col).cast(pl.String)
+    )
     close = pl.col("close").cast(pl.Float64)
     columns = [
         pl.col("source_row"),
@@ -52,8 +54,9 @@ def normalize_bars(
             for name in ("open", "high", "low")
         ],
         close.alias("close"),
-        (pl.col("volume").cast(pl.Float64) if "volume" in frame.columns else pl.lit(float("nan")))
-        .alias("volume"),
+        (
+            pl.col("volume").cast(pl.Float64) if "volume" in frame.columns else pl.lit(float("nan"))
+        ).alias("volume"),
         *[_signal_expr(frame, name, source) for name in signals],
     ]
     out = frame.select(columns)

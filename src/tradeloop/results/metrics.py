@@ -19,8 +19,9 @@ __all__ = ["compute_metrics", "daily_returns"]
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 
-def daily_returns(ts_ns: npt.NDArray[np.int64], equity: npt.NDArray[np.float64],
-                  initial_cash: float) -> pl.DataFrame:
+def daily_returns(
+    ts_ns: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], initial_cash: float
+) -> pl.DataFrame:
     """``date, equity, return``: one row per UTC date with a bar."""
     days = ts_ns // _NS_PER_DAY
     last = np.flatnonzero(np.diff(days, append=days[-1] + 1))

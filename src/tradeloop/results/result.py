@@ -19,7 +19,12 @@ import polars as pl
 __all__ = ["BacktestResult"]
 
 _PERCENT = {
-    "total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure_time",
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "max_drawdown",
+    "win_rate",
+    "exposure_time",
     "avg_gross_exposure",
 }
 _LABELS = {
@@ -59,9 +64,7 @@ class BacktestResult(Mapping[str, float]):
         try:
             return self.metrics[name]
         except KeyError:
-            raise KeyError(
-                f"no metric {name!r}; metrics are: {', '.join(self.metrics)}"
-            ) from None
+            raise KeyError(f"no metric {name!r}; metrics are: {', '.join(self.metrics)}") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.metrics)
@@ -91,15 +94,19 @@ class BacktestResult(Mapping[str, float]):
         width = max(len(label) for label in _LABELS.values())
         for key, label in _LABELS.items():
             lines.append(f"  {label:<{width}}  {_format(key, self.metrics.get(key, math.nan))}")
-        statuses = self.orders.group_by("status").len().sort("status") if self.orders.height else None
+        statuses = (
+            self.orders.group_by("status").len().sort("status") if self.orders.height else None
+        )
         if statuses is not None:
             counts = ", ".join(f"{s} {n}" for s, n in statuses.iter_rows())
             lines += ["", f"  Orders: {self.orders.height} ({counts})"]
             rejected = self.orders.filter(pl.col("status") == "rejected")
             if rejected.height:
                 first = rejected.row(0, named=True)
-                lines.append(f"  First rejection: order {first['order_id']} {first['asset_id']}: "
-                             f"{first['message']}")
+                lines.append(
+                    f"  First rejection: order {first['order_id']} {first['asset_id']}: "
+                    f"{first['message']}"
+                )
         if self.final_positions:
             held = ", ".join(f"{a} {q:g}" for a, q in sorted(self.final_positions.items()))
             lines.append(f"  Open positions at end: {held}")

@@ -160,7 +160,11 @@ class Dispatcher:
         if on_event is not None:
             timestamp = block.timestamp
             opens, highs, lows, volumes, signals = (
-                block.open, block.high, block.low, block.volume, block.signals
+                block.open,
+                block.high,
+                block.low,
+                block.volume,
+                block.signals,
             )
             features = self.features
             for i in range(start, stop):
@@ -169,8 +173,15 @@ class Dispatcher:
                     view = {**view, **features.get_features(ids[i], timestamp or _never())}
                 on_event(
                     MarketEvent(
-                        timestamp or _never(), ids[i], opens[i], highs[i], lows[i], close[i],
-                        volumes[i], view, context,
+                        timestamp or _never(),
+                        ids[i],
+                        opens[i],
+                        highs[i],
+                        lows[i],
+                        close[i],
+                        volumes[i],
+                        view,
+                        context,
                     ),
                     context,
                 )
@@ -199,7 +210,9 @@ def _event_handler(strategy: Strategy) -> Callable[[MarketEvent, Mapping[str, An
     return call_without_context
 
 
-def _batch_handler(strategy: Strategy) -> Callable[[TimestampBatch, Mapping[str, Any]], None] | None:
+def _batch_handler(
+    strategy: Strategy,
+) -> Callable[[TimestampBatch, Mapping[str, Any]], None] | None:
     return strategy.on_timestamp_batch if _overrides(strategy, "on_timestamp_batch") else None
 
 

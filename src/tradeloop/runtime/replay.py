@@ -56,11 +56,20 @@ def replay(
     broker = dispatcher.broker
     portfolio_positions = broker.portfolio.positions
     bounds = table.ts_bounds
-    show = progress if progress is not None else (
-        sys.stderr.isatty() and table.n_rows >= _PROGRESS_MIN_ROWS
+    show = (
+        progress
+        if progress is not None
+        else (sys.stderr.isatty() and table.n_rows >= _PROGRESS_MIN_ROWS)
     )
-    bar = tqdm(total=table.n_rows, unit="bar", unit_scale=True, disable=not show, file=sys.stderr,
-               mininterval=0.5, desc="backtest")
+    bar = tqdm(
+        total=table.n_rows,
+        unit="bar",
+        unit_scale=True,
+        disable=not show,
+        file=sys.stderr,
+        mininterval=0.5,
+        desc="backtest",
+    )
     k0 = 0
     try:
         while k0 < n_ts:
@@ -76,7 +85,10 @@ def replay(
                 **{f"signal:{n}": values[r0:r1] for n, values in table.signals.items()},
             }
             if needs_rows:
-                columns = {name: arrays[name].tolist() for name in ("open", "high", "low", "close", "volume")}
+                columns = {
+                    name: arrays[name].tolist()
+                    for name in ("open", "high", "low", "close", "volume")
+                }
                 signals = {n: arrays[f"signal:{n}"].tolist() for n in signal_names}
             else:
                 columns = {name: [] for name in ("open", "high", "low", "close", "volume")}

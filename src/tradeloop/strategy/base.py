@@ -163,8 +163,10 @@ class Strategy:
         if qty == 0:
             return None
         side = Side.SELL if qty > 0 else Side.BUY
-        return self.buy(asset_id, abs(qty), **order) if side is Side.BUY else self.sell(
-            asset_id, abs(qty), **order
+        return (
+            self.buy(asset_id, abs(qty), **order)
+            if side is Side.BUY
+            else self.sell(asset_id, abs(qty), **order)
         )
 
     def reduce_position(self, asset_id: str, fraction: float, **order: Any) -> Order | None:
@@ -213,7 +215,9 @@ class Strategy:
         held = set(broker.positions()) | {o.asset_id for o in broker.open_orders()}
         targets = {asset: 0.0 for asset in held}
         for asset, weight in target_weights.items():
-            targets[asset] = self._qty_for_value(asset, weight * equity, prices.get(asset), signed=True)
+            targets[asset] = self._qty_for_value(
+                asset, weight * equity, prices.get(asset), signed=True
+            )
         deltas = {asset: target - self._expected_qty(asset) for asset, target in targets.items()}
         orders: list[Order] = []
         for asset in sorted(deltas, key=lambda a: (deltas[a] > 0, a)):
@@ -254,8 +258,14 @@ class Strategy:
         else:
             kind = OrderType.MARKET
         return self._broker().submit(
-            asset_id, side, qty, order_type=kind, limit_price=limit, stop_price=stop,
-            tif=TimeInForce(tif), reason=reason,
+            asset_id,
+            side,
+            qty,
+            order_type=kind,
+            limit_price=limit,
+            stop_price=stop,
+            tif=TimeInForce(tif),
+            reason=reason,
         )
 
     def _round(self, qty: float) -> float:
@@ -278,7 +288,8 @@ class Strategy:
     def _expected_qty(self, asset_id: str) -> float:
         broker = self._broker()
         pending = sum(
-            o.remaining if o.side is Side.BUY else -o.remaining for o in broker.open_orders(asset_id)
+            o.remaining if o.side is Side.BUY else -o.remaining
+            for o in broker.open_orders(asset_id)
         )
         return broker.position(asset_id) + pending
 
