@@ -50,13 +50,13 @@ class HistoricalFeed:
         self.asset_col = asset_col
         self.start = start
         self.end = end
+        self._default_asset_id = "asset"
         self._frame: pl.DataFrame | None = None
 
     def with_asset_id(self, asset_id: str) -> HistoricalFeed:
-        """This feed with ``asset_id`` as the default asset (as the key of ``feeds={...}``)."""
-        if self.asset_id is None:
-            self.asset_id = asset_id
-            self._frame = None
+        """Use ``asset_id`` for frames that have no asset column (the key of ``feeds={...}``)."""
+        self._default_asset_id = asset_id
+        self._frame = None
         return self
 
     def frame(self) -> pl.DataFrame:
@@ -84,7 +84,7 @@ class HistoricalFeed:
 
     def _normalize(self, frame: pl.DataFrame, source: str, asset_id: str | None) -> pl.DataFrame:
         if asset_id is None and self.asset_col not in frame.columns:
-            asset_id = "asset"
+            asset_id = self._default_asset_id
         frame = self._clip(frame)
         return normalize_bars(
             frame,
