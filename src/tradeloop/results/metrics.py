@@ -87,7 +87,7 @@ def _drawdown(
     ts_ns: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], initial_cash: float
 ) -> tuple[float, float]:
     """Deepest drop from a running peak (a negative fraction), and the longest time under
-    water in days (from a peak to the first time equity regains it, or to the end)."""
+    water in days (from a peak to the last timestamp still below it)."""
     curve = np.concatenate(([initial_cash], equity))
     times = np.concatenate(([ts_ns[0]], ts_ns))
     peaks = np.maximum.accumulate(curve)

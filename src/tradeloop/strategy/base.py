@@ -243,12 +243,7 @@ class Strategy:
         stop: float | None,
         tif: TimeInForce | str,
         reason: str,
-        **unexpected: Any,
     ) -> Order:
-        if unexpected:
-            raise OrderError(
-                f"unknown order option(s) {sorted(unexpected)}; use limit=, stop=, tif=, reason="
-            )
         if limit is not None and stop is not None:
             kind = OrderType.STOP_LIMIT
         elif limit is not None:
