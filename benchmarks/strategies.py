@@ -1,0 +1,104 @@
+"""The benchmark strategies, written the way a user would write them against tradeloop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tradeloop import MarketEvent, Strategy, TimestampBatch
+
+__all__ = ["BUY_ABOVE", "SELL_BELOW", "Threshold", "TopNBatch", "TopNEvent", "expected_trades"]
+
+BUY_ABOVE = 0.8
+SELL_BELOW = 0.4
+BUY_PERCENT = 0.95
+
+
+class Threshold(Strategy):
+    """(a) Buy 95 % of equity when ml_pred > 0.8 and flat; close when ml_pred < 0.4 and long."""
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        pred = event.signals["ml_pred"]
+        asset = event.asset_id
+        held = self.get_position(asset)
+        if held == 0:
+            if pred > BUY_ABOVE:
+                self.buy_percent(asset, BUY_PERCENT)
+        elif held > 0 and pred < SELL_BELOW:
+            self.close_position(asset)
+
+
+def expected_trades(ml_pred: Sequence[float] | np.ndarray) -> int:
+    """Round trips the threshold rule makes when every order fills at the next bar's open.
+
+    An entry decided on bar t is filled before bar t+1's callback, so the rule is a plain
+    two-state machine; an exit decided on the last bar never fills.
+    """
+    values = np.asarray(ml_pred).tolist()
+    long = False
+    closed = 0
+    last = len(values) - 1
+    for t, pred in enumerate(values):
+        if not long:
+            if pred > BUY_ABOVE and t < last:
+                long = True
+        elif pred < SELL_BELOW and t < last:
+            long = False
+            closed += 1
+    return closed
+
+
+class TopNBatch(Strategy):
+    """(b) Every ``every`` timestamps, hold the ``n`` highest-scoring assets at 1/n each."""
+
+    def __init__(self, n: int = 25, every: int = 5) -> None:
+        super().__init__()
+        self.n = n
+        self.every = every
+        self.step = 0
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        step = self.step
+        self.step = step + 1
+        if step % self.every:
+            return
+        top = np.argsort(batch.signals["score"], kind="stable")[-self.n :]
+        ids = batch.asset_ids
+        weight = 1.0 / self.n
+        self.rebalance_to_weights({ids[i]: weight for i in top.tolist()})
+
+
+class TopNEvent(Strategy):
+    """(c) The same rotation from per-bar callbacks.
+
+    Each bar's score is collected; when the universe's last asset of the timestamp arrives
+    (bars arrive in asset order and the panel is complete, so that is the ``n_assets``-th
+    bar), the timestamp is ranked and, every ``every`` timestamps, rebalanced: the same
+    orders as ``TopNBatch``, at the same point of the timestamp.
+    """
+
+    def __init__(self, n_assets: int, n: int = 25, every: int = 5) -> None:
+        super().__init__()
+        self.n_assets = n_assets
+        self.n = n
+        self.every = every
+        self.step = 0
+        self.ids: list[str] = []
+        self.scores: list[float] = []
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        self.ids.append(event.asset_id)
+        self.scores.append(event.signals["score"])
+        if len(self.ids) < self.n_assets:
+            return
+        ids, scores = self.ids, self.scores
+        self.ids, self.scores = [], []
+        step = self.step
+        self.step = step + 1
+        if step % self.every:
+            return
+        top = np.argsort(np.asarray(scores), kind="stable")[-self.n :]
+        weight = 1.0 / self.n
+        self.rebalance_to_weights({ids[i]: weight for i in top.tolist()})
