@@ -18,7 +18,9 @@ def day(i: int) -> datetime:
     return DAY0 + timedelta(days=i)
 
 
-def bars(rows: list[tuple[Any, ...]], signals: Mapping[str, list[float]] | None = None) -> pl.DataFrame:
+def bars(
+    rows: list[tuple[Any, ...]], signals: Mapping[str, list[float]] | None = None
+) -> pl.DataFrame:
     """Rows of (day, asset, open, high, low, close[, volume]) as a long frame."""
     out = pl.DataFrame(
         {

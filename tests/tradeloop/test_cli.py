@@ -21,23 +21,46 @@ STRATEGY = f"{ROOT / 'examples' / 'ml_strategy.py'}:MLStrategy"
 def tradeloop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tradeloop", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
 def test_cli_help_explains_backtest_options() -> None:
     out = tradeloop("backtest", "--help")
     assert out.returncode == 0
-    for flag in ("--data", "--strategy", "--context", "--signals", "--cash", "--commission",
-                 "--fill-timing", "--json"):
+    for flag in (
+        "--data",
+        "--strategy",
+        "--context",
+        "--signals",
+        "--cash",
+        "--commission",
+        "--fill-timing",
+        "--json",
+    ):
         assert flag in out.stdout
     assert "Examples:" in out.stdout
 
 
 def test_cli_json_matches_in_process_engine(tmp_path: Path) -> None:
-    out = tradeloop("backtest", "--data", str(SAMPLE), "--strategy", STRATEGY,
-                    "--context", str(VIX), "--commission", "0.0005", "--json",
-                    "--out", str(tmp_path / "run"))
+    out = tradeloop(
+        "backtest",
+        "--data",
+        str(SAMPLE),
+        "--strategy",
+        STRATEGY,
+        "--context",
+        str(VIX),
+        "--commission",
+        "0.0005",
+        "--json",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert out.returncode == 0, out.stderr
     metrics = json.loads(out.stdout)["metrics"]
 
@@ -48,8 +71,9 @@ def test_cli_json_matches_in_process_engine(tmp_path: Path) -> None:
         sys.path.remove(str(ROOT / "examples"))
     from tradeloop import Context, Engine
 
-    result = Engine(feed=SAMPLE, strategy=MLStrategy(), context=Context(pl.read_parquet(VIX)),
-                    commission=0.0005).run()
+    result = Engine(
+        feed=SAMPLE, strategy=MLStrategy(), context=Context(pl.read_parquet(VIX)), commission=0.0005
+    ).run()
     assert metrics["final_value"] == pytest.approx(result["final_value"], abs=1e-6)
     assert metrics["n_trades"] == result["n_trades"] > 0
     written = pl.read_parquet(tmp_path / "run" / "fills.parquet")
@@ -57,10 +81,19 @@ def test_cli_json_matches_in_process_engine(tmp_path: Path) -> None:
 
 
 def test_cli_summary_is_readable() -> None:
-    out = tradeloop("backtest", "--data", str(SAMPLE), "--strategy", STRATEGY,
-                    "--context", str(VIX), "--no-progress")
+    out = tradeloop(
+        "backtest",
+        "--data",
+        str(SAMPLE),
+        "--strategy",
+        STRATEGY,
+        "--context",
+        str(VIX),
+        "--no-progress",
+    )
     assert out.returncode == 0, out.stderr
-    assert "Total return" in out.stdout and "Sharpe" in out.stdout and "Max drawdown" in out.stdout
+    for label in ("Total return", "Sharpe", "Max drawdown"):
+        assert label in out.stdout
 
 
 def test_cli_bad_data_exits_nonzero_with_the_row_and_fix(tmp_path: Path) -> None:
@@ -69,7 +102,8 @@ def test_cli_bad_data_exits_nonzero_with_the_row_and_fix(tmp_path: Path) -> None
     bad.write_parquet(path)
     out = tradeloop("backtest", "--data", str(path), "--strategy", STRATEGY)
     assert out.returncode == 1
-    assert "DataError" in out.stderr and "row 1" in out.stderr and "high < low" in out.stderr
+    for part in ("DataError", "row 1", "high < low"):
+        assert part in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -88,7 +122,8 @@ def test_cli_bad_strategy_spec_exits_nonzero(spec: str, message: str) -> None:
 
 
 def test_cli_unknown_signal_exits_nonzero() -> None:
-    out = tradeloop("backtest", "--data", str(SAMPLE), "--strategy", STRATEGY,
-                    "--signals", "ml_pred,nope")
+    out = tradeloop(
+        "backtest", "--data", str(SAMPLE), "--strategy", STRATEGY, "--signals", "ml_pred,nope"
+    )
     assert out.returncode == 1
     assert "'nope' not found" in out.stderr

@@ -35,11 +35,19 @@ def random_bars(seed: int, n_assets: int, n_days: int, sparse: bool) -> pl.DataF
         low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.03, n_days))
         keep = rng.uniform(size=n_days) > (0.3 if sparse else 0.0)
         keep[0] = True
-        frames.append(pl.DataFrame({
-            "timestamp": [T0 + timedelta(days=d) for d in range(n_days)],
-            "asset_id": f"S{a}", "open": open_, "high": high, "low": low, "close": close,
-            "volume": 1e6,
-        }).filter(pl.Series(keep)))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "timestamp": [T0 + timedelta(days=d) for d in range(n_days)],
+                    "asset_id": f"S{a}",
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": 1e6,
+                }
+            ).filter(pl.Series(keep))
+        )
     return pl.concat(frames)
 
 
@@ -57,18 +65,32 @@ class Chaos(Strategy):
         if roll < 0.25:
             self.buy_percent(asset, float(rng.uniform(0.05, 0.6)))
         elif roll < 0.35:
-            self.buy(asset, int(rng.integers(1, 50)), limit=event.close * float(rng.uniform(0.95, 1.02)),
-                     tif=str(rng.choice(["day", "gtc"])))
+            self.buy(
+                asset,
+                int(rng.integers(1, 50)),
+                limit=event.close * float(rng.uniform(0.95, 1.02)),
+                tif=str(rng.choice(["day", "gtc"])),
+            )
         elif roll < 0.42:
-            self.buy(asset, int(rng.integers(1, 50)), stop=event.close * float(rng.uniform(1.0, 1.05)))
+            self.buy(
+                asset, int(rng.integers(1, 50)), stop=event.close * float(rng.uniform(1.0, 1.05))
+            )
         elif roll < 0.47:
             stop = event.close * float(rng.uniform(1.0, 1.04))
-            self.buy(asset, int(rng.integers(1, 50)), stop=stop, limit=stop * float(rng.uniform(0.99, 1.02)))
+            self.buy(
+                asset,
+                int(rng.integers(1, 50)),
+                stop=stop,
+                limit=stop * float(rng.uniform(0.99, 1.02)),
+            )
         elif roll < 0.6 and held > 0:
             self.sell(asset, max(1, int(held * rng.uniform(0.1, 1.0))))
         elif roll < 0.68 and held > 0:
-            self.sell(asset, max(1, int(held * rng.uniform(0.1, 1.0))),
-                      stop=event.close * float(rng.uniform(0.95, 1.0)))
+            self.sell(
+                asset,
+                max(1, int(held * rng.uniform(0.1, 1.0))),
+                stop=event.close * float(rng.uniform(0.95, 1.0)),
+            )
         elif roll < 0.72:
             self.close_position(asset)
         elif roll < 0.78:
@@ -98,8 +120,9 @@ def test_accounting_invariants_hold_for_random_order_flow(
 ) -> None:
     frame = random_bars(seed, n_assets, n_days, sparse)
     cost = PerShareCommission(0.01, minimum=1.0) if commission == "per_share" else commission
-    result = Engine(feed=frame, strategy=Chaos(seed), initial_cash=50_000, commission=cost,
-                    fill_timing=timing).run()
+    result = Engine(
+        feed=frame, strategy=Chaos(seed), initial_cash=50_000, commission=cost, fill_timing=timing
+    ).run()
     curve = result.equity_curve
     fills = result.fills
     closes = latest_close(frame.with_columns(pl.col("timestamp").dt.cast_time_unit("us")))
@@ -124,7 +147,8 @@ def test_accounting_invariants_hold_for_random_order_flow(
     orders = result.orders.select("order_id", "submitted_at", "order_type")
     joined = fills.join(orders, on="order_id").join(
         frame.with_columns(pl.col("timestamp").dt.cast_time_unit("us")).select(
-            "timestamp", "asset_id", "low", "high", "close"),
+            "timestamp", "asset_id", "low", "high", "close"
+        ),
         on=["timestamp", "asset_id"],
     )
     assert joined.height == fills.height

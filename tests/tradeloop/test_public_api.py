@@ -6,12 +6,32 @@ import tradeloop
 import tradeloop.data
 
 EXPECTED = [
-    "BacktestEngine", "BacktestResult", "BpsSlippage", "CallableFeatureProvider", "ConfigError",
-    "Context", "DataError", "Engine", "Fill", "FixedCommission", "HistoricalDataFeed",
-    "HistoricalFeed", "MarketEvent", "OrderError", "ParquetDataFeed", "PerShareCommission",
-    "PercentCommission", "PrecomputedFeatureProvider", "SimulationBroker", "Strategy",
-    "StrategyNotRunningError", "TimestampBatch", "TradeloopError", "UnknownContextError",
-    "UnknownSignalError", "VolumeShareSlippage",
+    "BacktestEngine",
+    "BacktestResult",
+    "BpsSlippage",
+    "CallableFeatureProvider",
+    "ConfigError",
+    "Context",
+    "DataError",
+    "Engine",
+    "Fill",
+    "FixedCommission",
+    "HistoricalDataFeed",
+    "HistoricalFeed",
+    "MarketEvent",
+    "OrderError",
+    "ParquetDataFeed",
+    "PerShareCommission",
+    "PercentCommission",
+    "PrecomputedFeatureProvider",
+    "SimulationBroker",
+    "Strategy",
+    "StrategyNotRunningError",
+    "TimestampBatch",
+    "TradeloopError",
+    "UnknownContextError",
+    "UnknownSignalError",
+    "VolumeShareSlippage",
 ]
 
 
@@ -22,8 +42,14 @@ def test_public_api_names_are_pinned_and_sorted() -> None:
 
 
 def test_data_subpackage_exports_the_seed_names() -> None:
-    for name in ("HistoricalFeed", "HistoricalDataFeed", "ParquetDataFeed", "Context",
-                 "PrecomputedFeatureProvider", "CallableFeatureProvider"):
+    for name in (
+        "HistoricalFeed",
+        "HistoricalDataFeed",
+        "ParquetDataFeed",
+        "Context",
+        "PrecomputedFeatureProvider",
+        "CallableFeatureProvider",
+    ):
         assert name in tradeloop.data.__all__
 
 

@@ -42,7 +42,9 @@ def reference(frame: pl.DataFrame, cash: float) -> tuple[list[tuple[Any, ...]], 
     fills: list[tuple[Any, ...]] = []
     next_id = 1
     equity = cash
-    for (ts,), rows in frame.sort("timestamp", "asset_id").group_by("timestamp", maintain_order=True):
+    for (ts,), rows in frame.sort("timestamp", "asset_id").group_by(
+        "timestamp", maintain_order=True
+    ):
         bar = {r["asset_id"]: r for r in rows.iter_rows(named=True)}
         due = [o for o in pending if o["asset"] in bar]
         for order in sorted(due, key=lambda o: (o["side"] == "buy", o["id"])):
@@ -71,13 +73,21 @@ def reference(frame: pl.DataFrame, cash: float) -> tuple[list[tuple[Any, ...]], 
                 need = qty * est * (1 + RATE)
                 reserved = sum(o["need"] for o in pending)
                 if qty > 0 and need <= cash - reserved:
-                    pending.append({"id": next_id, "asset": asset, "side": "buy", "qty": qty,
-                                    "need": need})
+                    pending.append(
+                        {"id": next_id, "asset": asset, "side": "buy", "qty": qty, "need": need}
+                    )
                 next_id += 1 if qty > 0 else 0
             elif held > 0 and r["ml_pred"] < EXIT:
                 pending = [o for o in pending if o["asset"] != asset]  # close cancels open orders
-                pending.append({"id": next_id, "asset": asset, "side": "sell", "qty": held,
-                                "need": -held * r["close"]})
+                pending.append(
+                    {
+                        "id": next_id,
+                        "asset": asset,
+                        "side": "sell",
+                        "qty": held,
+                        "need": -held * r["close"],
+                    }
+                )
                 next_id += 1
         equity = cash + sum(q * marks[a] for a, q in positions.items())
     return fills, equity
@@ -88,8 +98,11 @@ def test_engine_agrees_with_reference_loop_to_the_cent(seed: int) -> None:
     frame, _ = synthetic_market(n_assets=4, n_bars=250, seed=seed)
     expected_fills, expected_equity = reference(frame, 100_000.0)
     result = Engine(
-        feed=HistoricalFeed(frame, signal_columns=["ml_pred"]), strategy=Threshold(),
-        initial_cash=100_000, commission=RATE, slippage=SLIP,
+        feed=HistoricalFeed(frame, signal_columns=["ml_pred"]),
+        strategy=Threshold(),
+        initial_cash=100_000,
+        commission=RATE,
+        slippage=SLIP,
     ).run()
     got = [
         (r["timestamp"].replace(tzinfo=None), r["asset_id"], r["side"], r["qty"], r["price"])

@@ -11,7 +11,9 @@ from tradeloop.events import OrderType, Side, TimeInForce
 BAR = (100.0, 105.0, 95.0)
 
 
-def order(side: Side, kind: OrderType, limit: float | None = None, stop: float | None = None) -> Order:
+def order(
+    side: Side, kind: OrderType, limit: float | None = None, stop: float | None = None
+) -> Order:
     return Order(1, "X", side, 10, kind, limit, stop, TimeInForce.GTC, 0, "test")
 
 

@@ -32,8 +32,9 @@ X3 = [
 ]
 
 
-def run(rows: list[tuple[Any, ...]], script: Mapping[tuple[int, str], Any], **options: Any
-        ) -> tuple[BacktestResult, Scripted]:
+def run(
+    rows: list[tuple[Any, ...]], script: Mapping[tuple[int, str], Any], **options: Any
+) -> tuple[BacktestResult, Scripted]:
     strategy = Scripted(script)
     result = Engine(feed=HistoricalFeed(bars(rows)), strategy=strategy, **options).run()
     return result, strategy
@@ -118,11 +119,16 @@ def test_day_order_on_intraday_bars_lives_until_utc_midnight() -> None:
 
     t0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
     times = [t0, t0 + timedelta(minutes=1), t0 + timedelta(minutes=2), t0 + timedelta(days=1)]
-    frame = pl.DataFrame({
-        "timestamp": times, "asset_id": "X",
-        "open": [100.0, 100.0, 100.0, 97.0], "high": [100.5, 100.5, 100.5, 97.5],
-        "low": [99.5, 99.5, 98.5, 96.0], "close": [100.0, 100.0, 99.0, 97.0],
-    })
+    frame = pl.DataFrame(
+        {
+            "timestamp": times,
+            "asset_id": "X",
+            "open": [100.0, 100.0, 100.0, 97.0],
+            "high": [100.5, 100.5, 100.5, 97.5],
+            "low": [99.5, 99.5, 98.5, 96.0],
+            "close": [100.0, 100.0, 99.0, 97.0],
+        }
+    )
 
     class DayLimit(Scripted):
         def on_market_event(self, event: Any, context: Any) -> None:
@@ -142,7 +148,7 @@ def test_buy_that_exceeds_cash_is_rejected_and_run_continues() -> None:
         (0, "X"): lambda s, e: (s.buy("X", 600), s.buy("X", 500)),
         (1, "X"): lambda s, e: s.buy("X", 10),
     }
-    result, strategy = run(X3, script, initial_cash=100_000)
+    result, _ = run(X3, script, initial_cash=100_000)
     # order 1 reserves 600 × 100 = 60,000; order 2 needs 50,000 > 40,000 left -> rejected
     orders = result.orders
     assert orders["status"].to_list() == ["filled", "rejected", "filled"]
@@ -234,9 +240,12 @@ def test_per_share_commission_charged_on_each_fill() -> None:
 
 def test_sells_fill_before_buys_at_the_same_open() -> None:
     rows = [
-        (0, "A", 100, 101, 99, 100), (0, "B", 50, 51, 49, 50),
-        (1, "A", 100, 101, 99, 100), (1, "B", 50, 51, 49, 50),
-        (2, "A", 100, 101, 99, 100), (2, "B", 50, 51, 49, 50),
+        (0, "A", 100, 101, 99, 100),
+        (0, "B", 50, 51, 49, 50),
+        (1, "A", 100, 101, 99, 100),
+        (1, "B", 50, 51, 49, 50),
+        (2, "A", 100, 101, 99, 100),
+        (2, "B", 50, 51, 49, 50),
     ]
     script = {
         (0, "A"): lambda s, e: s.buy("A", 1_000),  # all cash into A
@@ -246,7 +255,9 @@ def test_sells_fill_before_buys_at_the_same_open() -> None:
     # the buy of B is admitted because the pending sale of A counts as proceeds, and at day 2
     # the sale fills first, so the buy has the cash
     assert fills(result) == [
-        (1, "A", "buy", 1_000, 100.0), (2, "A", "sell", 1_000, 100.0), (2, "B", "buy", 2_000, 50.0),
+        (1, "A", "buy", 1_000, 100.0),
+        (2, "A", "sell", 1_000, 100.0),
+        (2, "B", "buy", 2_000, 50.0),
     ]
 
 

@@ -57,11 +57,13 @@ def test_context_accepts_pandas_series_with_time_index() -> None:
 
 def test_context_accepts_seed_dict_of_timestamp_to_values_with_labels() -> None:
     naive = datetime(2023, 1, 3, 9, 30)  # noqa: DTZ001 - the seed's form; naive means UTC
-    context = Context({
-        naive + timedelta(days=1): {"VIX": 19.1, "regime": "bull"},
-        naive: {"VIX": 18.5, "regime": "bull"},
-        naive + timedelta(days=2): {"VIX": 22.3, "regime": "bear"},
-    })
+    context = Context(
+        {
+            naive + timedelta(days=1): {"VIX": 19.1, "regime": "bull"},
+            naive: {"VIX": 18.5, "regime": "bull"},
+            naive + timedelta(days=2): {"VIX": 22.3, "regime": "bear"},
+        }
+    )
     snapshot = context.at(naive + timedelta(days=1, hours=1))
     assert (snapshot["VIX"], snapshot["regime"]) == (19.1, "bull")
     assert context.at(naive + timedelta(days=5))["regime"] == "bear"

@@ -22,13 +22,15 @@ from tradeloop import (
 
 
 def features() -> pl.DataFrame:
-    return pl.DataFrame({
-        "timestamp": [day(0), day(0), day(1), day(0), day(1)],
-        "asset_id": ["A", "B", "A", None, None],
-        "ml_score": [0.85, 0.75, 0.90, None, None],
-        "atr": [2.5, 3.1, 2.6, None, None],
-        "vix": [None, None, None, 18.5, 31.0],
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": [day(0), day(0), day(1), day(0), day(1)],
+            "asset_id": ["A", "B", "A", None, None],
+            "ml_score": [0.85, 0.75, 0.90, None, None],
+            "atr": [2.5, 3.1, 2.6, None, None],
+            "vix": [None, None, None, 18.5, 31.0],
+        }
+    )
 
 
 def test_precomputed_provider_splits_asset_and_market_features() -> None:
@@ -55,13 +57,20 @@ class Recorder(Strategy):
         self.seen: list[tuple[str, dict[str, float], Any, Any]] = []
 
     def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
-        self.seen.append((event.asset_id, dict(event.signals), context.get("vix"),
-                          event.context.get("vix")))
+        self.seen.append(
+            (event.asset_id, dict(event.signals), context.get("vix"), event.context.get("vix"))
+        )
 
 
 def test_engine_with_precomputed_provider_fills_signals_and_context() -> None:
-    frame = bars([(0, "A", 10, 11, 9, 10), (0, "B", 5, 6, 4, 5), (1, "A", 10, 11, 9, 10),
-                  (1, "B", 5, 6, 4, 5)])
+    frame = bars(
+        [
+            (0, "A", 10, 11, 9, 10),
+            (0, "B", 5, 6, 4, 5),
+            (1, "A", 10, 11, 9, 10),
+            (1, "B", 5, 6, 4, 5),
+        ]
+    )
     strategy = Recorder()
     Engine(feed=frame, strategy=strategy, features=PrecomputedFeatureProvider(features())).run()
     assert strategy.seen == [
@@ -85,8 +94,9 @@ def test_engine_with_callable_provider_calls_market_fn_once_per_timestamp() -> N
 
     frame = bars([(0, "A", 10, 11, 9, 10), (0, "B", 5, 6, 4, 5), (1, "A", 10, 11, 9, 10)])
     strategy = Recorder()
-    Engine(feed=frame, strategy=strategy,
-           features=CallableFeatureProvider(asset_fn, market_fn)).run()
+    Engine(
+        feed=frame, strategy=strategy, features=CallableFeatureProvider(asset_fn, market_fn)
+    ).run()
     assert calls == ["market", "asset A", "asset B", "market", "asset A"]
     assert [s[1]["score"] for s in strategy.seen] == [1.0, 1.0, 2.0]
     assert [s[2] for s in strategy.seen] == [20.0, 20.0, 20.0]
@@ -103,5 +113,6 @@ def test_callable_provider_refuses_async_functions_in_a_backtest() -> None:
 def test_feature_that_clashes_with_bar_column_is_refused() -> None:
     frame = bars([(0, "A", 10, 11, 9, 10)], {"atr": [1.0]})
     with pytest.raises(DataError, match="also columns of the bar data"):
-        Engine(feed=frame, strategy=Recorder(),
-               features=PrecomputedFeatureProvider(features())).run()
+        Engine(
+            feed=frame, strategy=Recorder(), features=PrecomputedFeatureProvider(features())
+        ).run()

@@ -83,14 +83,15 @@ def test_unsupported_object_raises() -> None:
 
 def test_same_asset_in_two_feeds_is_refused() -> None:
     a = bars(ROWS).filter(pl.col("asset_id") == "A")
-    with pytest.raises(DataError, match="two bars at .* from two feeds"):
+    with pytest.raises(DataError, match=r"two bars at .* from two feeds"):
         Engine(feeds={"A": HistoricalFeed(a), "A2": HistoricalFeed(a)}, strategy=Strategy()).run()
 
 
 def test_engine_accepts_feeds_dict_of_raw_frames() -> None:
     a = bars(ROWS).filter(pl.col("asset_id") == "A").drop("asset_id")
     result = Engine(feeds={"AAA": a}, strategy=Strategy()).run()
-    assert result.config["n_assets"] == 1 and result.config["n_bars"] == 3
+    assert result.config["n_assets"] == 1
+    assert result.config["n_bars"] == 3
 
 
 def test_pandas_long_frame_is_accepted_by_engine() -> None:

@@ -26,7 +26,15 @@ def load(frame: pl.DataFrame, **options: object) -> pl.DataFrame:
 def test_valid_frame_normalises_to_utc_ns_and_float_columns() -> None:
     out = load(bars(GOOD, {"ml_pred": [0.1, 0.2, 0.3, 0.4]}))
     assert out.columns == [
-        "source_row", "ts_ns", "asset_id", "open", "high", "low", "close", "volume", "ml_pred",
+        "source_row",
+        "ts_ns",
+        "asset_id",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "ml_pred",
     ]
     first = datetime(2024, 1, 1, 21, tzinfo=UTC)
     assert out["ts_ns"][0] == int(first.timestamp()) * 1_000_000_000
@@ -46,15 +54,24 @@ def test_valid_frame_normalises_to_utc_ns_and_float_columns() -> None:
 def test_bad_price_row_raises_data_error_naming_row_asset_and_time(
     column: str, value: float | None, message: str
 ) -> None:
-    frame = bars(GOOD).with_row_index("i").with_columns(
-        pl.when(pl.col("i") == 2).then(pl.lit(value, pl.Float64)).otherwise(pl.col(column))
-        .alias(column)
-    ).drop("i")
+    frame = (
+        bars(GOOD)
+        .with_row_index("i")
+        .with_columns(
+            pl.when(pl.col("i") == 2)
+            .then(pl.lit(value, pl.Float64))
+            .otherwise(pl.col(column))
+            .alias(column)
+        )
+        .drop("i")
+    )
     with pytest.raises(DataError) as info:
         load(frame)
     text = str(info.value)
     assert message in text
-    assert "row 2" in text and "asset A" in text and "2024-01-02T21:00:00+00:00" in text
+    assert "row 2" in text
+    assert "asset A" in text
+    assert "2024-01-02T21:00:00+00:00" in text
     assert "Fix:" in text
 
 
@@ -81,7 +98,7 @@ def test_non_adjacent_duplicate_is_found_too() -> None:
 
 def test_asset_rows_out_of_time_order_raise_with_previous_time() -> None:
     rows = [(1, "A", 10, 11, 9, 10), (0, "A", 10, 11, 9, 10)]
-    with pytest.raises(DataError, match="timestamps go backwards.*previous row was 2024-01-02"):
+    with pytest.raises(DataError, match=r"timestamps go backwards.*previous row was 2024-01-02"):
         load(bars(rows))
 
 
@@ -91,13 +108,13 @@ def test_assets_concatenated_one_after_another_are_accepted() -> None:
 
 
 def test_unknown_signal_column_raises_listing_candidates() -> None:
-    with pytest.raises(UnknownSignalError, match="'ml_pred' not found.*could be signals: score"):
+    with pytest.raises(UnknownSignalError, match=r"'ml_pred' not found.*could be signals: score"):
         load(bars(GOOD, {"score": [1, 2, 3, 4]}), signal_columns=["ml_pred"])
 
 
 def test_text_signal_column_is_refused_with_hint_to_use_context() -> None:
     frame = bars(GOOD).with_columns(pl.lit("bull").alias("regime"))
-    with pytest.raises(DataError, match="signals must be numeric.*context"):
+    with pytest.raises(DataError, match=r"signals must be numeric.*context"):
         load(frame, signal_columns=["regime"])
 
 
@@ -109,7 +126,9 @@ def test_text_timestamps_are_refused_with_conversion_hint() -> None:
 
 def test_null_timestamp_raises() -> None:
     frame = bars(GOOD).with_columns(
-        pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise(pl.col("timestamp"))
+        pl.when(pl.int_range(pl.len()) == 1)
+        .then(None)
+        .otherwise(pl.col("timestamp"))
         .alias("timestamp")
     )
     with pytest.raises(DataError, match="row 1 has no timestamp"):

@@ -34,9 +34,14 @@ def test_metrics_match_independent_formulas() -> None:
     equity = np.array([100.0, 110.0, 99.0, 104.0, 121.0, 115.0])
     times = ns([0, 1, 2, 3, 4, 5])
     metrics = compute_metrics(
-        ts_ns=times, equity=equity, gross_exposure=np.array([0, 50, 50, 0, 60, 60.0]),
-        positions=np.array([0, 1, 1, 0, 1, 1]), initial_cash=100.0,
-        trades=trades([10.0, -4.0, 6.0]), traded_notional=600.0, commission=1.5,
+        ts_ns=times,
+        equity=equity,
+        gross_exposure=np.array([0, 50, 50, 0, 60, 60.0]),
+        positions=np.array([0, 1, 1, 0, 1, 1]),
+        initial_cash=100.0,
+        trades=trades([10.0, -4.0, 6.0]),
+        traded_notional=600.0,
+        commission=1.5,
     )
     returns = [e / p - 1 for e, p in zip(equity, [100.0, *equity[:-1]], strict=True)]
     mean, stdev = statistics.fmean(returns), statistics.stdev(returns)
@@ -58,16 +63,23 @@ def test_metrics_match_independent_formulas() -> None:
     assert metrics["profit_factor"] == pytest.approx(16 / 4)
     assert metrics["avg_trade_pnl"] == pytest.approx(4.0)
     assert metrics["exposure_time"] == pytest.approx(4 / 6)
-    assert metrics["avg_gross_exposure"] == pytest.approx(np.mean([0, 50 / 110, 50 / 99, 0, 60 / 121, 60 / 115]))
+    assert metrics["avg_gross_exposure"] == pytest.approx(
+        np.mean([0, 50 / 110, 50 / 99, 0, 60 / 121, 60 / 115])
+    )
     assert metrics["turnover"] == pytest.approx(600.0 / np.mean(equity) / years)
     assert metrics["commission"] == 1.5
 
 
 def test_metrics_without_trades_or_variance_are_nan_not_errors() -> None:
     metrics = compute_metrics(
-        ts_ns=ns([0, 1]), equity=np.array([100.0, 100.0]), gross_exposure=np.zeros(2),
-        positions=np.zeros(2, dtype=np.int64), initial_cash=100.0, trades=trades([]),
-        traded_notional=0.0, commission=0.0,
+        ts_ns=ns([0, 1]),
+        equity=np.array([100.0, 100.0]),
+        gross_exposure=np.zeros(2),
+        positions=np.zeros(2, dtype=np.int64),
+        initial_cash=100.0,
+        trades=trades([]),
+        traded_notional=0.0,
+        commission=0.0,
     )
     for key in ("sharpe", "sortino", "win_rate", "profit_factor", "calmar"):
         assert math.isnan(metrics[key]), key

@@ -12,18 +12,23 @@ from tradeloop.results.trades import round_trips
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def fill(i: int, side: Side, qty: float, price: float, commission: float = 0.0,
-         reason: str = "strategy") -> Fill:
+def fill(
+    i: int, side: Side, qty: float, price: float, commission: float = 0.0, reason: str = "strategy"
+) -> Fill:
     return Fill(i, "X", side, qty, price, commission, 0.0, T0 + timedelta(days=i), i, i, reason)
 
 
 def test_round_trips_match_first_in_first_out() -> None:
-    trades = round_trips([
-        fill(0, Side.BUY, 10, 100.0),
-        fill(1, Side.BUY, 10, 110.0),
-        fill(3, Side.SELL, 15, 120.0, reason="take_profit"),
-    ])
-    rows = trades.select("qty", "entry_price", "exit_price", "pnl", "bars_held", "exit_reason").rows()
+    trades = round_trips(
+        [
+            fill(0, Side.BUY, 10, 100.0),
+            fill(1, Side.BUY, 10, 110.0),
+            fill(3, Side.SELL, 15, 120.0, reason="take_profit"),
+        ]
+    )
+    rows = trades.select(
+        "qty", "entry_price", "exit_price", "pnl", "bars_held", "exit_reason"
+    ).rows()
     # the first lot (10 @ 100) closes whole, then 5 of the second lot (@ 110)
     assert rows == [
         (10.0, 100.0, 120.0, 200.0, 3, "take_profit"),
@@ -42,11 +47,13 @@ def test_round_trips_allocate_commission_per_unit_from_both_fills() -> None:
 
 
 def test_round_trips_flip_closes_long_and_opens_short() -> None:
-    trades = round_trips([
-        fill(0, Side.BUY, 5, 100.0),
-        fill(1, Side.SELL, 8, 104.0),  # close 5 long, open 3 short at 104
-        fill(2, Side.BUY, 3, 100.0),  # cover the short
-    ])
+    trades = round_trips(
+        [
+            fill(0, Side.BUY, 5, 100.0),
+            fill(1, Side.SELL, 8, 104.0),  # close 5 long, open 3 short at 104
+            fill(2, Side.BUY, 3, 100.0),  # cover the short
+        ]
+    )
     assert trades.select("direction", "qty", "pnl").rows() == [
         ("long", 5.0, 20.0),
         ("short", 3.0, 12.0),

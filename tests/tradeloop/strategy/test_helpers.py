@@ -11,10 +11,14 @@ from tests.conftest import Scripted, bars
 from tradeloop import Engine, MarketEvent, Strategy, StrategyNotRunningError
 
 AB = [
-    (0, "A", 100, 101, 99, 100), (0, "B", 50, 51, 49, 50),
-    (1, "A", 100, 101, 99, 100), (1, "B", 50, 51, 49, 50),
-    (2, "A", 110, 111, 109, 110), (2, "B", 40, 41, 39, 40),
-    (3, "A", 110, 111, 109, 110), (3, "B", 40, 41, 39, 40),
+    (0, "A", 100, 101, 99, 100),
+    (0, "B", 50, 51, 49, 50),
+    (1, "A", 100, 101, 99, 100),
+    (1, "B", 50, 51, 49, 50),
+    (2, "A", 110, 111, 109, 110),
+    (2, "B", 40, 41, 39, 40),
+    (3, "A", 110, 111, 109, 110),
+    (3, "B", 40, 41, 39, 40),
 ]
 
 
@@ -96,7 +100,10 @@ def test_close_position_when_flat_returns_none() -> None:
 
 
 def test_reduce_position_sells_the_fraction_rounded_down() -> None:
-    script = {(0, "A"): lambda s, e: s.buy("A", 15), (1, "A"): lambda s, e: s.reduce_position("A", 0.5)}
+    script = {
+        (0, "A"): lambda s, e: s.buy("A", 15),
+        (1, "A"): lambda s, e: s.reduce_position("A", 0.5),
+    }
     result, _ = run(script)
     assert qtys(result) == [("A", "buy", 15), ("A", "sell", 7)]
 
@@ -112,8 +119,14 @@ def test_unrealized_pnl_and_pct_follow_latest_close() -> None:
                 return
             if self.get_position("A") == 0 and not self.get_open_orders("A"):
                 self.buy("A", 10)
-            self.values.append((self.get_unrealized_pnl("A"), self.get_unrealized_pnl_pct("A"),
-                                self.get_position_value("A"), self.get_positions()))
+            self.values.append(
+                (
+                    self.get_unrealized_pnl("A"),
+                    self.get_unrealized_pnl_pct("A"),
+                    self.get_position_value("A"),
+                    self.get_positions(),
+                )
+            )
 
     probe = Probe()
     Engine(feed=bars(AB), strategy=probe).run()
@@ -124,8 +137,10 @@ def test_unrealized_pnl_and_pct_follow_latest_close() -> None:
 
 
 def test_short_unrealized_pct_is_positive_when_price_falls() -> None:
-    script = {(0, "B"): lambda s, e: s.sell("B", 10),
-              (2, "B"): lambda s, e: s.get_unrealized_pnl_pct("B")}
+    script = {
+        (0, "B"): lambda s, e: s.sell("B", 10),
+        (2, "B"): lambda s, e: s.get_unrealized_pnl_pct("B"),
+    }
     _, strategy = run(script, allow_short=True)
     assert strategy.returned[(2, "B")] == pytest.approx(0.2)  # shorted at 50, now 40
 
