@@ -96,7 +96,10 @@ def test_vix_filter_spike_day_submits_no_order() -> None:
     assert date(2023, 1, 3) not in submitted
     assert [o["filled_qty"] for o in orders] == [990.0, 0.0, 0.0]
     assert [o["status"] for o in orders[1:]] == ["rejected", "rejected"]
-    fills = [(f["timestamp"].date(), f["side"], f["qty"], f["price"]) for f in result.fills.rows(named=True)]
+    fills = [
+        (f["timestamp"].date(), f["side"], f["qty"], f["price"])
+        for f in result.fills.rows(named=True)
+    ]
     assert fills == [(date(2023, 1, 2), "buy", 990.0, 101.0)]
     assert result["final_value"] == 10.0 + 990 * 103.0
 

@@ -222,7 +222,8 @@ def test_multi_asset_context_vix_spike_blocks_buys_and_only_reduces(
     number(r"Return: (-?[\d.]+)%", run.stdout)
     buys = re.search(r"buy orders: (\d+), on VIX > 30 days: (\d+)", run.stdout)
     sells = re.search(r"sell orders: (\d+), on VIX > 30 days: (\d+)", run.stdout)
-    assert buys and sells, run.stdout
+    assert buys, run.stdout
+    assert sells, run.stdout
     # The strategy buys when flat on a strong prediction, and on VIX > 30 days only halves.
     assert int(buys[1]) > 0
     assert int(buys[2]) == 0
