@@ -8,7 +8,6 @@ expected value is computed in the test from the example's data, independently of
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
@@ -38,9 +37,6 @@ WRITES = {
     "user_journey": {"aapl_daily_2020_2023.parquet"},
     "vix_filtered_single_asset": {"aapl_daily.parquet", "vix_daily.parquet"},
 }
-# Seed 001 §5 imports ``from ml4t.backtest.execution import SimulationBroker``; until
-# ``tradeloop.execution`` exists that one line fails, and the user journey test is an xfail.
-EXECUTION_MISSING = importlib.util.find_spec("tradeloop.execution") is None
 MAX_SECONDS = 20.0
 
 
@@ -96,13 +92,7 @@ def run_example(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Run
 
 
 def assert_ran(run: Run) -> None:
-    """Exit code 0, or, for the user journey while its import is missing, that exact failure."""
-    if run.name == "user_journey" and EXECUTION_MISSING:
-        assert "No module named 'tradeloop.execution'" in run.stderr, run.stderr
-        pytest.xfail(
-            "API gap: seed 001 §5 `from tradeloop.execution import SimulationBroker` "
-            "(tradeloop.execution does not exist; SimulationBroker is in tradeloop.broker)"
-        )
+    """Exit code 0, with stderr shown if not."""
     assert run.returncode == 0, f"{run.name} exited {run.returncode}:\n{run.stderr}"
 
 

@@ -140,7 +140,10 @@ class SimulationBroker:
         reason: str = "strategy",
     ) -> Order:
         """Accept or reject an order now; a rejection is returned, never raised."""
-        side, order_type, tif = Side(side), OrderType(order_type), TimeInForce(tif)
+        # enum calls are slow; only convert what arrived as a plain string
+        side = side if type(side) is Side else Side(side)
+        order_type = order_type if type(order_type) is OrderType else OrderType(order_type)
+        tif = tif if type(tif) is TimeInForce else TimeInForce(tif)
         _validate(qty, order_type, limit_price, stop_price, self.fractional)
         order = Order(
             id=len(self.orders) + 1,

@@ -145,7 +145,9 @@ class Dispatcher:
 
     def step(self, block: BarBlock, context: Mapping[str, Any]) -> None:
         broker = self.broker
-        broker.begin_timestamp(block.ts_ns, block.timestamp or _never(), block)
+        timestamp = block.timestamp
+        assert timestamp is not None, "BarBlock.move() sets the time before a step"
+        broker.begin_timestamp(block.ts_ns, timestamp, block)
         start, stop = block.start, block.stop
         ids, close = block.asset_ids, block.close
         marks = broker.marks
@@ -158,33 +160,18 @@ class Dispatcher:
             marks.update(zip(ids[start:stop], close[start:stop], strict=True))
         on_event = self.on_event
         if on_event is not None:
-            timestamp = block.timestamp
-            opens, highs, lows, volumes, signals = (
-                block.open,
-                block.high,
-                block.low,
-                block.volume,
-                block.signals,
-            )
+            opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
+            signals = block.signals
             features = self.features
             for i in range(start, stop):
                 view: Mapping[str, float] = SignalView(signals, i)
                 if features is not None:
-                    view = {**view, **features.get_features(ids[i], timestamp or _never())}
-                on_event(
-                    MarketEvent(
-                        timestamp or _never(),
-                        ids[i],
-                        opens[i],
-                        highs[i],
-                        lows[i],
-                        close[i],
-                        volumes[i],
-                        view,
-                        context,
-                    ),
+                    view = {**view, **features.get_features(ids[i], timestamp)}
+                event = MarketEvent(
+                    timestamp, ids[i], opens[i], highs[i], lows[i], close[i], volumes[i], view,
                     context,
                 )
+                on_event(event, context)
         if self.on_batch is not None:
             self.on_batch(block.batch(context), context)
         broker.end_timestamp()
@@ -215,6 +202,3 @@ def _batch_handler(
 ) -> Callable[[TimestampBatch, Mapping[str, Any]], None] | None:
     return strategy.on_timestamp_batch if _overrides(strategy, "on_timestamp_batch") else None
 
-
-def _never() -> datetime:
-    raise AssertionError("a block was dispatched before it was given a time")

@@ -46,15 +46,18 @@ def replay(
 ) -> EquityRecord:
     """Run every timestamp of ``table`` through ``dispatcher``; return the equity record."""
     n_ts = table.n_timestamps
-    equity = np.empty(n_ts)
-    cash = np.empty(n_ts)
-    gross = np.empty(n_ts)
-    n_positions = np.empty(n_ts, dtype=np.int64)
+    equity: list[float] = []
+    gross: list[float] = []
+    cash: list[float] = []
+    n_positions: list[int] = []
     names = np.array(table.asset_ids, dtype=object)
     signal_names = tuple(table.signals)
     needs_rows = dispatcher.needs_rows
     broker = dispatcher.broker
-    portfolio_positions = broker.portfolio.positions
+    book = broker.portfolio
+    portfolio_positions = book.positions
+    step, valuation = dispatcher.step, broker.valuation
+    has_context = bool(context)
     bounds = table.ts_bounds
     show = (
         progress
@@ -106,18 +109,25 @@ def replay(
             times = datetimes_from_ns(table.unique_ts_ns[k0:k1])
             for j, ts_ns in enumerate(stamps):
                 block.move(ts_ns, times[j], local[j], local[j + 1])
-                snapshot = context.at_ns(ts_ns) if context else EMPTY_SNAPSHOT
+                snapshot = context.at_ns(ts_ns) if has_context else EMPTY_SNAPSHOT
                 if market_features is not None:
                     snapshot = ContextSnapshot(
                         {**snapshot, **market_features.get_market_features(times[j])}
                     )
-                dispatcher.step(block, snapshot)
-                k = k0 + j
-                equity[k], gross[k] = broker.valuation()
-                cash[k] = broker.cash
-                n_positions[k] = len(portfolio_positions)
+                step(block, snapshot)
+                value, exposure = valuation()
+                equity.append(value)
+                gross.append(exposure)
+                cash.append(book.cash)
+                n_positions.append(len(portfolio_positions))
             bar.update(r1 - r0)
             k0 = k1
     finally:
         bar.close()
-    return EquityRecord(table.unique_ts_ns, equity, cash, gross, n_positions)
+    return EquityRecord(
+        table.unique_ts_ns,
+        np.array(equity, dtype=np.float64),
+        np.array(cash, dtype=np.float64),
+        np.array(gross, dtype=np.float64),
+        np.array(n_positions, dtype=np.int64),
+    )

@@ -65,7 +65,10 @@ class Strategy:
 
     def get_position(self, asset_id: str) -> float:
         """Signed quantity held (negative when short); 0 when flat."""
-        return self._broker().position(asset_id)
+        broker = self.broker  # inlined _broker(): this is the most called helper
+        if broker is None:
+            raise StrategyNotRunningError(_NOT_RUNNING)
+        return broker.position(asset_id)
 
     def get_cash(self) -> float:
         return self._broker().cash
@@ -259,7 +262,7 @@ class Strategy:
             order_type=kind,
             limit_price=limit,
             stop_price=stop,
-            tif=TimeInForce(tif),
+            tif=tif if type(tif) is TimeInForce else TimeInForce(tif),
             reason=reason,
         )
 
