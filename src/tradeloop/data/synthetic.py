@@ -1,9 +1,10 @@
 """Synthetic bars with ML-style signals and a VIX-like context, for demos, tests and benchmarks.
 
-Deterministic for a seed. Prices follow a geometric random walk whose volatility rises with
-the VIX series; ``ml_pred`` is a probability-like score with real but imperfect skill at the
-*next* bar's direction (as a decent model's out-of-sample prediction would have), and
-``confidence`` how sure it is. Nothing here is market data.
+Deterministic for a seed. The VIX series mean-reverts around 18 with occasional spikes; prices
+follow a geometric random walk whose volatility rises with it. ``ml_pred`` is a
+probability-like score with real but imperfect skill at the *next* bar's direction (as a
+decent model's out-of-sample prediction would have), and ``confidence`` how sure it is.
+Nothing here is market data.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def synthetic_market(
     vix = np.empty(n_bars)
     vix[0] = 18.0
     shocks = rng.normal(0.0, 1.0, n_bars)
+    spikes = (rng.uniform(size=n_bars) < 0.015) * rng.uniform(8.0, 18.0, n_bars)
     for i in range(1, n_bars):
-        vix[i] = max(9.0, vix[i - 1] + 0.08 * (18.0 - vix[i - 1]) + 1.6 * shocks[i])
+        vix[i] = max(9.0, vix[i - 1] + 0.08 * (18.0 - vix[i - 1]) + 1.6 * shocks[i] + spikes[i])
     vol = 0.012 * vix / 18.0
     frames = []
     for a in range(n_assets):

@@ -168,7 +168,14 @@ class Dispatcher:
                 if features is not None:
                     view = {**view, **features.get_features(ids[i], timestamp)}
                 event = MarketEvent(
-                    timestamp, ids[i], opens[i], highs[i], lows[i], close[i], volumes[i], view,
+                    timestamp,
+                    ids[i],
+                    opens[i],
+                    highs[i],
+                    lows[i],
+                    close[i],
+                    volumes[i],
+                    view,
                     context,
                 )
                 on_event(event, context)
@@ -201,4 +208,3 @@ def _batch_handler(
     strategy: Strategy,
 ) -> Callable[[TimestampBatch, Mapping[str, Any]], None] | None:
     return strategy.on_timestamp_batch if _overrides(strategy, "on_timestamp_batch") else None
-
