@@ -168,6 +168,9 @@ class Engine:
             commission=broker.portfolio.commission_paid,
             periods_per_year=self.periods_per_year,
         )
+        positions = _positions_frame(broker)
+        metrics["realized_pnl"] = broker.portfolio.realized_pnl
+        metrics["unrealized_pnl"] = float(positions["unrealized_pnl"].sum())
         equity = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
         curve = pl.DataFrame(
             {
@@ -204,6 +207,7 @@ class Engine:
             trades=trades,
             daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
             final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
+            positions=positions,
             config=config,
         )
 
@@ -258,6 +262,31 @@ def _fills_frame(fills: list[Fill]) -> pl.DataFrame:
             "slippage": pl.Float64,
             "bar_index": pl.Int64,
             "reason": pl.String,
+        },
+    )
+
+
+def _positions_frame(broker: SimulationBroker) -> pl.DataFrame:
+    held = sorted(broker.portfolio.positions.values(), key=lambda p: p.asset_id)
+    marks = [broker.marks.get(p.asset_id, p.avg_price) for p in held]
+    return pl.DataFrame(
+        {
+            "asset_id": [p.asset_id for p in held],
+            "qty": [p.qty for p in held],
+            "avg_price": [p.avg_price for p in held],
+            "last_price": marks,
+            "market_value": [p.qty * m for p, m in zip(held, marks, strict=True)],
+            "unrealized_pnl": [(m - p.avg_price) * p.qty for p, m in zip(held, marks, strict=True)],
+            "realized_pnl": [p.realized_pnl for p in held],
+        },
+        schema={
+            "asset_id": pl.String,
+            "qty": pl.Float64,
+            "avg_price": pl.Float64,
+            "last_price": pl.Float64,
+            "market_value": pl.Float64,
+            "unrealized_pnl": pl.Float64,
+            "realized_pnl": pl.Float64,
         },
     )
 

@@ -6,7 +6,8 @@ Properties, each checked against values rebuilt here from the bars and the fill 
 - no fill before the bar after the decision (with next-open timing), and a market fill at the
   close timing happens on the decision bar at its close;
 - every fill price lies inside its bar's [low, high] (no slippage here);
-- cash never goes negative when shorting is off.
+- cash never goes negative when shorting is off;
+- final equity == initial cash + realised P&L − commission + unrealised P&L.
 """
 
 from __future__ import annotations
@@ -143,6 +144,15 @@ def test_accounting_invariants_hold_for_random_order_flow(
         assert abs(curve["cash"][k] - cash) < 1e-6
         assert abs(curve["equity"][k] - equity) < 1e-6
         assert cash > -1e-6
+
+    # the P&L decomposition closes: equity = initial + realised − commission + unrealised
+    assert (
+        abs(
+            result["final_value"]
+            - (50_000 + result["realized_pnl"] - result["commission"] + result["unrealized_pnl"])
+        )
+        < 1e-6
+    )
 
     orders = result.orders.select("order_id", "submitted_at", "order_type")
     joined = fills.join(orders, on="order_id").join(

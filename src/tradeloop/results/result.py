@@ -46,7 +46,10 @@ _LABELS = {
     "avg_gross_exposure": "Avg gross exposure",
     "turnover": "Turnover (x/yr)",
     "commission": "Commission paid",
+    "realized_pnl": "Realized P&L",
+    "unrealized_pnl": "Unrealized P&L (open)",
 }
+_STATUS_LABELS = {"accepted": "open at end", "partially_filled": "partly filled, open at end"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class BacktestResult(Mapping[str, float]):
     trades: pl.DataFrame
     daily_returns: pl.DataFrame
     final_positions: dict[str, float]
+    positions: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> float:
@@ -94,11 +98,9 @@ class BacktestResult(Mapping[str, float]):
         width = max(len(label) for label in _LABELS.values())
         for key, label in _LABELS.items():
             lines.append(f"  {label:<{width}}  {_format(key, self.metrics.get(key, math.nan))}")
-        statuses = (
-            self.orders.group_by("status").len().sort("status") if self.orders.height else None
-        )
-        if statuses is not None:
-            counts = ", ".join(f"{s} {n}" for s, n in statuses.iter_rows())
+        if self.orders.height:
+            statuses = self.orders.group_by("status").len().sort("len", descending=True)
+            counts = ", ".join(f"{_STATUS_LABELS.get(s, s)} {n}" for s, n in statuses.iter_rows())
             lines += ["", f"  Orders: {self.orders.height} ({counts})"]
             rejected = self.orders.filter(pl.col("status") == "rejected")
             if rejected.height:
@@ -127,11 +129,11 @@ class BacktestResult(Mapping[str, float]):
         return text
 
     def to_parquet(self, directory: str | Path) -> Path:
-        """Write equity_curve, fills, orders, trades and daily_returns as parquet, plus
+        """Write equity_curve, fills, orders, trades, daily_returns and positions as parquet, plus
         result.json, into ``directory``; return it."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("equity_curve", "fills", "orders", "trades", "daily_returns"):
+        for name in ("equity_curve", "fills", "orders", "trades", "daily_returns", "positions"):
             frame: pl.DataFrame = getattr(self, name)
             frame.write_parquet(out / f"{name}.parquet")
         self.to_json(out / "result.json")
@@ -149,7 +151,14 @@ def _format(key: str, value: float) -> str:
         return "n/a"
     if key in _PERCENT:
         return f"{value:.2%}"
-    if key in {"initial_cash", "final_value", "avg_trade_pnl", "commission"}:
+    if key in {
+        "initial_cash",
+        "final_value",
+        "avg_trade_pnl",
+        "commission",
+        "realized_pnl",
+        "unrealized_pnl",
+    }:
         return f"{value:,.2f}"
     if key == "n_trades":
         return f"{value:,.0f}"

@@ -292,7 +292,16 @@ class Strategy:
         return broker.position(asset_id) + pending
 
     def _trade_to(self, asset_id: str, target: float, **order: Any) -> Order | None:
+        """One order toward ``target``; open orders pulling the other way are cancelled first
+        (a pending buy is withdrawn rather than offset by a sell of shares not yet held)."""
+        broker = self._broker()
         delta = target - self._expected_qty(asset_id)
+        opposing = Side.SELL if delta > 0 else Side.BUY
+        stale = [o for o in broker.open_orders(asset_id) if o.side is opposing]
+        if delta and stale:
+            for open_order in stale:
+                broker.cancel(open_order.id)
+            delta = target - self._expected_qty(asset_id)
         qty = self._round(abs(delta))
         if qty <= 0:
             return None

@@ -1,0 +1,118 @@
+"""The per-timestamp order of work, cross-sectional batches, and the progress bar."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import bars
+from tradeloop import Context, Engine, MarketEvent, Strategy, TimestampBatch
+
+ROWS = [
+    (0, "A", 10, 11, 9, 10),
+    (0, "B", 20, 21, 19, 20),
+    (0, "C", 30, 31, 29, 30),
+    (1, "A", 11, 12, 10, 11),
+    (1, "C", 29, 30, 28, 29),  # B has no bar on day 1
+    (2, "A", 12, 13, 11, 12),
+    (2, "B", 21, 22, 20, 21),
+    (2, "C", 28, 29, 27, 28),
+]
+SCORES = {"score": [0.1, 0.9, 0.5, 0.8, 0.2, 0.3, 0.7, 0.6]}
+
+
+class Both(Strategy):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.batches: list[TimestampBatch] = []
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        self.calls.append(f"event {event.timestamp.day} {event.asset_id}")
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        self.calls.append(f"batch {batch.timestamp.day} n={len(batch)}")
+        self.batches.append(batch)
+
+
+def test_per_bar_calls_come_before_the_batch_at_each_timestamp() -> None:
+    strategy = Both()
+    Engine(feed=bars(ROWS, SCORES), strategy=strategy).run()
+    assert strategy.calls == [
+        "event 1 A",
+        "event 1 B",
+        "event 1 C",
+        "batch 1 n=3",
+        "event 2 A",
+        "event 2 C",
+        "batch 2 n=2",
+        "event 3 A",
+        "event 3 B",
+        "event 3 C",
+        "batch 3 n=3",
+    ]
+
+
+def test_batch_gives_aligned_numpy_columns_and_events() -> None:
+    strategy = Both()
+    Engine(feed=bars(ROWS, SCORES), strategy=strategy, context=None).run()
+    day1 = strategy.batches[1]
+    assert day1.asset_ids == ["A", "C"]
+    assert isinstance(day1.close, np.ndarray)
+    assert day1.close.tolist() == [11.0, 29.0]
+    assert day1.signals["score"].tolist() == [0.8, 0.2]
+    event = day1[1]
+    assert (event.asset_id, event.close, event.signals["score"]) == ("C", 29.0, 0.2)
+    assert [e.asset_id for e in day1] == ["A", "C"]
+
+
+class TopOne(Strategy):
+    """Hold only the best-scoring asset, rebalanced every timestamp."""
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        best = batch.asset_ids[int(np.argmax(batch.signals["score"]))]
+        self.rebalance_to_weights({best: 0.5})
+
+
+def test_cross_sectional_rotation_trades_the_ranked_asset() -> None:
+    result = Engine(feed=bars(ROWS, SCORES), strategy=TopOne()).run()
+    fills = [
+        (r["timestamp"].day, r["asset_id"], r["side"], r["qty"], r["price"])
+        for r in result.fills.iter_rows(named=True)
+    ]
+    # Jan 1: best is B (0.9): buy 50,000 / 20 = 2,500 B. Jan 2: B has no bar, so that order
+    # waits; best is now A (0.8): the pending B buy is withdrawn (not offset by a short sale)
+    # and A gets 50,000 / 11 = 4,545, filled at A's Jan 3 open of 12. Jan 3: best is B (0.7):
+    # sell the 4,545 A and buy 50,000 / 21 = 2,380 B, both still open when the data ends.
+    assert fills == [(3, "A", "buy", 4_545.0, 12.0)]
+    orders = result.orders.select("asset_id", "side", "qty", "status").rows()
+    assert orders == [
+        ("B", "buy", 2_500.0, "cancelled"),
+        ("A", "buy", 4_545.0, "filled"),
+        ("A", "sell", 4_545.0, "accepted"),
+        ("B", "buy", 2_380.0, "accepted"),
+    ]
+
+
+def test_progress_bar_is_shown_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    Engine(feed=bars(ROWS), strategy=Strategy(), progress=True).run()
+    assert "backtest" in capsys.readouterr().err
+
+
+def test_context_snapshot_is_the_same_object_for_every_asset_at_a_timestamp() -> None:
+    seen: list[tuple[int, int]] = []
+
+    class Record(Strategy):
+        def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+            seen.append((event.timestamp.day, id(context)))
+            assert event.context is context
+
+    vix = {bars(ROWS)["timestamp"][0]: {"VIX": 20.0}}
+    Engine(feed=bars(ROWS), strategy=Record(), context=Context(vix)).run()
+    per_day: dict[int, set[int]] = {}
+    for d, ident in seen:
+        per_day.setdefault(d, set()).add(ident)
+    assert all(len(idents) == 1 for idents in per_day.values())
