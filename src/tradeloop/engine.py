@@ -21,11 +21,12 @@ from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureP
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
 from tradeloop.events import Fill
+from tradeloop.results.equity import EquityRecord, equity_record
 from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
 from tradeloop.runtime.dispatch import Dispatcher
-from tradeloop.runtime.replay import EquityRecord, replay
+from tradeloop.runtime.replay import replay
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["BacktestEngine", "Engine"]
@@ -131,7 +132,7 @@ class Engine:
         strategy.broker = broker
         try:
             strategy.on_start()
-            record = replay(
+            replay(
                 table,
                 dispatcher,
                 context,
@@ -142,6 +143,13 @@ class Engine:
         finally:
             strategy.broker = None
         finished = time.perf_counter()
+        record = equity_record(table, broker.fills, broker.initial_cash)
+        live_equity, _ = broker.valuation()
+        if abs(record.equity[-1] - live_equity) > 1e-6 * max(1.0, abs(live_equity)):
+            raise AssertionError(  # an internal invariant, never the user's fault
+                f"tradeloop bug: equity rebuilt from fills {record.equity[-1]!r} != broker "
+                f"accounting {live_equity!r}; please report it with the data that caused it"
+            )
         return self._result(
             table,
             record,

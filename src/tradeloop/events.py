@@ -176,7 +176,9 @@ class Fill(NamedTuple):
 
     @property
     def signed_qty(self) -> float:
-        return self.qty if self.side is Side.BUY else -self.qty
+        return (
+            self.qty if self.side == "buy" else -self.qty
+        )  # StrEnum: a str compare, no Enum lookup
 
     @property
     def notional(self) -> float:

@@ -8,6 +8,11 @@ from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = ["Order", "match_price"]
 
+# Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+_OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
 
 @dataclass(slots=True)
 class Order:
@@ -37,11 +42,11 @@ class Order:
 
     @property
     def side_sign(self) -> int:
-        return 1 if self.side is Side.BUY else -1
+        return 1 if self.side is _BUY else -1
 
     @property
     def is_open(self) -> bool:
-        return self.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+        return self.status in _OPEN
 
 
 def match_price(order: Order, open_: float, high: float, low: float) -> tuple[float | None, bool]:
@@ -54,14 +59,14 @@ def match_price(order: Order, open_: float, high: float, low: float) -> tuple[fl
     stop is within its limit; otherwise it rests as a limit order from the next bar, because
     the bar does not tell whether the price came back after the trigger.
     """
-    buy = order.side is Side.BUY
+    buy = order.side is _BUY
     kind = order.order_type
-    if kind is OrderType.MARKET:
+    if kind is _MARKET:
         return open_, order.triggered
-    if kind is OrderType.LIMIT:
+    if kind is _LIMIT:
         return _limit(buy, _price(order.limit_price), open_, high, low), order.triggered
     stop = _price(order.stop_price)
-    if kind is OrderType.STOP:
+    if kind is _STOP:
         if (open_ >= stop) if buy else (open_ <= stop):
             return open_, True
         if (high >= stop) if buy else (low <= stop):

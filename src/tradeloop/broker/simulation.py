@@ -35,6 +35,14 @@ __all__ = ["FILL_TIMINGS", "SimulationBroker"]
 FILL_TIMINGS = ("next_open", "close")
 _DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-9
+# Enum members bound once: attribute access on an Enum class is slow on the hot path.
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+)
 
 
 class _NoBars:
@@ -75,6 +83,7 @@ class SimulationBroker:
         self.fill_listeners: list[Callable[[Fill], None]] = []
         self._open: dict[str, list[Order]] = {}
         self._reserve: dict[int, float] = {}
+        self._reserved_total = 0.0
         self._now_ns = 0
         self._now: datetime | None = None
         self._bars: BarSource = _NoBars()
@@ -125,7 +134,7 @@ class SimulationBroker:
 
     def buying_power(self) -> float:
         """Cash minus what open orders will need (plus what pending reducing sells bring)."""
-        return self.portfolio.cash - sum(self._reserve.values())
+        return self.portfolio.cash - self._reserved_total
 
     def submit(
         self,
@@ -166,7 +175,7 @@ class SimulationBroker:
         self._open.setdefault(asset_id, []).append(order)
         if (
             self.fill_timing == "close"
-            and order_type is OrderType.MARKET
+            and order_type is _MARKET
             and self._bars.bar(asset_id) is not None
         ):
             order.fill_at_close = True
@@ -198,7 +207,7 @@ class SimulationBroker:
             if (bar := bars.bar(asset_id)) is not None
             for order in orders
         ]
-        due.sort(key=lambda item: (item[0].side is Side.BUY, item[0].id))
+        due.sort(key=lambda item: (item[0].side is _BUY, item[0].id))
         day = ts_ns // _DAY_NS
         for order, bar in due:
             if not order.is_open:
@@ -218,7 +227,7 @@ class SimulationBroker:
         if not self._close_orders:
             return
         orders, self._close_orders = self._close_orders, []
-        orders.sort(key=lambda order: (order.side is Side.BUY, order.id))
+        orders.sort(key=lambda order: (order.side is _BUY, order.id))
         for order in orders:
             bar = self._bars.bar(order.asset_id)
             if order.is_open and bar is not None:
@@ -228,14 +237,16 @@ class SimulationBroker:
 
     def _admission_problem(self, order: Order) -> str:
         held = self.position(order.asset_id)
-        pending_sells = sum(
-            o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.SELL
-        )
-        pending_buys = sum(
-            o.remaining for o in self._open.get(order.asset_id, ()) if o.side is Side.BUY
-        )
+        open_here = self._open.get(order.asset_id)
+        pending_sells = pending_buys = 0.0
+        if open_here:
+            for other in open_here:
+                if other.side is _SELL:
+                    pending_sells += other.remaining
+                else:
+                    pending_buys += other.remaining
         ref = self._reference_price(order)
-        if order.side is Side.SELL:
+        if order.side is _SELL:
             sellable = held - pending_sells
             if not self.allow_short and order.qty > sellable + _EPS:
                 return (
@@ -243,8 +254,8 @@ class SimulationBroker:
                     "and not already being sold; pass allow_short=True to short"
                 )
             reducing = min(order.qty, max(sellable, 0.0))
-            if ref is not None:
-                self._reserve[order.id] = -reducing * ref
+            if ref is not None and reducing > 0:
+                self._set_reserve(order.id, -reducing * ref)
             return ""
         if ref is None:
             return (
@@ -256,19 +267,29 @@ class SimulationBroker:
         need = (order.qty - covering) * est_price + self.commission_model.commission(
             order.qty, est_price
         )
-        available = self.buying_power()
+        available = self.portfolio.cash - self._reserved_total
         if need > available + _EPS:
             return (
                 f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
                 f"{available:,.2f} available after open orders"
             )
-        self._reserve[order.id] = need
+        self._set_reserve(order.id, need)
         return ""
 
+    def _set_reserve(self, order_id: int, amount: float) -> None:
+        self._reserved_total += amount - self._reserve.get(order_id, 0.0)
+        self._reserve[order_id] = amount
+
+    def _drop_reserve(self, order_id: int) -> None:
+        amount = self._reserve.pop(order_id, None)
+        if amount is not None:
+            # reset exactly when nothing is reserved, so rounding never accumulates
+            self._reserved_total = self._reserved_total - amount if self._reserve else 0.0
+
     def _reference_price(self, order: Order) -> float | None:
-        if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        if order.order_type in (_LIMIT, _STOP_LIMIT):
             return order.limit_price
-        if order.order_type is OrderType.STOP:
+        if order.order_type is _STOP:
             return order.stop_price
         return self.marks.get(order.asset_id)
 
@@ -281,7 +302,7 @@ class SimulationBroker:
         if qty <= 0:
             return
         price = self.slippage_model.price(sign, base_price, qty, volume)
-        if order.limit_price is not None and order.order_type is not OrderType.STOP:
+        if order.limit_price is not None and order.order_type is not _STOP:
             price = min(price, order.limit_price) if sign > 0 else max(price, order.limit_price)
         held = self.position(order.asset_id)
         short_qty = self._short_limit(order, qty, held)
@@ -290,15 +311,16 @@ class SimulationBroker:
             message = f"position was {held:g} at fill; sold what was held"
         else:
             message = ""
-        if sign > 0:
-            affordable = self._affordable(qty, price, held)
-            if affordable < qty:
-                qty = affordable
+        commission = self.commission_model.commission(qty, price) if qty > 0 else 0.0
+        if sign > 0 and qty > 0:
+            opening = qty - min(qty, max(-held, 0.0))
+            if opening * price + commission > self.portfolio.cash + _EPS:
+                qty = self._affordable(qty, price, held)
+                commission = self.commission_model.commission(qty, price) if qty > 0 else 0.0
                 message = f"cash {self.portfolio.cash:,.2f} covered only {qty:g} at {price:,.4f}"
         if qty <= 0:
             self._close(order, OrderStatus.CANCELLED, message or "nothing could fill")
             return
-        commission = self.commission_model.commission(qty, price)
         self.portfolio.apply_fill(order.asset_id, sign * qty, price, commission, self._now_ns)
         fill = Fill(
             order_id=order.id,
@@ -324,13 +346,14 @@ class SimulationBroker:
             self._close(order, OrderStatus.FILLED, "")
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
-            if order.id in self._reserve:
-                self._reserve[order.id] *= order.remaining / (order.remaining + qty)
+            reserved = self._reserve.get(order.id)
+            if reserved is not None:
+                self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
         for listener in self.fill_listeners:
             listener(fill)
 
     def _short_limit(self, order: Order, qty: float, held: float) -> float:
-        if order.side is Side.BUY or self.allow_short:
+        if order.side is _BUY or self.allow_short:
             return qty
         return max(min(qty, held), 0.0)
 
@@ -362,7 +385,7 @@ class SimulationBroker:
         order.status = status
         if message:
             order.message = message
-        self._reserve.pop(order.id, None)
+        self._drop_reserve(order.id)
         orders = self._open.get(order.asset_id)
         if orders is not None and order in orders:
             orders.remove(order)
@@ -377,20 +400,22 @@ def _validate(
     stop_price: float | None,
     fractional: bool,
 ) -> None:
-    if not (qty > 0 and math.isfinite(qty)):
+    if not 0 < qty < math.inf:
         raise OrderError(f"order quantity must be a positive number, got {qty}")
     if not fractional and qty != math.floor(qty):
         raise OrderError(
             f"quantity {qty} is fractional; whole shares are the default. "
             "Round it, or build the broker with fractional=True."
         )
-    needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-    needs_stop = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    if order_type is _MARKET and limit_price is None and stop_price is None:
+        return
+    needs_limit = order_type is _LIMIT or order_type is _STOP_LIMIT
+    needs_stop = order_type is _STOP or order_type is _STOP_LIMIT
     for needed, value, name in (
         (needs_limit, limit_price, "limit"),
         (needs_stop, stop_price, "stop"),
     ):
-        if needed and not (value is not None and value > 0 and math.isfinite(value)):
+        if needed and not (value is not None and 0 < value < math.inf):
             raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
         if not needed and value is not None:
             raise OrderError(f"a {order_type} order takes no {name} price (got {value})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -63,56 +63,71 @@ class BarTable:
     def from_frame(cls, frame: pl.DataFrame) -> BarTable:
         if frame.height == 0:
             raise DataError("no bars to replay: the data is empty (check start/end filters)")
-        if frame.height != frame.select(pl.struct("asset_id", "ts_ns").n_unique()).item():
-            dup = frame.group_by("asset_id", "ts_ns").len().filter(pl.col("len") > 1).row(0)
-            when = datetimes_from_ns(np.array([dup[1]], dtype=np.int64))[0]
-            raise DataError(
-                f"asset {dup[0]!r} has two bars at {when.isoformat()}, from two feeds or "
-                "frames. Fix: give each asset exactly one feed."
-            )
         asset_ids = tuple(sorted(frame["asset_id"].unique().to_list()))
-        codes = pl.Series("asset_id", asset_ids, dtype=pl.String)
-        frame = (
-            frame.with_columns(
-                pl.col("asset_id")
-                .replace_strict(codes, pl.int_range(len(asset_ids), eager=True))
-                .cast(pl.Int64)
-                .alias("asset_code")
+        as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
+        raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
+        raw_ts = frame["ts_ns"].to_numpy()
+        order = np.lexsort((raw_codes, raw_ts))  # by time, then asset
+        ts = raw_ts[order].astype(np.int64, copy=False)
+        codes = raw_codes[order]
+        del raw_codes, raw_ts
+
+        def column(name: str) -> F64:
+            values = frame[name]
+            if values.null_count():
+                values = values.fill_null(float("nan"))
+            return values.cast(pl.Float64).to_numpy()[order]
+
+        same = (np.diff(ts) == 0) & (np.diff(codes) == 0)
+        if same.any():
+            i = int(np.flatnonzero(same)[0])
+            when = datetimes_from_ns(ts[i : i + 1])[0]
+            raise DataError(
+                f"asset {asset_ids[codes[i]]!r} has two bars at {when.isoformat()}, from two "
+                "feeds or frames. Fix: give each asset exactly one feed."
             )
-            .sort("ts_ns", "asset_code")
-            .with_columns(
-                pl.int_range(pl.len()).over("asset_code").cast(pl.Int64).alias("bar_index")
-            )
-        )
-        ts = frame["ts_ns"].to_numpy()
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
-        signal_names = [
-            c
-            for c in frame.columns
-            if c not in {"ts_ns", "asset_id", "asset_code", "bar_index", "source_row", *OHLCV}
-        ]
+        reserved = {"ts_ns", "asset_id", "asset_code", "source_row", *OHLCV}
         return cls(
-            ts_ns=ts.astype(np.int64, copy=False),
-            asset_code=frame["asset_code"].to_numpy(),
+            ts_ns=ts,
+            asset_code=codes,
             asset_ids=asset_ids,
-            open=frame["open"].to_numpy(),
-            high=frame["high"].to_numpy(),
-            low=frame["low"].to_numpy(),
-            close=frame["close"].to_numpy(),
-            volume=frame["volume"].to_numpy(),
-            bar_index=frame["bar_index"].to_numpy(),
-            signals={
-                name: frame[name].fill_null(float("nan")).cast(pl.Float64).to_numpy()
-                for name in signal_names
-            },
-            unique_ts_ns=ts[starts].astype(np.int64, copy=False),
+            open=column("open"),
+            high=column("high"),
+            low=column("low"),
+            close=column("close"),
+            volume=column("volume"),
+            bar_index=_per_asset_count(codes, len(asset_ids)),
+            signals={name: column(name) for name in frame.columns if name not in reserved},
+            unique_ts_ns=ts[starts],
             ts_bounds=np.append(starts, len(ts)).astype(np.int64),
         )
 
 
+def _per_asset_count(codes: I64, n_assets: int) -> I64:
+    """For rows in time order, how many earlier rows share the row's asset code."""
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_assets)
+    firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    out = np.empty(len(codes), dtype=np.int64)
+    out[order] = np.arange(len(codes)) - np.repeat(firsts, counts)
+    return out
+
+
 def datetimes_from_ns(ts_ns: I64) -> list[datetime]:
-    """UTC-aware datetimes (microsecond precision, as Python's datetime allows)."""
-    values: list[datetime] = (
-        pl.Series(ts_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC")).to_list()
-    )
-    return values
+    """UTC-aware datetimes (microsecond precision, as Python's datetime allows).
+
+    Whole-second stamps (most bar data) take ``datetime.fromtimestamp``, about 3x faster than
+    the exact path, which adds microseconds to the epoch.
+    """
+    if not len(ts_ns):
+        return []
+    seconds, rest = np.divmod(ts_ns, 1_000_000_000)
+    if not rest.any():
+        make = datetime.fromtimestamp
+        return [make(second, UTC) for second in seconds.tolist()]
+    micros = (ts_ns // 1_000).tolist()
+    return [_EPOCH + timedelta(microseconds=us) for us in micros]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -51,19 +51,16 @@ class HistoricalFeed:
         self.start = start
         self.end = end
         self._default_asset_id = "asset"
-        self._frame: pl.DataFrame | None = None
 
     def with_asset_id(self, asset_id: str) -> HistoricalFeed:
         """Use ``asset_id`` for frames that have no asset column (the key of ``feeds={...}``)."""
         self._default_asset_id = asset_id
-        self._frame = None
         return self
 
     def frame(self) -> pl.DataFrame:
-        """The validated bars in normal form (loaded once, then cached)."""
-        if self._frame is None:
-            self._frame = self._load()
-        return self._frame
+        """Read and validate the bars into normal form (each call reads again: a feed holds
+        no copy of the data, so a run keeps only its columnar table in memory)."""
+        return self._load()
 
     @property
     def source(self) -> str:

@@ -8,10 +8,8 @@ memory stays flat and no per-bar dict is built.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from tqdm import tqdm
 
 from tradeloop.data.bars import BarTable, datetimes_from_ns
@@ -19,21 +17,10 @@ from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
 from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 
-__all__ = ["EquityRecord", "replay"]
+__all__ = ["replay"]
 
 _CHUNK_ROWS = 16_384
 _PROGRESS_MIN_ROWS = 200_000
-
-
-@dataclass(frozen=True, slots=True)
-class EquityRecord:
-    """Per-timestamp account values after each timestamp was handled."""
-
-    ts_ns: npt.NDArray[np.int64]
-    equity: npt.NDArray[np.float64]
-    cash: npt.NDArray[np.float64]
-    gross_exposure: npt.NDArray[np.float64]
-    positions: npt.NDArray[np.int64]
 
 
 def replay(
@@ -43,20 +30,13 @@ def replay(
     *,
     market_features: CallableFeatureProvider | None = None,
     progress: bool | None = None,
-) -> EquityRecord:
-    """Run every timestamp of ``table`` through ``dispatcher``; return the equity record."""
+) -> None:
+    """Run every timestamp of ``table`` through ``dispatcher``."""
     n_ts = table.n_timestamps
-    equity: list[float] = []
-    gross: list[float] = []
-    cash: list[float] = []
-    n_positions: list[int] = []
     names = np.array(table.asset_ids, dtype=object)
     signal_names = tuple(table.signals)
     needs_rows = dispatcher.needs_rows
-    broker = dispatcher.broker
-    book = broker.portfolio
-    portfolio_positions = book.positions
-    step, valuation = dispatcher.step, broker.valuation
+    step = dispatcher.step
     has_context = bool(context)
     bounds = table.ts_bounds
     show = (
@@ -115,19 +95,7 @@ def replay(
                         {**snapshot, **market_features.get_market_features(times[j])}
                     )
                 step(block, snapshot)
-                value, exposure = valuation()
-                equity.append(value)
-                gross.append(exposure)
-                cash.append(book.cash)
-                n_positions.append(len(portfolio_positions))
             bar.update(r1 - r0)
             k0 = k1
     finally:
         bar.close()
-    return EquityRecord(
-        table.unique_ts_ns,
-        np.array(equity, dtype=np.float64),
-        np.array(cash, dtype=np.float64),
-        np.array(gross, dtype=np.float64),
-        np.array(n_positions, dtype=np.int64),
-    )

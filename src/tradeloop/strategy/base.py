@@ -27,6 +27,9 @@ from tradeloop.events import Fill, MarketEvent, OrderType, Side, TimeInForce, Ti
 
 __all__ = ["Strategy"]
 
+# Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
+_BUY, _SELL = Side.BUY, Side.SELL
+
 _NOT_RUNNING = (
     "Broker not initialized. Helper methods only available during backtest "
     "(or a paper/live run): call them from on_start, on_market_event, on_timestamp_batch, "
@@ -122,7 +125,7 @@ class Strategy:
         reason: str = "strategy",
     ) -> Order:
         """Buy ``qty``: a market order, or limit/stop/stop-limit when those prices are given."""
-        return self._submit(asset_id, Side.BUY, qty, limit, stop, tif, reason)
+        return self._submit(asset_id, _BUY, qty, limit, stop, tif, reason)
 
     def sell(
         self,
@@ -135,7 +138,7 @@ class Strategy:
         reason: str = "strategy",
     ) -> Order:
         """Sell ``qty`` (a short only if the broker allows shorting)."""
-        return self._submit(asset_id, Side.SELL, qty, limit, stop, tif, reason)
+        return self._submit(asset_id, _SELL, qty, limit, stop, tif, reason)
 
     def cancel(self, order: Order | int) -> bool:
         """Cancel an open order (or order id); False if it was no longer open."""
@@ -165,10 +168,10 @@ class Strategy:
         qty = broker.position(asset_id)
         if qty == 0:
             return None
-        side = Side.SELL if qty > 0 else Side.BUY
+        side = _SELL if qty > 0 else _BUY
         return (
             self.buy(asset_id, abs(qty), **order)
-            if side is Side.BUY
+            if side is _BUY
             else self.sell(asset_id, abs(qty), **order)
         )
 
@@ -221,9 +224,9 @@ class Strategy:
             targets[asset] = self._qty_for_value(
                 asset, weight * equity, prices.get(asset), signed=True
             )
-        deltas = {asset: target - self._expected_qty(asset) for asset, target in targets.items()}
+        sells_first = sorted(targets, key=lambda a: (targets[a] - self._expected_qty(a) > 0, a))
         orders: list[Order] = []
-        for asset in sorted(deltas, key=lambda a: (deltas[a] > 0, a)):
+        for asset in sells_first:
             placed = self._trade_to(asset, targets[asset], **order)
             if placed is not None:
                 orders.append(placed)
@@ -284,25 +287,29 @@ class Strategy:
         return math.copysign(qty, value) if signed else qty
 
     def _expected_qty(self, asset_id: str) -> float:
+        """Position plus what open orders will add (buys) or remove (sells)."""
         broker = self._broker()
-        pending = sum(
-            o.remaining if o.side is Side.BUY else -o.remaining
-            for o in broker.open_orders(asset_id)
-        )
-        return broker.position(asset_id) + pending
+        return broker.position(asset_id) + _pending(broker.open_orders(asset_id))
 
     def _trade_to(self, asset_id: str, target: float, **order: Any) -> Order | None:
         """One order toward ``target``; open orders pulling the other way are cancelled first
         (a pending buy is withdrawn rather than offset by a sell of shares not yet held)."""
         broker = self._broker()
-        delta = target - self._expected_qty(asset_id)
-        opposing = Side.SELL if delta > 0 else Side.BUY
-        stale = [o for o in broker.open_orders(asset_id) if o.side is opposing]
-        if delta and stale:
+        open_orders = broker.open_orders(asset_id)
+        delta = target - broker.position(asset_id) - _pending(open_orders)
+        if delta and open_orders:
+            opposing = _SELL if delta > 0 else _BUY
+            stale = [o for o in open_orders if o.side is opposing]
             for open_order in stale:
                 broker.cancel(open_order.id)
-            delta = target - self._expected_qty(asset_id)
+            if stale:
+                delta += _pending(stale)
         qty = self._round(abs(delta))
         if qty <= 0:
             return None
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
+
+
+def _pending(orders: list[Order]) -> float:
+    """Net quantity still to fill: buys add, sells subtract."""
+    return sum(o.remaining if o.side is _BUY else -o.remaining for o in orders)
