@@ -67,16 +67,20 @@ class BarTable:
         as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
         raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
         raw_ts = frame["ts_ns"].to_numpy()
-        order = np.lexsort((raw_codes, raw_ts))  # by time, then asset
-        ts = raw_ts[order].astype(np.int64, copy=False)
-        codes = raw_codes[order]
+        order: npt.NDArray[np.intp] | None = np.lexsort((raw_codes, raw_ts))  # time, asset
+        assert order is not None
+        if bool((np.diff(order) == 1).all()):
+            order = None  # already in replay order: keep zero-copy views of the input
+        ts = (raw_ts if order is None else raw_ts[order]).astype(np.int64, copy=False)
+        codes = raw_codes if order is None else raw_codes[order]
         del raw_codes, raw_ts
 
         def column(name: str) -> F64:
             values = frame[name]
             if values.null_count():
                 values = values.fill_null(float("nan"))
-            return values.cast(pl.Float64).to_numpy()[order]
+            array = values.cast(pl.Float64).to_numpy()
+            return array if order is None else array[order]
 
         same = (np.diff(ts) == 0) & (np.diff(codes) == 0)
         if same.any():

@@ -214,13 +214,16 @@ def _check_order(out: pl.DataFrame, source: str) -> None:
     duplicate search runs only once something is already known to be wrong.
     """
     code = pl.col("asset_id").cast(pl.Categorical).to_physical().alias("code")
-    keyed = out.select("source_row", "asset_id", "ts_ns", code).sort("code", maintain_order=True)
     same_asset = pl.col("code") == pl.col("code").shift(1)
-    keyed = keyed.with_columns(
-        pl.when(same_asset).then(pl.col("ts_ns").shift(1)).alias("prev_ts_ns")
-    )
-    if not keyed.select((pl.col("ts_ns") <= pl.col("prev_ts_ns")).any()).item():
+    previous = pl.when(same_asset).then(pl.col("ts_ns").shift(1)).alias("prev_ts_ns")
+    happy = out.select(code, "ts_ns").sort("code", maintain_order=True)
+    if not happy.select((pl.col("ts_ns") <= previous).any()).item():
         return
+    keyed = (
+        out.select("source_row", "asset_id", "ts_ns", code)
+        .sort("code", maintain_order=True)
+        .with_columns(previous)
+    )
     repeated = out.filter(pl.struct("asset_id", "ts_ns").is_duplicated())
     if repeated.height:
         first = repeated.row(0, named=True)
