@@ -144,44 +144,67 @@ class Dispatcher:
         return self.on_event is not None
 
     def step(self, block: BarBlock, context: Mapping[str, Any]) -> None:
+        """Handle the one timestamp ``block`` was moved to (the live runtime's entry point)."""
+        assert block.timestamp is not None, "BarBlock.move() sets the time before a step"
+        self.run(
+            block,
+            [block.ts_ns],
+            [block.timestamp],
+            [block.start, block.stop],
+            lambda ts_ns, timestamp: context,
+        )
+
+    def run(
+        self,
+        block: BarBlock,
+        stamps: list[int],
+        times: list[datetime],
+        bounds: list[int],
+        snapshot_at: Callable[[int, datetime], Mapping[str, Any]],
+    ) -> None:
+        """Handle consecutive timestamps: ``stamps[j]`` owns rows ``bounds[j]:bounds[j + 1]``.
+
+        One loop with everything it touches bound to locals, because this is the replay's
+        innermost loop; ``step`` runs it for a single timestamp.
+        """
         broker = self.broker
-        timestamp = block.timestamp
-        assert timestamp is not None, "BarBlock.move() sets the time before a step"
-        broker.begin_timestamp(block.ts_ns, timestamp, block)
-        start, stop = block.start, block.stop
+        begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
         ids, close = block.asset_ids, block.close
-        marks = broker.marks
-        if not close:
-            closes = block.arrays["close"][start:stop].tolist()
-            marks.update(zip(ids[start:stop], closes, strict=True))
-        elif stop - start == 1:
-            marks[ids[start]] = close[start]
-        else:
-            marks.update(zip(ids[start:stop], close[start:stop], strict=True))
-        on_event = self.on_event
-        if on_event is not None:
-            opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
-            signals = block.signals
-            features = self.features
-            for i in range(start, stop):
-                view: Mapping[str, float] = SignalView(signals, i)
-                if features is not None:
-                    view = {**view, **features.get_features(ids[i], timestamp)}
-                event = MarketEvent(
-                    timestamp,
-                    ids[i],
-                    opens[i],
-                    highs[i],
-                    lows[i],
-                    close[i],
-                    volumes[i],
-                    view,
-                    context,
-                )
-                on_event(event, context)
-        if self.on_batch is not None:
-            self.on_batch(block.batch(context), context)
-        broker.end_timestamp()
+        opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
+        signals, close_array = block.signals, block.arrays["close"]
+        on_event, on_batch, features = self.on_event, self.on_batch, self.features
+        for j, ts_ns in enumerate(stamps):
+            timestamp = times[j]
+            start, stop = bounds[j], bounds[j + 1]
+            block.move(ts_ns, timestamp, start, stop)
+            context = snapshot_at(ts_ns, timestamp)
+            begin(ts_ns, timestamp, block)
+            if not close:
+                marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
+            elif stop - start == 1:
+                marks[ids[start]] = close[start]
+            else:
+                marks.update(zip(ids[start:stop], close[start:stop], strict=True))
+            if on_event is not None:
+                for i in range(start, stop):
+                    view: Mapping[str, float] = SignalView(signals, i)
+                    if features is not None:
+                        view = {**view, **features.get_features(ids[i], timestamp)}
+                    event = MarketEvent(
+                        timestamp,
+                        ids[i],
+                        opens[i],
+                        highs[i],
+                        lows[i],
+                        close[i],
+                        volumes[i],
+                        view,
+                        context,
+                    )
+                    on_event(event, context)
+            if on_batch is not None:
+                on_batch(block.batch(context), context)
+            end()
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:

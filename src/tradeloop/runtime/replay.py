@@ -8,6 +8,9 @@ memory stays flat and no per-bar dict is built.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -36,8 +39,7 @@ def replay(
     names = np.array(table.asset_ids, dtype=object)
     signal_names = tuple(table.signals)
     needs_rows = dispatcher.needs_rows
-    step = dispatcher.step
-    has_context = bool(context)
+    snapshot_at = _snapshots(context, market_features)
     bounds = table.ts_bounds
     show = (
         progress
@@ -86,16 +88,26 @@ def replay(
             )
             local = (bounds[k0 : k1 + 1] - r0).tolist()
             stamps = table.unique_ts_ns[k0:k1].tolist()
-            times = datetimes_from_ns(table.unique_ts_ns[k0:k1])
-            for j, ts_ns in enumerate(stamps):
-                block.move(ts_ns, times[j], local[j], local[j + 1])
-                snapshot = context.at_ns(ts_ns) if has_context else EMPTY_SNAPSHOT
-                if market_features is not None:
-                    snapshot = ContextSnapshot(
-                        {**snapshot, **market_features.get_market_features(times[j])}
-                    )
-                step(block, snapshot)
+            dispatcher.run(
+                block, stamps, datetimes_from_ns(table.unique_ts_ns[k0:k1]), local, snapshot_at
+            )
             bar.update(r1 - r0)
             k0 = k1
     finally:
         bar.close()
+
+
+def _snapshots(
+    context: Context, market_features: CallableFeatureProvider | None
+) -> Callable[[int, datetime], Mapping[str, Any]]:
+    """The per-timestamp context lookup: once per timestamp, shared by every asset."""
+    if market_features is None:
+        if not context:
+            return lambda ts_ns, timestamp: EMPTY_SNAPSHOT
+        return lambda ts_ns, timestamp: context.at_ns(ts_ns)
+
+    def with_market_features(ts_ns: int, timestamp: datetime) -> Mapping[str, Any]:
+        base = context.at_ns(ts_ns) if context else EMPTY_SNAPSHOT
+        return ContextSnapshot({**base, **market_features.get_market_features(timestamp)})
+
+    return with_market_features
