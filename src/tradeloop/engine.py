@@ -20,8 +20,8 @@ from tradeloop.data.context import Context
 from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
-from tradeloop.events import Fill
 from tradeloop.results.equity import EquityRecord, equity_record
+from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
@@ -163,7 +163,7 @@ class Engine:
         self, table: BarTable, record: EquityRecord, timings: dict[str, float]
     ) -> BacktestResult:
         broker = self.broker
-        fills = _fills_frame(broker.fills)
+        fills = fills_frame(broker.fills)
         trades = round_trips(broker.fills)
         metrics = compute_metrics(
             ts_ns=record.ts_ns,
@@ -176,7 +176,7 @@ class Engine:
             commission=broker.portfolio.commission_paid,
             periods_per_year=self.periods_per_year,
         )
-        positions = _positions_frame(broker)
+        positions = positions_frame(broker)
         metrics["realized_pnl"] = broker.portfolio.realized_pnl
         metrics["unrealized_pnl"] = float(positions["unrealized_pnl"].sum())
         equity = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
@@ -211,7 +211,7 @@ class Engine:
             metrics=metrics,
             equity_curve=curve,
             fills=fills,
-            orders=_orders_frame(broker),
+            orders=orders_frame(broker),
             trades=trades,
             daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
             final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
@@ -243,96 +243,3 @@ class BacktestEngine(Engine):
 
 def _as_feed(feed: Any) -> HistoricalFeed:
     return feed if isinstance(feed, HistoricalFeed) else HistoricalFeed(feed)
-
-
-def _fills_frame(fills: list[Fill]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "timestamp": [f.timestamp for f in fills],
-            "order_id": [f.order_id for f in fills],
-            "asset_id": [f.asset_id for f in fills],
-            "side": [f.side.value for f in fills],
-            "qty": [f.qty for f in fills],
-            "price": [f.price for f in fills],
-            "commission": [f.commission for f in fills],
-            "slippage": [f.slippage for f in fills],
-            "bar_index": [f.bar_index for f in fills],
-            "reason": [f.reason for f in fills],
-        },
-        schema={
-            "timestamp": pl.Datetime("us", "UTC"),
-            "order_id": pl.Int64,
-            "asset_id": pl.String,
-            "side": pl.String,
-            "qty": pl.Float64,
-            "price": pl.Float64,
-            "commission": pl.Float64,
-            "slippage": pl.Float64,
-            "bar_index": pl.Int64,
-            "reason": pl.String,
-        },
-    )
-
-
-def _positions_frame(broker: SimulationBroker) -> pl.DataFrame:
-    held = sorted(broker.portfolio.positions.values(), key=lambda p: p.asset_id)
-    marks = [broker.marks.get(p.asset_id, p.avg_price) for p in held]
-    return pl.DataFrame(
-        {
-            "asset_id": [p.asset_id for p in held],
-            "qty": [p.qty for p in held],
-            "avg_price": [p.avg_price for p in held],
-            "last_price": marks,
-            "market_value": [p.qty * m for p, m in zip(held, marks, strict=True)],
-            "unrealized_pnl": [(m - p.avg_price) * p.qty for p, m in zip(held, marks, strict=True)],
-            "realized_pnl": [p.realized_pnl for p in held],
-        },
-        schema={
-            "asset_id": pl.String,
-            "qty": pl.Float64,
-            "avg_price": pl.Float64,
-            "last_price": pl.Float64,
-            "market_value": pl.Float64,
-            "unrealized_pnl": pl.Float64,
-            "realized_pnl": pl.Float64,
-        },
-    )
-
-
-def _orders_frame(broker: SimulationBroker) -> pl.DataFrame:
-    orders = broker.orders
-    return pl.DataFrame(
-        {
-            "order_id": [o.id for o in orders],
-            "submitted_at": pl.Series([o.submitted_ts_ns for o in orders], dtype=pl.Int64)
-            .cast(pl.Datetime("ns", "UTC"))
-            .cast(pl.Datetime("us", "UTC")),
-            "asset_id": [o.asset_id for o in orders],
-            "side": [o.side.value for o in orders],
-            "order_type": [o.order_type.value for o in orders],
-            "qty": [o.qty for o in orders],
-            "limit_price": [o.limit_price for o in orders],
-            "stop_price": [o.stop_price for o in orders],
-            "tif": [o.tif.value for o in orders],
-            "status": [o.status.value for o in orders],
-            "filled_qty": [o.filled_qty for o in orders],
-            "avg_fill_price": [o.avg_fill_price if o.filled_qty else None for o in orders],
-            "reason": [o.reason for o in orders],
-            "message": [o.message for o in orders],
-        },
-        schema_overrides={
-            "asset_id": pl.String,
-            "side": pl.String,
-            "order_type": pl.String,
-            "qty": pl.Float64,
-            "limit_price": pl.Float64,
-            "stop_price": pl.Float64,
-            "tif": pl.String,
-            "status": pl.String,
-            "filled_qty": pl.Float64,
-            "avg_fill_price": pl.Float64,
-            "reason": pl.String,
-            "message": pl.String,
-            "order_id": pl.Int64,
-        },
-    )
