@@ -25,6 +25,7 @@ from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
+from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.dispatch import Dispatcher
 from tradeloop.runtime.replay import replay
 from tradeloop.strategy.base import Strategy
@@ -40,7 +41,8 @@ class Engine:
     ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
     ``features`` a feature provider whose per-asset features become signals and whose
-    market-wide features become context.
+    market-wide features become context; ``risk`` a ``RiskManager`` whose exits run before
+    the strategy at each timestamp.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Engine:
         feeds: Mapping[str, Any] | None = None,
         context: Any = None,
         features: PrecomputedFeatureProvider | CallableFeatureProvider | None = None,
+        risk: RiskManager | None = None,
         initial_cash: float | None = None,
         commission: CommissionModel | float | None = None,
         slippage: SlippageModel | float | None = None,
@@ -98,6 +101,7 @@ class Engine:
         self.strategy = strategy
         self.context = context if isinstance(context, Context) else Context(context)
         self.features = features
+        self.risk = risk
         self.periods_per_year = periods_per_year
         self.progress = progress
         self._ran = False
@@ -126,7 +130,9 @@ class Engine:
         elif isinstance(self.features, CallableFeatureProvider):
             callable_features = self.features
         strategy, broker = self.strategy, self.broker
-        dispatcher = Dispatcher(strategy, broker, callable_features)
+        if self.risk is not None:
+            self.risk.bind(broker, self.features)
+        dispatcher = Dispatcher(strategy, broker, callable_features, self.risk)
         if type(strategy).on_fill is not Strategy.on_fill:
             broker.fill_listeners.append(strategy.on_fill)
         strategy.broker = broker
@@ -205,6 +211,7 @@ class Engine:
             "fill_timing": broker.fill_timing,
             "allow_short": broker.allow_short,
             "fractional": broker.fractional,
+            **self._risk_config(),
             **timings,
         }
         return BacktestResult(
@@ -218,6 +225,19 @@ class Engine:
             positions=positions,
             config=config,
         )
+
+    def _risk_config(self) -> dict[str, Any]:
+        risk = self.risk
+        if risk is None:
+            return {}
+        halted = risk.halted_at
+        return {
+            "risk_rules": [getattr(rule, "name", type(rule).__name__) for rule in risk.rules],
+            "risk_guards": [guard.name for guard in risk.guards],
+            "risk_exits": dict(risk.exits),
+            "guard_interventions": dict(risk.guard_messages),
+            "halted_at": None if halted is None else str(halted),
+        }
 
 
 class BacktestEngine(Engine):

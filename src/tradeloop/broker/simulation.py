@@ -81,6 +81,10 @@ class SimulationBroker:
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.fill_listeners: list[Callable[[Fill], None]] = []
+        # (broker, asset, side, qty, reference price) -> (allowed qty, message): risk guards
+        self.pre_trade_checks: list[
+            Callable[[SimulationBroker, str, Side, float, float], tuple[float, str]]
+        ] = []
         self._open: dict[str, list[Order]] = {}
         self._reserve: dict[int, float] = {}
         self._reserved_total = 0.0
@@ -167,7 +171,7 @@ class SimulationBroker:
             reason=reason,
         )
         self.orders.append(order)
-        problem = self._admission_problem(order)
+        problem = self._pre_trade(order) or self._admission_problem(order)
         if problem:
             order.status = OrderStatus.REJECTED
             order.message = problem
@@ -181,6 +185,30 @@ class SimulationBroker:
             order.fill_at_close = True
             self._close_orders.append(order)
         return order
+
+    def exit_position(
+        self, asset_id: str, base_price: float, reason: str, order_type: OrderType, bar: Bar
+    ) -> None:
+        """Close the whole position now at ``base_price`` (before slippage): a triggered stop,
+        target or exit rule. Recorded as an order of ``order_type`` with ``reason``."""
+        held = self.position(asset_id)
+        if held == 0:
+            return
+        order = Order(
+            id=len(self.orders) + 1,
+            asset_id=asset_id,
+            side=_SELL if held > 0 else _BUY,
+            qty=abs(held),
+            order_type=order_type,
+            limit_price=None,
+            stop_price=base_price if order_type is _STOP else None,
+            tif=TimeInForce.GTC,
+            submitted_ts_ns=self._now_ns,
+            reason=reason,
+        )
+        self.orders.append(order)
+        self._open.setdefault(asset_id, []).append(order)
+        self._execute(order, base_price, bar)
 
     def cancel(self, order_id: int) -> bool:
         """Cancel an open order; False if it is not open (filled, rejected, unknown)."""
@@ -234,6 +262,24 @@ class SimulationBroker:
                 self._execute(order, bar[3], bar)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _pre_trade(self, order: Order) -> str:
+        """Run the risk guards; they may cut the quantity (noted) or refuse the order."""
+        if not self.pre_trade_checks:
+            return ""
+        ref = self._reference_price(order)
+        if ref is None:
+            return ""
+        notes = []
+        for check in self.pre_trade_checks:
+            allowed, message = check(self, order.asset_id, order.side, order.qty, ref)
+            if message:
+                notes.append(message)
+            if allowed <= 0:
+                return "; ".join(notes) or "refused by a pre-trade check"
+            order.qty = min(order.qty, allowed)
+        order.message = "; ".join(notes)
+        return ""
 
     def _admission_problem(self, order: Order) -> str:
         held = self.position(order.asset_id)

@@ -109,6 +109,15 @@ class BacktestResult(Mapping[str, float]):
                     f"  First rejection: order {first['order_id']} {first['asset_id']}: "
                     f"{first['message']}"
                 )
+        exits = self.config.get("risk_exits")
+        if exits:
+            listed = ", ".join(f"{name} {n}" for name, n in sorted(exits.items()))
+            lines.append(f"  Risk exits: {listed}")
+        if self.config.get("guard_interventions"):
+            listed = ", ".join(f"{k} {n}" for k, n in self.config["guard_interventions"].items())
+            lines.append(f"  Orders cut or refused by guards: {listed}")
+        if self.config.get("halted_at"):
+            lines.append(f"  New entries halted from {self.config['halted_at']} (drawdown guard)")
         if self.final_positions:
             held = ", ".join(f"{a} {q:g}" for a, q in sorted(self.final_positions.items()))
             lines.append(f"  Open positions at end: {held}")

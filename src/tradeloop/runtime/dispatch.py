@@ -4,9 +4,11 @@ The replay loop and the live runtime both hand each timestamp's bars to ``Dispat
 which is why a strategy behaves the same in a backtest, on paper and live:
 
 1. the broker moves to the timestamp: day orders expire, open orders fill at the new opens;
-2. every asset's latest close becomes its mark;
-3. ``on_market_event`` for each bar (asset order), then ``on_timestamp_batch`` once;
-4. market orders decided now fill at this close when ``fill_timing="close"``.
+2. risk rules check every open position against its bar (stops, targets, time exits);
+3. every asset's latest close becomes its mark;
+4. ``on_market_event`` for each bar (asset order), then ``on_timestamp_batch`` once;
+5. market orders decided now fill at this close when ``fill_timing="close"``;
+6. the risk manager records the bar (high-water marks, features) for the next check.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +27,7 @@ from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
 from tradeloop.strategy.base import Strategy
 
-__all__ = ["BarBlock", "Dispatcher"]
+__all__ = ["BarBlock", "Dispatcher", "RiskHook"]
 
 
 class BarBlock:
@@ -85,15 +87,18 @@ class BarBlock:
         self.stop = stop
         self._rows = None
 
-    def bar(self, asset_id: str) -> Bar | None:
-        """This timestamp's bar for ``asset_id``, or None if it has none."""
+    def _row(self, asset_id: str) -> int:
+        """The row of ``asset_id`` at this timestamp, or -1."""
         start, stop = self.start, self.stop
         if stop - start == 1:
-            i = start if self.asset_ids[start] == asset_id else -1
-        else:
-            if self._rows is None:
-                self._rows = {self.asset_ids[i]: i for i in range(start, stop)}
-            i = self._rows.get(asset_id, -1)
+            return start if self.asset_ids[start] == asset_id else -1
+        if self._rows is None:
+            self._rows = {self.asset_ids[i]: i for i in range(start, stop)}
+        return self._rows.get(asset_id, -1)
+
+    def bar(self, asset_id: str) -> Bar | None:
+        """This timestamp's bar for ``asset_id``, or None if it has none."""
+        i = self._row(asset_id)
         if i < 0:
             return None
         arrays = self.arrays
@@ -105,6 +110,15 @@ class BarBlock:
             float(arrays["volume"][i]),
             int(self.bar_index[i]),
         )
+
+    def signals_of(self, asset_id: str) -> Mapping[str, float]:
+        """The signals of ``asset_id``'s bar at this timestamp (empty if it has none)."""
+        i = self._row(asset_id)
+        if i < 0:
+            return {}
+        if self.signals:
+            return SignalView(self.signals, i)
+        return {name: float(self.arrays[f"signal:{name}"][i]) for name in self.signal_names}
 
     def batch(self, context: Mapping[str, Any]) -> TimestampBatch:
         start, stop = self.start, self.stop
@@ -123,6 +137,14 @@ class BarBlock:
         )
 
 
+class RiskHook(Protocol):
+    """What the dispatcher asks of a risk manager (see ``tradeloop.risk.manager``)."""
+
+    def check(self, block: BarBlock) -> None: ...
+
+    def record(self, block: BarBlock, context: Mapping[str, Any]) -> None: ...
+
+
 class Dispatcher:
     """Drives one strategy and one broker through timestamps, in the order documented above."""
 
@@ -131,9 +153,11 @@ class Dispatcher:
         strategy: Strategy,
         broker: SimulationBroker,
         features: CallableFeatureProvider | None = None,
+        risk: RiskHook | None = None,
     ) -> None:
         self.strategy = strategy
         self.broker = broker
+        self.risk = risk
         self.features = features if features is not None and features.has_asset_features else None
         self.on_event = _event_handler(strategy)
         self.on_batch = _batch_handler(strategy)
@@ -173,12 +197,15 @@ class Dispatcher:
         opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
         signals, close_array = block.signals, block.arrays["close"]
         on_event, on_batch, features = self.on_event, self.on_batch, self.features
+        risk = self.risk
         for j, ts_ns in enumerate(stamps):
             timestamp = times[j]
             start, stop = bounds[j], bounds[j + 1]
             block.move(ts_ns, timestamp, start, stop)
             context = snapshot_at(ts_ns, timestamp)
             begin(ts_ns, timestamp, block)
+            if risk is not None:
+                risk.check(block)
             if not close:
                 marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
             elif stop - start == 1:
@@ -205,6 +232,8 @@ class Dispatcher:
             if on_batch is not None:
                 on_batch(block.batch(context), context)
             end()
+            if risk is not None:
+                risk.record(block, context)
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:
