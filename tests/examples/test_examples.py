@@ -45,3 +45,61 @@ def test_bundled_ml_strategy_trades_and_respects_the_vix_filter() -> None:
     assert not [t for t in buys if t in high_vix]
     exits = result.trades.filter(pl.col("exit_reason") == "vix_filter")
     assert exits.height > 0
+
+
+def test_integrated_top25_reference_example_runs_with_rule_attribution() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            str(ROOT / "examples" / "integrated" / "top25_ml_strategy_complete.py"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "126,000 bars, 500 assets" in out
+    assert "Exits by rule:" in out
+    for rule in ("trailing_stop", "volatility_stop"):
+        assert rule in out
+    assert "VIX-filtered days: " in out
+
+
+def test_integrated_top25_respects_vix_filter_and_position_cap() -> None:
+    import importlib.util
+
+    path = ROOT / "examples" / "integrated" / "top25_ml_strategy_complete.py"
+    spec = importlib.util.spec_from_file_location("top25_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    from tradeloop import Engine, PrecomputedFeatureProvider
+    from tradeloop.risk import RiskManager, TimeBasedExit, VolatilityScaledStopLoss
+
+    bars, features = example.build_data()
+    provider = PrecomputedFeatureProvider(features)
+    risk = RiskManager(feature_provider=provider)
+    risk.add_rule(VolatilityScaledStopLoss(2.0, "atr")).add_rule(TimeBasedExit(60))
+    result = Engine(
+        feed=bars, strategy=example.Top25(), features=provider, risk=risk, initial_cash=1_000_000
+    ).run()
+    high_vix = set(
+        features.filter(pl.col("asset_id").is_null() & (pl.col("vix") > example.MAX_VIX))[
+            "timestamp"
+        ].dt.replace_time_zone("UTC")
+    )
+    assert high_vix
+    buys = result.orders.filter(pl.col("side") == "buy")["submitted_at"].to_list()
+    assert not [t for t in buys if t in high_vix]
+    assert result.equity_curve["n_positions"].max() <= example.TOP_N
+    assert set(result.trades["exit_reason"].unique()) <= {
+        "strategy",
+        "volatility_stop",
+        "time_exit",
+    }

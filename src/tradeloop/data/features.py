@@ -115,7 +115,11 @@ class PrecomputedFeatureProvider:
         if not self.asset_features:
             return bars
         joined = bars.sort("ts_ns").join_asof(
-            self._asset_frame.sort("ts_ns"), on="ts_ns", by="asset_id", strategy="backward"
+            self._asset_frame.sort("ts_ns"),
+            on="ts_ns",
+            by="asset_id",
+            strategy="backward",
+            check_sortedness=False,  # both sides were just sorted by time, so each group is too
         )
         return joined.with_columns(pl.col(self.asset_features).fill_null(float("nan")))
 
