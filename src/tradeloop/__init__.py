@@ -32,7 +32,9 @@ from tradeloop.errors import (
 )
 from tradeloop.events import Fill, MarketEvent, TimestampBatch
 from tradeloop.results import BacktestResult
-from tradeloop.strategy import Strategy
+from tradeloop.risk import RiskManager
+from tradeloop.runtime.compiled import CompileFallbackWarning
+from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 
 __version__ = "0.1.0"
 
@@ -41,12 +43,14 @@ __all__ = [
     "BacktestResult",
     "BpsSlippage",
     "CallableFeatureProvider",
+    "CompileFallbackWarning",
     "ConfigError",
     "Context",
     "DataError",
     "Engine",
     "Fill",
     "FixedCommission",
+    "FixedSizer",
     "HistoricalDataFeed",
     "HistoricalFeed",
     "MarketEvent",
@@ -54,7 +58,11 @@ __all__ = [
     "ParquetDataFeed",
     "PerShareCommission",
     "PercentCommission",
+    "PercentSizer",
     "PrecomputedFeatureProvider",
+    "RiskManager",
+    "Rule",
+    "SignalStrategy",
     "SimulationBroker",
     "Strategy",
     "StrategyNotRunningError",

@@ -7,6 +7,7 @@ context_data=..., initial_capital=...)`` is the older spelling of the same thing
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,9 +27,11 @@ from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
 from tradeloop.risk.manager import RiskManager
+from tradeloop.runtime.compiled import CompileFallbackWarning, compile_problem, run_compiled
 from tradeloop.runtime.dispatch import Dispatcher
 from tradeloop.runtime.replay import replay
 from tradeloop.strategy.base import Strategy
+from tradeloop.strategy.declarative import SignalStrategy
 
 __all__ = ["BacktestEngine", "Engine"]
 
@@ -130,6 +133,21 @@ class Engine:
         elif isinstance(self.features, CallableFeatureProvider):
             callable_features = self.features
         strategy, broker = self.strategy, self.broker
+        compiled = isinstance(strategy, SignalStrategy) and strategy.compile
+        if compiled:
+            assert isinstance(strategy, SignalStrategy)
+            extras = (["a RiskManager"] if self.risk is not None else []) + (
+                ["callable features"] if callable_features is not None else []
+            )
+            problem = compile_problem(strategy, broker, table, context, extras)
+            if problem:
+                compiled = False
+                warnings.warn(
+                    f"{type(strategy).__name__} runs on the event path (same results, slower): "
+                    f"{problem}. Pass compile=False to silence this.",
+                    CompileFallbackWarning,
+                    stacklevel=2,
+                )
         if self.risk is not None:
             self.risk.bind(broker, self.features)
         dispatcher = Dispatcher(strategy, broker, callable_features, self.risk)
@@ -137,6 +155,10 @@ class Engine:
             broker.fill_listeners.append(strategy.on_fill)
         strategy.broker = broker
         try:
+            if compiled:
+                assert isinstance(strategy, SignalStrategy)
+                run_compiled(strategy, broker, table, context)
+                return self._finish(table, started, loaded)
             strategy.on_start()
             replay(
                 table,
@@ -148,6 +170,10 @@ class Engine:
             strategy.on_end()
         finally:
             strategy.broker = None
+        return self._finish(table, started, loaded)
+
+    def _finish(self, table: BarTable, started: float, loaded: float) -> BacktestResult:
+        broker = self.broker
         finished = time.perf_counter()
         record = equity_record(table, broker.fills, broker.initial_cash)
         live_equity, _ = broker.valuation()

@@ -120,6 +120,19 @@ class Context:
             self._last_ts_ns = ts_ns
         return self._last
 
+    def aligned(self, name: str, ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Series ``name`` as of each of ``ts_ns`` (sorted), as floats: NaN before it starts.
+
+        Raises KeyError for an unknown name and TypeError for a series of labels.
+        """
+        series = self._series[name]
+        values = np.asarray(series.values)
+        if values.dtype.kind not in "fiub":
+            raise TypeError(f"context {name!r} holds labels, not numbers")
+        index = np.searchsorted(series.ts_ns, ts_ns, side="right") - 1
+        out = np.where(index >= 0, values.astype(np.float64)[np.maximum(index, 0)], np.nan)
+        return out.astype(np.float64)
+
     def merged(self, other: Context) -> Context:
         """A context holding both sets of series; a name in both is an error."""
         both = set(self._series) & set(other._series)
