@@ -103,3 +103,15 @@ def test_integrated_top25_respects_vix_filter_and_position_cap() -> None:
         "volatility_stop",
         "time_exit",
     }
+
+
+def test_declarative_and_hybrid_numba_example_trade_identically() -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "declarative_and_hybrid.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "identical fills: True" in done.stdout
