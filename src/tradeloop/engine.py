@@ -157,8 +157,8 @@ class Engine:
         try:
             if compiled:
                 assert isinstance(strategy, SignalStrategy)
-                run_compiled(strategy, broker, table, context)
-                return self._finish(table, started, loaded)
+                kernel_seconds = run_compiled(strategy, broker, table, context)
+                return self._finish(table, started, loaded, {"kernel_seconds": kernel_seconds})
             strategy.on_start()
             replay(
                 table,
@@ -172,7 +172,13 @@ class Engine:
             strategy.broker = None
         return self._finish(table, started, loaded)
 
-    def _finish(self, table: BarTable, started: float, loaded: float) -> BacktestResult:
+    def _finish(
+        self,
+        table: BarTable,
+        started: float,
+        loaded: float,
+        extra: dict[str, float] | None = None,
+    ) -> BacktestResult:
         broker = self.broker
         finished = time.perf_counter()
         record = equity_record(table, broker.fills, broker.initial_cash)
@@ -188,6 +194,8 @@ class Engine:
             {
                 "load_seconds": loaded - started,
                 "run_seconds": finished - loaded,
+                "compiled": extra is not None,
+                **(extra or {}),
             },
         )
 

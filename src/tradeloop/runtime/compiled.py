@@ -9,6 +9,8 @@ so results, summaries and checks are shared.
 from __future__ import annotations
 
 import math
+import time
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +35,7 @@ __all__ = ["CompileFallbackWarning", "compile_problem", "run_compiled"]
 
 _SIGNAL_KINDS = (RuleKind.SIGNAL_ABOVE, RuleKind.SIGNAL_BELOW)
 _CONTEXT_KINDS = (RuleKind.CONTEXT_ABOVE, RuleKind.CONTEXT_BELOW)
+_BUY, _SELL, _MARKET, _GTC = Side.BUY, Side.SELL, OrderType.MARKET, TimeInForce.GTC
 _STATUS = {
     ACCEPTED: OrderStatus.ACCEPTED,
     FILLED: OrderStatus.FILLED,
@@ -115,8 +118,9 @@ def _encode(
 
 def run_compiled(
     strategy: SignalStrategy, broker: SimulationBroker, table: BarTable, context: Context
-) -> None:
-    """Replay ``table`` through the kernel and leave ``broker`` as the event path would."""
+) -> float:
+    """Replay ``table`` through the kernel and leave ``broker`` as the event path would;
+    return the kernel's own seconds (the replay, before Python objects are rebuilt)."""
     rules = [*strategy.entry_rules, *strategy.exit_rules]
     signal_names = sorted({r.name for r in rules if r.kind in _SIGNAL_KINDS})
     context_names = sorted({r.name for r in rules if r.kind in _CONTEXT_KINDS})
@@ -143,147 +147,129 @@ def run_compiled(
         c_kind, c_a, c_b = 2, commission.amount, 0.0
     slippage = broker.slippage_model
     bps = slippage.bps if isinstance(slippage, BpsSlippage) else 0.0
-    (
-        o_row,
-        o_code,
-        o_side,
-        o_qty,
-        o_status,
-        o_reason,
-        o_filled,
-        o_price,
-        o_info,
-        f_order,
-        f_row,
-        f_qty,
-        f_price,
-        f_commission,
-        f_base,
-        totals,
-        qty,
-        avg,
-        realized,
-        mark,
-        held,
-    ) = run_signal_kernel(
-        table.asset_code,
-        table.open,
-        table.close,
-        table.ts_bounds,
-        len(table.asset_ids),
-        np.ascontiguousarray(signals),
-        np.ascontiguousarray(aligned),
-        *entry,
-        *exit_,
-        sizer.percent if isinstance(sizer, PercentSizer) else 0.0,
-        sizer.qty if isinstance(sizer, FixedSizer) else 0.0,
-        broker.initial_cash,
-        c_kind,
-        c_a,
-        c_b,
-        bps,
+    started = time.perf_counter()
+    out = KernelOutput(
+        *run_signal_kernel(
+            table.asset_code,
+            table.open,
+            table.close,
+            table.ts_bounds,
+            len(table.asset_ids),
+            np.ascontiguousarray(signals),
+            np.ascontiguousarray(aligned),
+            *entry,
+            *exit_,
+            sizer.percent if isinstance(sizer, PercentSizer) else 0.0,
+            sizer.qty if isinstance(sizer, FixedSizer) else 0.0,
+            broker.initial_cash,
+            c_kind,
+            c_a,
+            c_b,
+            bps,
+        )
     )
-    _rebuild(
-        broker,
-        table,
-        strategy,
-        o_row,
-        o_code,
-        o_side,
-        o_qty,
-        o_status,
-        o_reason,
-        o_filled,
-        o_price,
-        o_info,
-        f_order,
-        f_row,
-        f_qty,
-        f_price,
-        f_commission,
-        f_base,
-    )
+    kernel_seconds = time.perf_counter() - started
+    _rebuild(broker, table, strategy, out)
     portfolio = broker.portfolio
-    portfolio.cash, portfolio.commission_paid, portfolio.realized_pnl = (float(v) for v in totals)
+    portfolio.cash, portfolio.commission_paid, portfolio.realized_pnl = (
+        float(v) for v in out.totals
+    )
     ids = table.asset_ids
-    for code in held.tolist():
+    for code in out.held.tolist():
         portfolio.positions[ids[code]] = Position(
-            ids[code], float(qty[code]), float(avg[code]), float(realized[code])
+            ids[code], float(out.qty[code]), float(out.avg[code]), float(out.realized[code])
         )
     broker.marks.update(
-        {ids[c]: float(m) for c, m in enumerate(mark.tolist()) if not math.isnan(m)}
+        {ids[c]: float(m) for c, m in enumerate(out.mark.tolist()) if not math.isnan(m)}
     )
+    return kernel_seconds
+
+
+class KernelOutput(NamedTuple):
+    """The kernel's arrays by name: orders (o_), fills (f_), and the final book."""
+
+    o_row: npt.NDArray[np.int64]
+    o_code: npt.NDArray[np.int64]
+    o_side: npt.NDArray[np.int64]
+    o_qty: npt.NDArray[np.float64]
+    o_status: npt.NDArray[np.int64]
+    o_reason: npt.NDArray[np.int64]
+    o_filled: npt.NDArray[np.float64]
+    o_price: npt.NDArray[np.float64]
+    o_info: npt.NDArray[np.float64]
+    f_order: npt.NDArray[np.int64]
+    f_row: npt.NDArray[np.int64]
+    f_qty: npt.NDArray[np.float64]
+    f_price: npt.NDArray[np.float64]
+    f_commission: npt.NDArray[np.float64]
+    f_base: npt.NDArray[np.float64]
+    totals: npt.NDArray[np.float64]  # cash, commission paid, realised P&L
+    qty: npt.NDArray[np.float64]
+    avg: npt.NDArray[np.float64]
+    realized: npt.NDArray[np.float64]
+    mark: npt.NDArray[np.float64]
+    held: npt.NDArray[np.int64]
 
 
 def _rebuild(
-    broker: SimulationBroker,
-    table: BarTable,
-    strategy: SignalStrategy,
-    o_row: npt.NDArray[np.int64],
-    o_code: npt.NDArray[np.int64],
-    o_side: npt.NDArray[np.int64],
-    o_qty: npt.NDArray[np.float64],
-    o_status: npt.NDArray[np.int64],
-    o_reason: npt.NDArray[np.int64],
-    o_filled: npt.NDArray[np.float64],
-    o_price: npt.NDArray[np.float64],
-    o_info: npt.NDArray[np.float64],
-    f_order: npt.NDArray[np.int64],
-    f_row: npt.NDArray[np.int64],
-    f_qty: npt.NDArray[np.float64],
-    f_price: npt.NDArray[np.float64],
-    f_commission: npt.NDArray[np.float64],
-    f_base: npt.NDArray[np.float64],
+    broker: SimulationBroker, table: BarTable, strategy: SignalStrategy, out: KernelOutput
 ) -> None:
     ids = table.asset_ids
     labels = [rule.label for rule in strategy.exit_rules]
-    for n in range(len(o_row)):
-        side = Side.BUY if o_side[n] > 0 else Side.SELL
-        status = _STATUS[int(o_status[n])]
+    submitted = table.ts_ns[out.o_row].tolist()
+    codes, sides, qtys = out.o_code.tolist(), out.o_side.tolist(), out.o_qty.tolist()
+    statuses, reasons = out.o_status.tolist(), out.o_reason.tolist()
+    filled, prices, info = out.o_filled.tolist(), out.o_price.tolist(), out.o_info.tolist()
+    for n in range(len(codes)):
+        status = _STATUS[statuses[n]]
         order = Order(
             id=n + 1,
-            asset_id=ids[int(o_code[n])],
-            side=side,
-            qty=float(o_qty[n]),
-            order_type=OrderType.MARKET,
+            asset_id=ids[codes[n]],
+            side=_BUY if sides[n] > 0 else _SELL,
+            qty=qtys[n],
+            order_type=_MARKET,
             limit_price=None,
             stop_price=None,
-            tif=TimeInForce.GTC,
-            submitted_ts_ns=int(table.ts_ns[o_row[n]]),
-            reason="strategy" if o_reason[n] < 0 else labels[int(o_reason[n])],
+            tif=_GTC,
+            submitted_ts_ns=submitted[n],
+            reason="strategy" if reasons[n] < 0 else labels[reasons[n]],
             status=status,
-            filled_qty=float(o_filled[n]),
-            avg_fill_price=float(o_price[n]),
+            filled_qty=filled[n],
+            avg_fill_price=prices[n],
         )
         if status is OrderStatus.REJECTED:
-            need, est, available = o_info[n].tolist()
+            need, est, available = info[n]
             order.message = (
                 f"insufficient cash: needs {need:,.2f} at ~{est:,.4f}, "
                 f"{available:,.2f} available after open orders"
             )
         elif status is OrderStatus.CANCELLED:
             order.message = (
-                f"cash {o_info[n][2]:,.2f} covered only {o_filled[n]:g} at {o_price[n]:,.4f}"
-                if o_filled[n]
+                f"cash {info[n][2]:,.2f} covered only {filled[n]:g} at {prices[n]:,.4f}"
+                if filled[n]
                 else "nothing could fill"
             )
         broker.orders.append(order)
-    times = datetimes_from_ns(table.ts_ns[f_row]) if len(f_row) else []
-    for n in range(len(f_order)):
-        order = broker.orders[int(f_order[n])]
-        row = int(f_row[n])
+    rows = out.f_row
+    times = datetimes_from_ns(table.ts_ns[rows]) if len(rows) else []
+    stamps, bar_index = table.ts_ns[rows].tolist(), table.bar_index[rows].tolist()
+    f_qty, f_price = out.f_qty.tolist(), out.f_price.tolist()
+    f_commission, f_base = out.f_commission.tolist(), out.f_base.tolist()
+    orders = broker.orders
+    for n, order_index in enumerate(out.f_order.tolist()):
+        order = orders[order_index]
         broker.fills.append(
             Fill(
-                order_id=order.id,
-                asset_id=order.asset_id,
-                side=order.side,
-                qty=float(f_qty[n]),
-                price=float(f_price[n]),
-                commission=float(f_commission[n]),
-                slippage=abs(float(f_price[n]) - float(f_base[n])) * float(f_qty[n]),
-                timestamp=times[n],
-                ts_ns=int(table.ts_ns[row]),
-                bar_index=int(table.bar_index[row]),
-                reason=order.reason,
+                order.id,
+                order.asset_id,
+                order.side,
+                f_qty[n],
+                f_price[n],
+                f_commission[n],
+                abs(f_price[n] - f_base[n]) * f_qty[n],
+                times[n],
+                stamps[n],
+                bar_index[n],
+                order.reason,
             )
         )

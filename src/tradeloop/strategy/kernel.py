@@ -108,11 +108,12 @@ def run_signal_kernel(
     o_qty = np.empty(cap)
     o_status = np.empty(cap, dtype=np.int64)
     o_reason = np.empty(cap, dtype=np.int64)  # -1 entry, j = exit rule j
-    o_filled = np.zeros(cap)
-    o_fill_price = np.zeros(cap)
-    o_reserve = np.zeros(cap)
-    o_has_reserve = np.zeros(cap, dtype=np.bool_)
-    o_info = np.zeros((cap, 3))  # need, estimated price, available (rejections); cash (cuts)
+    # np.empty throughout: a row's fields are set when its order is created (no zeroing pass)
+    o_filled = np.empty(cap)
+    o_fill_price = np.empty(cap)
+    o_reserve = np.empty(cap)
+    o_has_reserve = np.empty(cap, dtype=np.bool_)
+    o_info = np.empty((cap, 3))  # need, estimated price, available (rejections); cash (cuts)
     n_orders = 0
     f_order = np.empty(cap, dtype=np.int64)
     f_row = np.empty(cap, dtype=np.int64)
@@ -279,6 +280,12 @@ def run_signal_kernel(
             o_side[oid] = side
             o_qty[oid] = order_qty
             o_reason[oid] = reason
+            o_filled[oid] = 0.0
+            o_fill_price[oid] = 0.0
+            o_has_reserve[oid] = False
+            o_info[oid, 0] = 0.0
+            o_info[oid, 1] = 0.0
+            o_info[oid, 2] = 0.0
             ref = mark[c]
             if side > 0:
                 est = ref * (1.0 + slippage_bps / 10_000.0)
