@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from tests.conftest import bars
@@ -182,3 +184,45 @@ def test_signal_strategy_needs_rules() -> None:
         SignalStrategy([], [Rule.stop_loss(0.1)])
     with pytest.raises(ConfigError, match="not a Rule"):
         SignalStrategy(["ml_pred > 0.8"], [])  # type: ignore[list-item]
+
+
+RULE_CHOICES = [
+    Rule.signal_above("ml_pred", 0.55),
+    Rule.signal_above("confidence", 0.6),
+    Rule.signal_below("ml_pred", 0.5),
+    Rule.context_below("VIX", 25),
+    Rule.context_above("VIX", 20),
+    Rule.stop_loss(0.02),
+    Rule.take_profit(0.03),
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 1_000),
+    entry=st.lists(st.sampled_from(RULE_CHOICES), min_size=1, max_size=3),
+    exit_=st.lists(st.sampled_from(RULE_CHOICES), min_size=0, max_size=3),
+    percent=st.floats(0.05, 1.2),
+    costs=st.sampled_from(
+        [
+            {},
+            {"commission": 0.002, "slippage": 0.001},
+            {"commission": PerShareCommission(0.02, minimum=3.0)},
+        ]
+    ),
+)
+def test_compiled_matches_event_path_for_random_rule_sets(
+    seed: int, entry: list[Rule], exit_: list[Rule], percent: float, costs: dict[str, Any]
+) -> None:
+    frame, vix = synthetic_market(n_assets=3, n_bars=60, seed=seed)
+
+    def build(compile: bool) -> SignalStrategy:
+        return SignalStrategy(entry, exit_, PercentSizer(percent), compile=compile)
+
+    compiled = run(build(True), frame, vix, **costs)
+    event_path = run(build(False), frame, vix, **costs)
+    assert compiled.config["compiled"] is True
+    assert event_path.config["compiled"] is False
+    assert_frame_equal(compiled.fills, event_path.fills)
+    assert_frame_equal(compiled.orders, event_path.orders)
+    assert compiled["final_value"] == event_path["final_value"]
