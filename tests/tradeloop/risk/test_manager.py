@@ -221,3 +221,29 @@ def test_strategy_and_risk_share_one_feature_provider() -> None:
     result = Engine(feed=bars(rows), strategy=UsesAtr(), features=provider, risk=risk).run()
     assert seen == [2.0, 5.0, 5.0]
     assert exits(result) == [(2, "sell", 96.0, "volatility_stop")]
+
+
+def test_context_is_built_once_per_asset_and_bar_for_all_rules() -> None:
+    from dataclasses import dataclass, field
+
+    from tradeloop.risk import RiskContext, RiskDecision
+
+    @dataclass
+    class Spy:
+        name: str
+        priority: int = 100
+        seen: list[RiskContext] = field(default_factory=list)
+
+        def evaluate(self, ctx: RiskContext) -> RiskDecision:
+            self.seen.append(ctx)
+            return RiskDecision.hold()
+
+    first, second = Spy("first"), Spy("second")
+    rows = [*ENTRY, *[(d, "X", 100, 101, 99, 100) for d in range(2, 6)]]
+    run(rows, first, second)
+    # checked on bars 1..5 while held; both rules got the very same context object each time
+    assert len(first.seen) == len(second.seen) == 5
+    assert all(a is b for a, b in zip(first.seen, second.seen, strict=True))
+    assert [ctx.bars_held for ctx in first.seen] == [0, 1, 2, 3, 4]
+    assert first.seen[0].high_water_mark == 100.0  # the entry price on the entry bar
+    assert first.seen[1].high_water_mark == 101.0  # then the highest high since entry
