@@ -29,9 +29,10 @@ unit: $(STAMP)
 
 test: lint typecheck unit  ## ruff + mypy + pytest
 
-bench: $(STAMP)  ## Full benchmarks vs backtrader (installs backtrader into the venv)
-	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123'
+bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both into the venv)
+	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123' 'vectorbt==1.2.0'
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/declarative.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
