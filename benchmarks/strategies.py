@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from rules import BUY_ABOVE, BUY_PERCENT, SELL_BELOW, expected_trades
 from tradeloop import MarketEvent, Strategy, TimestampBatch
 
-__all__ = ["BUY_ABOVE", "SELL_BELOW", "Threshold", "TopNBatch", "TopNEvent", "expected_trades"]
-
-BUY_ABOVE = 0.8
-SELL_BELOW = 0.4
-BUY_PERCENT = 0.95
+__all__ = [
+    "BUY_ABOVE",
+    "BUY_PERCENT",
+    "SELL_BELOW",
+    "Threshold",
+    "TopNBatch",
+    "TopNEvent",
+    "expected_trades",
+]
 
 
 class Threshold(Strategy):
@@ -28,26 +33,6 @@ class Threshold(Strategy):
                 self.buy_percent(asset, BUY_PERCENT)
         elif held > 0 and pred < SELL_BELOW:
             self.close_position(asset)
-
-
-def expected_trades(ml_pred: Sequence[float] | np.ndarray) -> int:
-    """Round trips the threshold rule makes when every order fills at the next bar's open.
-
-    An entry decided on bar t is filled before bar t+1's callback, so the rule is a plain
-    two-state machine; an exit decided on the last bar never fills.
-    """
-    values = np.asarray(ml_pred).tolist()
-    long = False
-    closed = 0
-    last = len(values) - 1
-    for t, pred in enumerate(values):
-        if not long:
-            if pred > BUY_ABOVE and t < last:
-                long = True
-        elif pred < SELL_BELOW and t < last:
-            long = False
-            closed += 1
-    return closed
 
 
 class TopNBatch(Strategy):

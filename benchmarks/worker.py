@@ -94,7 +94,8 @@ def scenario_threshold(args: argparse.Namespace) -> dict[str, Any]:
     import polars as pl
 
     import data
-    from strategies import Threshold, expected_trades
+    from rules import expected_trades
+    from strategies import Threshold
 
     frame = pl.read_parquet(data.minute_path(args.bars))
     if args.prefix:
@@ -179,7 +180,7 @@ def scenario_backtrader(args: argparse.Namespace) -> dict[str, Any]:
     import polars as pl
 
     import data
-    from strategies import BUY_ABOVE, BUY_PERCENT, SELL_BELOW, expected_trades
+    from rules import BUY_ABOVE, BUY_PERCENT, SELL_BELOW, expected_trades
 
     frame = pl.read_parquet(data.minute_path(args.bars))
     if args.prefix:
