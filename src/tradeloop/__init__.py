@@ -33,8 +33,8 @@ from tradeloop.errors import (
 from tradeloop.events import Fill, MarketEvent, TimestampBatch
 from tradeloop.results import BacktestResult
 from tradeloop.risk import RiskManager
-from tradeloop.runtime.compiled import CompileFallbackWarning
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
+from tradeloop.strategy.declarative import CompileFallbackWarning
 
 __version__ = "0.1.0"
 

@@ -7,10 +7,11 @@ asset at one timestamp; ``Fill`` is what a broker reports back.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from tradeloop.clock import utc_datetime
 from tradeloop.errors import UnknownSignalError
 
 __all__ = [
@@ -108,6 +109,7 @@ class MarketEvent:
     """
 
     __slots__ = (
+        "_timestamp",
         "asset_id",
         "close",
         "context",
@@ -115,13 +117,13 @@ class MarketEvent:
         "low",
         "open",
         "signals",
-        "timestamp",
+        "ts_ns",
         "volume",
     )
 
     def __init__(
         self,
-        timestamp: datetime,
+        timestamp: datetime | None,
         asset_id: str,
         open: float,
         high: float,
@@ -130,8 +132,12 @@ class MarketEvent:
         volume: float,
         signals: Mapping[str, float],
         context: Mapping[str, Any],
+        ts_ns: int | None = None,
     ) -> None:
-        self.timestamp = timestamp
+        if timestamp is None and ts_ns is None:
+            raise ValueError("a MarketEvent needs a timestamp (or ts_ns)")
+        self._timestamp = timestamp
+        self.ts_ns = ts_ns if ts_ns is not None else _ns_of(timestamp)
         self.asset_id = asset_id
         self.open = open
         self.high = high
@@ -140,6 +146,14 @@ class MarketEvent:
         self.volume = volume
         self.signals = signals
         self.context = context
+
+    @property
+    def timestamp(self) -> datetime:
+        """The bar's time, aware UTC (made from ``ts_ns`` the first time it is read)."""
+        value = self._timestamp
+        if value is None:
+            value = self._timestamp = utc_datetime(self.ts_ns)
+        return value
 
     @property
     def data(self) -> MarketEvent:
@@ -183,6 +197,16 @@ class Fill(NamedTuple):
     @property
     def notional(self) -> float:
         return self.qty * self.price
+
+
+def _ns_of(timestamp: datetime | None) -> int:
+    assert timestamp is not None
+    aware = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
+    delta = aware - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TimestampBatch:

@@ -26,6 +26,7 @@ from datetime import datetime
 from tradeloop.broker.base import Bar, BarSource
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.orders import Order, match_price
+from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError, OrderError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
@@ -222,7 +223,9 @@ class SimulationBroker:
 
     # -- what the replay loop drives --------------------------------------------------------
 
-    def begin_timestamp(self, ts_ns: int, timestamp: datetime, bars: BarSource) -> None:
+    def begin_timestamp(
+        self, ts_ns: int, bars: BarSource, timestamp: datetime | None = None
+    ) -> None:
         """Move to ``ts_ns``: expire day orders, then fill what the new bars' opens allow."""
         self._now_ns = ts_ns
         self._now = timestamp
@@ -376,7 +379,7 @@ class SimulationBroker:
             price=price,
             commission=commission,
             slippage=abs(price - base_price) * qty,
-            timestamp=self._now if self._now is not None else _never(),
+            timestamp=self._now if self._now is not None else utc_datetime(self._now_ns),
             ts_ns=self._now_ns,
             bar_index=bar[5],
             reason=order.reason,
@@ -465,7 +468,3 @@ def _validate(
             raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
         if not needed and value is not None:
             raise OrderError(f"a {order_type} order takes no {name} price (got {value})")
-
-
-def _never() -> datetime:
-    raise AssertionError("a fill happened before the broker was given a time")

@@ -24,28 +24,33 @@ from tradeloop.broker.costs import (
 )
 from tradeloop.broker.orders import Order
 from tradeloop.broker.simulation import SimulationBroker
-from tradeloop.data.bars import BarTable, datetimes_from_ns
+from tradeloop.clock import datetimes_from_ns
+from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
-from tradeloop.strategy.declarative import FixedSizer, PercentSizer, Rule, RuleKind, SignalStrategy
-from tradeloop.strategy.kernel import ACCEPTED, CANCELLED, FILLED, REJECTED, run_signal_kernel
+from tradeloop.strategy.declarative import (
+    CompileFallbackWarning,
+    FixedSizer,
+    PercentSizer,
+    Rule,
+    RuleKind,
+    SignalStrategy,
+)
 
 __all__ = ["CompileFallbackWarning", "compile_problem", "run_compiled"]
 
 _SIGNAL_KINDS = (RuleKind.SIGNAL_ABOVE, RuleKind.SIGNAL_BELOW)
 _CONTEXT_KINDS = (RuleKind.CONTEXT_ABOVE, RuleKind.CONTEXT_BELOW)
 _BUY, _SELL, _MARKET, _GTC = Side.BUY, Side.SELL, OrderType.MARKET, TimeInForce.GTC
+# the kernel's status codes (strategy/kernel.py), spelt out here so that importing this module
+# does not import numba: only a compiled run pays for that
 _STATUS = {
-    ACCEPTED: OrderStatus.ACCEPTED,
-    FILLED: OrderStatus.FILLED,
-    REJECTED: OrderStatus.REJECTED,
-    CANCELLED: OrderStatus.CANCELLED,
+    0: OrderStatus.ACCEPTED,
+    1: OrderStatus.FILLED,
+    2: OrderStatus.REJECTED,
+    3: OrderStatus.CANCELLED,
 }
-
-
-class CompileFallbackWarning(UserWarning):
-    """A SignalStrategy ran on the (slower, equivalent) event path instead of compiled."""
 
 
 def compile_problem(
@@ -147,6 +152,8 @@ def run_compiled(
         c_kind, c_a, c_b = 2, commission.amount, 0.0
     slippage = broker.slippage_model
     bps = slippage.bps if isinstance(slippage, BpsSlippage) else 0.0
+    from tradeloop.strategy.kernel import run_signal_kernel  # imports numba: only when compiling
+
     started = time.perf_counter()
     out = KernelOutput(
         *run_signal_kernel(

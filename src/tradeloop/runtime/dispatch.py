@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from tradeloop.broker.base import Bar
 from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.clock import utc_datetime
 from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
 from tradeloop.strategy.base import Strategy
@@ -39,6 +40,7 @@ class BarBlock:
 
     __slots__ = (
         "_rows",
+        "_timestamp",
         "arrays",
         "asset_ids",
         "bar_index",
@@ -50,7 +52,6 @@ class BarBlock:
         "signals",
         "start",
         "stop",
-        "timestamp",
         "ts_ns",
         "volume",
     )
@@ -75,17 +76,25 @@ class BarBlock:
         self.signal_names = signal_names
         self.arrays = arrays
         self.ts_ns = 0
-        self.timestamp: datetime | None = None
+        self._timestamp: datetime | None = None
         self.start = 0
         self.stop = 0
         self._rows: dict[str, int] | None = None
 
-    def move(self, ts_ns: int, timestamp: datetime, start: int, stop: int) -> None:
+    def move(self, ts_ns: int, start: int, stop: int, timestamp: datetime | None = None) -> None:
+        """Point the block at one timestamp's rows (the datetime is made lazily if omitted)."""
         self.ts_ns = ts_ns
-        self.timestamp = timestamp
+        self._timestamp = timestamp
         self.start = start
         self.stop = stop
         self._rows = None
+
+    @property
+    def timestamp(self) -> datetime:
+        value = self._timestamp
+        if value is None:
+            value = self._timestamp = utc_datetime(self.ts_ns)
+        return value
 
     def _row(self, asset_id: str) -> int:
         """The row of ``asset_id`` at this timestamp, or -1."""
@@ -123,7 +132,6 @@ class BarBlock:
     def batch(self, context: Mapping[str, Any]) -> TimestampBatch:
         start, stop = self.start, self.stop
         arrays = self.arrays
-        assert self.timestamp is not None
         return TimestampBatch(
             self.timestamp,
             self.asset_ids[start:stop],
@@ -169,22 +177,14 @@ class Dispatcher:
 
     def step(self, block: BarBlock, context: Mapping[str, Any]) -> None:
         """Handle the one timestamp ``block`` was moved to (the live runtime's entry point)."""
-        assert block.timestamp is not None, "BarBlock.move() sets the time before a step"
-        self.run(
-            block,
-            [block.ts_ns],
-            [block.timestamp],
-            [block.start, block.stop],
-            lambda ts_ns, timestamp: context,
-        )
+        self.run(block, [block.ts_ns], [block.start, block.stop], lambda ts_ns: context)
 
     def run(
         self,
         block: BarBlock,
         stamps: list[int],
-        times: list[datetime],
         bounds: list[int],
-        snapshot_at: Callable[[int, datetime], Mapping[str, Any]],
+        snapshot_at: Callable[[int], Mapping[str, Any]],
     ) -> None:
         """Handle consecutive timestamps: ``stamps[j]`` owns rows ``bounds[j]:bounds[j + 1]``.
 
@@ -199,11 +199,10 @@ class Dispatcher:
         on_event, on_batch, features = self.on_event, self.on_batch, self.features
         risk = self.risk
         for j, ts_ns in enumerate(stamps):
-            timestamp = times[j]
             start, stop = bounds[j], bounds[j + 1]
-            block.move(ts_ns, timestamp, start, stop)
-            context = snapshot_at(ts_ns, timestamp)
-            begin(ts_ns, timestamp, block)
+            block.move(ts_ns, start, stop)
+            context = snapshot_at(ts_ns)
+            begin(ts_ns, block)
             if risk is not None:
                 risk.check(block)
             if not close:
@@ -216,9 +215,9 @@ class Dispatcher:
                 for i in range(start, stop):
                     view: Mapping[str, float] = SignalView(signals, i)
                     if features is not None:
-                        view = {**view, **features.get_features(ids[i], timestamp)}
+                        view = {**view, **features.get_features(ids[i], block.timestamp)}
                     event = MarketEvent(
-                        timestamp,
+                        None,
                         ids[i],
                         opens[i],
                         highs[i],
@@ -227,6 +226,7 @@ class Dispatcher:
                         volumes[i],
                         view,
                         context,
+                        ts_ns,
                     )
                     on_event(event, context)
             if on_batch is not None:

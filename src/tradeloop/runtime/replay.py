@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from tradeloop.data.bars import BarTable, datetimes_from_ns
+from tradeloop.clock import utc_datetime
+from tradeloop.data.bars import BarTable
 from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
 from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
@@ -88,9 +88,7 @@ def replay(
             )
             local = (bounds[k0 : k1 + 1] - r0).tolist()
             stamps = table.unique_ts_ns[k0:k1].tolist()
-            dispatcher.run(
-                block, stamps, datetimes_from_ns(table.unique_ts_ns[k0:k1]), local, snapshot_at
-            )
+            dispatcher.run(block, stamps, local, snapshot_at)
             bar.update(r1 - r0)
             k0 = k1
     finally:
@@ -99,15 +97,16 @@ def replay(
 
 def _snapshots(
     context: Context, market_features: CallableFeatureProvider | None
-) -> Callable[[int, datetime], Mapping[str, Any]]:
+) -> Callable[[int], Mapping[str, Any]]:
     """The per-timestamp context lookup: once per timestamp, shared by every asset."""
     if market_features is None:
         if not context:
-            return lambda ts_ns, timestamp: EMPTY_SNAPSHOT
-        return lambda ts_ns, timestamp: context.at_ns(ts_ns)
+            return lambda ts_ns: EMPTY_SNAPSHOT
+        return context.at_ns
 
-    def with_market_features(ts_ns: int, timestamp: datetime) -> Mapping[str, Any]:
+    def with_market_features(ts_ns: int) -> Mapping[str, Any]:
         base = context.at_ns(ts_ns) if context else EMPTY_SNAPSHOT
-        return ContextSnapshot({**base, **market_features.get_market_features(timestamp)})
+        extra = market_features.get_market_features(utc_datetime(ts_ns))
+        return ContextSnapshot({**base, **extra})
 
     return with_market_features

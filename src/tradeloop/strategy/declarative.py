@@ -26,7 +26,18 @@ from tradeloop.errors import ConfigError
 from tradeloop.events import MarketEvent
 from tradeloop.strategy.base import Strategy
 
-__all__ = ["FixedSizer", "PercentSizer", "Rule", "RuleKind", "SignalStrategy"]
+__all__ = [
+    "CompileFallbackWarning",
+    "FixedSizer",
+    "PercentSizer",
+    "Rule",
+    "RuleKind",
+    "SignalStrategy",
+]
+
+
+class CompileFallbackWarning(UserWarning):
+    """A SignalStrategy ran on the (slower, equivalent) event path instead of compiled."""
 
 
 class RuleKind(IntEnum):
