@@ -38,6 +38,14 @@ _DAY_NS = 86_400 * 1_000_000_000
 _EPS = 1e-9
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
 _BUY, _SELL = Side.BUY, Side.SELL
+_DAY, _GTC = TimeInForce.DAY, TimeInForce.GTC
+_FILLED, _PARTIAL, _CANCELLED, _EXPIRED, _REJECTED = (
+    OrderStatus.FILLED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.CANCELLED,
+    OrderStatus.EXPIRED,
+    OrderStatus.REJECTED,
+)
 _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
     OrderType.MARKET,
     OrderType.LIMIT,
@@ -174,7 +182,7 @@ class SimulationBroker:
         self.orders.append(order)
         problem = self._pre_trade(order) or self._admission_problem(order)
         if problem:
-            order.status = OrderStatus.REJECTED
+            order.status = _REJECTED
             order.message = problem
             return order
         self._open.setdefault(asset_id, []).append(order)
@@ -203,7 +211,7 @@ class SimulationBroker:
             order_type=order_type,
             limit_price=None,
             stop_price=base_price if order_type is _STOP else None,
-            tif=TimeInForce.GTC,
+            tif=_GTC,
             submitted_ts_ns=self._now_ns,
             reason=reason,
         )
@@ -218,7 +226,7 @@ class SimulationBroker:
         order = self.orders[order_id - 1]
         if not order.is_open:
             return False
-        self._close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+        self._close(order, _CANCELLED, "cancelled by strategy")
         return True
 
     # -- what the replay loop drives --------------------------------------------------------
@@ -243,11 +251,11 @@ class SimulationBroker:
         for order, bar in due:
             if not order.is_open:
                 continue
-            if order.tif is TimeInForce.DAY:
+            if order.tif is _DAY:
                 if order.session_day is None:
                     order.session_day = day
                 elif day > order.session_day:
-                    self._close(order, OrderStatus.EXPIRED, "day order expired unfilled")
+                    self._close(order, _EXPIRED, "day order expired unfilled")
                     continue
             price, order.triggered = match_price(order, bar[0], bar[1], bar[2])
             if price is not None:
@@ -368,7 +376,7 @@ class SimulationBroker:
                 commission = self.commission_model.commission(qty, price) if qty > 0 else 0.0
                 message = f"cash {self.portfolio.cash:,.2f} covered only {qty:g} at {price:,.4f}"
         if qty <= 0:
-            self._close(order, OrderStatus.CANCELLED, message or "nothing could fill")
+            self._close(order, _CANCELLED, message or "nothing could fill")
             return
         self.portfolio.apply_fill(order.asset_id, sign * qty, price, commission, self._now_ns)
         fill = Fill(
@@ -390,11 +398,11 @@ class SimulationBroker:
         order.filled_qty += qty
         self.fills.append(fill)
         if message:
-            self._close(order, OrderStatus.CANCELLED, message)
+            self._close(order, _CANCELLED, message)
         elif order.remaining <= _EPS:
-            self._close(order, OrderStatus.FILLED, "")
+            self._close(order, _FILLED, "")
         else:
-            order.status = OrderStatus.PARTIALLY_FILLED
+            order.status = _PARTIAL
             reserved = self._reserve.get(order.id)
             if reserved is not None:
                 self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))

@@ -29,6 +29,12 @@ __all__ = ["Strategy"]
 
 # Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
 _BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+)
 
 _NOT_RUNNING = (
     "Broker not initialized. Helper methods only available during backtest "
@@ -224,7 +230,9 @@ class Strategy:
             targets[asset] = self._qty_for_value(
                 asset, weight * equity, prices.get(asset), signed=True
             )
-        sells_first = sorted(targets, key=lambda a: (targets[a] - self._expected_qty(a) > 0, a))
+        expected = {asset: self._expected_qty(asset) for asset in targets}
+        sells_first = sorted(targets, key=lambda a: (targets[a] - expected[a] > 0, a))
+
         orders: list[Order] = []
         for asset in sells_first:
             placed = self._trade_to(asset, targets[asset], **order)
@@ -251,13 +259,13 @@ class Strategy:
         reason: str,
     ) -> Order:
         if limit is not None and stop is not None:
-            kind = OrderType.STOP_LIMIT
+            kind = _STOP_LIMIT
         elif limit is not None:
-            kind = OrderType.LIMIT
+            kind = _LIMIT
         elif stop is not None:
-            kind = OrderType.STOP
+            kind = _STOP
         else:
-            kind = OrderType.MARKET
+            kind = _MARKET
         return self._broker().submit(
             asset_id,
             side,
