@@ -31,6 +31,7 @@ test: lint typecheck unit  ## ruff + mypy + pytest
 
 bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both into the venv)
 	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123' 'vectorbt==1.2.0'
+	$(BIN)/python -m compileall -q src  # byte-compile first: (d) times an import, not a compile
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/declarative.py
 
