@@ -133,6 +133,11 @@ class Context:
         out = np.where(index >= 0, values.astype(np.float64)[np.maximum(index, 0)], np.nan)
         return out.astype(np.float64)
 
+    def series_points(self, name: str) -> tuple[list[int], list[Any]]:
+        """The raw observations of series ``name``: (UTC ns times, values)."""
+        series = self._series[name]
+        return series.ts_ns.tolist(), list(series.values)
+
     def merged(self, other: Context) -> Context:
         """A context holding both sets of series; a name in both is an error."""
         both = set(self._series) & set(other._series)

@@ -1,0 +1,124 @@
+"""The bar-stream wire format, sans I/O: JSON text in, typed messages out (and back).
+
+One message per WebSocket text frame::
+
+    {"type": "bar", "asset_id": "AAA", "ts_ns": 1641243600000000000,
+     "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0,
+     "signals": {"ml_pred": 0.7}}
+    {"type": "context", "name": "VIX", "ts_ns": 1641243600000000000, "value": 18.2}
+    {"type": "end"}
+
+``decode`` raises ``VenueProtocolError`` naming what is wrong; it never guesses a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeloop.errors import VenueProtocolError
+
+__all__ = ["BarMessage", "ContextMessage", "EndMessage", "Message", "decode", "encode"]
+
+
+@dataclass(frozen=True, slots=True)
+class BarMessage:
+    asset_id: str
+    ts_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    signals: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMessage:
+    name: str
+    ts_ns: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class EndMessage:
+    """The stream is over (a replay reached its last bar)."""
+
+
+Message = BarMessage | ContextMessage | EndMessage
+
+_PRICES = ("open", "high", "low", "close")
+
+
+def encode(message: Message) -> str:
+    if isinstance(message, BarMessage):
+        return json.dumps(
+            {
+                "type": "bar",
+                "asset_id": message.asset_id,
+                "ts_ns": message.ts_ns,
+                "open": message.open,
+                "high": message.high,
+                "low": message.low,
+                "close": message.close,
+                "volume": message.volume,
+                "signals": message.signals,
+            }
+        )
+    if isinstance(message, ContextMessage):
+        return json.dumps(
+            {
+                "type": "context",
+                "name": message.name,
+                "ts_ns": message.ts_ns,
+                "value": message.value,
+            }
+        )
+    return '{"type": "end"}'
+
+
+def decode(text: str | bytes) -> Message:
+    """Parse one frame; raise ``VenueProtocolError`` for anything malformed."""
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise VenueProtocolError(f"not JSON: {str(text)[:80]!r} ({err})") from err
+    if not isinstance(raw, dict):
+        raise VenueProtocolError(f"expected a JSON object, got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind == "bar":
+        return _bar(raw)
+    if kind == "context":
+        name, ts_ns = raw.get("name"), raw.get("ts_ns")
+        if not isinstance(name, str) or not isinstance(ts_ns, int):
+            raise VenueProtocolError(f"context message needs a name and an integer ts_ns: {raw}")
+        return ContextMessage(name, ts_ns, raw.get("value"))
+    if kind == "end":
+        return EndMessage()
+    raise VenueProtocolError(f"unknown message type {kind!r}: {str(raw)[:80]}")
+
+
+def _bar(raw: dict[str, Any]) -> BarMessage:
+    asset, ts_ns = raw.get("asset_id"), raw.get("ts_ns")
+    if not isinstance(asset, str) or not asset or not isinstance(ts_ns, int):
+        raise VenueProtocolError(f"bar needs a string asset_id and an integer ts_ns: {raw}")
+    values = []
+    for name in (*_PRICES, "volume"):
+        value = raw.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise VenueProtocolError(f"bar {asset}@{ts_ns}: {name} is {value!r}, not a number")
+        values.append(float(value))
+    if not all(math.isfinite(v) and v > 0 for v in values[:4]) or values[1] < values[2]:
+        raise VenueProtocolError(f"bar {asset}@{ts_ns}: impossible prices {values[:4]}")
+    signals = raw.get("signals") or {}
+    if not isinstance(signals, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in signals.items()
+    ):
+        raise VenueProtocolError(f"bar {asset}@{ts_ns}: signals must map names to numbers")
+    open_, high, low, close, volume = values
+    return BarMessage(
+        asset, ts_ns, open_, high, low, close, volume, {k: float(v) for k, v in signals.items()}
+    )

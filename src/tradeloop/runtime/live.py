@@ -1,0 +1,131 @@
+"""The asyncio runtime: bars from a stream, one Dispatcher step per timestamp.
+
+The same ``Dispatcher`` as the replay handles each timestamp, so a strategy behaves the
+same live. A timestamp is handed over when the first bar of a later timestamp arrives (or
+the stream ends): a stream sends every asset's bar for one time before the next time.
+Context messages update a buffer; each timestamp sees the latest value observed at or
+before it. Late bars (older than the timestamp in progress) and repeated (asset, time)
+bars are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
+from tradeloop.data.stream import BarMessage, ContextMessage, Message
+from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
+from tradeloop.strategy.base import Strategy
+
+__all__ = ["LiveRuntime", "MessageSource"]
+
+
+class MessageSource(Protocol):
+    def messages(self) -> AsyncIterator[Message]: ...
+
+
+class LiveRuntime:
+    """Drive ``strategy`` and ``broker`` from ``feed`` until the stream ends."""
+
+    def __init__(
+        self,
+        feed: MessageSource,
+        strategy: Strategy,
+        broker: SimulationBroker,
+        *,
+        risk: Any = None,
+    ) -> None:
+        self.feed = feed
+        self.strategy = strategy
+        self.broker = broker
+        self.risk: RiskHook | None = risk
+        self.bars_seen = 0
+        self.timestamps = 0
+        self.late = 0
+        self.duplicates = 0
+        self._pending: dict[str, BarMessage] = {}
+        self._ts_ns: int | None = None
+        self._context: dict[str, list[tuple[int, Any]]] = {}
+        self._bar_count: dict[str, int] = {}
+
+    async def run(self) -> None:
+        strategy, broker = self.strategy, self.broker
+        if self.risk is not None:
+            self.risk.bind(broker)  # type: ignore[attr-defined]
+        self._dispatcher = Dispatcher(strategy, broker, None, self.risk)
+        if type(strategy).on_fill is not Strategy.on_fill:
+            broker.fill_listeners.append(strategy.on_fill)
+        strategy.broker = broker
+        try:
+            strategy.on_start()
+            async for message in self.feed.messages():
+                if isinstance(message, ContextMessage):
+                    self._context.setdefault(message.name, []).append(
+                        (message.ts_ns, message.value)
+                    )
+                elif isinstance(message, BarMessage):
+                    self._on_bar(message)
+            self._flush()
+            strategy.on_end()
+        finally:
+            strategy.broker = None
+
+    def _on_bar(self, bar: BarMessage) -> None:
+        self.bars_seen += 1
+        if self._ts_ns is not None and bar.ts_ns < self._ts_ns:
+            self.late += 1
+            return
+        if self._ts_ns is not None and bar.ts_ns > self._ts_ns:
+            self._flush()
+        if bar.asset_id in self._pending:
+            self.duplicates += 1
+            return
+        self._ts_ns = bar.ts_ns
+        self._pending[bar.asset_id] = bar
+
+    def _flush(self) -> None:
+        if not self._pending or self._ts_ns is None:
+            return
+        bars = [self._pending[a] for a in sorted(self._pending)]
+        self._pending = {}
+        ts_ns = self._ts_ns
+        names = sorted({name for bar in bars for name in bar.signals})
+        columns = {
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "volume": [b.volume for b in bars],
+        }
+        signals = {n: [b.signals.get(n, math.nan) for b in bars] for n in names}
+        counts = self._bar_count
+        bar_index = np.array([counts.get(b.asset_id, 0) for b in bars], dtype=np.int64)
+        for b in bars:
+            counts[b.asset_id] = counts.get(b.asset_id, 0) + 1
+        arrays = {k: np.array(v) for k, v in columns.items()}
+        arrays.update({f"signal:{n}": np.array(v) for n, v in signals.items()})
+        block = BarBlock(
+            [b.asset_id for b in bars], columns, bar_index, signals, arrays, tuple(names)
+        )
+        block.move(ts_ns, 0, len(bars))
+        self._dispatcher.step(block, self._snapshot(ts_ns))
+        self.timestamps += 1
+
+    def _snapshot(self, ts_ns: int) -> ContextSnapshot:
+        if not self._context:
+            return EMPTY_SNAPSHOT
+        values: dict[str, Any] = {}
+        for name, points in self._context.items():
+            value = None
+            for when, observed in reversed(points):
+                if when <= ts_ns and observed is not None and observed == observed:
+                    value = observed
+                    break
+            values[name] = value
+            del points[: max(len(points) - 64, 0)]  # the buffer keeps recent values only
+        return ContextSnapshot(values)

@@ -1,0 +1,129 @@
+"""The live path end to end on 127.0.0.1: replay server → WebSocket → runtime → PaperBroker.
+
+The same strategy over the same data must give the same fills as the backtest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from tradeloop import Context, Engine, MarketEvent, Strategy
+from tradeloop.broker.paper import PaperBroker
+from tradeloop.data.replay_server import ReplayServer
+from tradeloop.data.stream import BarMessage, EndMessage, decode, encode
+from tradeloop.data.websocket_feed import WebSocketFeed
+from tradeloop.errors import ConnectionLostError, VenueProtocolError
+from tradeloop.runtime.live import LiveRuntime
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "examples" / "data"
+sys.path.insert(0, str(ROOT / "examples"))
+from ml_strategy import MLStrategy  # noqa: E402
+
+
+def fills(items: list) -> list[tuple]:  # type: ignore[type-arg]
+    return [
+        (f.timestamp, f.asset_id, f.side, f.qty, f.price, f.commission, f.reason) for f in items
+    ]
+
+
+async def test_paper_run_over_websocket_matches_backtest_fill_for_fill() -> None:
+    vix = pl.read_parquet(DATA / "vix.parquet")
+    backtest = Engine(
+        feed=DATA / "sample.parquet", strategy=MLStrategy(), context=Context(vix), commission=0.0005
+    )
+    result = backtest.run()
+
+    server = await ReplayServer(DATA / "sample.parquet", context=Context(vix)).start()
+    try:
+        broker = PaperBroker(100_000, commission=0.0005)
+        runtime = LiveRuntime(WebSocketFeed(server.url), MLStrategy(), broker)
+        await runtime.run()
+    finally:
+        await server.close()
+    assert runtime.timestamps == result.equity_curve.height
+    assert runtime.bars_seen == result.config["n_bars"]
+    assert len(broker.fills) == result.fills.height > 100
+    assert fills(broker.fills) == fills(backtest.broker.fills)
+    assert broker.equity() == pytest.approx(result["final_value"], abs=1e-9)
+
+
+def test_codec_round_trips_and_rejects_malformed_frames() -> None:
+    bar = BarMessage("AAA", 1_700_000_000_000_000_000, 1.0, 2.0, 0.5, 1.5, 10.0, {"p": 0.7})
+    assert decode(encode(bar)) == bar
+    assert decode(encode(EndMessage())) == EndMessage()
+    for bad, why in [
+        ("not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"type": "tick"}', "unknown message type"),
+        (
+            '{"type": "bar", "asset_id": "A", "ts_ns": 1, "open": "1", "high": 1, "low": 1,'
+            ' "close": 1, "volume": 1}',
+            "open is '1'",
+        ),
+        (
+            '{"type": "bar", "asset_id": "A", "ts_ns": 1, "open": 1, "high": 1, "low": 2,'
+            ' "close": 1, "volume": 1}',
+            "impossible prices",
+        ),
+        (
+            '{"type": "bar", "asset_id": "A", "ts_ns": 1.5, "open": 1, "high": 1, "low": 1,'
+            ' "close": 1, "volume": 1}',
+            "integer ts_ns",
+        ),
+    ]:
+        with pytest.raises(VenueProtocolError, match=why):
+            decode(bad)
+
+
+class Closes(Strategy):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closes: list[float] = []
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        self.closes.append(event.close)
+
+
+async def test_runtime_skips_garbage_late_and_duplicate_bars_and_counts_them() -> None:
+    def bar(asset: str, minute: int, close: float) -> str:
+        return encode(BarMessage(asset, minute * 60_000_000_000, close, close, close, close, 1.0))
+
+    frames = [
+        bar("A", 1, 10.0),
+        "garbage{",
+        bar("A", 2, 11.0),
+        bar("A", 2, 99.0),  # duplicate
+        bar("A", 1, 98.0),  # late
+        bar("A", 3, 12.0),
+        '{"type": "bar", "asset_id": "A"}',
+        encode(EndMessage()),
+    ]
+
+    async def handler(connection: ServerConnection) -> None:
+        for frame in frames:
+            await connection.send(frame)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        feed = WebSocketFeed(f"ws://127.0.0.1:{port}")
+        strategy = Closes()
+        runtime = LiveRuntime(feed, strategy, PaperBroker())
+        await runtime.run()
+    assert feed.skipped == 2
+    assert (runtime.late, runtime.duplicates, runtime.timestamps) == (1, 1, 3)
+    assert strategy.closes == [10.0, 11.0, 12.0]  # neither the duplicate 99 nor the late 98
+
+
+async def test_feed_to_nothing_raises_connection_lost() -> None:
+    feed = WebSocketFeed("ws://127.0.0.1:9")  # the discard port: nothing listens here
+    with pytest.raises(ConnectionLostError, match="cannot connect"):
+        async for _ in feed.messages():
+            pass
