@@ -6,8 +6,6 @@ tradeloop backtest --data bars.parquet --strategy my_module:MyStrategy [--contex
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -16,7 +14,7 @@ from typing import Any
 
 from tradeloop.errors import ConfigError, TradeloopError
 
-__all__ = ["load_strategy_class", "main"]
+__all__ = ["main"]
 
 _BACKTEST_HELP = """\
 Replay a strategy over historical bars and print a summary (or JSON with --json).
@@ -115,12 +113,57 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     backtest.set_defaults(handler=_backtest)
+
+    replay = commands.add_parser(
+        "serve-replay",
+        help="stream historical bars over a local WebSocket, as a live feed would",
+        description=(
+            "Serve DATA (the same files 'backtest' reads) as a live bar stream on "
+            "ws://HOST:PORT: every client gets the replay from the start, context values "
+            "first at each timestamp, then the bars.\n\n"
+            "Example: tradeloop serve-replay examples/data/sample.parquet "
+            "--context examples/data/vix.parquet --port 8765 --speed 60"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("data", type=Path, help="bars with signals (.parquet/.csv)")
+    replay.add_argument("--context", type=Path, metavar="PATH", help="market-wide series file")
+    replay.add_argument("--signals", metavar="A,B", help="signal columns (default: all numeric)")
+    replay.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    replay.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="N x real time between bars (0, the default: as fast as possible)",
+    )
+    replay.set_defaults(handler=_serve_replay)
+
+    for name, text in (
+        ("paper", "run the paper-trading daemon from a TOML config"),
+        ("live", "run against a live venue (needs --confirm-live)"),
+    ):
+        daemon = commands.add_parser(
+            name,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}. The config format is documented in "
+            "tradeloop/config.py and deploy/paper.toml; TRADELOOP_<SECTION>_<KEY> environment "
+            "variables override it. Logs are JSON lines on stdout; /healthz, /readyz and "
+            "/metrics are served on the [health] port. SIGTERM finishes the bar in hand, "
+            "writes the state and exits 0.",
+        )
+        daemon.add_argument("--config", required=True, type=Path, metavar="PATH")
+        daemon.add_argument(
+            "--confirm-live", action="store_true", help='required when run.mode is "live"'
+        )
+        daemon.set_defaults(handler=_daemon, daemon=name)
     return parser
 
 
 def _backtest(args: argparse.Namespace) -> int:
     from tradeloop.data.feed import HistoricalFeed
     from tradeloop.engine import Engine
+    from tradeloop.plugins import load_strategy_class
 
     strategy_class = load_strategy_class(args.strategy)
     signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
@@ -166,31 +209,54 @@ def _context(path: Path | None) -> Any:
     return Context(frame)
 
 
-def load_strategy_class(spec: str) -> type[Any]:
-    """Import ``'pkg.module:Class'`` or ``'path/to/file.py:Class'`` and return the class."""
-    module_name, sep, class_name = spec.rpartition(":")
-    if not sep or not module_name or not class_name:
-        raise ConfigError(
-            f"--strategy {spec!r} must look like 'package.module:Class' or 'file.py:Class'"
+def _serve_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import structlog
+
+    from tradeloop.data.replay_server import ReplayServer
+    from tradeloop.logs import configure_logging
+
+    configure_logging()
+    signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
+    server = ReplayServer(
+        args.data,
+        context=_context(args.context),
+        signal_columns=signals,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+    )
+
+    async def serve() -> None:
+        import signal
+
+        await server.start()
+        structlog.get_logger().info(
+            "replay_listening", url=server.url, bars=server.table.n_rows, speed=args.speed
         )
-    if module_name.endswith(".py"):
-        path = Path(module_name)
-        if not path.exists():
-            raise ConfigError(f"--strategy: no file {path} (cwd is {Path.cwd()})")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None:
-            raise ConfigError(f"--strategy: cannot import {path}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
-    else:
-        sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise ConfigError(f"--strategy: cannot import {module_name!r}: {err}") from err
-    try:
-        strategy_class: type[Any] = getattr(module, class_name)
-    except AttributeError:
-        raise ConfigError(f"--strategy: {module_name!r} has no class {class_name!r}") from None
-    return strategy_class
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await server.close()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tradeloop.config import load_config
+    from tradeloop.logs import configure_logging
+    from tradeloop.runtime.daemon import run_daemon
+
+    configure_logging()
+    config = load_config(args.config)
+    if args.daemon == "paper" and config.mode != "paper":
+        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
+    if args.daemon == "live" and config.mode != "live":
+        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
+    return asyncio.run(run_daemon(config, confirm_live=args.confirm_live))

@@ -10,6 +10,7 @@ bars are counted and skipped.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -52,6 +53,12 @@ class LiveRuntime:
         self._ts_ns: int | None = None
         self._context: dict[str, list[tuple[int, Any]]] = {}
         self._bar_count: dict[str, int] = {}
+        self._stop = False
+        self.stopped = False
+
+    def request_stop(self) -> None:
+        """Stop after the message in hand: the current timestamp is still handled."""
+        self._stop = True
 
     async def run(self) -> None:
         strategy, broker = self.strategy, self.broker
@@ -63,13 +70,20 @@ class LiveRuntime:
         strategy.broker = broker
         try:
             strategy.on_start()
-            async for message in self.feed.messages():
-                if isinstance(message, ContextMessage):
-                    self._context.setdefault(message.name, []).append(
-                        (message.ts_ns, message.value)
-                    )
-                elif isinstance(message, BarMessage):
-                    self._on_bar(message)
+            try:
+                async for message in self.feed.messages():
+                    if isinstance(message, ContextMessage):
+                        self._context.setdefault(message.name, []).append(
+                            (message.ts_ns, message.value)
+                        )
+                    elif isinstance(message, BarMessage):
+                        self._on_bar(message)
+                    if self._stop:
+                        self.stopped = True
+                        break
+            except asyncio.CancelledError:
+                # the owner cancels a runtime stuck waiting on a silent feed: stop cleanly
+                self.stopped = True
             self._flush()
             strategy.on_end()
         finally:

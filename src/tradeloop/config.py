@@ -1,0 +1,146 @@
+"""The daemon's configuration: a TOML file, overridden by TRADELOOP_* environment variables.
+
+Pure validation: a dict in, a frozen ``DaemonConfig`` out, or a ``ConfigError`` that names
+the key and what it accepts. Unknown keys are errors (a typo must not silently fall back to a
+default). Secrets never live in the file: they come from the environment.
+
+    [run]
+    mode = "paper"                                  # "paper" or "live"
+    strategy = "examples/ml_strategy.py:MLStrategy" # module:Class or file.py:Class
+    state_dir = "/data"
+
+    [feed]
+    url = "ws://127.0.0.1:8765"
+
+    [broker]
+    initial_cash = 100000.0
+    commission = 0.0005
+    slippage = 0.0
+
+    [health]
+    host = "127.0.0.1"
+    port = 8080
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tradeloop.errors import ConfigError
+
+__all__ = ["DaemonConfig", "load_config"]
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "run": {"mode": str, "strategy": str, "state_dir": str},
+    "feed": {"url": str},
+    "broker": {"initial_cash": (int, float), "commission": (int, float), "slippage": (int, float)},
+    "health": {"host": str, "port": int},
+}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "run": {"mode": "paper", "state_dir": "state"},
+    "broker": {"initial_cash": 100_000.0, "commission": 0.0, "slippage": 0.0},
+    "health": {"host": "127.0.0.1", "port": 8080},
+}
+_REQUIRED = {("run", "strategy"), ("feed", "url")}
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    mode: str
+    strategy: str
+    state_dir: Path
+    feed_url: str
+    initial_cash: float
+    commission: float
+    slippage: float
+    health_host: str
+    health_port: int
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
+    """Read ``path``, apply ``TRADELOOP_<SECTION>_<KEY>`` overrides, validate."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return parse_config(raw, env if env is not None else os.environ, str(path))
+
+
+def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) -> DaemonConfig:
+    merged: dict[str, dict[str, Any]] = {s: dict(_DEFAULTS.get(s, {})) for s in _SCHEMA}
+    for section, values in raw.items():
+        if section not in _SCHEMA:
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; sections: {', '.join(_SCHEMA)}"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in _SCHEMA[section]:
+                raise ConfigError(
+                    f"{source}: unknown key {section}.{key}; [{section}] takes "
+                    f"{', '.join(_SCHEMA[section])}"
+                )
+            merged[section][key] = value
+    for section, keys in _SCHEMA.items():
+        for key, kind in keys.items():
+            name = f"TRADELOOP_{section.upper()}_{key.upper()}"
+            if name in env:
+                merged[section][key] = _from_env(name, env[name], kind)
+    for section, key in _REQUIRED:
+        if key not in merged[section]:
+            raise ConfigError(f"{source}: missing {section}.{key}")
+    for section, keys in _SCHEMA.items():
+        for key, kind in keys.items():
+            value = merged[section].get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ConfigError(
+                    f"{source}: {section}.{key} = {value!r} should be {_kind_name(kind)}"
+                )
+    run, broker, health = merged["run"], merged["broker"], merged["health"]
+    if run["mode"] not in ("paper", "live"):
+        raise ConfigError(f'{source}: run.mode = {run["mode"]!r}; use "paper" or "live"')
+    if not merged["feed"]["url"].startswith(("ws://", "wss://")):
+        raise ConfigError(f"{source}: feed.url must start with ws:// or wss://")
+    if not broker["initial_cash"] > 0:
+        raise ConfigError(f"{source}: broker.initial_cash must be > 0")
+    if not 0 <= health["port"] < 65536:
+        raise ConfigError(f"{source}: health.port must be 0..65535")
+    return DaemonConfig(
+        mode=run["mode"],
+        strategy=run["strategy"],
+        state_dir=Path(run["state_dir"]),
+        feed_url=merged["feed"]["url"],
+        initial_cash=float(broker["initial_cash"]),
+        commission=float(broker["commission"]),
+        slippage=float(broker["slippage"]),
+        health_host=health["host"],
+        health_port=health["port"],
+    )
+
+
+def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    try:
+        if int in kinds and float not in kinds:
+            return int(text)
+        if float in kinds:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} should be {_kind_name(kind)}") from None
+    return text
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(
+        {"str": "a string", "int": "an integer", "float": "a number"}[k.__name__] for k in kinds
+    )

@@ -1,0 +1,43 @@
+"""Import a user's class from a ``'package.module:Class'`` or ``'path/file.py:Class'`` spec."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from tradeloop.errors import ConfigError
+
+__all__ = ["load_strategy_class"]
+
+
+def load_strategy_class(spec: str) -> type[Any]:
+    """Import ``'pkg.module:Class'`` or ``'path/to/file.py:Class'`` and return the class."""
+    module_name, sep, class_name = spec.rpartition(":")
+    if not sep or not module_name or not class_name:
+        raise ConfigError(
+            f"--strategy {spec!r} must look like 'package.module:Class' or 'file.py:Class'"
+        )
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.exists():
+            raise ConfigError(f"--strategy: no file {path} (cwd is {Path.cwd()})")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError(f"--strategy: cannot import {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ConfigError(f"--strategy: cannot import {module_name!r}: {err}") from err
+    try:
+        strategy_class: type[Any] = getattr(module, class_name)
+    except AttributeError:
+        raise ConfigError(f"--strategy: {module_name!r} has no class {class_name!r}") from None
+    return strategy_class

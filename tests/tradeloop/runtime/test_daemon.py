@@ -1,0 +1,185 @@
+"""The paper daemon and the replay server as real subprocesses on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+import pytest
+
+from tradeloop import Context, Engine
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "examples" / "data"
+STRATEGY = f"{ROOT / 'examples' / 'ml_strategy.py'}:MLStrategy"
+
+
+def _json_lines(stream: IO[str], until: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Read JSON log lines until one whose event is ``until``; return it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            raise AssertionError(f"process ended before logging {until!r}")
+        record = json.loads(line)
+        if record.get("event") == until:
+            return record
+    raise AssertionError(f"no {until!r} log line within {timeout_s} s")
+
+
+@pytest.fixture
+def replay_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    speed = getattr(request, "param", 0.0)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradeloop",
+            "serve-replay",
+            str(DATA / "sample.parquet"),
+            "--context",
+            str(DATA / "vix.parquet"),
+            "--port",
+            "0",
+            "--speed",
+            str(speed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield _json_lines(proc.stdout, "replay_listening")["url"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)  # also closes the pipes
+        assert proc.returncode == 0
+
+
+def write_config(tmp_path: Path, url: str, **overrides: str) -> Path:
+    sections = {
+        "run": {
+            "mode": '"paper"',
+            "strategy": f'"{STRATEGY}"',
+            "state_dir": f'"{tmp_path / "state"}"',
+        },
+        "feed": {"url": f'"{url}"'},
+        "broker": {"initial_cash": "100000.0", "commission": "0.0005"},
+        "health": {"host": '"127.0.0.1"', "port": "0"},
+    }
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        sections[section][key] = value
+    text = "".join(
+        f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+        for name, values in sections.items()
+    )
+    path = tmp_path / "paper.toml"
+    path.write_text(text)
+    return path
+
+
+def daemon(config: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tradeloop", "paper", "--config", str(config), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_path: Path) -> None:
+    proc = daemon(write_config(tmp_path, replay_server))
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    stopped = [json.loads(line) for line in out.splitlines() if '"daemon_stopped"' in line][0]
+    assert stopped["run_id"]
+    assert stopped["strategy"] == STRATEGY
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from ml_strategy import MLStrategy
+
+    backtest = Engine(
+        feed=DATA / "sample.parquet",
+        strategy=MLStrategy(),
+        context=Context(pl.read_parquet(DATA / "vix.parquet")),
+        commission=0.0005,
+    ).run()
+    paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
+    columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
+    assert paper.select(columns).equals(backtest.fills.select(columns))
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["final_equity"] == pytest.approx(backtest["final_value"], abs=1e-9)
+    assert summary["stopped_early"] is False
+    assert summary["bars"] == backtest.config["n_bars"]
+
+
+@pytest.mark.parametrize("replay_server", [2_000_000.0], indirect=True)
+def test_daemon_serves_health_and_stops_cleanly_on_sigterm(
+    replay_server: str, tmp_path: Path
+) -> None:
+    proc = daemon(write_config(tmp_path, replay_server))
+    assert proc.stdout is not None
+    started = _json_lines(proc.stdout, "daemon_started")
+    health = started["health"]
+    assert urllib.request.urlopen(f"{health}/healthz", timeout=5).status == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # ready once bars flow
+        try:
+            if urllib.request.urlopen(f"{health}/readyz", timeout=5).status == 200:
+                break
+        except OSError:
+            time.sleep(0.05)
+    metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
+    assert "tradeloop_bars_total" in metrics
+    assert "# TYPE tradeloop_equity gauge" in metrics
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["stopped_early"] is True
+    assert 0 < summary["timestamps"] < 504
+    assert pl.read_parquet(tmp_path / "state" / "fills.parquet").height == summary["fills"]
+    leftovers = [p.name for p in (tmp_path / "state").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"broker__comission": "0.001"}, "unknown key broker.comission"),
+        ({"run__mode": '"live"'}, "use 'tradeloop live'"),
+        ({"broker__initial_cash": '"lots"'}, "should be an integer or a number"),
+        ({"feed__url": '"http://x"'}, "must start with ws://"),
+    ],
+)
+def test_bad_config_exits_nonzero_with_a_clear_error_and_writes_nothing(
+    tmp_path: Path, override: dict[str, str], message: str
+) -> None:
+    proc = daemon(write_config(tmp_path, "ws://127.0.0.1:9", **override))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert message in err
+    assert not (tmp_path / "state").exists()
+
+
+def test_live_mode_refuses_without_confirmation(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "ws://127.0.0.1:9", run__mode='"live"')
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "live", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "--confirm-live" in done.stderr
