@@ -101,7 +101,7 @@ def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_pa
     proc = daemon(write_config(tmp_path, replay_server))
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
-    stopped = [json.loads(line) for line in out.splitlines() if '"daemon_stopped"' in line][0]
+    stopped = next(json.loads(line) for line in out.splitlines() if '"daemon_stopped"' in line)
     assert stopped["run_id"]
     assert stopped["strategy"] == STRATEGY
 
