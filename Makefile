@@ -20,6 +20,7 @@ demo: $(STAMP)  ## Backtest the bundled ML strategy over the bundled sample data
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

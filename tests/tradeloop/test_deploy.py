@@ -1,0 +1,63 @@
+"""The image's entry command, run as a subprocess (no Docker engine here), and the deploy files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from tradeloop.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dockerfile_entry_command_runs_the_paper_daemon_and_validates_its_config(
+    tmp_path: Path,
+) -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    entry = re.search(r"^ENTRYPOINT \[(.*)\]$", text, re.M)
+    cmd = re.search(r"^CMD \[(.*)\]$", text, re.M)
+    assert entry is not None
+    assert cmd is not None
+    argv = [a.strip().strip('"') for a in f"{entry[1]}, {cmd[1]}".split(",")]
+    assert argv[:2] == ["tradeloop", "paper"]
+    config_in_image = argv[argv.index("--config") + 1]
+    assert config_in_image == "/etc/tradeloop/paper.toml"
+    # the image copies deploy/paper.toml there; run the same command against that file,
+    # with the image's environment, pointed at a feed that does not exist
+    env = {
+        **os.environ,
+        "TRADELOOP_RUN_STATE_DIR": str(tmp_path / "state"),
+        "TRADELOOP_HEALTH_HOST": "127.0.0.1",
+        "TRADELOOP_HEALTH_PORT": "0",
+        "TRADELOOP_FEED_URL": "ws://127.0.0.1:9",
+    }
+    command = [sys.executable, "-m", "tradeloop", *argv[1:-1], str(ROOT / "deploy/paper.toml")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=120, cwd=ROOT, check=False
+    )
+    # it starts, logs JSON, and fails loudly on the missing feed (no silent success)
+    assert done.returncode == 1, shlex.join(command)
+    assert '"event": "daemon_started"' in done.stdout
+    assert "ConnectionLostError" in done.stderr
+
+
+def test_paper_toml_is_valid_and_env_overrides_it() -> None:
+    config = load_config(
+        ROOT / "deploy/paper.toml",
+        env={"TRADELOOP_FEED_URL": "ws://feed:1", "TRADELOOP_HEALTH_PORT": "9100"},
+    )
+    assert (config.mode, config.feed_url, config.health_port) == ("paper", "ws://feed:1", 9100)
+    assert config.commission == 0.0005
+    assert tomllib.loads((ROOT / "deploy/paper.toml").read_text())["run"]["mode"] == "paper"
+
+
+def test_env_example_names_secrets_without_values() -> None:
+    for line in (ROOT / "deploy/env.example").read_text().splitlines():
+        if "=" in line and any(word in line for word in ("SECRET", "KEY")):
+            assert line.startswith("#")
+            assert line.split("=", 1)[1].strip() == ""
