@@ -115,3 +115,15 @@ def test_declarative_and_hybrid_numba_example_trade_identically() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "identical fills: True" in done.stdout
+
+
+def test_demo_act_two_paper_matches_backtest() -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "paper_vs_backtest.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fills identical, one for one: yes" in done.stdout
