@@ -145,6 +145,39 @@ class SimulationBroker:
             return list(self._open.get(asset_id, ()))
         return [order for orders in self._open.values() for order in orders]
 
+    def reserved(self) -> dict[int, float]:
+        """Cash each open order holds back (negative: proceeds a pending sell will bring)."""
+        return dict(self._reserve)
+
+    def buying_power_reserved(self) -> float:
+        """The running total of ``reserved()``, exactly as the admission check uses it."""
+        return self._reserved_total
+
+    def restore(
+        self,
+        orders: list[Order],
+        fills: list[Fill],
+        reserve: dict[int, float],
+        reserved_total: float,
+        marks: dict[str, float],
+    ) -> None:
+        """Rebuild the state a journal recorded: fills are re-applied through the same
+        accounting, so cash and positions come back bit for bit."""
+        if self.orders or self.fills:
+            raise ConfigError("restore() needs a fresh broker")
+        self.orders = list(orders)
+        for fill in fills:
+            self.portfolio.apply_fill(
+                fill.asset_id, fill.signed_qty, fill.price, fill.commission, fill.ts_ns
+            )
+        self.fills = list(fills)
+        for order in self.orders:
+            if order.is_open:
+                self._open.setdefault(order.asset_id, []).append(order)
+        self._reserve = dict(reserve)
+        self._reserved_total = reserved_total
+        self.marks.update(marks)
+
     def buying_power(self) -> float:
         """Cash minus what open orders will need (plus what pending reducing sells bring)."""
         return self.portfolio.cash - self._reserved_total

@@ -1,5 +1,8 @@
 """The paper-trading daemon: config in, a live runtime with health endpoints, state out.
 
+Every timestamp is committed to an SQLite journal (``state_dir/journal.sqlite``); a restart
+restores it and carries on after the last committed bar.
+
 I/O edge. It wires a ``WebSocketFeed``, the user's strategy and a ``PaperBroker`` into a
 ``LiveRuntime``; serves ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` with aiohttp;
 logs JSON lines with run, strategy and mode bound; stops gracefully on SIGTERM/SIGINT (the
@@ -27,6 +30,7 @@ from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_strategy_class
 from tradeloop.results.frames import fills_frame, orders_frame
+from tradeloop.runtime.journal import Journal
 from tradeloop.runtime.live import LiveRuntime
 
 __all__ = ["run_daemon"]
@@ -49,8 +53,28 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     broker = PaperBroker(
         config.initial_cash, commission=config.commission, slippage=config.slippage
     )
+    journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
+    saved = journal.load()
+    if saved.last_ts_ns is not None:
+        broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+        strategy.set_state(saved.strategy)
+        log.info(
+            "state_restored",
+            after_ts_ns=saved.last_ts_ns,
+            orders=len(saved.orders),
+            fills=len(saved.fills),
+            journal=str(journal.path),
+        )
     feed = WebSocketFeed(config.feed_url)
-    runtime = LiveRuntime(feed, strategy, broker)
+    runtime = LiveRuntime(
+        feed,
+        strategy,
+        broker,
+        resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+        on_timestamp=lambda ts_ns: journal.commit(
+            ts_ns, broker, runtime.state(), strategy.get_state()
+        ),
+    )
     health = await _start_health(runtime, broker, feed, config)
     log.info(
         "daemon_started", feed=config.feed_url, health=f"http://{config.health_host}:{health.port}"
@@ -63,6 +87,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         await task
     finally:
         await health.runner.cleanup()
+        journal.close()
     summary = _write_state(config.state_dir, runtime, broker, feed, run_id)
     log.info("daemon_stopped", **summary)
     return 0
@@ -145,6 +170,7 @@ def _write_state(
         "duplicate_bars": runtime.duplicates,
         "malformed_messages": feed.skipped,
         "stopped_early": runtime.stopped,
+        "replayed_bars_skipped": runtime.replayed,
     }
     _atomic(state_dir / "fills.parquet", lambda p: fills_frame(broker.fills).write_parquet(p))
     _atomic(state_dir / "orders.parquet", lambda p: orders_frame(broker).write_parquet(p))

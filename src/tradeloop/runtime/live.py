@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,6 +40,8 @@ class LiveRuntime:
         broker: SimulationBroker,
         *,
         risk: Any = None,
+        resume: dict[str, Any] | None = None,
+        on_timestamp: Callable[[int], None] | None = None,
     ) -> None:
         self.feed = feed
         self.strategy = strategy
@@ -52,7 +54,10 @@ class LiveRuntime:
         self._pending: dict[str, BarMessage] = {}
         self._ts_ns: int | None = None
         self._context: dict[str, list[tuple[int, Any]]] = {}
-        self._bar_count: dict[str, int] = {}
+        self._bar_count: dict[str, int] = dict((resume or {}).get("bar_counts", {}))
+        self._resume_after: int | None = (resume or {}).get("last_ts_ns")
+        self.replayed = 0  # bars at or before the resume point, already handled before a restart
+        self.on_timestamp = on_timestamp
         self._stop = False
         self.stopped = False
 
@@ -89,7 +94,14 @@ class LiveRuntime:
         finally:
             strategy.broker = None
 
+    def state(self) -> dict[str, Any]:
+        """What a restart needs to carry on (see ``journal``)."""
+        return {"bar_counts": dict(self._bar_count)}
+
     def _on_bar(self, bar: BarMessage) -> None:
+        if self._resume_after is not None and bar.ts_ns <= self._resume_after:
+            self.replayed += 1
+            return
         self.bars_seen += 1
         if self._ts_ns is not None and bar.ts_ns < self._ts_ns:
             self.late += 1
@@ -129,6 +141,8 @@ class LiveRuntime:
         block.move(ts_ns, 0, len(bars))
         self._dispatcher.step(block, self._snapshot(ts_ns))
         self.timestamps += 1
+        if self.on_timestamp is not None:
+            self.on_timestamp(ts_ns)
 
     def _snapshot(self, ts_ns: int) -> ContextSnapshot:
         if not self._context:

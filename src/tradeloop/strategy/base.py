@@ -70,6 +70,13 @@ class Strategy:
     def on_end(self) -> None:
         """Called once after the last bar, with the broker still attached."""
 
+    def get_state(self) -> Any:
+        """JSON-able state to persist between daemon restarts (default: none)."""
+        return None
+
+    def set_state(self, state: Any) -> None:
+        """Restore what ``get_state`` returned, before the first bar after a restart."""
+
     # -- portfolio state --------------------------------------------------------------------
 
     def get_position(self, asset_id: str) -> float:

@@ -183,3 +183,60 @@ def test_live_mode_refuses_without_confirmation(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "--confirm-live" in done.stderr
+
+
+def _journal_progress(path: Path) -> tuple[int, int]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        last = db.execute("SELECT value FROM meta WHERE key = 'last_ts_ns'").fetchone()
+        fills = db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    return (int(last[0]) if last else 0), fills
+
+
+@pytest.mark.parametrize("replay_server", [1.2e7], indirect=True)
+def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
+    replay_server: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, replay_server)
+    journal = tmp_path / "state" / "journal.sqlite"
+    progress = [(0, 0)]
+    for delay in (1.2, 1.8, 1.5):  # three crashes at different points of the run
+        proc = daemon(config)
+        assert proc.stdout is not None
+        _json_lines(proc.stdout, "daemon_started")
+        time.sleep(delay)
+        proc.kill()  # SIGKILL: no cleanup, no final write
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        progress.append(_journal_progress(journal))
+    assert progress[1][0] > 0, "the first crash came before any timestamp was committed"
+    assert progress[-1][0] > progress[1][0], "the restarts did not make progress"
+    assert not (tmp_path / "state" / "summary.json").exists()
+
+    final = daemon(config)
+    out, err = final.communicate(timeout=180)
+    assert final.returncode == 0, err
+    assert '"event": "state_restored"' in out
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from ml_strategy import MLStrategy
+
+    backtest = Engine(
+        feed=DATA / "sample.parquet",
+        strategy=MLStrategy(),
+        context=Context(pl.read_parquet(DATA / "vix.parquet")),
+        commission=0.0005,
+    ).run()
+    columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
+    paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
+    assert paper.select(columns).equals(backtest.fills.select(columns))
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["final_equity"] == pytest.approx(backtest["final_value"], abs=1e-9)
+    import sqlite3
+
+    with sqlite3.connect(journal) as db:
+        total, distinct = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM orders"
+        ).fetchone()
+    assert total == distinct == backtest.orders.height  # every order once, none twice

@@ -1,0 +1,221 @@
+"""The durable journal: orders, fills and the run's state in SQLite (WAL), one transaction per
+timestamp. I/O edge.
+
+A timestamp is either wholly in the journal or not at all, so after a crash the daemon
+restores the last committed timestamp exactly (positions are rebuilt by re-applying the
+journaled fills through the same accounting) and resumes with the next bar; the orders of
+an uncommitted timestamp were never journaled, and re-deciding them gives the same orders
+with the same client order ids. A journaled order is never submitted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradeloop.broker.orders import Order
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.clock import utc_datetime
+from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["Journal", "JournalState", "client_order_id"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id INTEGER PRIMARY KEY, client_order_id TEXT NOT NULL UNIQUE, asset_id TEXT NOT NULL,
+    side TEXT NOT NULL, qty REAL NOT NULL, order_type TEXT NOT NULL, limit_price REAL,
+    stop_price REAL, tif TEXT NOT NULL, submitted_ts_ns INTEGER NOT NULL, reason TEXT NOT NULL,
+    status TEXT NOT NULL, filled_qty REAL NOT NULL, avg_fill_price REAL NOT NULL,
+    triggered INTEGER NOT NULL, session_day INTEGER, message TEXT NOT NULL, reserve REAL
+);
+CREATE TABLE IF NOT EXISTS fills (
+    seq INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, asset_id TEXT NOT NULL,
+    side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL, commission REAL NOT NULL,
+    slippage REAL NOT NULL, ts_ns INTEGER NOT NULL, bar_index INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+
+def client_order_id(run_key: str, strategy: str, ts_ns: int, order: Order) -> str:
+    """Deterministic from run, strategy, bar time and intent (asset, side, qty, type, seq)."""
+    intent = (
+        f"{run_key}|{strategy}|{ts_ns}|{order.asset_id}|{order.side}|{order.qty!r}|"
+        f"{order.order_type}|{order.id}"
+    )
+    return "tl" + hashlib.sha256(intent.encode()).hexdigest()[:30]
+
+
+@dataclass
+class JournalState:
+    """What a restart restores."""
+
+    run_key: str
+    last_ts_ns: int | None
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    reserve: dict[int, float] = field(default_factory=dict)
+    reserved_total: float = 0.0
+    marks: dict[str, float] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    strategy: Any = None
+
+
+class Journal:
+    """One SQLite file per daemon (``state_dir/journal.sqlite``)."""
+
+    def __init__(self, path: Path, strategy: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.strategy = strategy
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._saved_fills = 0
+        self._saved_orders = 0
+        self._open_ids: set[int] = set()
+        self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
+        self.client_ids: dict[int, str] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def load(self) -> JournalState:
+        last = self._meta("last_ts_ns")
+        state = JournalState(self.run_key, None if last is None else int(last))
+        if last is None:
+            return state
+        for row in self._db.execute("SELECT * FROM orders ORDER BY order_id"):
+            order = Order(
+                id=row[0],
+                asset_id=row[2],
+                side=Side(row[3]),
+                qty=row[4],
+                order_type=OrderType(row[5]),
+                limit_price=row[6],
+                stop_price=row[7],
+                tif=TimeInForce(row[8]),
+                submitted_ts_ns=row[9],
+                reason=row[10],
+                status=OrderStatus(row[11]),
+                filled_qty=row[12],
+                avg_fill_price=row[13],
+                triggered=bool(row[14]),
+                session_day=row[15],
+                message=row[16],
+            )
+            state.orders.append(order)
+            self.client_ids[order.id] = row[1]
+            if order.is_open and row[17] is not None:
+                state.reserve[order.id] = row[17]
+        for row in self._db.execute("SELECT * FROM fills ORDER BY seq"):
+            state.fills.append(
+                Fill(
+                    row[1],
+                    row[2],
+                    Side(row[3]),
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    utc_datetime(row[8]),
+                    row[8],
+                    row[9],
+                    row[10],
+                )
+            )
+        state.reserved_total = float(self._meta("reserved_total") or 0.0)
+        state.marks = json.loads(self._meta("marks") or "{}")
+        state.runtime = json.loads(self._meta("runtime") or "{}")
+        state.strategy = json.loads(self._meta("strategy_state") or "null")
+        self._saved_fills = len(state.fills)
+        self._saved_orders = len(state.orders)
+        self._open_ids = {o.id for o in state.orders if o.is_open}
+        return state
+
+    def commit(
+        self, ts_ns: int, broker: SimulationBroker, runtime: dict[str, Any], strategy_state: Any
+    ) -> None:
+        """Write everything that changed at timestamp ``ts_ns`` in one transaction."""
+        orders = broker.orders
+        changed = [o for o in orders[self._saved_orders :]]
+        changed += [orders[i - 1] for i in sorted(self._open_ids) if i <= self._saved_orders]
+        fills = broker.fills[self._saved_fills :]
+        reserve = broker.reserved()
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for order in changed:
+                cid = self.client_ids.setdefault(
+                    order.id,
+                    client_order_id(self.run_key, self.strategy, order.submitted_ts_ns, order),
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        order.id,
+                        cid,
+                        order.asset_id,
+                        order.side.value,
+                        order.qty,
+                        order.order_type.value,
+                        order.limit_price,
+                        order.stop_price,
+                        order.tif.value,
+                        order.submitted_ts_ns,
+                        order.reason,
+                        order.status.value,
+                        order.filled_qty,
+                        order.avg_fill_price,
+                        int(order.triggered),
+                        order.session_day,
+                        order.message,
+                        reserve.get(order.id),
+                    ),
+                )
+            db.executemany(
+                "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        self._saved_fills + n,
+                        f.order_id,
+                        f.asset_id,
+                        f.side.value,
+                        f.qty,
+                        f.price,
+                        f.commission,
+                        f.slippage,
+                        f.ts_ns,
+                        f.bar_index,
+                        f.reason,
+                    )
+                    for n, f in enumerate(fills)
+                ],
+            )
+            meta = {
+                "run_key": self.run_key,
+                "last_ts_ns": str(ts_ns),
+                "reserved_total": repr(broker.buying_power_reserved()),
+                "marks": json.dumps(broker.marks),
+                "runtime": json.dumps(runtime),
+                "strategy_state": json.dumps(strategy_state),
+            }
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._saved_orders = len(orders)
+        self._saved_fills = len(broker.fills)
+        self._open_ids = {o.id for o in orders if o.is_open}
