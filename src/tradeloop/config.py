@@ -11,6 +11,7 @@ default). Secrets never live in the file: they come from the environment.
 
     [feed]
     url = "ws://127.0.0.1:8765"
+    stale_after_s = 30.0                            # no message this long: reconnect
 
     [broker]
     initial_cash = 100000.0
@@ -37,12 +38,13 @@ __all__ = ["DaemonConfig", "load_config"]
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {"mode": str, "strategy": str, "state_dir": str},
-    "feed": {"url": str},
+    "feed": {"url": str, "stale_after_s": (int, float)},
     "broker": {"initial_cash": (int, float), "commission": (int, float), "slippage": (int, float)},
     "health": {"host": str, "port": int},
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
+    "feed": {"stale_after_s": 30.0},
     "broker": {"initial_cash": 100_000.0, "commission": 0.0, "slippage": 0.0},
     "health": {"host": "127.0.0.1", "port": 8080},
 }
@@ -55,6 +57,7 @@ class DaemonConfig:
     strategy: str
     state_dir: Path
     feed_url: str
+    stale_after_s: float
     initial_cash: float
     commission: float
     slippage: float
@@ -119,6 +122,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         strategy=run["strategy"],
         state_dir=Path(run["state_dir"]),
         feed_url=merged["feed"]["url"],
+        stale_after_s=float(merged["feed"]["stale_after_s"]),
         initial_cash=float(broker["initial_cash"]),
         commission=float(broker["commission"]),
         slippage=float(broker["slippage"]),

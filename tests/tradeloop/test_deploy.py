@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tomllib
@@ -37,13 +38,20 @@ def test_dockerfile_entry_command_runs_the_paper_daemon_and_validates_its_config
         "TRADELOOP_FEED_URL": "ws://127.0.0.1:9",
     }
     command = [sys.executable, "-m", "tradeloop", *argv[1:-1], str(ROOT / "deploy/paper.toml")]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=120, cwd=ROOT, check=False
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
     )
-    # it starts, logs JSON, and fails loudly on the missing feed (no silent success)
-    assert done.returncode == 1, shlex.join(command)
-    assert '"event": "daemon_started"' in done.stdout
-    assert "ConnectionLostError" in done.stderr
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # it starts, logs JSON, and keeps retrying the missing feed
+        seen.append(line)
+        if '"event": "feed_reconnecting"' in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert any('"event": "daemon_started"' in line for line in seen), shlex.join(command)
+    assert '"event": "daemon_stopped"' in out
 
 
 def test_paper_toml_is_valid_and_env_overrides_it() -> None:

@@ -38,6 +38,7 @@ class WebSocketFeed:
                     if isinstance(message, EndMessage):
                         return
                     yield message
+            raise ConnectionLostError(f"{self.url}: closed before the end of the stream")
         except ConnectionClosed as err:
             raise ConnectionLostError(f"{self.url}: connection closed ({err})") from err
         except (OSError, InvalidURI, WebSocketException) as err:

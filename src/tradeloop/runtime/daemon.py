@@ -26,6 +26,7 @@ from aiohttp import web
 
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.config import DaemonConfig
+from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_strategy_class
@@ -66,8 +67,9 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             journal=str(journal.path),
         )
     feed = WebSocketFeed(config.feed_url)
+    supervised = SupervisedFeed(feed, stale_after_s=config.stale_after_s)
     runtime = LiveRuntime(
-        feed,
+        supervised,
         strategy,
         broker,
         resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
@@ -75,7 +77,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             ts_ns, broker, runtime.state(), strategy.get_state()
         ),
     )
-    health = await _start_health(runtime, broker, feed, config)
+    health = await _start_health(runtime, broker, supervised, config)
     log.info(
         "daemon_started", feed=config.feed_url, health=f"http://{config.health_host}:{health.port}"
     )
@@ -88,7 +90,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     finally:
         await health.runner.cleanup()
         journal.close()
-    summary = _write_state(config.state_dir, runtime, broker, feed, run_id)
+    summary = _write_state(config.state_dir, runtime, broker, supervised, run_id)
     log.info("daemon_stopped", **summary)
     return 0
 
@@ -110,7 +112,7 @@ class _Health:
 
 
 async def _start_health(
-    runtime: LiveRuntime, broker: PaperBroker, feed: WebSocketFeed, config: DaemonConfig
+    runtime: LiveRuntime, broker: PaperBroker, feed: SupervisedFeed, config: DaemonConfig
 ) -> _Health:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -129,6 +131,8 @@ async def _start_health(
             ("tradeloop_late_bars_total", "counter", runtime.late),
             ("tradeloop_duplicate_bars_total", "counter", runtime.duplicates),
             ("tradeloop_malformed_messages_total", "counter", feed.skipped),
+            ("tradeloop_feed_reconnects_total", "counter", feed.reconnects),
+            ("tradeloop_feed_stalls_total", "counter", feed.stalls),
             ("tradeloop_fills_total", "counter", len(broker.fills)),
             ("tradeloop_orders_total", "counter", len(broker.orders)),
             ("tradeloop_equity", "gauge", equity),
@@ -153,7 +157,7 @@ async def _start_health(
 
 
 def _write_state(
-    state_dir: Path, runtime: LiveRuntime, broker: PaperBroker, feed: WebSocketFeed, run_id: str
+    state_dir: Path, runtime: LiveRuntime, broker: PaperBroker, feed: SupervisedFeed, run_id: str
 ) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     equity, _ = broker.valuation()
@@ -169,6 +173,8 @@ def _write_state(
         "late_bars": runtime.late,
         "duplicate_bars": runtime.duplicates,
         "malformed_messages": feed.skipped,
+        "feed_reconnects": feed.reconnects,
+        "feed_stalls": feed.stalls,
         "stopped_early": runtime.stopped,
         "replayed_bars_skipped": runtime.replayed,
     }

@@ -3,6 +3,7 @@
 The same ``Dispatcher`` as the replay handles each timestamp, so a strategy behaves the
 same live. A timestamp is handed over when the first bar of a later timestamp arrives (or
 the stream ends): a stream sends every asset's bar for one time before the next time.
+After a reconnect, a half-received timestamp is dropped and received again whole.
 Context messages update a buffer; each timestamp sees the latest value observed at or
 before it. Late bars (older than the timestamp in progress) and repeated (asset, time)
 bars are counted and skipped.
@@ -20,6 +21,7 @@ import numpy as np
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
 from tradeloop.data.stream import BarMessage, ContextMessage, Message
+from tradeloop.data.supervisor import Reconnected
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
 from tradeloop.strategy.base import Strategy
 
@@ -27,7 +29,7 @@ __all__ = ["LiveRuntime", "MessageSource"]
 
 
 class MessageSource(Protocol):
-    def messages(self) -> AsyncIterator[Message]: ...
+    def messages(self) -> AsyncIterator[Message | Reconnected]: ...
 
 
 class LiveRuntime:
@@ -58,6 +60,7 @@ class LiveRuntime:
         self._resume_after: int | None = (resume or {}).get("last_ts_ns")
         self.replayed = 0  # bars at or before the resume point, already handled before a restart
         self.on_timestamp = on_timestamp
+        self._last_flushed: int | None = self._resume_after
         self._stop = False
         self.stopped = False
 
@@ -83,6 +86,13 @@ class LiveRuntime:
                         )
                     elif isinstance(message, BarMessage):
                         self._on_bar(message)
+                    elif isinstance(message, Reconnected):
+                        # a drop can cut a timestamp in half: forget its partial bars (the
+                        # restarted or backfilled stream sends it again, whole) and skip
+                        # only what was already handed to the strategy
+                        self._pending = {}
+                        self._ts_ns = self._last_flushed
+                        self._resume_after = self._last_flushed
                     if self._stop:
                         self.stopped = True
                         break
@@ -140,6 +150,7 @@ class LiveRuntime:
         )
         block.move(ts_ns, 0, len(bars))
         self._dispatcher.step(block, self._snapshot(ts_ns))
+        self._last_flushed = ts_ns
         self.timestamps += 1
         if self.on_timestamp is not None:
             self.on_timestamp(ts_ns)

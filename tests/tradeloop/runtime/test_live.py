@@ -18,6 +18,7 @@ from tradeloop import Context, Engine, MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data.replay_server import ReplayServer
 from tradeloop.data.stream import BarMessage, EndMessage, decode, encode
+from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConnectionLostError, VenueProtocolError
 from tradeloop.runtime.live import LiveRuntime
@@ -127,3 +128,67 @@ async def test_feed_to_nothing_raises_connection_lost() -> None:
     with pytest.raises(ConnectionLostError, match="cannot connect"):
         async for _ in feed.messages():
             pass
+
+
+class FaultyReplay(ReplayServer):
+    """The first connection drops (or goes silent) after ``after`` messages; then clean."""
+
+    def __init__(self, *args: Any, fault: str, after: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fault, self.after, self.connections = fault, after, 0
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        self.connections += 1
+        if self.connections > 1:
+            await super()._handle(connection)
+            return
+        from tradeloop.data.replay_server import replay_messages
+
+        sent = 0
+        for _, messages in replay_messages(self.table, self.context):
+            for message in messages:
+                if sent == self.after:
+                    if self.fault == "drop":
+                        await connection.close()
+                    else:
+                        await connection.wait_closed()  # silent until the client gives up
+                    return
+                await connection.send(encode(message))
+                sent += 1
+
+
+@pytest.mark.parametrize("fault", ["drop", "stall"])
+async def test_feed_drop_or_silent_stall_reconnects_and_ends_with_the_clean_fills(
+    fault: str,
+) -> None:
+    vix = pl.read_parquet(DATA / "vix.parquet")
+    backtest = Engine(
+        feed=DATA / "sample.parquet", strategy=MLStrategy(), context=Context(vix), commission=0.0005
+    )
+    backtest.run()
+    server = await FaultyReplay(
+        DATA / "sample.parquet", context=Context(vix), fault=fault, after=1_234
+    ).start()
+    try:
+        feed = SupervisedFeed(
+            WebSocketFeed(server.url), stale_after_s=0.3, base_backoff_s=0.01, seed=1
+        )
+        broker = PaperBroker(100_000, commission=0.0005)
+        runtime = LiveRuntime(feed, MLStrategy(), broker)
+        await runtime.run()
+    finally:
+        await server.close()
+    # one fault, so normally one reconnect; a loaded machine may stall a clean stream too
+    assert server.connections == feed.reconnects + 1 >= 2
+    assert feed.stalls >= (1 if fault == "stall" else 0)
+    assert runtime.replayed > 0  # the restarted stream's first bars were skipped, not redone
+    assert runtime.late == 0
+    assert fills(broker.fills) == fills(backtest.broker.fills)
+
+
+async def test_supervisor_gives_up_after_max_attempts() -> None:
+    feed = SupervisedFeed(WebSocketFeed("ws://127.0.0.1:9"), base_backoff_s=0.001, max_attempts=2)
+    with pytest.raises(ConnectionLostError):
+        async for _ in feed.messages():
+            pass
+    assert feed.reconnects == 3
