@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import structlog
 from aiohttp import web
 
@@ -189,5 +188,3 @@ def _atomic(path: Path, write: Any) -> None:
     write(tmp)
     os.replace(tmp, path)
 
-
-_ = pl  # polars writes the frames; imported here so a missing install fails at start-up
