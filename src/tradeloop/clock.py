@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["datetimes_from_ns", "utc_datetime"]
+__all__ = ["datetimes_from_ns", "utc_datetime", "utc_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_S = 1_000_000_000
@@ -35,6 +35,13 @@ def utc_datetime(ts_ns: int) -> datetime:
     )
     _Last.ts_ns, _Last.value = ts_ns, value
     return value
+
+
+def utc_ns(timestamp: datetime) -> int:
+    """UTC nanoseconds of ``timestamp``; a naive datetime is read as UTC."""
+    aware = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
+    delta = aware - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + delta.microseconds * 1_000
 
 
 def datetimes_from_ns(ts_ns: npt.NDArray[np.int64]) -> list[datetime]:

@@ -7,11 +7,11 @@ asset at one timestamp; ``Fill`` is what a broker reports back.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from tradeloop.clock import utc_datetime
+from tradeloop.clock import utc_datetime, utc_ns
 from tradeloop.errors import UnknownSignalError
 
 __all__ = [
@@ -134,10 +134,12 @@ class MarketEvent:
         context: Mapping[str, Any],
         ts_ns: int | None = None,
     ) -> None:
-        if timestamp is None and ts_ns is None:
-            raise ValueError("a MarketEvent needs a timestamp (or ts_ns)")
+        if ts_ns is None:
+            if timestamp is None:
+                raise ValueError("a MarketEvent needs a timestamp (or ts_ns)")
+            ts_ns = utc_ns(timestamp)
         self._timestamp = timestamp
-        self.ts_ns = ts_ns if ts_ns is not None else _ns_of(timestamp)
+        self.ts_ns = ts_ns
         self.asset_id = asset_id
         self.open = open
         self.high = high
@@ -197,16 +199,6 @@ class Fill(NamedTuple):
     @property
     def notional(self) -> float:
         return self.qty * self.price
-
-
-def _ns_of(timestamp: datetime | None) -> int:
-    assert timestamp is not None
-    aware = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
-    delta = aware - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TimestampBatch:

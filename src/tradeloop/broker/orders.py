@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["Order", "match_price"]
+__all__ = ["Order", "match_price", "net_remaining"]
 
 # Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
 _BUY, _SELL = Side.BUY, Side.SELL
@@ -47,6 +48,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status in _OPEN
+
+
+def net_remaining(orders: Iterable[Order]) -> float:
+    """Quantity the orders have still to fill, signed: buys add, sells subtract."""
+    return sum(o.remaining if o.side is _BUY else -o.remaining for o in orders)
 
 
 def match_price(order: Order, open_: float, high: float, low: float) -> tuple[float | None, bool]:

@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeloop.clock import utc_ns
 from tradeloop.data.feed import to_polars
-from tradeloop.data.validation import utc_ns
+from tradeloop.data.validation import utc_ns_expr
 from tradeloop.errors import DataError, UnknownContextError
 
 __all__ = ["Context", "ContextSnapshot"]
@@ -109,9 +110,7 @@ class Context:
 
     def at(self, timestamp: datetime) -> ContextSnapshot:
         """The snapshot as of ``timestamp`` (naive means UTC)."""
-        frame = pl.DataFrame({"timestamp": [timestamp]})
-        ts_ns: int = frame.select(utc_ns(frame, "timestamp", "timestamp")).item()
-        return self.at_ns(ts_ns)
+        return self.at_ns(utc_ns(timestamp))
 
     def at_ns(self, ts_ns: int) -> ContextSnapshot:
         """The snapshot as of ``ts_ns`` (UTC ns); the last one is cached for repeated calls."""
@@ -189,7 +188,7 @@ class Context:
                 f"{where}: no {timestamp_col!r} column (columns: {frame.columns}). "
                 "Fix: name the time column 'timestamp' or pass timestamp_col=."
             )
-        ts = frame.select(utc_ns(frame, timestamp_col, where)).to_series().to_numpy()
+        ts = frame.select(utc_ns_expr(frame, timestamp_col, where)).to_series().to_numpy()
         if len(ts) > 1:
             steps = np.diff(ts)
             if (steps <= 0).any():

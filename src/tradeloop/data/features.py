@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeloop.clock import utc_ns
 from tradeloop.data.context import Context
 from tradeloop.data.feed import to_polars
-from tradeloop.data.validation import utc_ns
+from tradeloop.data.validation import utc_ns_expr
 from tradeloop.errors import ConfigError, DataError
 
 __all__ = ["CallableFeatureProvider", "FeatureProvider", "PrecomputedFeatureProvider"]
@@ -53,7 +54,9 @@ class PrecomputedFeatureProvider:
                     f"features frame: no {required!r} column (columns: {frame.columns}). "
                     f"Fix: rename it or pass {option}=."
                 )
-        frame = frame.with_columns(utc_ns(frame, timestamp_col, "features frame").alias("ts_ns"))
+        frame = frame.with_columns(
+            utc_ns_expr(frame, timestamp_col, "features frame").alias("ts_ns")
+        )
         names = [c for c in frame.columns if c not in {timestamp_col, asset_col, "ts_ns"}]
         is_market = pl.col(asset_col).is_null()
         asset_rows = frame.filter(~is_market)
@@ -92,7 +95,7 @@ class PrecomputedFeatureProvider:
         if entry is None:
             return {}
         ts, values = entry
-        index = int(np.searchsorted(ts, _to_ns(timestamp), side="right")) - 1
+        index = int(np.searchsorted(ts, utc_ns(timestamp), side="right")) - 1
         if index < 0:
             return {}
         return dict(zip(self.asset_features, values[index].tolist(), strict=True))
@@ -152,9 +155,3 @@ class CallableFeatureProvider:
 
     def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
         return {} if self._compute_market is None else self._compute_market(timestamp)
-
-
-def _to_ns(timestamp: datetime) -> int:
-    frame = pl.DataFrame({"t": [timestamp]})
-    value: int = frame.select(utc_ns(frame, "t", "timestamp")).item()
-    return value

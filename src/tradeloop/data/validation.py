@@ -21,7 +21,7 @@ import polars as pl
 
 from tradeloop.errors import DataError, UnknownSignalError
 
-__all__ = ["OHLCV", "normalize_bars", "utc_ns"]
+__all__ = ["OHLCV", "normalize_bars", "utc_ns_expr"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
@@ -47,7 +47,7 @@ def normalize_bars(
     close = pl.col("close").cast(pl.Float64)
     columns = [
         pl.col("source_row"),
-        utc_ns(frame, timestamp_col, source).alias("ts_ns"),
+        utc_ns_expr(frame, timestamp_col, source).alias("ts_ns"),
         asset.alias("asset_id"),
         *[
             (pl.col(name).cast(pl.Float64) if name in frame.columns else close).alias(name)
@@ -112,7 +112,7 @@ def _pick_signals(
     return list(dict.fromkeys(signal_columns))
 
 
-def utc_ns(frame: pl.DataFrame, timestamp_col: str, source: str) -> pl.Expr:
+def utc_ns_expr(frame: pl.DataFrame, timestamp_col: str, source: str) -> pl.Expr:
     """UTC epoch nanoseconds of a datetime or date column (naive means UTC)."""
     dtype = frame.schema[timestamp_col]
     col = pl.col(timestamp_col)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradeloop.broker.orders import net_remaining
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
@@ -212,10 +213,7 @@ class RiskManager:
         self, broker: SimulationBroker, asset_id: str, side: Side, qty: float, price: float
     ) -> tuple[float, str]:
         sign = 1 if side is Side.BUY else -1
-        pending = sum(
-            o.remaining if o.side is Side.BUY else -o.remaining
-            for o in broker.open_orders(asset_id)
-        )
+        pending = net_remaining(broker.open_orders(asset_id))
         position = broker.position(asset_id) + pending
         reducing = min(qty, max(-sign * position, 0.0))
         adding = qty - reducing

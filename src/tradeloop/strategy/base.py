@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloop.broker.base import Broker
-from tradeloop.broker.orders import Order
+from tradeloop.broker.orders import Order, net_remaining
 from tradeloop.errors import OrderError, StrategyNotRunningError
 from tradeloop.events import Fill, MarketEvent, OrderType, Side, TimeInForce, TimestampBatch
 
@@ -304,27 +304,22 @@ class Strategy:
     def _expected_qty(self, asset_id: str) -> float:
         """Position plus what open orders will add (buys) or remove (sells)."""
         broker = self._broker()
-        return broker.position(asset_id) + _pending(broker.open_orders(asset_id))
+        return broker.position(asset_id) + net_remaining(broker.open_orders(asset_id))
 
     def _trade_to(self, asset_id: str, target: float, **order: Any) -> Order | None:
         """One order toward ``target``; open orders pulling the other way are cancelled first
         (a pending buy is withdrawn rather than offset by a sell of shares not yet held)."""
         broker = self._broker()
         open_orders = broker.open_orders(asset_id)
-        delta = target - broker.position(asset_id) - _pending(open_orders)
+        delta = target - broker.position(asset_id) - net_remaining(open_orders)
         if delta and open_orders:
             opposing = _SELL if delta > 0 else _BUY
             stale = [o for o in open_orders if o.side is opposing]
             for open_order in stale:
                 broker.cancel(open_order.id)
             if stale:
-                delta += _pending(stale)
+                delta += net_remaining(stale)
         qty = self._round(abs(delta))
         if qty <= 0:
             return None
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
-
-
-def _pending(orders: list[Order]) -> float:
-    """Net quantity still to fill: buys add, sells subtract."""
-    return sum(o.remaining if o.side is _BUY else -o.remaining for o in orders)
