@@ -13,6 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "data"
 
 
+def run_example(*relative: str) -> str:
+    """Run an example script with warnings as errors; return its stdout (exit 0 asserted)."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT.joinpath("examples", *relative))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_bundled_sample_data_is_reproducible_from_its_script(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(DATA / "make_sample.py"), str(tmp_path)],
@@ -48,20 +61,7 @@ def test_bundled_ml_strategy_trades_and_respects_the_vix_filter() -> None:
 
 
 def test_integrated_top25_reference_example_runs_with_rule_attribution() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "error",
-            str(ROOT / "examples" / "integrated" / "top25_ml_strategy_complete.py"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_example("integrated", "top25_ml_strategy_complete.py")
     assert "126,000 bars, 500 assets" in out
     assert "Exits by rule:" in out
     for rule in ("trailing_stop", "volatility_stop"):
@@ -106,24 +106,10 @@ def test_integrated_top25_respects_vix_filter_and_position_cap() -> None:
 
 
 def test_declarative_and_hybrid_numba_example_trade_identically() -> None:
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / "declarative_and_hybrid.py")],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "identical fills: True" in done.stdout
+    stdout = run_example("declarative_and_hybrid.py")
+    assert "identical fills: True" in stdout
 
 
 def test_demo_act_two_paper_matches_backtest() -> None:
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / "paper_vs_backtest.py")],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "fills identical, one for one: yes" in done.stdout
+    stdout = run_example("paper_vs_backtest.py")
+    assert "fills identical, one for one: yes" in stdout
