@@ -131,6 +131,11 @@ class Engine:
         if isinstance(self.features, PrecomputedFeatureProvider):
             context = context.merged(self.features.market_context())
         elif isinstance(self.features, CallableFeatureProvider):
+            if self.features.is_async:
+                raise ConfigError(
+                    "async feature functions run in paper and live runs (LiveRuntime); a replay "
+                    "backtest calls features in line and needs plain functions"
+                )
             callable_features = self.features
         strategy, broker = self.strategy, self.broker
         compiled = isinstance(strategy, SignalStrategy) and strategy.compile

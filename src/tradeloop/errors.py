@@ -5,7 +5,8 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
     TradeloopError
     ├── DataError                  bad bars, signals or context (names file, row, asset, time)
     │   ├── UnknownSignalError     also a KeyError: ``event.signals["typo"]``
-    │   └── UnknownContextError    also a KeyError: ``context["typo"]``
+    │   ├── UnknownContextError    also a KeyError: ``context["typo"]``
+    │   └── FeatureError           a feature function failed, timed out or returned junk
     ├── ConfigError                an engine, broker or CLI setting that cannot work
     ├── OrderError                 an order request that is malformed (never a rejection:
     │                              rejections are events, the run goes on)
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "ConnectionLostError",
     "DataError",
+    "FeatureError",
     "OrderError",
     "RateLimitError",
     "StrategyNotRunningError",
@@ -56,6 +58,10 @@ class UnknownSignalError(_NamedKeyError):
 
 class UnknownContextError(_NamedKeyError):
     """A context name that no context series provides."""
+
+
+class FeatureError(DataError):
+    """A feature provider failed, timed out, or returned something that is not features."""
 
 
 class ConfigError(TradeloopError):

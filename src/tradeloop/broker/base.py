@@ -7,13 +7,13 @@ implement the same methods, which is why a strategy runs unchanged everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tradeloop.broker.orders import Order
 from tradeloop.events import OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
 
-__all__ = ["Bar", "BarSource", "Broker"]
+__all__ = ["Bar", "BarSource", "Broker", "OrderGate"]
 
 # open, high, low, close, volume, bar_index
 Bar = tuple[float, float, float, float, float, int]
@@ -56,3 +56,10 @@ class Broker(Protocol):
     ) -> Order: ...
 
     def cancel(self, order_id: int) -> bool: ...
+
+
+class OrderGate(Protocol):
+    """Hard pre-trade limits (``tradeloop.risk.gate.PreTradeGate``): "" accepts ``order``,
+    anything else is the reason it is rejected."""
+
+    def review(self, broker: Any, order: Order) -> str: ...

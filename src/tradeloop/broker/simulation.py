@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from tradeloop.broker.base import Bar, BarSource
+from tradeloop.broker.base import Bar, BarSource, OrderGate
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.orders import Order, match_price
 from tradeloop.clock import utc_datetime
@@ -94,6 +94,8 @@ class SimulationBroker:
         self.pre_trade_checks: list[
             Callable[[SimulationBroker, str, Side, float, float], tuple[float, str]]
         ] = []
+        # the pre-trade gate of a paper or live run (``tradeloop.risk.gate``): yes or no
+        self.gate: OrderGate | None = None
         self._open: dict[str, list[Order]] = {}
         self._reserve: dict[int, float] = {}
         self._reserved_total = 0.0
@@ -213,7 +215,11 @@ class SimulationBroker:
             reason=reason,
         )
         self.orders.append(order)
-        problem = self._pre_trade(order) or self._admission_problem(order)
+        problem = (
+            (self.gate.review(self, order) if self.gate is not None else "")
+            or self._pre_trade(order)
+            or self._admission_problem(order)
+        )
         if problem:
             order.status = _REJECTED
             order.message = problem
@@ -252,14 +258,14 @@ class SimulationBroker:
         self._open.setdefault(asset_id, []).append(order)
         self._execute(order, base_price, bar)
 
-    def cancel(self, order_id: int) -> bool:
+    def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
         """Cancel an open order; False if it is not open (filled, rejected, unknown)."""
         if not 0 < order_id <= len(self.orders):
             return False
         order = self.orders[order_id - 1]
         if not order.is_open:
             return False
-        self._close(order, _CANCELLED, "cancelled by strategy")
+        self._close(order, _CANCELLED, message)
         return True
 
     # -- what the replay loop drives --------------------------------------------------------

@@ -7,6 +7,7 @@ or before the timestamp, never a later one.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -20,7 +21,7 @@ from tradeloop.clock import utc_ns
 from tradeloop.data.context import Context
 from tradeloop.data.feed import to_polars
 from tradeloop.data.validation import utc_ns_expr
-from tradeloop.errors import ConfigError, DataError
+from tradeloop.errors import ConfigError, DataError, FeatureError
 
 __all__ = ["CallableFeatureProvider", "FeatureProvider", "PrecomputedFeatureProvider"]
 
@@ -130,28 +131,89 @@ class PrecomputedFeatureProvider:
 class CallableFeatureProvider:
     """Features computed on demand: ``compute_fn(asset_id, timestamp) -> dict`` and
     ``compute_market_fn(timestamp) -> dict``. Either may be omitted.
+
+    In a paper or live run either function may be ``async`` (a model server, a database):
+    the runtime asks for every asset of a timestamp concurrently and gives up after
+    ``timeout_s``; a failure or a timeout skips that timestamp's decisions (logged and
+    counted) rather than deciding on missing numbers. A replay backtest needs plain
+    functions, and calls them in line.
     """
 
     def __init__(
         self,
-        compute_fn: Callable[[str, datetime], Mapping[str, float]] | None = None,
-        compute_market_fn: Callable[[datetime], Mapping[str, Any]] | None = None,
+        compute_fn: Callable[[str, datetime], Any] | None = None,
+        compute_market_fn: Callable[[datetime], Any] | None = None,
+        *,
+        timeout_s: float | None = 1.0,
     ) -> None:
-        for fn in (compute_fn, compute_market_fn):
-            if fn is not None and inspect.iscoroutinefunction(fn):
-                raise ConfigError(
-                    "async feature functions run in the live runtime; a replay backtest "
-                    "needs plain functions"
-                )
+        if timeout_s is not None and not timeout_s > 0:
+            raise ConfigError(f"timeout_s must be > 0 (or None for no limit), got {timeout_s}")
         self._compute = compute_fn
         self._compute_market = compute_market_fn
+        self.timeout_s = timeout_s
+        self.is_async = any(
+            fn is not None and inspect.iscoroutinefunction(fn)
+            for fn in (compute_fn, compute_market_fn)
+        )
 
     @property
     def has_asset_features(self) -> bool:
         return self._compute is not None
 
     def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
-        return {} if self._compute is None else self._compute(asset_id, timestamp)
+        if self._compute is None:
+            return {}
+        return _checked(self._compute(asset_id, timestamp), f"features of {asset_id}")
 
     def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
-        return {} if self._compute_market is None else self._compute_market(timestamp)
+        if self._compute_market is None:
+            return {}
+        return _checked(self._compute_market(timestamp), "market features")
+
+    async def fetch(
+        self, asset_ids: list[str], timestamp: datetime
+    ) -> tuple[list[Mapping[str, float]], Mapping[str, Any]]:
+        """Every asset's features and the market's for one timestamp (the live runtime's call).
+
+        Raises ``FeatureError`` if a function fails, returns something other than a mapping,
+        or (async functions) the whole timestamp takes longer than ``timeout_s``.
+        """
+        if not self.is_async:
+            try:
+                return [self.get_features(a, timestamp) for a in asset_ids], (
+                    self.get_market_features(timestamp)
+                )
+            except FeatureError:
+                raise
+            except Exception as err:
+                raise FeatureError(f"a feature function raised {err!r}") from err
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                per_asset, market = await asyncio.gather(
+                    asyncio.gather(*(_call(self._compute, a, timestamp) for a in asset_ids)),
+                    _call(self._compute_market, timestamp),
+                )
+        except TimeoutError:
+            raise FeatureError(
+                f"features for {len(asset_ids)} assets took longer than {self.timeout_s:g} s"
+            ) from None
+        except FeatureError:
+            raise
+        except Exception as err:
+            raise FeatureError(f"a feature function raised {err!r}") from err
+        pairs = zip(per_asset, asset_ids, strict=True)
+        checked = [_checked(f, f"features of {a}") for f, a in pairs]
+        return checked, _checked(market, "market features")
+
+
+async def _call(fn: Callable[..., Any] | None, *args: Any) -> Any:
+    if fn is None:
+        return {}
+    value = fn(*args)
+    return await value if inspect.isawaitable(value) else value
+
+
+def _checked(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FeatureError(f"{what}: expected a dict of name -> value, got {type(value).__name__}")
+    return value

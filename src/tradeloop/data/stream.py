@@ -5,8 +5,14 @@ One message per WebSocket text frame::
     {"type": "bar", "asset_id": "AAA", "ts_ns": 1641243600000000000,
      "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0,
      "signals": {"ml_pred": 0.7}}
+    {"type": "bars", "ts_ns": 1641243600000000000, "asset_id": ["AAA", "BBB"],
+     "open": [1.0, 2.0], "high": [...], "low": [...], "close": [...], "volume": [...],
+     "signals": {"ml_pred": [0.7, null]}}
     {"type": "context", "name": "VIX", "ts_ns": 1641243600000000000, "value": 18.2}
     {"type": "end"}
+
+A ``bars`` message carries every asset's bar of one timestamp in columns (null = no signal):
+one frame per timestamp, decoded without a Python object per bar.
 
 ``decode`` raises ``VenueProtocolError`` naming what is wrong; it never guesses a number.
 """
@@ -18,9 +24,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tradeloop.errors import VenueProtocolError
 
-__all__ = ["BarMessage", "ContextMessage", "EndMessage", "Message", "decode", "encode"]
+__all__ = [
+    "BarBatchMessage",
+    "BarMessage",
+    "ContextMessage",
+    "EndMessage",
+    "Message",
+    "decode",
+    "encode",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +52,23 @@ class BarMessage:
     signals: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class BarBatchMessage:
+    """Every asset's bar of one timestamp, as columns (NaN = no value for that signal)."""
+
+    ts_ns: int
+    asset_ids: list[str]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    signals: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.asset_ids)
+
+
 @dataclass(frozen=True, slots=True)
 class ContextMessage:
     name: str
@@ -47,9 +81,12 @@ class EndMessage:
     """The stream is over (a replay reached its last bar)."""
 
 
-Message = BarMessage | ContextMessage | EndMessage
+Message = BarMessage | BarBatchMessage | ContextMessage | EndMessage
 
 _PRICES = ("open", "high", "low", "close")
+_COLUMNS = (*_PRICES, "volume")
+_NUMBERS = frozenset((int, float))
+_NULLABLE = _NUMBERS | {type(None)}
 
 
 def encode(message: Message) -> str:
@@ -65,6 +102,16 @@ def encode(message: Message) -> str:
                 "close": message.close,
                 "volume": message.volume,
                 "signals": message.signals,
+            }
+        )
+    if isinstance(message, BarBatchMessage):
+        return json.dumps(
+            {
+                "type": "bars",
+                "ts_ns": message.ts_ns,
+                "asset_id": message.asset_ids,
+                **{name: getattr(message, name).tolist() for name in _COLUMNS},
+                "signals": {n: _nulls(v) for n, v in message.signals.items()},
             }
         )
     if isinstance(message, ContextMessage):
@@ -90,6 +137,8 @@ def decode(text: str | bytes) -> Message:
     kind = raw.get("type")
     if kind == "bar":
         return _bar(raw)
+    if kind == "bars":
+        return _bars(raw)
     if kind == "context":
         name, ts_ns = raw.get("name"), raw.get("ts_ns")
         if not isinstance(name, str) or not isinstance(ts_ns, int):
@@ -122,3 +171,48 @@ def _bar(raw: dict[str, Any]) -> BarMessage:
     return BarMessage(
         asset, ts_ns, open_, high, low, close, volume, {k: float(v) for k, v in signals.items()}
     )
+
+
+def _nulls(values: npt.NDArray[np.float64]) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]
+
+
+def _bars(raw: dict[str, Any]) -> BarBatchMessage:
+    ts_ns, assets = raw.get("ts_ns"), raw.get("asset_id")
+    if not isinstance(ts_ns, int) or not isinstance(assets, list):
+        raise VenueProtocolError("bars message needs an integer ts_ns and a list asset_id")
+    n = len(assets)
+    if not all(isinstance(a, str) and a for a in assets) or len(set(assets)) != n:
+        raise VenueProtocolError(f"bars@{ts_ns}: asset_id must be distinct non-empty strings")
+    columns = {}
+    for name in _COLUMNS:
+        columns[name] = _column(raw.get(name), n, f"bars@{ts_ns}: {name}", nulls=False)
+    prices = [columns[name] for name in _PRICES]
+    ok = np.logical_and.reduce([np.isfinite(c) & (c > 0) for c in prices])
+    ok &= columns["high"] >= columns["low"]
+    ok &= np.isfinite(columns["volume"])
+    if not ok.all():
+        i = int(np.argmin(ok))
+        values = [float(c[i]) for c in (*prices, columns["volume"])]
+        raise VenueProtocolError(f"bars@{ts_ns}: {assets[i]} has impossible values {values}")
+    signals = raw.get("signals") or {}
+    if not isinstance(signals, dict):
+        raise VenueProtocolError(f"bars@{ts_ns}: signals must map names to lists")
+    return BarBatchMessage(
+        ts_ns,
+        assets,
+        columns["open"],
+        columns["high"],
+        columns["low"],
+        columns["close"],
+        columns["volume"],
+        {str(k): _column(v, n, f"bars@{ts_ns}: {k}", nulls=True) for k, v in signals.items()},
+    )
+
+
+def _column(values: Any, n: int, where: str, *, nulls: bool) -> npt.NDArray[np.float64]:
+    if not isinstance(values, list) or len(values) != n:
+        raise VenueProtocolError(f"{where}: expected a list of {n} numbers")
+    if not set(map(type, values)) <= (_NULLABLE if nulls else _NUMBERS):  # bool is not a number
+        raise VenueProtocolError(f"{where}: not all numbers: {str(values)[:80]}")
+    return np.array(values, dtype=np.float64)  # None -> nan

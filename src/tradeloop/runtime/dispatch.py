@@ -175,9 +175,15 @@ class Dispatcher:
         """Whether per-bar Python values are needed (per-bar callbacks)."""
         return self.on_event is not None
 
-    def step(self, block: BarBlock, context: Mapping[str, Any]) -> None:
-        """Handle the one timestamp ``block`` was moved to (the live runtime's entry point)."""
-        self.run(block, [block.ts_ns], [block.start, block.stop], lambda ts_ns: context)
+    def step(self, block: BarBlock, context: Mapping[str, Any], *, decide: bool = True) -> None:
+        """Handle the one timestamp ``block`` was moved to (the live runtime's entry point).
+
+        ``decide=False`` runs every step but the strategy's callbacks (its features are
+        missing): orders fill, marks move, risk exits still fire.
+        """
+        self.run(
+            block, [block.ts_ns], [block.start, block.stop], lambda ts_ns: context, decide=decide
+        )
 
     def run(
         self,
@@ -185,6 +191,8 @@ class Dispatcher:
         stamps: list[int],
         bounds: list[int],
         snapshot_at: Callable[[int], Mapping[str, Any]],
+        *,
+        decide: bool = True,
     ) -> None:
         """Handle consecutive timestamps: ``stamps[j]`` owns rows ``bounds[j]:bounds[j + 1]``.
 
@@ -197,6 +205,8 @@ class Dispatcher:
         opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
         signals, close_array = block.signals, block.arrays["close"]
         on_event, on_batch, features = self.on_event, self.on_batch, self.features
+        if not decide:
+            on_event = on_batch = None
         risk = self.risk
         for j, ts_ns in enumerate(stamps):
             start, stop = bounds[j], bounds[j + 1]

@@ -1,31 +1,49 @@
 """The asyncio runtime: bars from a stream, one Dispatcher step per timestamp.
 
 The same ``Dispatcher`` as the replay handles each timestamp, so a strategy behaves the
-same live. A timestamp is handed over when the first bar of a later timestamp arrives (or
-the stream ends): a stream sends every asset's bar for one time before the next time.
+same live. A timestamp is handed over when it is complete: a ``bars`` message carries a
+whole timestamp; single ``bar`` messages complete one when every asset of ``universe`` has
+reported, or when the first bar of a later timestamp arrives (or the stream ends).
 After a reconnect, a half-received timestamp is dropped and received again whole.
 Context messages update a buffer; each timestamp sees the latest value observed at or
-before it. Late bars (older than the timestamp in progress) and repeated (asset, time)
-bars are counted and skipped.
+before it. Late bars (at or before a timestamp already handled) and repeated
+(asset, time) bars are counted and skipped.
+
+With a ``features`` provider, each timestamp asks it for every asset's features (they join
+the bar's signals) and the market's (they join the context). If that fails or times out,
+the timestamp's orders still fill and its prices still mark the book, but the strategy is
+not called: it never decides on missing numbers. The skip is logged and counted.
+
+With a ``gate`` (``tradeloop.risk.gate``), every order passes its hard limits; the gate's
+day and mode are part of ``state()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
+import structlog
 
 from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.clock import utc_datetime
 from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
-from tradeloop.data.stream import BarMessage, ContextMessage, Message
+from tradeloop.data.features import CallableFeatureProvider, FeatureProvider
+from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message
 from tradeloop.data.supervisor import Reconnected
+from tradeloop.errors import FeatureError
+from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["LiveRuntime", "MessageSource"]
+
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
 class MessageSource(Protocol):
@@ -42,27 +60,40 @@ class LiveRuntime:
         broker: SimulationBroker,
         *,
         risk: Any = None,
+        gate: PreTradeGate | None = None,
+        features: FeatureProvider | None = None,
+        universe: Iterable[str] | None = None,
         resume: dict[str, Any] | None = None,
         on_timestamp: Callable[[int], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.feed = feed
         self.strategy = strategy
         self.broker = broker
         self.risk: RiskHook | None = risk
+        self.gate = gate
+        self.features = features
+        self.universe = frozenset(universe) if universe is not None else None
+        self.wall_clock = wall_clock
         self.bars_seen = 0
         self.timestamps = 0
         self.late = 0
         self.duplicates = 0
+        self.feature_skips = 0
         self._pending: dict[str, BarMessage] = {}
         self._ts_ns: int | None = None
         self._context: dict[str, list[tuple[int, Any]]] = {}
-        self._bar_count: dict[str, int] = dict((resume or {}).get("bar_counts", {}))
-        self._resume_after: int | None = (resume or {}).get("last_ts_ns")
+        resume = resume or {}
+        self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
+        self._resume_after: int | None = resume.get("last_ts_ns")
+        if gate is not None:
+            gate.restore(resume.get("gate", {}))
         self.replayed = 0  # bars at or before the resume point, already handled before a restart
         self.on_timestamp = on_timestamp
         self._last_flushed: int | None = self._resume_after
         self._stop = False
         self.stopped = False
+        self._log = structlog.get_logger().bind(component="runtime")
 
     def request_stop(self) -> None:
         """Stop after the message in hand: the current timestamp is still handled."""
@@ -72,6 +103,8 @@ class LiveRuntime:
         strategy, broker = self.strategy, self.broker
         if self.risk is not None:
             self.risk.bind(broker)  # type: ignore[attr-defined]
+        if self.gate is not None:
+            self.gate.bind(broker)
         self._dispatcher = Dispatcher(strategy, broker, None, self.risk)
         if type(strategy).on_fill is not Strategy.on_fill:
             broker.fill_listeners.append(strategy.on_fill)
@@ -80,12 +113,14 @@ class LiveRuntime:
             strategy.on_start()
             try:
                 async for message in self.feed.messages():
-                    if isinstance(message, ContextMessage):
+                    if isinstance(message, BarMessage):
+                        await self._on_bar(message)
+                    elif isinstance(message, BarBatchMessage):
+                        await self._on_batch(message)
+                    elif isinstance(message, ContextMessage):
                         self._context.setdefault(message.name, []).append(
                             (message.ts_ns, message.value)
                         )
-                    elif isinstance(message, BarMessage):
-                        self._on_bar(message)
                     elif isinstance(message, Reconnected):
                         # a drop can cut a timestamp in half: forget its partial bars (the
                         # restarted or backfilled stream sends it again, whole) and skip
@@ -99,61 +134,148 @@ class LiveRuntime:
             except asyncio.CancelledError:
                 # the owner cancels a runtime stuck waiting on a silent feed: stop cleanly
                 self.stopped = True
-            self._flush()
+            await self._flush_pending()
             strategy.on_end()
         finally:
             strategy.broker = None
 
     def state(self) -> dict[str, Any]:
         """What a restart needs to carry on (see ``journal``)."""
-        return {"bar_counts": dict(self._bar_count)}
+        state: dict[str, Any] = {"bar_counts": dict(self._bar_count)}
+        if self.gate is not None:
+            state["gate"] = self.gate.state()
+        return state
 
-    def _on_bar(self, bar: BarMessage) -> None:
-        if self._resume_after is not None and bar.ts_ns <= self._resume_after:
-            self.replayed += 1
+    # -- messages in ------------------------------------------------------------------------
+
+    def _is_old(self, ts_ns: int, n_bars: int) -> bool:
+        """Count and report bars that belong to a timestamp already handled."""
+        if self._resume_after is not None and ts_ns <= self._resume_after:
+            self.replayed += n_bars
+            return True
+        self.bars_seen += n_bars
+        if self._last_flushed is not None and ts_ns <= self._last_flushed:
+            self.late += n_bars
+            return True
+        return False
+
+    async def _on_bar(self, bar: BarMessage) -> None:
+        if self._is_old(bar.ts_ns, 1):
             return
-        self.bars_seen += 1
         if self._ts_ns is not None and bar.ts_ns < self._ts_ns:
             self.late += 1
             return
         if self._ts_ns is not None and bar.ts_ns > self._ts_ns:
-            self._flush()
+            await self._flush_pending()
         if bar.asset_id in self._pending:
             self.duplicates += 1
             return
         self._ts_ns = bar.ts_ns
         self._pending[bar.asset_id] = bar
+        universe = self.universe
+        if universe and len(self._pending) >= len(universe) and universe.issubset(self._pending):
+            await self._flush_pending()
 
-    def _flush(self) -> None:
+    async def _on_batch(self, batch: BarBatchMessage) -> None:
+        if self._is_old(batch.ts_ns, len(batch)):
+            return
+        if self._ts_ns is not None and batch.ts_ns < self._ts_ns:
+            self.late += len(batch)
+            return
+        await self._flush_pending()
+        order = np.argsort(batch.asset_ids, kind="stable")
+        ids = [batch.asset_ids[i] for i in order.tolist()]
+        arrays = {name: getattr(batch, name)[order] for name in _PRICE_COLUMNS}
+        arrays.update({f"signal:{n}": v[order] for n, v in batch.signals.items()})
+        await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
+
+    async def _flush_pending(self) -> None:
         if not self._pending or self._ts_ns is None:
             return
         bars = [self._pending[a] for a in sorted(self._pending)]
         self._pending = {}
-        ts_ns = self._ts_ns
-        names = sorted({name for bar in bars for name in bar.signals})
-        columns = {
-            "open": [b.open for b in bars],
-            "high": [b.high for b in bars],
-            "low": [b.low for b in bars],
-            "close": [b.close for b in bars],
-            "volume": [b.volume for b in bars],
+        names = tuple(sorted({name for bar in bars for name in bar.signals}))
+        arrays = {
+            "open": np.array([b.open for b in bars]),
+            "high": np.array([b.high for b in bars]),
+            "low": np.array([b.low for b in bars]),
+            "close": np.array([b.close for b in bars]),
+            "volume": np.array([b.volume for b in bars]),
         }
-        signals = {n: [b.signals.get(n, math.nan) for b in bars] for n in names}
+        for n in names:
+            arrays[f"signal:{n}"] = np.array([b.signals.get(n, math.nan) for b in bars])
+        await self._dispatch(self._ts_ns, [b.asset_id for b in bars], arrays, names)
+
+    # -- one timestamp ------------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        ts_ns: int,
+        asset_ids: list[str],
+        arrays: dict[str, npt.NDArray[np.float64]],
+        names: tuple[str, ...],
+    ) -> None:
+        """Hand one complete timestamp (asset-sorted columns) to the dispatcher."""
+        self._ts_ns = ts_ns
+        snapshot = self._snapshot(ts_ns)
+        decide = True
+        if self.features is not None:
+            decide, names, snapshot = await self._add_features(
+                ts_ns, asset_ids, arrays, names, snapshot
+            )
         counts = self._bar_count
-        bar_index = np.array([counts.get(b.asset_id, 0) for b in bars], dtype=np.int64)
-        for b in bars:
-            counts[b.asset_id] = counts.get(b.asset_id, 0) + 1
-        arrays = {k: np.array(v) for k, v in columns.items()}
-        arrays.update({f"signal:{n}": np.array(v) for n, v in signals.items()})
-        block = BarBlock(
-            [b.asset_id for b in bars], columns, bar_index, signals, arrays, tuple(names)
-        )
-        block.move(ts_ns, 0, len(bars))
-        self._dispatcher.step(block, self._snapshot(ts_ns))
+        bar_index = np.array([counts.get(a, 0) for a in asset_ids], dtype=np.int64)
+        for a in asset_ids:
+            counts[a] = counts.get(a, 0) + 1
+        rows = self._dispatcher.needs_rows
+        columns = {k: arrays[k].tolist() if rows else [] for k in _PRICE_COLUMNS}
+        signals = {n: arrays[f"signal:{n}"].tolist() for n in names} if rows else {}
+        block = BarBlock(asset_ids, columns, bar_index, signals, arrays, names)
+        block.move(ts_ns, 0, len(asset_ids))
+        gate = self.gate
+        if gate is not None:
+            gate.begin_timestamp(ts_ns, asset_ids, self.wall_clock())
+        self._dispatcher.step(block, snapshot, decide=decide)
+        if gate is not None:
+            gate.end_timestamp()
         self._last_flushed = ts_ns
         self.timestamps += 1
         if self.on_timestamp is not None:
             self.on_timestamp(ts_ns)
+
+    async def _add_features(
+        self,
+        ts_ns: int,
+        asset_ids: list[str],
+        arrays: dict[str, npt.NDArray[np.float64]],
+        names: tuple[str, ...],
+        snapshot: ContextSnapshot,
+    ) -> tuple[bool, tuple[str, ...], ContextSnapshot]:
+        """Join the provider's features into the columns and the context (or skip)."""
+        provider = self.features
+        assert provider is not None
+        when = utc_datetime(ts_ns)
+        try:
+            if isinstance(provider, CallableFeatureProvider):
+                per_asset, market = await provider.fetch(asset_ids, when)
+            else:
+                per_asset = [provider.get_features(a, when) for a in asset_ids]
+                market = provider.get_market_features(when)
+        except FeatureError as err:
+            self.feature_skips += 1
+            self._log.warning(
+                "features_skipped", ts=str(when), assets=len(asset_ids), error=str(err)
+            )
+            return False, names, snapshot
+        extra = sorted({name for features in per_asset for name in features} - set(names))
+        for name in extra:
+            arrays[f"signal:{name}"] = np.full(len(asset_ids), math.nan)
+        for i, features in enumerate(per_asset):
+            for name, value in features.items():
+                arrays[f"signal:{name}"][i] = value
+        if market:
+            snapshot = ContextSnapshot({**snapshot, **market})
+        return True, tuple(sorted((*names, *extra))), snapshot
 
     def _snapshot(self, ts_ns: int) -> ContextSnapshot:
         if not self._context:

@@ -106,8 +106,11 @@ def test_callable_provider_refuses_async_functions_in_a_backtest() -> None:
     async def fetch(asset_id: str, timestamp: datetime) -> dict[str, float]:
         return {}
 
-    with pytest.raises(ConfigError, match="async"):
-        CallableFeatureProvider(fetch)  # type: ignore[arg-type]
+    frame = bars([(0, "A", 10, 11, 9, 10)])
+    provider = CallableFeatureProvider(fetch)
+    assert provider.is_async
+    with pytest.raises(ConfigError, match="async feature functions run in paper and live"):
+        Engine(feed=frame, strategy=Recorder(), features=provider).run()
 
 
 def test_feature_that_clashes_with_bar_column_is_refused() -> None:
