@@ -1,66 +1,36 @@
 """A WebSocket server that streams historical bars live (``tradeloop serve-replay``). I/O edge.
 
-Every client gets the whole replay from the start, in time order: at each timestamp first
-the context values observed by then, then every asset's bar, then (with ``speed`` > 0) a
-pause of the bar interval divided by ``speed``. The wire format is ``data/stream.py``.
+Two clocks:
+
+- ``shared_clock=False`` (default): every client gets the whole replay from the start.
+- ``shared_clock=True``: it behaves like a venue. One replay runs from the moment the first
+  client connects; a client receives what is published while it is connected, and what it
+  missed (a drop, a restart) it fetches with ``GET /history?start_ns=A&end_ns=B``.
+
+``GET /history`` (both clocks) answers every message of the timestamps in ``[A, B]``
+published so far, one encoded message per line (``data/stream.py``), context first.
+``batched=True`` sends one ``bars`` message per timestamp instead of one per bar.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
-from tradeloop.data.bars import BarTable
-from tradeloop.data.context import Context
-from tradeloop.data.feed import HistoricalFeed
-from tradeloop.data.stream import BarMessage, ContextMessage, EndMessage, Message, encode
+from tradeloop.data.replay import load_replay, replay_messages
+from tradeloop.data.stream import EndMessage, encode
 
-__all__ = ["ReplayServer", "replay_messages"]
+__all__ = ["ReplayServer"]
 
-
-def replay_messages(table: BarTable, context: Context) -> Iterator[tuple[int, list[Message]]]:
-    """(ts_ns, messages) per timestamp: context observed by then, then the bars."""
-    updates = sorted(
-        (int(ts), name, value)
-        for name in context.names
-        for ts, value in zip(*context.series_points(name), strict=True)
-    )
-    u = 0
-    names = table.asset_ids
-    signals = list(table.signals.items())
-    for k, ts_ns in enumerate(table.unique_ts_ns.tolist()):
-        batch: list[Message] = []
-        while u < len(updates) and updates[u][0] <= ts_ns:
-            batch.append(ContextMessage(updates[u][1], updates[u][0], updates[u][2]))
-            u += 1
-        rows = range(int(table.ts_bounds[k]), int(table.ts_bounds[k + 1]))
-        batch.extend(_bar(table, names, signals, ts_ns, i) for i in rows)
-        yield ts_ns, batch
-
-
-def _bar(
-    table: BarTable,
-    names: tuple[str, ...],
-    signals: list[tuple[str, Any]],
-    ts_ns: int,
-    i: int,
-) -> BarMessage:
-    volume = float(table.volume[i])
-    return BarMessage(
-        names[int(table.asset_code[i])],
-        ts_ns,
-        float(table.open[i]),
-        float(table.high[i]),
-        float(table.low[i]),
-        float(table.close[i]),
-        volume if np.isfinite(volume) else 0.0,
-        {n: float(v[i]) for n, v in signals if np.isfinite(v[i])},
-    )
+_END = encode(EndMessage())
 
 
 class ReplayServer:
@@ -75,24 +45,36 @@ class ReplayServer:
         speed: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        shared_clock: bool = False,
+        batched: bool = False,
     ) -> None:
-        feed = data if isinstance(data, HistoricalFeed) else HistoricalFeed(data, signal_columns)
-        self.table = BarTable.from_frame(feed.frame())
-        self.context = context if isinstance(context, Context) else Context(context)
+        self.table, self.context = load_replay(data, context, signal_columns)
         self.speed = speed
         self.host, self.port = host, port
+        self.shared_clock = shared_clock
+        self.batched = batched
+        self.clients: set[ServerConnection] = set()
+        self.published = 0 if shared_clock else self.table.n_timestamps
+        self.finished = False
         self._server: Server | None = None
+        self._clock: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
     async def start(self) -> ReplayServer:
-        self._server = await serve(self._handle, self.host, self.port)
+        self._server = await serve(
+            self._handle, self.host, self.port, process_request=self._http, max_size=2**24
+        )
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
         return self
 
     async def close(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -102,15 +84,79 @@ class ReplayServer:
         assert self._server is not None
         await self._server.serve_forever()
 
+    # -- the stream ---------------------------------------------------------------------------
+
+    def frames(self) -> Any:
+        """(k, ts_ns, encoded messages) per timestamp, in time order."""
+        for k, (ts_ns, messages) in enumerate(
+            replay_messages(self.table, self.context, batched=self.batched)
+        ):
+            yield k, ts_ns, [encode(m) for m in messages]
+
     async def _handle(self, connection: ServerConnection) -> None:
+        if self.shared_clock:
+            await self._join(connection)
+            return
         previous: int | None = None
         try:
-            for ts_ns, messages in replay_messages(self.table, self.context):
+            for _, ts_ns, frames in self.frames():
                 if self.speed > 0 and previous is not None:
                     await asyncio.sleep((ts_ns - previous) / 1e9 / self.speed)
                 previous = ts_ns
-                for message in messages:
-                    await connection.send(encode(message))
-            await connection.send(encode(EndMessage()))
+                for frame in frames:
+                    await connection.send(frame)
+            await connection.send(_END)
         except ConnectionClosed:
             return
+
+    async def _join(self, connection: ServerConnection) -> None:
+        if self.finished:
+            with contextlib.suppress(ConnectionClosed):
+                await connection.send(_END)
+            return
+        self.clients.add(connection)
+        if self._clock is None:
+            self._clock = asyncio.create_task(self._publish())
+        try:
+            await connection.wait_closed()
+        finally:
+            self.clients.discard(connection)
+
+    async def _publish(self) -> None:
+        """The shared clock: publish each timestamp to whoever is connected at the time."""
+        previous: int | None = None
+        for k, ts_ns, frames in self.frames():
+            if self.speed > 0 and previous is not None:
+                await asyncio.sleep((ts_ns - previous) / 1e9 / self.speed)
+            else:
+                await asyncio.sleep(0)
+            previous = ts_ns
+            self.on_publish(k)
+            for frame in frames:
+                broadcast(self.clients, frame)
+            self.published = k + 1
+        self.finished = True
+        broadcast(self.clients, _END)
+
+    def on_publish(self, k: int) -> None:
+        """Called before timestamp ``k`` goes out (a hook for fault injection in tests)."""
+
+    # -- history over HTTP ---------------------------------------------------------------------
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path != "/history":
+            return None  # a WebSocket handshake
+        query = parse_qs(url.query)
+        try:
+            start = int(query["start_ns"][0])
+            end = int(query["end_ns"][0]) if "end_ns" in query else None
+        except (KeyError, ValueError):
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST, "GET /history?start_ns=<int>[&end_ns=<int>]\n"
+            )
+        times = self.table.unique_ts_ns[: self.published]
+        first = int(np.searchsorted(times, start, side="left"))
+        last = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
+        lines = [frame for k, _, frames in self.frames() if first <= k < last for frame in frames]
+        return connection.respond(HTTPStatus.OK, "".join(f"{line}\n" for line in lines))

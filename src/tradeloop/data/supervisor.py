@@ -1,11 +1,18 @@
-"""Feed supervision: reconnect with jittered backoff, and treat a silent feed as dead.
+"""Feed supervision: reconnect with jittered backoff, treat a silent feed as dead, backfill
+what a drop missed, and never deliver an (asset, bar time) twice.
 
 ``SupervisedFeed`` wraps anything with ``messages()`` (a WebSocketFeed). When the stream
 drops (``ConnectionLostError``) or sends nothing for ``stale_after_s`` (a bar was due), it
 logs, waits ``min(max_backoff_s, base_backoff_s × 2^attempt)`` with ±50 % jitter, connects
-again and yields a ``Reconnected`` marker first, so the runtime can skip what it has already
-handled (a replay server restarts from the beginning; a venue backfills from its history).
-The stream ending normally ends the supervision.
+again and yields a ``Reconnected`` marker first, so the runtime drops a half-received
+timestamp and skips what it has already handled.
+
+Backfill (feeds with ``history(start_ns, end_ns)``): after reconnecting (or at the first
+connection when ``backfill_from`` is given, e.g. a daemon restart), it waits for the first
+live message, asks the history for everything from the last bar time it delivered up to
+that message's time, and delivers the history before the live stream. Subscribing first and
+then backfilling up to the first live bar leaves no gap; the overlap is removed by
+de-duplicating on (asset, bar time). The stream ending normally ends the supervision.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Protocol
 
 import structlog
 
-from tradeloop.data.stream import Message
+from tradeloop.data.stream import BarBatchMessage, BarMessage, Message
 from tradeloop.errors import ConnectionLostError
 
 __all__ = ["Reconnected", "SupervisedFeed"]
@@ -36,6 +43,39 @@ class _Feed(Protocol):
     def messages(self) -> AsyncIterator[Message]: ...
 
 
+class _Delivered:
+    """Which (asset, bar time) keys went out recently: enough to drop a backfill's overlap."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._by_ts: dict[int, set[str]] = {}
+
+    def clear(self) -> None:
+        self._by_ts.clear()
+
+    def fresh(self, message: Message) -> bool:
+        """False for a bar (or a whole batch) already delivered; remembers the new ones."""
+        if isinstance(message, BarMessage):
+            seen = self._at(message.ts_ns)
+            if message.asset_id in seen:
+                return False
+            seen.add(message.asset_id)
+        elif isinstance(message, BarBatchMessage):
+            seen = self._at(message.ts_ns)
+            if seen.issuperset(message.asset_ids):
+                return False
+            seen.update(message.asset_ids)
+        return True
+
+    def _at(self, ts_ns: int) -> set[str]:
+        seen = self._by_ts.get(ts_ns)
+        if seen is None:
+            seen = self._by_ts[ts_ns] = set()
+            if len(self._by_ts) > self.keep:
+                del self._by_ts[min(self._by_ts)]
+        return seen
+
+
 class SupervisedFeed:
     def __init__(
         self,
@@ -45,6 +85,7 @@ class SupervisedFeed:
         base_backoff_s: float = 0.25,
         max_backoff_s: float = 15.0,
         max_attempts: int | None = None,
+        backfill_from: int | None = None,
         seed: int | None = None,
     ) -> None:
         self.feed = feed
@@ -54,6 +95,11 @@ class SupervisedFeed:
         self.max_attempts = max_attempts
         self.reconnects = 0
         self.stalls = 0
+        self.backfilled = 0  # messages delivered from the history call
+        self.duplicates = 0  # bars dropped because they had been delivered already
+        self._last_bar_ns = backfill_from
+        self._backfill_now = backfill_from is not None
+        self._delivered = _Delivered()
         self._random = random.Random(seed)
         self._log = structlog.get_logger().bind(component="feed_supervisor")
 
@@ -68,18 +114,33 @@ class SupervisedFeed:
             try:
                 if attempt:
                     yield Reconnected(attempt)
+                    self._delivered.clear()  # the runtime dropped the half-received timestamp
+                backlog: list[Message] = []
+                ended = False
+                if self._backfill_now and hasattr(self.feed, "history"):
+                    # subscribe first (the first live bar), then fetch the gap up to it
+                    live: list[Message] = []
+                    while not live or not isinstance(live[-1], BarMessage | BarBatchMessage):
+                        message = await self._next(stream)
+                        if message is None:
+                            ended = True
+                            break
+                        live.append(message)
+                    first_bar = None if ended else live[-1].ts_ns  # type: ignore[union-attr]
+                    backlog = [*await self._history(first_bar), *live]
+                self._backfill_now = True  # every later connection backfills
+                for message in backlog:
+                    if self._deliverable(message):
+                        yield message
+                if ended:
+                    return
                 while True:
-                    try:
-                        message = await asyncio.wait_for(anext(stream), self.stale_after_s)
-                    except TimeoutError:
-                        self.stalls += 1
-                        raise ConnectionLostError(
-                            f"no message for {self.stale_after_s:g} s: the feed is stale"
-                        ) from None
-                    except StopAsyncIteration:
+                    message = await self._next(stream)
+                    if message is None:
                         return
                     attempt = 0
-                    yield message
+                    if self._deliverable(message):
+                        yield message
             except ConnectionLostError as err:
                 attempt += 1
                 self.reconnects += 1
@@ -93,6 +154,42 @@ class SupervisedFeed:
                 await asyncio.sleep(delay)
             finally:
                 await _close(stream)
+
+    async def _next(self, stream: AsyncIterator[Message]) -> Message | None:
+        """The next message, None when the stream ended; a silent stream is a lost one."""
+        try:
+            return await asyncio.wait_for(anext(stream), self.stale_after_s)
+        except TimeoutError:
+            self.stalls += 1
+            raise ConnectionLostError(
+                f"no message for {self.stale_after_s:g} s: the feed is stale"
+            ) from None
+        except StopAsyncIteration:
+            return None
+
+    async def _history(self, until_ns: int | None) -> list[Message]:
+        if self._last_bar_ns is None:
+            return []
+        if until_ns is not None and until_ns < self._last_bar_ns:
+            return []  # the stream restarted from the beginning: nothing was missed
+        messages: list[Message] = await self.feed.history(  # type: ignore[attr-defined]
+            self._last_bar_ns, until_ns
+        )
+        self.backfilled += len(messages)
+        self._log.info(
+            "feed_backfilled", start_ns=self._last_bar_ns, end_ns=until_ns, messages=len(messages)
+        )
+        return messages
+
+    def _deliverable(self, message: Message) -> bool:
+        if not isinstance(message, BarMessage | BarBatchMessage):
+            return True
+        if not self._delivered.fresh(message):
+            self.duplicates += 1
+            return False
+        if self._last_bar_ns is None or message.ts_ns > self._last_bar_ns:
+            self._last_bar_ns = message.ts_ns
+        return True
 
 
 async def _close(stream: AsyncIterator[Message]) -> None:

@@ -2,12 +2,16 @@
 
 Malformed frames are logged and counted in ``skipped``, never turned into numbers; a lost
 connection raises ``ConnectionLostError`` (reconnects belong to the feed supervisor).
+``history`` fetches what a drop missed from the server's ``GET /history`` (same host and
+port, one encoded message per line).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
@@ -43,3 +47,32 @@ class WebSocketFeed:
             raise ConnectionLostError(f"{self.url}: connection closed ({err})") from err
         except (OSError, InvalidURI, WebSocketException) as err:
             raise ConnectionLostError(f"{self.url}: cannot connect ({err})") from err
+
+    async def history(self, start_ns: int, end_ns: int | None) -> list[Message]:
+        """Every message of the timestamps in ``[start_ns, end_ns]`` the server has published."""
+        parts = urlsplit(self.url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        query = f"start_ns={start_ns}" + ("" if end_ns is None else f"&end_ns={end_ns}")
+        url = urlunsplit((scheme, parts.netloc, "/history", query, ""))
+        try:
+            timeout = aiohttp.ClientTimeout(total=30)
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url) as response,
+            ):
+                text = await response.text()
+                if response.status != 200:
+                    raise ConnectionLostError(f"{url}: history answered {response.status}: {text}")
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise ConnectionLostError(f"{url}: history request failed ({err!r})") from err
+        messages: list[Message] = []
+        for line in text.splitlines():
+            try:
+                message = decode(line)
+            except VenueProtocolError as err:
+                self.skipped += 1
+                self.last_error = str(err)
+                continue
+            if not isinstance(message, EndMessage):
+                messages.append(message)
+        return messages

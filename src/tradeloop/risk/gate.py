@@ -263,7 +263,7 @@ class PreTradeGate:
         if last is None:
             return "no last price to check the order's price against"
         for label, price in (("limit", order.limit_price), ("stop", order.stop_price)):
-            if price is not None and abs(price / last - 1.0) > band:
+            if price is not None and abs(price / last - 1.0) > band + 1e-12:
                 return f"{label} {price:g} is {price / last - 1:+.2%} from the last close {last:g}"
         return None
 

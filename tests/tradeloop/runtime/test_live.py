@@ -142,18 +142,16 @@ class FaultyReplay(ReplayServer):
         if self.connections > 1:
             await super()._handle(connection)
             return
-        from tradeloop.data.replay_server import replay_messages
-
         sent = 0
-        for _, messages in replay_messages(self.table, self.context):
-            for message in messages:
+        for _, _, frames in self.frames():
+            for frame in frames:
                 if sent == self.after:
                     if self.fault == "drop":
                         await connection.close()
                     else:
                         await connection.wait_closed()  # silent until the client gives up
                     return
-                await connection.send(encode(message))
+                await connection.send(frame)
                 sent += 1
 
 

@@ -1,0 +1,120 @@
+"""Historical data as a stream of messages: the source of ``ReplayFeed`` (in process) and of
+``ReplayServer`` (over WebSocket). Pure apart from ``ReplayFeed``'s pacing.
+
+At each timestamp come first the context values observed by then, then the bars: one
+``bars`` message with every asset (``batched=True``) or one ``bar`` message per asset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import numpy as np
+
+from tradeloop.data.bars import BarTable
+from tradeloop.data.context import Context
+from tradeloop.data.feed import HistoricalFeed
+from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message
+
+__all__ = ["ReplayFeed", "load_replay", "replay_messages"]
+
+
+def load_replay(
+    data: Any, context: Any = None, signal_columns: list[str] | None = None
+) -> tuple[BarTable, Context]:
+    """Validate ``data`` (anything ``HistoricalFeed`` reads) and ``context`` once."""
+    feed = data if isinstance(data, HistoricalFeed) else HistoricalFeed(data, signal_columns)
+    table = BarTable.from_frame(feed.frame())
+    return table, context if isinstance(context, Context) else Context(context)
+
+
+def replay_messages(
+    table: BarTable, context: Context, *, batched: bool = False
+) -> Iterator[tuple[int, list[Message]]]:
+    """(ts_ns, messages) per timestamp: context observed by then, then the bars."""
+    updates = sorted(
+        (int(ts), name, value)
+        for name in context.names
+        for ts, value in zip(*context.series_points(name), strict=True)
+    )
+    u = 0
+    names = table.asset_ids
+    name_of = np.array(names, dtype=object)
+    signals = list(table.signals.items())
+    volume = np.nan_to_num(table.volume, nan=0.0)
+    for k, ts_ns in enumerate(table.unique_ts_ns.tolist()):
+        batch: list[Message] = []
+        while u < len(updates) and updates[u][0] <= ts_ns:
+            batch.append(ContextMessage(updates[u][1], updates[u][0], updates[u][2]))
+            u += 1
+        a, b = int(table.ts_bounds[k]), int(table.ts_bounds[k + 1])
+        if batched:
+            batch.append(
+                BarBatchMessage(
+                    ts_ns,
+                    name_of[table.asset_code[a:b]].tolist(),
+                    table.open[a:b],
+                    table.high[a:b],
+                    table.low[a:b],
+                    table.close[a:b],
+                    volume[a:b],
+                    {n: v[a:b] for n, v in signals},
+                )
+            )
+        else:
+            batch.extend(_bar(table, names, signals, ts_ns, i) for i in range(a, b))
+        yield ts_ns, batch
+
+
+def _bar(
+    table: BarTable,
+    names: tuple[str, ...],
+    signals: list[tuple[str, Any]],
+    ts_ns: int,
+    i: int,
+) -> BarMessage:
+    volume = float(table.volume[i])
+    return BarMessage(
+        names[int(table.asset_code[i])],
+        ts_ns,
+        float(table.open[i]),
+        float(table.high[i]),
+        float(table.low[i]),
+        float(table.close[i]),
+        volume if np.isfinite(volume) else 0.0,
+        {n: float(v[i]) for n, v in signals if np.isfinite(v[i])},
+    )
+
+
+class ReplayFeed:
+    """Historical bars as a live stream, in process: as fast as possible (``speed=0``) or at
+    ``speed`` × real time. One ``bars`` message per timestamp; give it to ``LiveRuntime``
+    to paper-trade history without a socket."""
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        context: Any = None,
+        signal_columns: list[str] | None = None,
+        speed: float = 0.0,
+        batched: bool = True,
+    ) -> None:
+        self.table, self.context = load_replay(data, context, signal_columns)
+        self.speed = speed
+        self.batched = batched
+
+    async def messages(self) -> AsyncIterator[Message]:
+        previous: int | None = None
+        for k, (ts_ns, messages) in enumerate(
+            replay_messages(self.table, self.context, batched=self.batched)
+        ):
+            if self.speed > 0 and previous is not None:
+                await asyncio.sleep((ts_ns - previous) / 1e9 / self.speed)
+            elif k % 64 == 63:
+                await asyncio.sleep(0)  # let the rest of the loop (health checks) run
+            previous = ts_ns
+            for message in messages:
+                yield message
