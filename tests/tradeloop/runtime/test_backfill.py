@@ -1,0 +1,221 @@
+"""Gap backfill and batched streams on 127.0.0.1: a venue-like replay server (shared clock,
+GET /history) drops its clients mid-run; the supervisor backfills the gap and the paper
+run still ends with the backtest's fills."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import polars as pl
+import pytest
+
+from tradeloop import Context, Engine
+from tradeloop.broker.paper import PaperBroker
+from tradeloop.data.replay import ReplayFeed
+from tradeloop.data.replay_server import ReplayServer
+from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message, decode
+from tradeloop.data.supervisor import Reconnected, SupervisedFeed
+from tradeloop.data.websocket_feed import WebSocketFeed
+from tradeloop.errors import ConnectionLostError
+from tradeloop.runtime.live import LiveRuntime
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / "examples" / "data"
+sys.path.insert(0, str(ROOT / "examples"))
+from ml_strategy import MLStrategy  # noqa: E402
+
+VIX = Context(pl.read_parquet(DATA / "vix.parquet"))
+
+
+def fills(items: list[Any]) -> list[tuple[Any, ...]]:
+    return [(f.ts_ns, f.asset_id, f.side, f.qty, f.price, f.commission) for f in items]
+
+
+@pytest.fixture(scope="module")
+def backtest_fills() -> list[tuple[Any, ...]]:
+    engine = Engine(
+        feed=DATA / "sample.parquet", strategy=MLStrategy(), context=VIX, commission=5e-4
+    )
+    engine.run()
+    return fills(engine.broker.fills)
+
+
+class DroppingVenue(ReplayServer):
+    """A shared-clock server that disconnects every client when timestamp ``drop_at`` is due."""
+
+    def __init__(self, *args: Any, drop_at: int, **kwargs: Any) -> None:
+        super().__init__(*args, shared_clock=True, **kwargs)
+        self.drop_at = drop_at
+        self.connections = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _handle(self, connection: Any) -> None:
+        self.connections += 1
+        await super()._handle(connection)
+
+    def on_publish(self, k: int) -> None:
+        if k == self.drop_at:
+            for client in list(self.clients):
+                self.clients.discard(client)  # nothing more reaches it, as on a real drop
+                task = asyncio.create_task(client.close())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["bar-messages", "bars-batches"])
+async def test_a_drop_on_a_live_clock_is_backfilled_and_ends_like_the_backtest(
+    batched: bool, backtest_fills: list[tuple[Any, ...]]
+) -> None:
+    # 504 daily bars at 3 ms per day: the 50 ms reconnect misses a dozen timestamps or more
+    server = DroppingVenue(
+        DATA / "sample.parquet", context=VIX, speed=86_400 / 0.003, batched=batched, drop_at=150
+    )
+    await server.start()
+    try:
+        feed = SupervisedFeed(
+            WebSocketFeed(server.url), stale_after_s=5.0, base_backoff_s=0.05, seed=3
+        )
+        broker = PaperBroker(100_000, commission=5e-4)
+        runtime = LiveRuntime(feed, MLStrategy(), broker)
+        await runtime.run()
+    finally:
+        await server.close()
+    assert server.connections == 2
+    assert feed.reconnects == 1
+    assert feed.backfilled >= 10 * (1 if batched else 5)  # the gap came from GET /history
+    assert runtime.timestamps == 504
+    assert runtime.late == 0
+    assert fills(broker.fills) == backtest_fills
+
+
+async def test_history_endpoint_answers_a_closed_range_and_refuses_a_bad_query() -> None:
+    server = await ReplayServer(DATA / "sample.parquet", context=VIX).start()
+    times = server.table.unique_ts_ns.tolist()
+    base = f"http://127.0.0.1:{server.port}/history"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}?start_ns={times[2]}&end_ns={times[4]}") as response:
+                assert response.status == 200
+                messages = [decode(line) for line in (await response.text()).splitlines()]
+            async with session.get(f"{base}?start_ns=yesterday") as response:
+                assert response.status == 400
+                assert "start_ns=<int>" in await response.text()
+    finally:
+        await server.close()
+    bars = [m for m in messages if isinstance(m, BarMessage)]
+    assert sorted({b.ts_ns for b in bars}) == times[2:5]
+    assert len(bars) == 3 * 5  # every asset of each timestamp
+    for message in messages:
+        if isinstance(message, ContextMessage):
+            assert message.ts_ns <= times[4]
+
+
+class ScriptedFeed:
+    """First connection: A@1 B@1 A@2, then a drop. Second: A@2 B@2 A@3 B@3, then the end."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.history_calls: list[tuple[int, int | None]] = []
+
+    @staticmethod
+    def bar(asset: str, ts: int) -> BarMessage:
+        return BarMessage(asset, ts, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        self.connections += 1
+        if self.connections == 1:
+            for asset, ts in (("A", 1), ("B", 1), ("A", 2)):
+                yield self.bar(asset, ts)
+            raise ConnectionLostError("dropped")
+        for asset, ts in (("A", 2), ("B", 2), ("A", 3), ("B", 3)):
+            yield self.bar(asset, ts)
+
+    async def history(self, start_ns: int, end_ns: int | None) -> list[Message]:
+        self.history_calls.append((start_ns, end_ns))
+        return [
+            self.bar(a, t) for t in (1, 2) for a in ("A", "B") if start_ns <= t <= (end_ns or 9)
+        ]
+
+
+async def test_supervisor_backfills_from_the_last_bar_and_drops_the_overlap() -> None:
+    source = ScriptedFeed()
+    feed = SupervisedFeed(source, base_backoff_s=0.001, seed=0)
+    out = [
+        "reconnected" if isinstance(m, Reconnected) else f"{m.asset_id}@{m.ts_ns}"  # type: ignore[union-attr]
+        async for m in feed.messages()
+    ]
+    # the history call asks from the last bar time delivered (2) to the first live bar (2);
+    # the live A@2 and B@2 repeat it and are dropped
+    assert source.history_calls == [(2, 2)]
+    assert out == ["A@1", "B@1", "A@2", "reconnected", "A@2", "B@2", "A@3", "B@3"]
+    assert (feed.backfilled, feed.duplicates) == (2, 2)
+
+
+async def test_restart_backfills_from_the_journal_point_on_the_first_connection() -> None:
+    source = ScriptedFeed()
+    source.connections = 1  # behave as the second connection: A@2 B@2 A@3 B@3
+    feed = SupervisedFeed(source, backfill_from=1)
+    out = [f"{m.asset_id}@{m.ts_ns}" async for m in feed.messages()]  # type: ignore[union-attr]
+    assert source.history_calls == [(1, 2)]
+    assert out == ["A@1", "B@1", "A@2", "B@2", "A@3", "B@3"]
+
+
+async def test_batched_in_process_replay_matches_the_backtest(
+    backtest_fills: list[tuple[Any, ...]],
+) -> None:
+    feed = ReplayFeed(DATA / "sample.parquet", context=VIX)
+    broker = PaperBroker(100_000, commission=5e-4)
+    runtime = LiveRuntime(feed, MLStrategy(), broker)
+    await runtime.run()
+    assert runtime.timestamps == 504
+    assert runtime.bars_seen == 2520
+    assert fills(broker.fills) == backtest_fills
+
+
+class CountingFeed:
+    """Per-bar messages; records how many it had handed out when each timestamp was decided."""
+
+    def __init__(self, inner: ReplayFeed) -> None:
+        self.inner = inner
+        self.handed = 0
+
+    async def messages(self) -> AsyncIterator[Message]:
+        async for message in self.inner.messages():
+            self.handed += 1
+            yield message
+
+
+async def test_a_known_universe_hands_over_a_timestamp_as_soon_as_it_is_complete() -> None:
+    inner = ReplayFeed(DATA / "sample.parquet", batched=False, signal_columns=["ml_pred"])
+    feed = CountingFeed(inner)
+    seen: list[int] = []
+
+    class Watcher(MLStrategy):  # type: ignore[misc]
+        def on_timestamp_batch(self, batch: Any, context: Any) -> None:
+            seen.append(feed.handed)
+
+    universe = set(inner.table.asset_ids)
+    await LiveRuntime(feed, Watcher(), PaperBroker(), universe=universe).run()
+    # the k-th timestamp is decided right after its 5th bar, not when the next one starts
+    assert seen == [5 * (k + 1) for k in range(504)]
+
+
+def test_batched_message_is_one_frame_per_timestamp() -> None:
+    feed = ReplayFeed(DATA / "sample.parquet", signal_columns=["ml_pred"])
+
+    async def collect() -> list[Message]:
+        return [m async for m in feed.messages()]
+
+    messages = asyncio.run(collect())
+    assert len(messages) == 504
+    first = messages[0]
+    assert isinstance(first, BarBatchMessage)
+    frame = pl.read_parquet(DATA / "sample.parquet").sort("timestamp", "asset_id").head(5)
+    assert first.asset_ids == frame["asset_id"].to_list()
+    assert first.close.tolist() == frame["close"].to_list()
+    assert first.signals["ml_pred"].tolist() == frame["ml_pred"].to_list()
