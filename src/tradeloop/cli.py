@@ -120,7 +120,10 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Serve DATA (the same files 'backtest' reads) as a live bar stream on "
             "ws://HOST:PORT: every client gets the replay from the start, context values "
-            "first at each timestamp, then the bars.\n\n"
+            "first at each timestamp, then the bars. With --live-clock it behaves like a "
+            "venue instead: one replay runs from the first connection on, clients get only "
+            "what is published while they are connected, and fetch what they missed from "
+            "GET http://HOST:PORT/history?start_ns=A&end_ns=B.\n\n"
             "Example: tradeloop serve-replay examples/data/sample.parquet "
             "--context examples/data/vix.parquet --port 8765 --speed 60"
         ),
@@ -136,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="N x real time between bars (0, the default: as fast as possible)",
+    )
+    replay.add_argument(
+        "--live-clock", action="store_true", help="one shared clock, like a venue (see above)"
+    )
+    replay.add_argument(
+        "--batch", action="store_true", help="one 'bars' message per timestamp, not per bar"
     )
     replay.set_defaults(handler=_serve_replay)
 
@@ -157,6 +166,28 @@ def _parser() -> argparse.ArgumentParser:
             "--confirm-live", action="store_true", help='required when run.mode is "live"'
         )
         daemon.set_defaults(handler=_daemon, daemon=name)
+
+    kill = commands.add_parser(
+        "kill",
+        help="halt a paper/live daemon's trading (or set reduce-only, or resume)",
+        description=(
+            "The kill switch. Writes the mode into the daemon's state_dir/control.json; the "
+            "running daemon applies it within half a second, and a restarted one at start.\n\n"
+            "  halted       cancel every working order and refuse every new one (default)\n"
+            "  reduce-only  cancel working orders that add exposure; only reducing orders pass\n"
+            "  resume       back to normal trading (overrides a daily-loss stop for the day)\n\n"
+            "Protective exits of a RiskManager still close positions in every mode. "
+            "SIGUSR1 to the daemon is the same as 'tradeloop kill'.\n\n"
+            "Example: tradeloop kill --config deploy/paper.toml --reason 'model drift'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kill.add_argument("--config", required=True, type=Path, metavar="PATH")
+    mode = kill.add_mutually_exclusive_group()
+    mode.add_argument("--reduce-only", action="store_true", help="reduce-only instead of halt")
+    mode.add_argument("--resume", action="store_true", help="clear the kill: trade normally")
+    kill.add_argument("--reason", default="tradeloop kill", help="recorded in logs and state")
+    kill.set_defaults(handler=_kill)
     return parser
 
 
@@ -226,6 +257,8 @@ def _serve_replay(args: argparse.Namespace) -> int:
         speed=args.speed,
         host=args.host,
         port=args.port,
+        shared_clock=args.live_clock,
+        batched=args.batch,
     )
 
     async def serve() -> None:
@@ -260,3 +293,14 @@ def _daemon(args: argparse.Namespace) -> int:
     if args.daemon == "live" and config.mode != "live":
         raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
     return asyncio.run(run_daemon(config, confirm_live=args.confirm_live))
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from tradeloop.config import load_config
+    from tradeloop.runtime.daemon import write_control
+
+    config = load_config(args.config)
+    mode = "normal" if args.resume else "reduce_only" if args.reduce_only else "halted"
+    path = write_control(config.state_dir, mode, args.reason)
+    print(f"tradeloop: {mode} ({args.reason}) written to {path}; applied within 0.5 s")
+    return 0

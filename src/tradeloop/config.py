@@ -21,6 +21,11 @@ default). Secrets never live in the file: they come from the environment.
     [health]
     host = "127.0.0.1"
     port = 8080
+
+    [risk]                                          # the pre-trade gate; every key optional
+    max_order_qty = 1000                            # see tradeloop.risk.gate for all limits
+    max_daily_loss = 0.02                           # kill switch: −2 % on the day
+    daily_loss_action = "halt"                      # or "reduce_only"
 """
 
 from __future__ import annotations
@@ -28,19 +33,35 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tradeloop.errors import ConfigError
+from tradeloop.risk.gate import GateLimits
 
 __all__ = ["DaemonConfig", "load_config"]
 
+_NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {"mode": str, "strategy": str, "state_dir": str},
-    "feed": {"url": str, "stale_after_s": (int, float)},
-    "broker": {"initial_cash": (int, float), "commission": (int, float), "slippage": (int, float)},
+    "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list},
+    "broker": {"initial_cash": _NUMBER, "commission": _NUMBER, "slippage": _NUMBER},
     "health": {"host": str, "port": int},
+    "risk": {
+        "max_order_qty": _NUMBER,
+        "max_order_notional": _NUMBER,
+        "max_position_qty": _NUMBER,
+        "max_position_notional": _NUMBER,
+        "max_open_orders": int,
+        "max_orders_per_minute": int,
+        "price_band": _NUMBER,
+        "stale_after_s": _NUMBER,
+        "max_bar_age_s": _NUMBER,
+        "max_daily_loss": _NUMBER,
+        "daily_loss_action": str,
+        "reduce_only": bool,
+    },
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
@@ -63,6 +84,10 @@ class DaemonConfig:
     slippage: float
     health_host: str
     health_port: int
+    risk: GateLimits = field(default_factory=GateLimits)
+    # the feed's assets: a timestamp is complete once each has reported (no waiting for the
+    # first bar of the next one)
+    universe: tuple[str, ...] | None = None
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -104,7 +129,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
     for section, keys in _SCHEMA.items():
         for key, kind in keys.items():
             value = merged[section].get(key)
-            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            if value is not None and (
+                not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+            ):
                 raise ConfigError(
                     f"{source}: {section}.{key} = {value!r} should be {_kind_name(kind)}"
                 )
@@ -117,6 +144,15 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         raise ConfigError(f"{source}: broker.initial_cash must be > 0")
     if not 0 <= health["port"] < 65536:
         raise ConfigError(f"{source}: health.port must be 0..65535")
+    universe = merged["feed"].get("universe")
+    if universe is not None and not (
+        universe and all(isinstance(a, str) and a for a in universe)
+    ):
+        raise ConfigError(f"{source}: feed.universe must be a non-empty list of asset ids")
+    try:
+        risk = GateLimits(**merged["risk"])
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     return DaemonConfig(
         mode=run["mode"],
         strategy=run["strategy"],
@@ -128,11 +164,19 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         slippage=float(broker["slippage"]),
         health_host=health["host"],
         health_port=health["port"],
+        risk=risk,
+        universe=tuple(universe) if universe is not None else None,
     )
 
 
 def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    if bool in kinds:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"{name}={text!r} should be true or false")
+        return text.lower() in ("true", "1")
+    if list in kinds:
+        return [item.strip() for item in text.split(",") if item.strip()]
     try:
         if int in kinds and float not in kinds:
             return int(text)
@@ -146,5 +190,12 @@ def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(
-        {"str": "a string", "int": "an integer", "float": "a number"}[k.__name__] for k in kinds
+        {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "list": "a list",
+        }[k.__name__]
+        for k in kinds
     )

@@ -1,7 +1,12 @@
 """The paper-trading daemon: config in, a live runtime with health endpoints, state out.
 
 Every timestamp is committed to an SQLite journal (``state_dir/journal.sqlite``); a restart
-restores it and carries on after the last committed bar.
+restores it, backfills the bars it missed from the feed's history, and carries on after the
+last committed bar.
+
+Every order passes the pre-trade gate (``[risk]`` in the config). The operator's kill
+switch is ``state_dir/control.json`` (written by ``tradeloop kill``; SIGUSR1 writes a halt
+into it too): it is read every half second and at start, so a kill survives a restart.
 
 I/O edge. It wires a ``WebSocketFeed``, the user's strategy and a ``PaperBroker`` into a
 ``LiveRuntime``; serves ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` with aiohttp;
@@ -30,10 +35,11 @@ from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_strategy_class
 from tradeloop.results.frames import fills_frame, orders_frame
+from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.runtime.journal import Journal
 from tradeloop.runtime.live import LiveRuntime
 
-__all__ = ["run_daemon"]
+__all__ = ["CONTROL_FILE", "Control", "run_daemon", "write_control"]
 
 
 async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int:
@@ -66,17 +72,25 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             journal=str(journal.path),
         )
     feed = WebSocketFeed(config.feed_url)
-    supervised = SupervisedFeed(feed, stale_after_s=config.stale_after_s)
+    supervised = SupervisedFeed(
+        feed, stale_after_s=config.stale_after_s, backfill_from=saved.last_ts_ns
+    )
+    gate = PreTradeGate(config.risk)
     runtime = LiveRuntime(
         supervised,
         strategy,
         broker,
+        gate=gate,
+        universe=config.universe,
         resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
         on_timestamp=lambda ts_ns: journal.commit(
             ts_ns, broker, runtime.state(), strategy.get_state()
         ),
     )
-    health = await _start_health(runtime, broker, supervised, config)
+    gate.bind(broker)
+    control = Control(config.state_dir / CONTROL_FILE, gate, log)
+    control.poll()
+    health = await _start_health(runtime, broker, supervised, gate, config)
     log.info(
         "daemon_started", feed=config.feed_url, health=f"http://{config.health_host}:{health.port}"
     )
@@ -84,12 +98,15 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     task = asyncio.create_task(runtime.run())
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
+    loop.add_signal_handler(signal.SIGUSR1, control.kill)
+    watcher = asyncio.create_task(control.watch())
     try:
         await task
     finally:
+        watcher.cancel()
         await health.runner.cleanup()
         journal.close()
-    summary = _write_state(config.state_dir, runtime, broker, supervised, run_id)
+    summary = _write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
     log.info("daemon_stopped", **summary)
     return 0
 
@@ -111,7 +128,11 @@ class _Health:
 
 
 async def _start_health(
-    runtime: LiveRuntime, broker: PaperBroker, feed: SupervisedFeed, config: DaemonConfig
+    runtime: LiveRuntime,
+    broker: PaperBroker,
+    feed: SupervisedFeed,
+    gate: PreTradeGate,
+    config: DaemonConfig,
 ) -> _Health:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -128,10 +149,12 @@ async def _start_health(
             ("tradeloop_bars_total", "counter", runtime.bars_seen),
             ("tradeloop_timestamps_total", "counter", runtime.timestamps),
             ("tradeloop_late_bars_total", "counter", runtime.late),
-            ("tradeloop_duplicate_bars_total", "counter", runtime.duplicates),
+            ("tradeloop_duplicate_bars_total", "counter", runtime.duplicates + feed.duplicates),
             ("tradeloop_malformed_messages_total", "counter", feed.skipped),
             ("tradeloop_feed_reconnects_total", "counter", feed.reconnects),
             ("tradeloop_feed_stalls_total", "counter", feed.stalls),
+            ("tradeloop_feed_backfilled_total", "counter", feed.backfilled),
+            ("tradeloop_feature_skips_total", "counter", runtime.feature_skips),
             ("tradeloop_fills_total", "counter", len(broker.fills)),
             ("tradeloop_orders_total", "counter", len(broker.orders)),
             ("tradeloop_equity", "gauge", equity),
@@ -139,6 +162,14 @@ async def _start_health(
             ("tradeloop_cash", "gauge", broker.cash),
         ]
         text = "".join(f"# TYPE {name} {kind}\n{name} {value}\n" for name, kind, value in lines)
+        text += "# TYPE tradeloop_gate_mode gauge\n" + "".join(
+            f'tradeloop_gate_mode{{mode="{mode.value}"}} {int(gate.mode is mode)}\n'
+            for mode in GateMode
+        )
+        text += "# TYPE tradeloop_gate_rejections_total counter\n" + "".join(
+            f'tradeloop_gate_rejections_total{{rule="{rule}"}} {count}\n'
+            for rule, count in sorted(gate.rejections.items())
+        )
         return web.Response(text=text, content_type="text/plain")
 
     app = web.Application()
@@ -156,7 +187,12 @@ async def _start_health(
 
 
 def _write_state(
-    state_dir: Path, runtime: LiveRuntime, broker: PaperBroker, feed: SupervisedFeed, run_id: str
+    state_dir: Path,
+    runtime: LiveRuntime,
+    broker: PaperBroker,
+    feed: SupervisedFeed,
+    gate: PreTradeGate,
+    run_id: str,
 ) -> dict[str, Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     equity, _ = broker.valuation()
@@ -170,10 +206,15 @@ def _write_state(
         "bars": runtime.bars_seen,
         "timestamps": runtime.timestamps,
         "late_bars": runtime.late,
-        "duplicate_bars": runtime.duplicates,
+        "duplicate_bars": runtime.duplicates + feed.duplicates,
         "malformed_messages": feed.skipped,
         "feed_reconnects": feed.reconnects,
         "feed_stalls": feed.stalls,
+        "feed_backfilled": feed.backfilled,
+        "feature_skips": runtime.feature_skips,
+        "gate_mode": gate.mode.value,
+        "gate_reason": gate.reason,
+        "gate_rejections": dict(gate.rejections),
         "stopped_early": runtime.stopped,
         "replayed_bars_skipped": runtime.replayed,
     }
@@ -187,3 +228,52 @@ def _atomic(path: Path, write: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+CONTROL_FILE = "control.json"
+
+
+def write_control(state_dir: Path, mode: str, reason: str) -> Path:
+    """The operator's switch for a running (or next) daemon: halted, reduce_only or normal."""
+    GateMode(mode)  # refuse a mode that does not exist before writing anything
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / CONTROL_FILE
+    body = json.dumps({"mode": mode, "reason": reason})
+    _atomic(path, lambda p: p.write_text(body))
+    return path
+
+
+class Control:
+    """Applies ``control.json`` to the gate whenever its content changes."""
+
+    def __init__(self, path: Path, gate: PreTradeGate, log: Any) -> None:
+        self.path, self.gate, self.log = path, gate, log
+        self._applied: str | None = None
+
+    def poll(self) -> None:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return
+        if text == self._applied:
+            return
+        self._applied = text
+        try:
+            wanted = json.loads(text)
+            mode, reason = GateMode(wanted["mode"]), str(wanted.get("reason", ""))
+        except (ValueError, KeyError, TypeError) as err:
+            self.log.error("control_file_invalid", path=str(self.path), error=str(err))
+            return
+        if mode is self.gate.mode and self.gate.manual == (mode is not GateMode.NORMAL):
+            return  # already in force (restored from the journal)
+        self.gate.set_mode(mode, reason or "operator")
+        self.log.warning("gate_mode_changed", mode=self.gate.mode.value, reason=self.gate.reason)
+
+    def kill(self) -> None:
+        write_control(self.path.parent, GateMode.HALTED.value, "SIGUSR1")
+        self.poll()
+
+    async def watch(self, every_s: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            self.poll()

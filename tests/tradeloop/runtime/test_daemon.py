@@ -37,7 +37,7 @@ def _json_lines(stream: IO[str], until: str, timeout_s: float = 60.0) -> dict[st
 
 @pytest.fixture
 def replay_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    speed = getattr(request, "param", 0.0)
+    speed, *flags = getattr(request, "param", (0.0,))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -51,6 +51,7 @@ def replay_server(request: pytest.FixtureRequest) -> Iterator[str]:
             "0",
             "--speed",
             str(speed),
+            *flags,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -123,7 +124,7 @@ def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_pa
     assert summary["bars"] == backtest.config["n_bars"]
 
 
-@pytest.mark.parametrize("replay_server", [2_000_000.0], indirect=True)
+@pytest.mark.parametrize("replay_server", [(2_000_000.0,)], indirect=True)
 def test_daemon_serves_health_and_stops_cleanly_on_sigterm(
     replay_server: str, tmp_path: Path
 ) -> None:
@@ -194,7 +195,7 @@ def _journal_progress(path: Path) -> tuple[int, int]:
     return (int(last[0]) if last else 0), fills
 
 
-@pytest.mark.parametrize("replay_server", [1.2e7], indirect=True)
+@pytest.mark.parametrize("replay_server", [(1.2e7,)], indirect=True)
 def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
     replay_server: str, tmp_path: Path
 ) -> None:
@@ -240,3 +241,116 @@ def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
             "SELECT COUNT(*), COUNT(DISTINCT client_order_id) FROM orders"
         ).fetchone()
     assert total == distinct == backtest.orders.height  # every order once, none twice
+
+
+def _backtest() -> Any:
+    sys.path.insert(0, str(ROOT / "examples"))
+    from ml_strategy import MLStrategy
+
+    return Engine(
+        feed=DATA / "sample.parquet",
+        strategy=MLStrategy(),
+        context=Context(pl.read_parquet(DATA / "vix.parquet")),
+        commission=0.0005,
+    ).run()
+
+
+# a venue-like server: 504 daily bars in about 6 s, whoever is connected or not
+@pytest.mark.parametrize("replay_server", [(86_400 / 0.012, "--live-clock")], indirect=True)
+def test_restart_on_a_live_clock_backfills_what_it_missed(
+    replay_server: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, replay_server)
+    proc = daemon(config)
+    assert proc.stdout is not None
+    _json_lines(proc.stdout, "daemon_started")
+    time.sleep(1.5)
+    proc.kill()
+    proc.communicate(timeout=30)
+    committed, _ = _journal_progress(tmp_path / "state" / "journal.sqlite")
+    assert committed > 0
+    time.sleep(1.0)  # the venue keeps publishing while the daemon is down
+
+    final = daemon(config)
+    out, err = final.communicate(timeout=180)
+    assert final.returncode == 0, err
+    backfilled = next(json.loads(x) for x in out.splitlines() if '"feed_backfilled"' in x)
+    assert backfilled["start_ns"] == committed  # from the journal's last timestamp on
+    backtest = _backtest()
+    columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
+    paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
+    assert paper.select(columns).equals(backtest.fills.select(columns))
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["feed_backfilled"] > 5 * 50  # about a second of bars came from /history
+    assert summary["final_equity"] == pytest.approx(backtest["final_value"], abs=1e-9)
+
+
+def _metric(health: str, line_start: str) -> float:
+    text = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
+    return float(next(x for x in text.splitlines() if x.startswith(line_start)).split()[-1])
+
+
+@pytest.mark.parametrize("replay_server", [(86_400 / 0.02,)], indirect=True)
+@pytest.mark.parametrize("how", ["cli", "sigusr1"])
+def test_kill_switch_halts_trading_and_survives_a_restart(
+    replay_server: str, tmp_path: Path, how: str
+) -> None:
+    config = write_config(tmp_path, replay_server)
+    proc = daemon(config)
+    assert proc.stdout is not None
+    health = _json_lines(proc.stdout, "daemon_started")["health"]
+    time.sleep(2.0)  # trade a while (the strategy places orders most days)
+    if how == "cli":
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tradeloop",
+                "kill",
+                "--config",
+                str(config),
+                "--reason",
+                "drift",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert "halted (drift) written to" in done.stdout
+    else:
+        proc.send_signal(signal.SIGUSR1)
+    changed = _json_lines(proc.stdout, "gate_mode_changed", timeout_s=10)
+    assert changed["mode"] == "halted"
+    assert _metric(health, 'tradeloop_gate_mode{mode="halted"}') == 1
+    time.sleep(1.5)  # the strategy keeps deciding; the gate refuses
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["gate_mode"] == "halted"
+    assert summary["gate_reason"] == ("drift" if how == "cli" else "SIGUSR1")
+    orders = pl.read_parquet(tmp_path / "state" / "orders.parquet")
+    refused = orders.filter(pl.col("message").str.starts_with("gate halted"))
+    assert refused.height == summary["gate_rejections"]["halted"] > 0
+    # the kill cancelled what was working, so nothing filled from the first refusal on
+    first_refusal = refused["submitted_at"].min()
+    fills = pl.read_parquet(tmp_path / "state" / "fills.parquet")
+    assert fills.height > 0
+    assert fills.filter(pl.col("timestamp") >= first_refusal).height == 0
+    assert (
+        orders.filter(pl.col("submitted_at") >= first_refusal)["message"]
+        .str.starts_with("gate halted")
+        .all()
+    )
+    assert orders.filter(pl.col("status").is_in(["accepted", "partially_filled"])).height == 0
+
+    # a restart stays halted: the mode is in the journal and in control.json
+    again = daemon(config)
+    assert again.stdout is not None
+    health = _json_lines(again.stdout, "daemon_started")["health"]
+    assert _metric(health, 'tradeloop_gate_mode{mode="halted"}') == 1
+    again.send_signal(signal.SIGTERM)
+    again.communicate(timeout=30)
+    assert json.loads((tmp_path / "state" / "summary.json").read_text())["gate_mode"] == "halted"
