@@ -64,28 +64,34 @@ def replay_messages(
                 )
             )
         else:
-            batch.extend(_bar(table, names, signals, ts_ns, i) for i in range(a, b))
+            batch.extend(_bars(table, name_of, signals, volume, ts_ns, a, b))
         yield ts_ns, batch
 
 
-def _bar(
+def _bars(
     table: BarTable,
-    names: tuple[str, ...],
+    name_of: Any,
     signals: list[tuple[str, Any]],
+    volume: Any,
     ts_ns: int,
-    i: int,
-) -> BarMessage:
-    volume = float(table.volume[i])
-    return BarMessage(
-        names[int(table.asset_code[i])],
-        ts_ns,
-        float(table.open[i]),
-        float(table.high[i]),
-        float(table.low[i]),
-        float(table.close[i]),
-        volume if np.isfinite(volume) else 0.0,
-        {n: float(v[i]) for n, v in signals if np.isfinite(v[i])},
-    )
+    a: int,
+    b: int,
+) -> Iterator[BarMessage]:
+    """One ``bar`` message per row of ``a:b`` (columns sliced once, not indexed per bar)."""
+    signal_rows = [(n, v[a:b].tolist()) for n, v in signals]
+    for j, (asset, open_, high, low, close, vol) in enumerate(
+        zip(
+            name_of[table.asset_code[a:b]].tolist(),
+            table.open[a:b].tolist(),
+            table.high[a:b].tolist(),
+            table.low[a:b].tolist(),
+            table.close[a:b].tolist(),
+            volume[a:b].tolist(),
+            strict=True,
+        )
+    ):
+        values = {n: v[j] for n, v in signal_rows if v[j] == v[j]}  # NaN: no value
+        yield BarMessage(asset, ts_ns, open_, high, low, close, vol, values)
 
 
 class ReplayFeed:

@@ -281,7 +281,7 @@ def test_restart_on_a_live_clock_backfills_what_it_missed(
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     assert paper.select(columns).equals(backtest.fills.select(columns))
     summary = json.loads((tmp_path / "state" / "summary.json").read_text())
-    assert summary["feed_backfilled"] > 5 * 50  # about a second of bars came from /history
+    assert summary["feed_backfilled"] > 0  # what was published while down came from /history
     assert summary["final_equity"] == pytest.approx(backtest["final_value"], abs=1e-9)
 
 

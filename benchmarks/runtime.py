@@ -1,0 +1,183 @@
+"""The async runtime's benchmarks (issue 4), printed as a table; `make bench` runs it.
+
+(f) throughput: bars/s through ``LiveRuntime`` from an in-process ``ReplayFeed`` over the
+    500-asset daily panel: batched (one ``bars`` message per timestamp; target ≥ 200,000)
+    and per-bar messages, with a cross-sectional strategy that rebalances every 5 days.
+(g) latency: a ``tradeloop serve-replay --live-clock`` subprocess streams 500 assets over a
+    loopback WebSocket; for each timestamp, the time from the frame that completes it
+    arriving at the client to the strategy's order returning from ``submit`` (target p99
+    < 1 ms). Batched frames, and per-bar frames with a known universe.
+
+Wall-clock numbers on a shared VM: best of ``--repeat`` for throughput, all timestamps'
+latencies pooled for the percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from data import OUT, cached, daily_panel  # noqa: E402
+from run import machine  # noqa: E402
+
+from tradeloop import Strategy  # noqa: E402
+from tradeloop.broker.paper import PaperBroker  # noqa: E402
+from tradeloop.data.replay import ReplayFeed  # noqa: E402
+from tradeloop.data.stream import Message, decode  # noqa: E402
+from tradeloop.data.websocket_feed import WebSocketFeed  # noqa: E402
+from tradeloop.events import TimestampBatch  # noqa: E402
+from tradeloop.runtime.live import LiveRuntime  # noqa: E402
+
+
+class Rotation(Strategy):
+    """Every 5th timestamp, hold the top 10 assets by ``score`` in equal weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.k = 0
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Any) -> None:
+        self.k += 1
+        if self.k % 5:
+            return
+        top = np.argsort(-batch.signals["score"])[:10]
+        self.rebalance_to_weights({batch.asset_ids[i]: 0.098 for i in top.tolist()})
+
+
+class OneOrder(Strategy):
+    """One order per timestamp; records when ``submit`` returned (the latency's end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.submitted: list[int] = []
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Any) -> None:
+        best = int(np.argmax(batch.signals["score"]))
+        self.buy(batch.asset_ids[best], 1)
+        self.submitted.append(time.perf_counter_ns())
+
+
+async def throughput(path: Path, batched: bool) -> dict[str, float]:
+    feed = ReplayFeed(path, signal_columns=["score"], batched=batched)
+    broker = PaperBroker(1_000_000.0, commission=0.0005)
+    runtime = LiveRuntime(feed, Rotation(), broker)
+    started = time.perf_counter()
+    await runtime.run()
+    seconds = time.perf_counter() - started
+    return {
+        "bars": runtime.bars_seen,
+        "seconds": seconds,
+        "bars_per_s": runtime.bars_seen / seconds,
+        "fills": len(broker.fills),
+    }
+
+
+class StampedFeed(WebSocketFeed):
+    """A WebSocketFeed that notes when each frame arrived, before decoding it."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.arrivals: dict[int, int] = {}  # ts_ns -> arrival of its last frame
+
+    async def messages(self) -> AsyncIterator[Message]:
+        from websockets.asyncio.client import connect
+
+        async with connect(self.url, max_size=2**24) as connection:
+            async for frame in connection:
+                arrived = time.perf_counter_ns()
+                message = decode(frame)
+                ts_ns = getattr(message, "ts_ns", None)
+                if type(message).__name__ == "EndMessage":
+                    return
+                if ts_ns is not None and type(message).__name__ != "ContextMessage":
+                    self.arrivals[ts_ns] = arrived
+                yield message
+
+
+async def latency(path: Path, batched: bool, pace_s: float, n_days: int) -> dict[str, float]:
+    speed = 86_400 / pace_s  # business days: a weekend gap is 3 × pace_s
+    command = [
+        sys.executable, "-m", "tradeloop", "serve-replay", str(path), "--signals", "score",
+        "--port", "0", "--speed", str(speed), "--live-clock",
+    ]  # fmt: skip
+    if batched:
+        command.append("--batch")
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = next(json.loads(x)["url"] for x in server.stdout if "replay_listening" in x)
+        feed = StampedFeed(url)
+        strategy = OneOrder()
+        universe = None if batched else [f"A{i:03d}" for i in range(500)]
+        runtime = LiveRuntime(feed, strategy, PaperBroker(1e9), universe=universe)
+        await runtime.run()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    times = sorted(feed.arrivals)
+    lat_us = np.array(
+        [(done - feed.arrivals[ts]) / 1e3 for ts, done in zip(times, strategy.submitted)]
+    )
+    assert len(strategy.submitted) == len(times) == n_days, (len(strategy.submitted), n_days)
+    return {
+        "timestamps": len(lat_us),
+        "p50_us": float(np.percentile(lat_us, 50)),
+        "p99_us": float(np.percentile(lat_us, 99)),
+        "max_us": float(lat_us.max()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    args = parser.parse_args()
+    n_days = 252 if args.quick else 2_520
+    panel = cached(f"panel_500x{n_days}", lambda: daily_panel(500, n_days))
+    latency_days = 100 if args.quick else 600
+    short = OUT / f"panel_500x{latency_days}.parquet"
+    if not short.exists():
+        import polars as pl
+
+        frame = pl.read_parquet(panel)
+        days = frame["timestamp"].unique().sort()[:latency_days]
+        frame.filter(pl.col("timestamp").is_in(days.implode())).write_parquet(short)
+
+    results: dict[str, Any] = {"machine": machine()}
+    for batched in (True, False):
+        runs = [asyncio.run(throughput(panel, batched)) for _ in range(args.repeat)]
+        best = max(runs, key=lambda r: r["bars_per_s"])
+        results[f"throughput_{'batched' if batched else 'per_bar'}"] = best
+    results["latency_batched"] = asyncio.run(latency(short, True, 0.01, latency_days))
+    results["latency_per_bar"] = asyncio.run(latency(short, False, 0.05, latency_days))
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    t_b, t_p = results["throughput_batched"], results["throughput_per_bar"]
+    l_b, l_p = results["latency_batched"], results["latency_per_bar"]
+    print(f"\nasync runtime on {results['machine']['cpu']} ({results['machine']['cores']} cores)")
+    print(f"(f) batched  500 x {n_days}: {t_b['bars_per_s']:>12,.0f} bars/s  target ≥ 200,000  "
+          f"{'PASS' if t_b['bars_per_s'] >= 200_000 else 'MISS'}  ({t_b['fills']} fills)")
+    print(f"(f) per-bar  500 x {n_days}: {t_p['bars_per_s']:>12,.0f} bars/s")
+    for label, lat in (("batched frames", l_b), ("per-bar frames", l_p)):
+        verdict = "PASS" if lat["p99_us"] < 1_000 else "MISS"
+        print(f"(g) {label}, 500 assets, {lat['timestamps']} timestamps: p50 {lat['p50_us']:,.0f} µs"
+              f"  p99 {lat['p99_us']:,.0f} µs  max {lat['max_us']:,.0f} µs  target p99 < 1 ms {verdict}")  # fmt: skip
+    print(f"peak RSS {results['peak_rss_mb']:.0f} MB")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "runtime.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
