@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
 CONFIG = ROOT / "deploy" / "paper.toml"
 DAYS = 60
-SPEED = 86_400 * 30  # daily bars, 30 a second: slow enough to watch the health endpoints
+SPEED = 86_400 * 20  # daily bars, 20 a second: slow enough to watch the health endpoints
 
 sys.path.insert(0, str(ROOT / "examples"))
 from ml_strategy import MLStrategy  # noqa: E402  (the class paper.toml names)
@@ -49,7 +49,7 @@ def start(name: str, args: list[str], workdir: Path, env: dict[str, str]) -> sub
         return subprocess.Popen(
             [sys.executable, "-m", "tradeloop", *args],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -60,7 +60,8 @@ def wait_for_log(workdir: Path, name: str, event: str, timeout_s: float = 60.0) 
     """The first log line of ``name``'s process whose event is ``event``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for line in (workdir / f"{name}.log").read_text().splitlines():
+        lines = (workdir / f"{name}.log").read_text().split("\n")[:-1]  # whole lines only
+        for line in lines:
             if line.startswith("{") and json.loads(line).get("event") == event:
                 return dict(json.loads(line))
         time.sleep(0.05)
