@@ -16,7 +16,7 @@ demo: $(STAMP)  ## Backtest the bundled ML strategy over the bundled sample data
 	$(BIN)/tradeloop backtest --data examples/data/sample.parquet \
 	    --strategy examples/ml_strategy.py:MLStrategy \
 	    --context examples/data/vix.parquet --signals ml_pred,confidence --commission 0.0005
-	$(BIN)/python examples/paper_vs_backtest.py
+	$(BIN)/python examples/12_paper_vs_backtest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks

@@ -1,13 +1,17 @@
-"""Seed 002 (ML Signal Integration Guide), "Quick Start" steps 1-4: ML signals written to
-parquet, read by ParquetDataFeed, traded by a helper-method strategy via BacktestEngine.
-Verbatim seed code; only the package name and the elided "[...]" data differ.
+"""Step 1, quick start: ML predictions as signals, a strategy of helper calls, one backtest.
+
+Writes a few bars with ``prediction``/``confidence`` columns to parquet, reads them with
+``ParquetDataFeed(signal_columns=...)``, buys 10 % of equity on a confident prediction and
+closes on a weak one, and prints the return. Design doc 002's "Quick Start" steps 1-4,
+verbatim except the package name (ml4t.backtest -> tradeloop) and the data it elides.
+Run: ``python examples/01_quick_start.py`` (under a second).
 """
 
-# The seed code is kept verbatim, so its lint findings are exempted file-wide:
+# The design doc code is kept verbatim, so its lint findings are exempted file-wide:
 # ruff: noqa: E402, I001
 
-# --- work directory (not part of the seed) ---
-# The seed reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
+# --- work directory (not part of the design doc) ---
+# The design doc reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
 # else in a temporary directory removed at exit, so nothing is written into the repository.
 import atexit
 import os
@@ -16,13 +20,13 @@ import tempfile
 
 _workdir = os.environ.get("TRADELOOP_EXAMPLES_DIR")
 if _workdir is None:
-    _workdir = tempfile.mkdtemp(prefix="tradeloop-seed-")
+    _workdir = tempfile.mkdtemp(prefix="tradeloop-example-")
     atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
 os.chdir(_workdir)
 
 
-# --- stand-in data (not part of the seed) ---
-# The seed elides its columns with "...": here each "..." is "*name" of one of these lists.
+# --- stand-in data (not part of the design doc) ---
+# The design doc elides its columns with "...": here each "..." is "*name" of one of these lists.
 # Eight daily bars; every value is chosen so the run can be checked by hand (see the test).
 from datetime import datetime, timedelta
 
@@ -36,7 +40,7 @@ prediction_tail = [0.50, 0.25, 0.60, 0.75, 0.40]
 confidence_tail = [0.70, 0.90, 0.50, 0.95, 0.80]
 
 
-# --- seed code (verbatim except the package name ml4t.backtest -> tradeloop) ---
+# --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 import polars as pl
 
@@ -89,6 +93,6 @@ print(f"Return: {results['total_return']:.2%}")
 # fmt: on
 
 
-# --- report (not part of the seed) ---
+# --- report (not part of the design doc) ---
 print(f"Final value: {results['final_value']:,.2f}")
 print(f"Fills: {results.fills.height}")

@@ -1,13 +1,17 @@
-"""Seed 001 (ML Signal Integration & Event-Driven Strategy Architecture), section 5 "User
-Journey": features computed outside the engine, a stateful ML strategy, and a summary report.
-Verbatim seed code; only the package name differs, plus stand-ins for its data and features.
+"""Step 2, the user journey: features computed outside the engine, then a stateful strategy.
+
+Four years of one asset from pandas; momentum features and a logistic "model" score are added
+as columns before the run (no look-ahead inside the engine), the strategy enters on a confident
+score and exits on a weak one or a -5 %/+15 % move, and ``results.summary()`` prints the report.
+Design doc 001's section 5, verbatim except the package name, with stand-ins for its data and
+feature code. Run: ``python examples/02_user_journey.py`` (about a second).
 """
 
-# The seed code is kept verbatim, so its lint findings are exempted file-wide:
+# The design doc code is kept verbatim, so its lint findings are exempted file-wide:
 # ruff: noqa: E402, I001
 
-# --- work directory (not part of the seed) ---
-# The seed reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
+# --- work directory (not part of the design doc) ---
+# The design doc reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
 # else in a temporary directory removed at exit, so nothing is written into the repository.
 import atexit
 import os
@@ -16,14 +20,14 @@ import tempfile
 
 _workdir = os.environ.get("TRADELOOP_EXAMPLES_DIR")
 if _workdir is None:
-    _workdir = tempfile.mkdtemp(prefix="tradeloop-seed-")
+    _workdir = tempfile.mkdtemp(prefix="tradeloop-example-")
     atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
 os.chdir(_workdir)
 
 
-# --- stand-in data (not part of the seed) ---
-# Writes the parquet file the seed reads (four years of business-day bars from a seeded random
-# walk), and stands in for the seed's feature code: a `my_features` module whose
+# --- stand-in data (not part of the design doc) ---
+# Writes the parquet file the design doc reads (four years of business-day bars from a seeded
+# random walk), and stands in for its feature code: a `my_features` module whose
 # compute_technicals adds 5-day momentum and a 20-day mean, and whose compute_ml_signals is a
 # logistic score of both; compute_confidence is the score's distance from 0.5, scaled to 0..1.
 import sys
@@ -71,7 +75,7 @@ def compute_confidence(df):
     return (df["ml_pred"] - 0.5).abs() * 2.0
 
 
-# --- seed code (verbatim except the package name ml4t.backtest -> tradeloop) ---
+# --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 import pandas as pd
 from tradeloop import Engine, Strategy

@@ -1,13 +1,17 @@
-"""Seed 002 (ML Signal Integration Guide), "Complete Working Example": a confidence-sized
-ML strategy with VIX/regime context, written to parquet and replayed through BacktestEngine.
-Verbatim seed code; only the package name differs (ml4t.backtest -> tradeloop).
+"""Step 4, the complete single-asset example: confidence sizing, context, P&L exits.
+
+A year of one asset written to parquet, market context given as the design documents'
+``{timestamp: {"VIX": ..., "regime": ...}}`` dict, entries sized by model confidence
+(``size_by_confidence``) only while VIX < 30, and exits at +15 % / -5 % unrealised P&L.
+Design doc 002's "Complete Working Example", verbatim except the package name.
+Run: ``python examples/04_complete_example.py`` (under a second).
 """
 
-# The seed code is kept verbatim, so its lint findings are exempted file-wide:
+# The design doc code is kept verbatim, so its lint findings are exempted file-wide:
 # ruff: noqa: E402, I001, SIM102
 
-# --- work directory (not part of the seed) ---
-# The seed reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
+# --- work directory (not part of the design doc) ---
+# The design doc reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
 # else in a temporary directory removed at exit, so nothing is written into the repository.
 import atexit
 import os
@@ -16,12 +20,12 @@ import tempfile
 
 _workdir = os.environ.get("TRADELOOP_EXAMPLES_DIR")
 if _workdir is None:
-    _workdir = tempfile.mkdtemp(prefix="tradeloop-seed-")
+    _workdir = tempfile.mkdtemp(prefix="tradeloop-example-")
     atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
 os.chdir(_workdir)
 
 
-# --- seed code (verbatim except the package name ml4t.backtest -> tradeloop) ---
+# --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 """Complete ML Strategy Example."""
 import polars as pl

@@ -1,14 +1,18 @@
-"""Seed 000 (Multi-Source Data Integration), section 6 Example 2: four assets with per-asset
-ML signals and market-wide VIX/trend/breadth shared through Context, via Engine(feeds=, context=).
-Verbatim seed code; only the package name differs, plus stand-ins for its loaders and model.
+"""Step 5, multi-asset with shared context: per-asset signals, market-wide series once.
+
+Four assets, each with its own ML prediction; VIX, a SPY trend and market breadth live once in
+a ``Context`` and are looked up as of each bar, shared by every asset. On VIX > 30 days the
+strategy halves every position and buys nothing; on weak breadth it only stands aside.
+Design doc 000's section 6 Example 2, verbatim except the package name, with stand-ins for its
+loaders and model. Run: ``python examples/05_multi_asset_shared_context.py`` (about a second).
 """
 
-# The seed code is kept verbatim, so its lint findings are exempted file-wide:
+# The design doc code is kept verbatim, so its lint findings are exempted file-wide:
 # ruff: noqa: E402, I001
 
-# --- stand-in data (not part of the seed) ---
-# Deterministic stand-ins for the seed's loaders and model: 30 business days of four stocks,
-# VIX above 30 on 2024-01-15..17, a SPY 5-day trend, and market breadth computed from the
+# --- stand-in data (not part of the design doc) ---
+# Deterministic stand-ins for the design doc's loaders and model: 30 business days of four
+# stocks, VIX above 30 on 2024-01-15..17, a SPY 5-day trend, and market breadth computed from the
 # stocks (share of them closing above their 5-day mean).
 import numpy as np
 import pandas as pd
@@ -59,7 +63,7 @@ def compute_market_breadth(symbols):
     return above.mean(axis=1)
 
 
-# --- seed code (verbatim except the package name ml4t.backtest -> tradeloop) ---
+# --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 from tradeloop import Engine, Strategy
 from tradeloop.data import HistoricalDataFeed, Context
@@ -120,7 +124,7 @@ results = engine.run()
 # fmt: on
 
 
-# --- report (not part of the seed) ---
+# --- report (not part of the design doc) ---
 print(f"Return: {results['total_return']:.2%}")
 print(f"Final value: {results['final_value']:,.2f}")
 print(f"Context series: {', '.join(results.config['context'])}")

@@ -1,13 +1,17 @@
-"""Seed 000 (Multi-Source Data Integration), section 6 Example 1: a single-asset ML strategy
-with VIX joined into the bars as just another signal, run through Engine(feed=, strategy=).
-Verbatim seed code; only the package name differs, plus stand-ins for its data and model.
+"""Step 3, VIX-filtered single asset: market context embedded as just another signal.
+
+For one asset the simplest way to use VIX is to join it onto the bars (``ffill`` closes the
+gaps) and list it in ``signals=``: the strategy exits and stands aside when VIX > 30, and
+trades its ML prediction otherwise. Prints every fill. Design doc 000's section 6 Example 1,
+verbatim except the package name, with stand-ins for its data and model.
+Run: ``python examples/03_vix_filter_single_asset.py`` (under a second).
 """
 
-# The seed code is kept verbatim, so its lint findings are exempted file-wide:
+# The design doc code is kept verbatim, so its lint findings are exempted file-wide:
 # ruff: noqa: E402, I001
 
-# --- work directory (not part of the seed) ---
-# The seed reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
+# --- work directory (not part of the design doc) ---
+# The design doc reads and writes files by bare name: run it in $TRADELOOP_EXAMPLES_DIR when set,
 # else in a temporary directory removed at exit, so nothing is written into the repository.
 import atexit
 import os
@@ -16,14 +20,14 @@ import tempfile
 
 _workdir = os.environ.get("TRADELOOP_EXAMPLES_DIR")
 if _workdir is None:
-    _workdir = tempfile.mkdtemp(prefix="tradeloop-seed-")
+    _workdir = tempfile.mkdtemp(prefix="tradeloop-example-")
     atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
 os.chdir(_workdir)
 
 
-# --- stand-in data (not part of the seed) ---
-# Writes the two parquet files the seed reads (ten business days; VIX skips 2024-01-10, so the
-# seed's left join leaves a gap that its ffill() closes) and defines my_model, a stand-in for a
+# --- stand-in data (not part of the design doc) ---
+# Writes the two parquet files the design doc reads (ten business days; VIX skips 2024-01-10,
+# so its left join leaves a gap that its ffill() closes) and defines my_model, a stand-in for a
 # trained model that returns a fixed prediction per bar. Values are chosen to check by hand.
 import pandas as pd
 
@@ -54,7 +58,7 @@ class _StandInModel:
 my_model = _StandInModel()
 
 
-# --- seed code (verbatim except the package name ml4t.backtest -> tradeloop) ---
+# --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 import pandas as pd
 from tradeloop import Engine, Strategy
@@ -97,7 +101,7 @@ results = engine.run()
 # fmt: on
 
 
-# --- report (not part of the seed) ---
+# --- report (not part of the design doc) ---
 print(f"Return: {results['total_return']:.2%}")
 print(f"Final value: {results['final_value']:,.2f}")
 for fill in results.fills.iter_rows(named=True):

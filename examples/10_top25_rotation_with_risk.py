@@ -1,9 +1,10 @@
-"""The reference example (design doc 003): 500 assets, hold the top 25 by ML score.
+"""Step 10, top-25 rotation with risk rules: design doc 003's reference example, 500 assets.
 
 Shows one PrecomputedFeatureProvider serving both the strategy (ml_score, atr as signals; vix
 as context) and the RiskManager (ATR stop, trailing stop, 60-bar time exit), a VIX filter,
 equal weights rebalanced every 5 bars, and exits attributed to the rule that made them.
-Run: ``python examples/integrated/top25_ml_strategy_complete.py`` (synthetic data, ~1 s).
+Run: ``python examples/10_top25_rotation_with_risk.py`` (synthetic data, about 2 s). Design doc
+003 calls this file ``examples/integrated/top25_ml_strategy_complete.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tradeloop import Engine, PrecomputedFeatureProvider, Strategy, TimestampBatch
+from tradeloop import (
+    BacktestResult,
+    Engine,
+    PrecomputedFeatureProvider,
+    Strategy,
+    TimestampBatch,
+)
 from tradeloop.data.synthetic import synthetic_market
 from tradeloop.risk import (
     DynamicTrailingStop,
@@ -72,16 +79,14 @@ class Top25(Strategy):
         self.rebalances += 1
 
 
-def main() -> None:
-    bars, features = build_data()
+def backtest(bars: pl.DataFrame, features: pl.DataFrame) -> tuple[BacktestResult, Top25]:
+    """One provider feeds the strategy and three risk rules; 1,000,000 cash, 5 bps commission."""
     provider = PrecomputedFeatureProvider(features)
     risk = RiskManager(feature_provider=provider)
     risk.add_rule(VolatilityScaledStopLoss(atr_multiplier=2.0, volatility_key="atr"))
     risk.add_rule(DynamicTrailingStop(initial_trail_pct=0.05))
     risk.add_rule(TimeBasedExit(max_bars=60))
-
     strategy = Top25()
-    started = time.perf_counter()
     result = Engine(
         feed=bars,
         strategy=strategy,
@@ -90,6 +95,13 @@ def main() -> None:
         initial_cash=1_000_000,
         commission=0.0005,
     ).run()
+    return result, strategy
+
+
+def main() -> None:
+    bars, features = build_data()
+    started = time.perf_counter()
+    result, strategy = backtest(bars, features)
     elapsed = time.perf_counter() - started
 
     print(result.summary())
