@@ -124,7 +124,7 @@ def _figures(
         figure.update_layout(
             template="plotly_white",
             font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
-            margin={"l": 64, "r": 24, "t": 16, "b": 40},
+            margin={"l": 64, "r": 24, "t": 36, "b": 40},
             legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         )
         figure.layout.height = figure.layout.height or 340
