@@ -185,3 +185,13 @@ def test_import_tradeloop_stays_free_of_plotly_and_pandas() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_report_without_plotly_names_the_extra_to_install(
+    sample_result: BacktestResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)  # None in sys.modules: import fails
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    monkeypatch.delitem(sys.modules, "tradeloop.results.report")
+    with pytest.raises(ImportError, match=r"pip install 'tradeloop\[report\]'"):
+        sample_result.report(tmp_path / "report.html")
