@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: demo test lint typecheck unit browser bench clean
 
@@ -34,10 +35,9 @@ unit: $(STAMP) browser
 # driver); installed once, only when missing, so a fresh CI machine gets it and others skip it.
 browser:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { \
-	        $(SUDO) apt-get update -qq && \
-	        $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }; }
+	    echo "installing chromium and chromium-driver (Debian packages) for the report test"; \
+	    $(APT) install -y -qq chromium chromium-driver >/dev/null 2>&1 || { \
+	        $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }; }
 
 test: lint typecheck unit  ## ruff + mypy + pytest
 
