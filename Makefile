@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +28,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest
+
+# The report test opens the HTML report in headless Chromium (Debian's build and its matching
+# driver); installed once, only when missing, so a fresh CI machine gets it and others skip it.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	    echo "installing chromium and chromium-driver (Debian packages) for the report test"; \
+	    $(APT) install -y -qq chromium chromium-driver >/dev/null 2>&1 || { \
+	        $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }; }
 
 test: lint typecheck unit  ## ruff + mypy + pytest
 

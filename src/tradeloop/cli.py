@@ -6,6 +6,7 @@ tradeloop backtest --data bars.parquet --strategy my_module:MyStrategy [--contex
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ Examples:
   tradeloop backtest --data examples/data/sample.parquet \\
       --strategy examples/ml_strategy.py:MLStrategy --context examples/data/vix.parquet
   tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --json
+  tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --report report.html
 """
 
 
@@ -110,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="write equity, fills, orders and trades as parquet into DIR",
+    )
+    backtest.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write an HTML report (charts vs buy-and-hold, metrics, config) to PATH: one "
+        "file that opens offline; needs plotly (pip install 'tradeloop[report]')",
     )
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     backtest.set_defaults(handler=_backtest)
@@ -196,6 +205,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from tradeloop.engine import Engine
     from tradeloop.plugins import load_strategy_class
 
+    if args.report is not None and importlib.util.find_spec("plotly") is None:
+        raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
     strategy_class = load_strategy_class(args.strategy)
     signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
     feed = HistoricalFeed(args.data, signal_columns=signals, asset_id=args.asset_id)
@@ -215,6 +226,8 @@ def _backtest(args: argparse.Namespace) -> int:
     result = engine.run()
     if args.out is not None:
         result.to_parquet(args.out)
+    if args.report is not None:
+        print(f"report written to {result.report(args.report)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -21,6 +21,7 @@ from tradeloop.data.context import Context
 from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
+from tradeloop.results.benchmark import equal_weight_buy_and_hold
 from tradeloop.results.equity import EquityRecord, equity_record
 from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
@@ -250,6 +251,7 @@ class Engine:
             "fill_timing": broker.fill_timing,
             "allow_short": broker.allow_short,
             "fractional": broker.fractional,
+            "periods_per_year": self.periods_per_year,
             **self._risk_config(),
             **timings,
         }
@@ -263,6 +265,12 @@ class Engine:
             final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
             positions=positions,
             config=config,
+            benchmark_curve=pl.DataFrame(
+                {
+                    "timestamp": curve["timestamp"],
+                    "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
+                }
+            ),
         )
 
     def _risk_config(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import bars
+from tradeloop.results.report import CHARTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "data" / "sample.parquet"
@@ -41,12 +42,13 @@ def test_cli_help_explains_backtest_options() -> None:
         "--commission",
         "--fill-timing",
         "--json",
+        "--report",
     ):
         assert flag in out.stdout
     assert "Examples:" in out.stdout
 
 
-def test_cli_json_matches_in_process_engine(tmp_path: Path) -> None:
+def test_cli_json_matches_in_process_engine_and_report_is_written(tmp_path: Path) -> None:
     out = tradeloop(
         "backtest",
         "--data",
@@ -60,9 +62,14 @@ def test_cli_json_matches_in_process_engine(tmp_path: Path) -> None:
         "--json",
         "--out",
         str(tmp_path / "run"),
+        "--report",
+        str(tmp_path / "report.html"),
     )
     assert out.returncode == 0, out.stderr
-    metrics = json.loads(out.stdout)["metrics"]
+    metrics = json.loads(out.stdout)["metrics"]  # the report's notice stays off stdout
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert all(f'id="{chart}"' in page for chart in CHARTS)
+    assert str(tmp_path / "report.html") in out.stderr
 
     sys.path.insert(0, str(ROOT / "examples"))
     try:

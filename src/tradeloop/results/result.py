@@ -2,7 +2,8 @@
 
 ``result["total_return"]`` reads a metric; ``result.equity_curve``, ``result.fills``,
 ``result.orders`` and ``result.trades`` are polars frames; ``result.summary()`` is the
-readable report; ``to_parquet``/``to_json`` write it all out.
+readable report and ``result.report(path)`` the HTML one; ``to_parquet``/``to_json`` write it
+all out and ``returns_series()`` hands the daily returns to pandas-based analysis tools.
 """
 
 from __future__ import annotations
@@ -12,48 +13,33 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tradeloop.results.display import METRIC_LABELS, format_metric
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["BacktestResult"]
 
-_PERCENT = {
-    "total_return",
-    "cagr",
-    "annual_volatility",
-    "max_drawdown",
-    "win_rate",
-    "exposure_time",
-    "avg_gross_exposure",
-}
-_LABELS = {
-    "initial_cash": "Initial cash",
-    "final_value": "Final value",
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "annual_volatility": "Volatility (ann.)",
-    "sharpe": "Sharpe",
-    "sortino": "Sortino",
-    "max_drawdown": "Max drawdown",
-    "max_drawdown_duration_days": "Max drawdown duration (days)",
-    "calmar": "Calmar",
-    "n_trades": "Trades",
-    "win_rate": "Win rate",
-    "profit_factor": "Profit factor",
-    "avg_trade_pnl": "Avg trade P&L",
-    "exposure_time": "Time in market",
-    "avg_gross_exposure": "Avg gross exposure",
-    "turnover": "Turnover (x/yr)",
-    "commission": "Commission paid",
-    "realized_pnl": "Realized P&L",
-    "unrealized_pnl": "Unrealized P&L (open)",
-}
 _STATUS_LABELS = {"accepted": "open at end", "partially_filled": "partly filled, open at end"}
+
+
+def _no_benchmark() -> pl.DataFrame:
+    return pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "equity": pl.Float64})
 
 
 @dataclass(frozen=True)
 class BacktestResult(Mapping[str, float]):
+    """A run's metrics (read as a mapping), frames and config.
+
+    ``benchmark_curve`` (``timestamp, equity``) is an equal-weight buy-and-hold of every asset
+    in the data on the run's timestamps, starting from the same cash (see
+    ``tradeloop.results.benchmark``).
+    """
+
     metrics: dict[str, float]
     equity_curve: pl.DataFrame
     fills: pl.DataFrame
@@ -63,6 +49,7 @@ class BacktestResult(Mapping[str, float]):
     final_positions: dict[str, float]
     positions: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
+    benchmark_curve: pl.DataFrame = field(default_factory=_no_benchmark)
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -95,9 +82,10 @@ class BacktestResult(Mapping[str, float]):
             f"{self.config.get('n_assets', 0)} assets)",
             "",
         ]
-        width = max(len(label) for label in _LABELS.values())
-        for key, label in _LABELS.items():
-            lines.append(f"  {label:<{width}}  {_format(key, self.metrics.get(key, math.nan))}")
+        width = max(len(label) for label in METRIC_LABELS.values())
+        for key, label in METRIC_LABELS.items():
+            value = format_metric(key, self.metrics.get(key, math.nan))
+            lines.append(f"  {label:<{width}}  {value}")
         if self.orders.height:
             statuses = self.orders.group_by("status").len().sort("len", descending=True)
             counts = ", ".join(f"{_STATUS_LABELS.get(s, s)} {n}" for s, n in statuses.iter_rows())
@@ -138,40 +126,54 @@ class BacktestResult(Mapping[str, float]):
         return text
 
     def to_parquet(self, directory: str | Path) -> Path:
-        """Write equity_curve, fills, orders, trades, daily_returns and positions as parquet, plus
-        result.json, into ``directory``; return it."""
+        """Write equity_curve, benchmark_curve, fills, orders, trades, daily_returns and
+        positions as parquet, plus result.json, into ``directory``; return it."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        for name in ("equity_curve", "fills", "orders", "trades", "daily_returns", "positions"):
+        for name in (
+            "equity_curve",
+            "benchmark_curve",
+            "fills",
+            "orders",
+            "trades",
+            "daily_returns",
+            "positions",
+        ):
             frame: pl.DataFrame = getattr(self, name)
             frame.write_parquet(out / f"{name}.parquet")
         self.to_json(out / "result.json")
         return out
+
+    def returns_series(self) -> pd.Series:
+        """Daily returns as a pandas Series (needs pandas), the input quantstats, empyrical and
+        pyfolio take: one value per UTC date with a bar, the first measured from the initial
+        cash, on a tz-naive DatetimeIndex of those dates (midnight)."""
+        import pandas as pd
+
+        dates = pd.DatetimeIndex(self.daily_returns["date"].to_list(), name="date")
+        return pd.Series(self.daily_returns["return"].to_numpy(), index=dates, name="returns")
+
+    def report(
+        self, path: str | Path, *, benchmark: Any = None, rolling_window_days: int = 126
+    ) -> Path:
+        """Write a self-contained HTML report (charts, metrics, config) to ``path``; return it.
+
+        Needs plotly (``pip install 'tradeloop[report]'``). The equity chart compares with
+        ``benchmark_curve`` unless ``benchmark`` gives a series of your own: a pandas Series
+        with a time index or a polars frame of ``timestamp`` and one value column. The rolling
+        Sharpe ratio is over ``rolling_window_days`` daily returns (126 ≈ six months).
+        """
+        from tradeloop.results.report import write_report
+
+        return write_report(
+            self, path, benchmark=benchmark, rolling_window_days=rolling_window_days
+        )
 
     def __repr__(self) -> str:
         return (
             f"BacktestResult(final_value={self.final_value:,.2f}, "
             f"total_return={self.total_return:.2%}, trades={self.trades.height})"
         )
-
-
-def _format(key: str, value: float) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    if key in _PERCENT:
-        return f"{value:.2%}"
-    if key in {
-        "initial_cash",
-        "final_value",
-        "avg_trade_pnl",
-        "commission",
-        "realized_pnl",
-        "unrealized_pnl",
-    }:
-        return f"{value:,.2f}"
-    if key == "n_trades":
-        return f"{value:,.0f}"
-    return f"{value:.2f}"
 
 
 def _json_number(value: float) -> float | str | None:

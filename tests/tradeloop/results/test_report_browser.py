@@ -1,0 +1,122 @@
+"""The HTML report in a real browser: headless Chromium (Debian's, installed by `make browser`)
+opens it from disk with every host name unresolvable, draws every chart with the run's data,
+loads nothing else, and leaves a screenshot in artifacts/report.png for a person to look at."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from tradeloop import BacktestResult
+from tradeloop.results.report import CHARTS
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = ROOT / "artifacts" / "report.png"
+
+# Each chart's traces as the page holds them, and what its SVG drew.
+CHART_STATE = """
+return [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+  id: gd.id,
+  data: JSON.stringify(gd.data),
+  svgs: gd.querySelectorAll('svg.main-svg').length,
+  lines: [...gd.querySelectorAll('path.js-line')].filter(p => p.getAttribute('d')).length,
+  bars: gd.querySelectorAll('g.trace.bars g.point').length,
+  heatmaps: gd.querySelectorAll('g.hm image').length,
+}));
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail("headless Chromium is missing: `make browser` installs chromium and its driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # a page that tried the network would fail
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: selenium then never runs its manager, which would download one.
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def values(array: Any) -> list[Any]:
+    if isinstance(array, dict) and "bdata" in array:  # plotly's base64 typed array
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_report_renders_every_chart_with_the_runs_data_offline(
+    sample_result: BacktestResult, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    page = sample_result.report(tmp_path / "report.html")
+    browser.get(page.as_uri())
+    charts = {chart["id"]: chart for chart in browser.execute_script(CHART_STATE)}
+    assert list(charts) == list(CHARTS)
+    data = {key: json.loads(chart["data"]) for key, chart in charts.items()}
+    for key, chart in charts.items():
+        assert chart["svgs"] > 0, key
+
+    n_timestamps = sample_result.equity_curve.height
+    for key in ("equity", "drawdown", "exposure"):
+        assert len(data[key]) == 2, key
+        for trace in data[key]:
+            assert len(values(trace["x"])) == len(values(trace["y"])) == n_timestamps, key
+        assert charts[key]["lines"] >= 2, key
+    assert values(data["equity"][0]["y"]) == sample_result.equity_curve["equity"].to_list()
+
+    (heatmap,) = data["monthly_returns"]
+    years = sample_result.daily_returns["date"].dt.year().unique().sort().to_list()
+    assert heatmap["y"] == [str(y) for y in years]
+    assert [len(row) for row in heatmap["z"]] == [12] * len(years)
+    assert charts["monthly_returns"]["heatmaps"] == 1
+
+    (sharpe,) = data["rolling_sharpe"]
+    assert len(values(sharpe["y"])) == sample_result.daily_returns.height - 126 + 1
+    assert charts["rolling_sharpe"]["lines"] >= 1
+
+    n_trades = sample_result.trades.height
+    assert sum(len(values(trace["x"])) for trace in data["trade_pnl"]) == n_trades > 0
+    assert charts["trade_pnl"]["bars"] > 0
+    (exits,) = data["exits"]
+    assert sum(values(exits["x"])) == n_trades
+    assert set(exits["y"]) == set(sample_result.trades["exit_reason"].to_list())
+    assert charts["exits"]["bars"] == len(exits["y"])
+
+    # Nothing but the file itself was loaded, and the page logged no error.
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+
+    height = browser.execute_script(
+        "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight"
+    )
+    browser.set_window_size(1400, height)  # the whole page in one screenshot
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOT))
