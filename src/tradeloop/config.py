@@ -145,9 +145,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
     if not 0 <= health["port"] < 65536:
         raise ConfigError(f"{source}: health.port must be 0..65535")
     universe = merged["feed"].get("universe")
-    if universe is not None and not (
-        universe and all(isinstance(a, str) and a for a in universe)
-    ):
+    if universe is not None and not (universe and all(isinstance(a, str) and a for a in universe)):
         raise ConfigError(f"{source}: feed.universe must be a non-empty list of asset ids")
     try:
         risk = GateLimits(**merged["risk"])
