@@ -19,13 +19,13 @@ one frame per timestamp, decoded without a Python object per bar.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from tradeloop.errors import VenueProtocolError
 
@@ -91,7 +91,7 @@ _NULLABLE = _NUMBERS | {type(None)}
 
 def encode(message: Message) -> str:
     if isinstance(message, BarMessage):
-        return json.dumps(
+        return _dumps(
             {
                 "type": "bar",
                 "asset_id": message.asset_id,
@@ -105,7 +105,7 @@ def encode(message: Message) -> str:
             }
         )
     if isinstance(message, BarBatchMessage):
-        return json.dumps(
+        return _dumps(
             {
                 "type": "bars",
                 "ts_ns": message.ts_ns,
@@ -115,7 +115,7 @@ def encode(message: Message) -> str:
             }
         )
     if isinstance(message, ContextMessage):
-        return json.dumps(
+        return _dumps(
             {
                 "type": "context",
                 "name": message.name,
@@ -126,11 +126,15 @@ def encode(message: Message) -> str:
     return '{"type": "end"}'
 
 
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()  # NaN is written as null
+
+
 def decode(text: str | bytes) -> Message:
     """Parse one frame; raise ``VenueProtocolError`` for anything malformed."""
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raw = orjson.loads(text)  # strict JSON (no NaN), and 5x the stdlib's speed
+    except orjson.JSONDecodeError as err:
         raise VenueProtocolError(f"not JSON: {str(text)[:80]!r} ({err})") from err
     if not isinstance(raw, dict):
         raise VenueProtocolError(f"expected a JSON object, got {type(raw).__name__}")
@@ -182,7 +186,7 @@ def _bars(raw: dict[str, Any]) -> BarBatchMessage:
     if not isinstance(ts_ns, int) or not isinstance(assets, list):
         raise VenueProtocolError("bars message needs an integer ts_ns and a list asset_id")
     n = len(assets)
-    if not all(isinstance(a, str) and a for a in assets) or len(set(assets)) != n:
+    if set(map(type, assets)) - {str} or len(unique := set(assets)) != n or "" in unique:
         raise VenueProtocolError(f"bars@{ts_ns}: asset_id must be distinct non-empty strings")
     columns = {}
     for name in _COLUMNS:

@@ -102,7 +102,7 @@ class BarBlock:
         if stop - start == 1:
             return start if self.asset_ids[start] == asset_id else -1
         if self._rows is None:
-            self._rows = {self.asset_ids[i]: i for i in range(start, stop)}
+            self._rows = dict(zip(self.asset_ids[start:stop], range(start, stop), strict=True))
         return self._rows.get(asset_id, -1)
 
     def bar(self, asset_id: str) -> Bar | None:

@@ -24,6 +24,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -183,10 +184,13 @@ class LiveRuntime:
             self.late += len(batch)
             return
         await self._flush_pending()
-        order = np.argsort(batch.asset_ids, kind="stable")
-        ids = [batch.asset_ids[i] for i in order.tolist()]
-        arrays = {name: getattr(batch, name)[order] for name in _PRICE_COLUMNS}
-        arrays.update({f"signal:{n}": v[order] for n, v in batch.signals.items()})
+        ids = batch.asset_ids
+        arrays = {name: getattr(batch, name) for name in _PRICE_COLUMNS}
+        arrays.update({f"signal:{n}": v for n, v in batch.signals.items()})
+        if ids != sorted(ids):  # the strategy sees assets in name order, as in a backtest
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids = [ids[i] for i in order]
+            arrays = {name: column[order] for name, column in arrays.items()}
         await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
 
     async def _flush_pending(self) -> None:
@@ -224,9 +228,10 @@ class LiveRuntime:
                 ts_ns, asset_ids, arrays, names, snapshot
             )
         counts = self._bar_count
-        bar_index = np.array([counts.get(a, 0) for a in asset_ids], dtype=np.int64)
-        for a in asset_ids:
-            counts[a] = counts.get(a, 0) + 1
+        bar_index = np.fromiter(
+            map(counts.get, asset_ids, repeat(0)), dtype=np.int64, count=len(asset_ids)
+        )
+        counts.update(zip(asset_ids, (bar_index + 1).tolist(), strict=True))
         rows = self._dispatcher.needs_rows
         columns = {k: arrays[k].tolist() if rows else [] for k in _PRICE_COLUMNS}
         signals = {n: arrays[f"signal:{n}"].tolist() for n in names} if rows else {}
