@@ -21,8 +21,8 @@ demo: $(STAMP)  ## Backtest the bundled ML strategy over the bundled sample data
 	$(BIN)/python examples/12_paper_vs_backtest.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src adapters tests examples benchmarks
+	$(BIN)/ruff format --check src adapters tests examples benchmarks
 	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)

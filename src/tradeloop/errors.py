@@ -14,7 +14,9 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
     └── AdapterError               venue adapters (feeds and brokers)
         ├── ConnectionLostError
         ├── RateLimitError         carries ``retry_after_s``
-        └── VenueProtocolError
+        ├── VenueProtocolError
+        ├── OrderRejectedError     the venue refused an order (it does not exist there)
+        └── OutcomeUnknownError    a request may or may not have taken effect: look it up
 
 A message says what was wrong, where, and how to fix it.
 """
@@ -28,6 +30,8 @@ __all__ = [
     "DataError",
     "FeatureError",
     "OrderError",
+    "OrderRejectedError",
+    "OutcomeUnknownError",
     "RateLimitError",
     "StrategyNotRunningError",
     "TradeloopError",
@@ -94,3 +98,14 @@ class RateLimitError(AdapterError):
 
 class VenueProtocolError(AdapterError):
     """The venue sent something its protocol does not allow."""
+
+
+class OrderRejectedError(AdapterError):
+    """The venue refused the order; it does not exist there (safe to decide again)."""
+
+
+class OutcomeUnknownError(AdapterError):
+    """A request may or may not have taken effect (timeout, 5xx, connection lost).
+
+    Resolve it by looking the client order id up; never by sending it again.
+    """
