@@ -417,7 +417,22 @@ class SimulationBroker:
         if qty <= 0:
             self._close(order, _CANCELLED, message or "nothing could fill")
             return
-        self.portfolio.apply_fill(order.asset_id, sign * qty, price, commission, self._now_ns)
+        self._book(order, qty, price, commission, abs(price - base_price) * qty, bar[5], message)
+
+    def _book(
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        commission: float,
+        slippage: float,
+        bar_index: int,
+        message: str = "",
+        ts_ns: int | None = None,
+    ) -> Fill:
+        """Account for one fill of ``order`` (now, unless ``ts_ns``) and tell the listeners."""
+        when = self._now_ns if ts_ns is None else ts_ns
+        self.portfolio.apply_fill(order.asset_id, order.side_sign * qty, price, commission, when)
         fill = Fill(
             order_id=order.id,
             asset_id=order.asset_id,
@@ -425,10 +440,10 @@ class SimulationBroker:
             qty=qty,
             price=price,
             commission=commission,
-            slippage=abs(price - base_price) * qty,
-            timestamp=self._now if self._now is not None else utc_datetime(self._now_ns),
-            ts_ns=self._now_ns,
-            bar_index=bar[5],
+            slippage=slippage,
+            timestamp=self._now if ts_ns is None and self._now is not None else utc_datetime(when),
+            ts_ns=when,
+            bar_index=bar_index,
             reason=order.reason,
         )
         order.avg_fill_price = (order.avg_fill_price * order.filled_qty + price * qty) / (
@@ -447,6 +462,7 @@ class SimulationBroker:
                 self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
         for listener in self.fill_listeners:
             listener(fill)
+        return fill
 
     def _short_limit(self, order: Order, qty: float, held: float) -> float:
         if order.side is _BUY or self.allow_short:

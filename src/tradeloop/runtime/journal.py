@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS fills (
     slippage REAL NOT NULL, ts_ns INTEGER NOT NULL, bar_index INTEGER NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fill_trades (seq INTEGER PRIMARY KEY, trade_id TEXT NOT NULL UNIQUE);
 """
 
 
@@ -65,6 +66,7 @@ class JournalState:
     marks: dict[str, float] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
     strategy: Any = None
+    trade_ids: list[str] = field(default_factory=list)  # a venue's trade id per fill (live)
 
 
 class Journal:
@@ -135,6 +137,9 @@ class Journal:
                     row[10],
                 )
             )
+        state.trade_ids = [
+            row[0] for row in self._db.execute("SELECT trade_id FROM fill_trades ORDER BY seq")
+        ]
         state.reserved_total = float(self._meta("reserved_total") or 0.0)
         state.marks = json.loads(self._meta("marks") or "{}")
         state.runtime = json.loads(self._meta("runtime") or "{}")
@@ -201,6 +206,14 @@ class Journal:
                         f.reason,
                     )
                     for n, f in enumerate(fills)
+                ],
+            )
+            trade_ids: list[str] = getattr(broker, "trade_ids", [])
+            db.executemany(
+                "INSERT INTO fill_trades VALUES (?, ?)",
+                [
+                    (seq, trade_ids[seq])
+                    for seq in range(self._saved_fills, min(len(trade_ids), len(broker.fills)))
                 ],
             )
             meta = {

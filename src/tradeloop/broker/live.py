@@ -1,0 +1,266 @@
+"""LiveBroker: the broker seam in front of a real venue (``tradeloop.venue.VenueClient``).
+
+What a strategy sees is ``SimulationBroker``'s (positions, cash, open orders, the gate and
+the pre-trade checks), but nothing is matched here: an accepted order waits in ``outbox``
+until the runtime has journaled it under its client order id, then ``send`` hands it to the
+venue; fills arrive as ``Execution``s and are booked by ``apply``, once per trade id.
+
+An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
+looks it up by client order id and adopts what the venue says; an order the venue has never
+heard of is marked rejected. Nothing is ever submitted twice. After a restart every order
+the journal left working is ``UNKNOWN`` until looked up, for the same reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import structlog
+
+from tradeloop.broker.base import Bar, BarSource
+from tradeloop.broker.orders import Order
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.portfolio import Position
+from tradeloop.venue import Execution, VenueClient, VenueOrder, VenueOrderState, VenueSnapshot
+
+__all__ = ["LiveBroker"]
+
+_CLOSED_BY_VENUE = {
+    OrderStatus.CANCELLED: "cancelled at the venue",
+    OrderStatus.EXPIRED: "expired at the venue",
+    OrderStatus.REJECTED: "rejected by the venue",
+}
+
+
+class LiveBroker(SimulationBroker):
+    """Orders to ``client``, fills from it; the book is kept here and reconciled to it."""
+
+    def __init__(
+        self,
+        client: VenueClient,
+        initial_cash: float,
+        *,
+        fractional: bool = False,
+        allow_short: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(initial_cash, fractional=fractional, allow_short=allow_short)
+        self.client = client
+        self.outbox: list[Order] = []
+        self.cancels: list[Order] = []
+        self.trade_ids: list[str] = []  # one per fill, aligned with ``fills`` (journaled)
+        self.duplicate_executions = 0
+        self.foreign_executions = 0  # fills of orders this run did not place
+        self._seen_trades: set[str] = set()
+        self._by_cid: dict[str, Order] = {}
+        self._cid_of: dict[int, str] = {}
+        self._clock = clock
+        self._not_before = 0.0
+        self._log = structlog.get_logger().bind(component="live_broker")
+
+    # -- the strategy's side -------------------------------------------------------------------
+
+    def submit(
+        self,
+        asset_id: str,
+        side: Side,
+        qty: float,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        reason: str = "strategy",
+    ) -> Order:
+        """Checked here (gate, guards, cash); sent by ``send`` once journaled."""
+        placed = super().submit(
+            asset_id,
+            side,
+            qty,
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            tif=tif,
+            reason=reason,
+        )
+        if placed.is_open:
+            self.outbox.append(placed)
+        return placed
+
+    def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
+        if not 0 < order_id <= len(self.orders):
+            return False
+        order = self.orders[order_id - 1]
+        if order in self.outbox:  # never left: cancel here
+            self.outbox.remove(order)
+            return super().cancel(order_id, message)
+        if not order.is_open:
+            return False
+        if order not in self.cancels:
+            self.cancels.append(order)
+        return True
+
+    def exit_position(
+        self, asset_id: str, base_price: float, reason: str, order_type: OrderType, bar: Bar
+    ) -> None:
+        """A protective exit is a market order to the venue, not a booked fill."""
+        held = self.position(asset_id)
+        if held:
+            self.submit(asset_id, Side.SELL if held > 0 else Side.BUY, abs(held), reason=reason)
+
+    # -- the runtime's side ---------------------------------------------------------------------
+
+    def begin_timestamp(
+        self, ts_ns: int, bars: BarSource, timestamp: datetime | None = None
+    ) -> None:
+        self._now_ns, self._now, self._bars = ts_ns, timestamp, bars  # the venue matches
+
+    def end_timestamp(self) -> None:
+        return
+
+    def know(self, client_ids: Mapping[int, str]) -> None:
+        """The journal's client order ids (assigned, and written, before anything is sent)."""
+        for order_id, cid in client_ids.items():
+            if order_id not in self._cid_of:
+                self._cid_of[order_id] = cid
+                self._by_cid[cid] = self.orders[order_id - 1]
+
+    async def send(self) -> None:
+        """Submit the journaled outbox and the requested cancels, in order."""
+        sent = 0
+        for order in self.outbox:
+            if self._clock() < self._not_before:
+                break
+            cid = self._cid_of[order.id]
+            request = VenueOrder(
+                cid,
+                order.asset_id,
+                order.side,
+                order.qty,
+                order.order_type,
+                order.limit_price,
+                order.stop_price,
+                order.tif,
+            )
+            try:
+                state = await self.client.submit(request)
+            except RateLimitError as err:
+                self._not_before = self._clock() + err.retry_after_s
+                self._log.warning("rate_limited", retry_after_s=err.retry_after_s, error=str(err))
+                break  # a 429 was refused, not executed: the rest goes next time
+            except OrderRejectedError as err:
+                self._close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
+            except OutcomeUnknownError as err:
+                order.status = OrderStatus.UNKNOWN
+                order.message = f"outcome unknown ({err}); will look it up"
+                self._log.warning("order_outcome_unknown", client_order_id=cid, error=str(err))
+            else:
+                self._adopt(order, state)
+            sent += 1
+        del self.outbox[:sent]
+        for order in list(self.cancels):
+            if not (order.is_open or order.status is OrderStatus.UNKNOWN):
+                self.cancels.remove(order)
+                continue
+            try:
+                await self.client.cancel(self._cid_of[order.id], order.asset_id)
+            except (OutcomeUnknownError, RateLimitError) as err:
+                self._log.warning("cancel_retry_later", order_id=order.id, error=str(err))
+                continue  # a cancel is safe to send again
+            except OrderRejectedError as err:
+                self._log.info("cancel_refused", order_id=order.id, error=str(err))
+            else:
+                self._close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+            self.cancels.remove(order)
+
+    async def resolve(self) -> int:
+        """Look up every ``UNKNOWN`` order by client order id; return how many are left."""
+        left = 0
+        for order in self.orders:
+            if order.status is not OrderStatus.UNKNOWN:
+                continue
+            cid = self._cid_of[order.id]
+            try:
+                state = await self.client.order(cid, order.asset_id)
+            except (OutcomeUnknownError, RateLimitError):
+                left += 1
+                continue
+            if state is None:
+                self._close(
+                    order, OrderStatus.REJECTED, "never reached the venue (looked up by client id)"
+                )
+            else:
+                self._adopt(order, state)
+            self._log.info("order_resolved", client_order_id=cid, status=order.status.value)
+        return left
+
+    def apply(self, execution: Execution) -> Fill | None:
+        """Book one venue fill (once per trade id); None for a repeat or a stranger's fill."""
+        if execution.trade_id in self._seen_trades:
+            self.duplicate_executions += 1
+            return None
+        self._seen_trades.add(execution.trade_id)
+        order = self._by_cid.get(execution.client_order_id)
+        if order is None:
+            self.foreign_executions += 1
+            self._log.warning(
+                "foreign_execution",
+                trade_id=execution.trade_id,
+                client_order_id=execution.client_order_id,
+                asset=execution.asset_id,
+            )
+            return None
+        if order.status is OrderStatus.UNKNOWN:
+            order.status = OrderStatus.ACCEPTED  # a fill proves it exists
+        bar = self._bars.bar(order.asset_id)
+        fill = self._book(
+            order,
+            execution.qty,
+            execution.price,
+            execution.commission,
+            0.0,
+            bar[5] if bar is not None else -1,
+            ts_ns=execution.ts_ns,
+        )
+        self.trade_ids.append(execution.trade_id)
+        return fill
+
+    def restore_live(self, client_ids: Mapping[int, str], trade_ids: list[str]) -> None:
+        """After ``restore``: map client ids, remember booked trades, and treat every order
+        the journal left working as ``UNKNOWN`` (it may or may not have been sent)."""
+        self.know(client_ids)
+        self.trade_ids = list(trade_ids)
+        self._seen_trades = set(trade_ids)
+        for order in self.orders:
+            if order.is_open:
+                order.status = OrderStatus.UNKNOWN
+
+    def adopt(self, snapshot: VenueSnapshot) -> None:
+        """Make the book the venue's: its positions and cash are the authority."""
+        positions = self.portfolio.positions
+        for asset_id, qty in snapshot.positions.items():
+            position = positions.get(asset_id)
+            if position is None:
+                position = positions[asset_id] = Position(asset_id)
+                position.avg_price = self.marks.get(asset_id, 0.0)
+            position.qty = qty
+        for asset_id in [a for a in positions if a not in snapshot.positions]:
+            positions[asset_id].qty = 0.0
+        self.portfolio.cash = snapshot.cash
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _adopt(self, order: Order, state: VenueOrderState) -> None:
+        closing = _CLOSED_BY_VENUE.get(state.status)
+        if closing is not None and state.filled_qty <= order.filled_qty:
+            self._close(order, state.status, state.message or closing)
+        elif order.status is OrderStatus.UNKNOWN:
+            # live (or filled, with the fills still to come through ``apply``)
+            order.status = (
+                OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.ACCEPTED
+            )
+            order.message = ""
