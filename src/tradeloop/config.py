@@ -46,7 +46,12 @@ _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {"mode": str, "strategy": str, "state_dir": str},
     "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list},
-    "broker": {"initial_cash": _NUMBER, "commission": _NUMBER, "slippage": _NUMBER},
+    "broker": {
+        "initial_cash": _NUMBER,
+        "commission": _NUMBER,
+        "slippage": _NUMBER,
+        "fractional": bool,
+    },
     "health": {"host": str, "port": int},
     "risk": {
         "max_order_qty": _NUMBER,
@@ -62,14 +67,17 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "daily_loss_action": str,
         "reduce_only": bool,
     },
+    # live mode: the adapter's own keys (symbols, URLs, env var names) pass through untouched
+    "venue": {"name": str, "reconcile_every_s": _NUMBER, "on_mismatch": str},
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
     "feed": {"stale_after_s": 30.0},
     "broker": {"initial_cash": 100_000.0, "commission": 0.0, "slippage": 0.0},
     "health": {"host": "127.0.0.1", "port": 8080},
+    "venue": {"reconcile_every_s": 60.0, "on_mismatch": "halt"},
 }
-_REQUIRED = {("run", "strategy"), ("feed", "url")}
+_REQUIRED = {("run", "strategy")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,11 @@ class DaemonConfig:
     health_host: str
     health_port: int
     risk: GateLimits = field(default_factory=GateLimits)
+    fractional: bool = False
+    venue_name: str | None = None
+    venue_settings: Mapping[str, Any] = field(default_factory=dict)
+    reconcile_every_s: float = 60.0
+    on_mismatch: str = "halt"
     # the feed's assets: a timestamp is complete once each has reported (no waiting for the
     # first bar of the next one)
     universe: tuple[str, ...] | None = None
@@ -112,7 +125,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in values.items():
-            if key not in _SCHEMA[section]:
+            if key not in _SCHEMA[section] and section != "venue":
                 raise ConfigError(
                     f"{source}: unknown key {section}.{key}; [{section}] takes "
                     f"{', '.join(_SCHEMA[section])}"
@@ -138,8 +151,16 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
     run, broker, health = merged["run"], merged["broker"], merged["health"]
     if run["mode"] not in ("paper", "live"):
         raise ConfigError(f'{source}: run.mode = {run["mode"]!r}; use "paper" or "live"')
-    if not merged["feed"]["url"].startswith(("ws://", "wss://")):
-        raise ConfigError(f"{source}: feed.url must start with ws:// or wss://")
+    venue = merged["venue"]
+    if run["mode"] == "paper":
+        if "url" not in merged["feed"]:
+            raise ConfigError(f"{source}: missing feed.url (paper mode streams from it)")
+        if not merged["feed"]["url"].startswith(("ws://", "wss://")):
+            raise ConfigError(f"{source}: feed.url must start with ws:// or wss://")
+    elif "name" not in venue:
+        raise ConfigError(f'{source}: live mode needs [venue] name = "binance" (or "alpaca")')
+    if venue["on_mismatch"] not in ("halt", "reduce_only"):
+        raise ConfigError(f'{source}: venue.on_mismatch must be "halt" or "reduce_only"')
     if not broker["initial_cash"] > 0:
         raise ConfigError(f"{source}: broker.initial_cash must be > 0")
     if not 0 <= health["port"] < 65536:
@@ -155,7 +176,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         mode=run["mode"],
         strategy=run["strategy"],
         state_dir=Path(run["state_dir"]),
-        feed_url=merged["feed"]["url"],
+        feed_url=merged["feed"].get("url", ""),
         stale_after_s=float(merged["feed"]["stale_after_s"]),
         initial_cash=float(broker["initial_cash"]),
         commission=float(broker["commission"]),
@@ -163,6 +184,11 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         health_host=health["host"],
         health_port=health["port"],
         risk=risk,
+        fractional=bool(broker.get("fractional", False)),
+        venue_name=venue.get("name"),
+        venue_settings={k: v for k, v in venue.items() if k not in _SCHEMA["venue"]},
+        reconcile_every_s=float(venue["reconcile_every_s"]),
+        on_mismatch=venue["on_mismatch"],
         universe=tuple(universe) if universe is not None else None,
     )
 

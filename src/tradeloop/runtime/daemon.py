@@ -22,93 +22,185 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.paper import PaperBroker
+from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.config import DaemonConfig
 from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
+from tradeloop.events import OrderStatus
 from tradeloop.plugins import load_strategy_class
 from tradeloop.results.frames import fills_frame, orders_frame
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.runtime.journal import Journal
+from tradeloop.runtime.journal import Journal, JournalState
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.runtime.reconcile import reconcile
+from tradeloop.venue import Venue, VenueFeed, load_venue
 
 __all__ = ["CONTROL_FILE", "Control", "run_daemon", "write_control"]
 
 
 async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int:
     """Run until the stream ends or a stop signal arrives; return the exit code."""
-    if config.mode == "live":
-        if not confirm_live:
-            raise ConfigError(
-                'run.mode = "live" trades real money: start it with --confirm-live. '
-                'To practise, set mode = "paper".'
-            )
+    if config.mode == "live" and not confirm_live:
         raise ConfigError(
-            'no live venue adapter is installed in this build yet; run mode = "paper"'
+            'run.mode = "live" trades real money: start it with --confirm-live. '
+            'To practise, set mode = "paper".'
         )
     run_id = uuid.uuid4().hex[:12]
     log = structlog.get_logger().bind(run_id=run_id, strategy=config.strategy, mode=config.mode)
     strategy = load_strategy_class(config.strategy)()
-    broker = PaperBroker(
-        config.initial_cash, commission=config.commission, slippage=config.slippage
-    )
+    venue = load_venue(config.venue_name or "") if config.mode == "live" else None
     journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
     saved = journal.load()
-    if saved.last_ts_ns is not None:
-        broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
-        strategy.set_state(saved.strategy)
-        log.info(
-            "state_restored",
-            after_ts_ns=saved.last_ts_ns,
-            orders=len(saved.orders),
-            fills=len(saved.fills),
-            journal=str(journal.path),
-        )
-    feed = WebSocketFeed(config.feed_url)
-    supervised = SupervisedFeed(
-        feed, stale_after_s=config.stale_after_s, backfill_from=saved.last_ts_ns
-    )
     gate = PreTradeGate(config.risk)
-    runtime = LiveRuntime(
-        supervised,
-        strategy,
-        broker,
-        gate=gate,
-        universe=config.universe,
-        resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
-        on_timestamp=lambda ts_ns: journal.commit(
-            ts_ns, broker, runtime.state(), strategy.get_state()
-        ),
-    )
-    gate.bind(broker)
-    control = Control(config.state_dir / CONTROL_FILE, gate, log)
-    control.poll()
-    health = await _start_health(runtime, broker, supervised, gate, config)
-    log.info(
-        "daemon_started", feed=config.feed_url, health=f"http://{config.health_host}:{health.port}"
-    )
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(runtime.run())
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
-    loop.add_signal_handler(signal.SIGUSR1, control.kill)
-    watcher = asyncio.create_task(control.watch())
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await task
+        if venue is None:
+            broker: PaperBroker | LiveBroker = PaperBroker(
+                config.initial_cash, commission=config.commission, slippage=config.slippage
+            )
+            source: Any = WebSocketFeed(config.feed_url)
+        else:
+            broker, source = await _live_broker(venue, config, journal, saved, log)
+        if saved.last_ts_ns is not None:
+            if not isinstance(broker, LiveBroker):
+                broker.restore(
+                    saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
+                )
+            strategy.set_state(saved.strategy)
+            log.info(
+                "state_restored",
+                after_ts_ns=saved.last_ts_ns,
+                orders=len(saved.orders),
+                fills=len(saved.fills),
+                journal=str(journal.path),
+            )
+        supervised = SupervisedFeed(
+            source, stale_after_s=config.stale_after_s, backfill_from=saved.last_ts_ns
+        )
+
+        def commit(ts_ns: int) -> None:
+            journal.commit(ts_ns, broker, runtime.state(), strategy.get_state())
+
+        runtime = LiveRuntime(
+            supervised,
+            strategy,
+            broker,
+            gate=gate,
+            universe=config.universe,
+            resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+            on_timestamp=commit,
+            after_timestamp=(
+                _sender(broker, journal, commit) if isinstance(broker, LiveBroker) else None
+            ),
+        )
+        gate.bind(broker)
+        if isinstance(broker, LiveBroker):
+            # the strategy starts only after the book agrees with the venue (or is halted)
+            await reconcile(
+                broker,
+                gate,
+                journal.client_ids,
+                on_mismatch=config.on_mismatch,
+                since_ns=saved.fills[-1].ts_ns if saved.fills else 0,
+                log=log,
+            )
+            commit(saved.last_ts_ns or 0)
+            tasks.append(asyncio.create_task(_book_executions(broker, journal, commit, runtime)))
+            tasks.append(asyncio.create_task(_reconcile_every(broker, gate, journal, config, log)))
+        control = Control(config.state_dir / CONTROL_FILE, gate, log)
+        control.poll()
+        health = await _start_health(runtime, broker, supervised, gate, config)
+        log.info(
+            "daemon_started",
+            feed=config.feed_url or config.venue_name,
+            health=f"http://{config.health_host}:{health.port}",
+        )
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(runtime.run())
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
+        loop.add_signal_handler(signal.SIGUSR1, control.kill)
+        tasks.append(asyncio.create_task(control.watch()))
+        try:
+            await task
+        finally:
+            await health.runner.cleanup()
     finally:
-        watcher.cancel()
-        await health.runner.cleanup()
+        for background in tasks:
+            background.cancel()
+        if venue is not None and isinstance(broker, LiveBroker):
+            await broker.client.close()
         journal.close()
     summary = _write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
     log.info("daemon_stopped", **summary)
     return 0
+
+
+async def _live_broker(
+    venue: Venue, config: DaemonConfig, journal: Journal, saved: JournalState, log: Any
+) -> tuple[LiveBroker, VenueFeed]:
+    """The venue's client (started) and feed; the book restored, or opened from the account."""
+    client = venue.client(config.venue_settings)
+    await client.start()
+    remembered = journal.recall("initial_cash")
+    if remembered is None:
+        remembered = repr((await client.snapshot()).cash)
+        journal.remember("initial_cash", remembered)
+    broker = LiveBroker(client, float(remembered), fractional=config.fractional)
+    if saved.last_ts_ns is not None:
+        broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+        broker.restore_live(journal.client_ids, saved.trade_ids)
+    log.info("venue_connected", venue=venue.name, initial_cash=float(remembered))
+    return broker, venue.feed(config.venue_settings)
+
+
+def _sender(
+    broker: LiveBroker, journal: Journal, commit: Callable[[int], None]
+) -> Callable[[int], Awaitable[None]]:
+    """After each journaled timestamp: send what it decided, then journal the outcome."""
+
+    async def send(ts_ns: int) -> None:
+        broker.know(journal.client_ids)
+        if broker.outbox or broker.cancels:
+            await broker.send()
+        if any(o.status is OrderStatus.UNKNOWN for o in broker.orders[-64:]):
+            await broker.resolve()
+        commit(ts_ns)
+
+    return send
+
+
+async def _book_executions(
+    broker: LiveBroker, journal: Journal, commit: Callable[[int], None], runtime: LiveRuntime
+) -> None:
+    async for execution in broker.client.executions():
+        if broker.apply(execution) is not None:
+            commit(runtime.last_flushed or execution.ts_ns)
+
+
+async def _reconcile_every(
+    broker: LiveBroker, gate: PreTradeGate, journal: Journal, config: DaemonConfig, log: Any
+) -> None:
+    while True:
+        await asyncio.sleep(config.reconcile_every_s)
+        await reconcile(
+            broker,
+            gate,
+            journal.client_ids,
+            on_mismatch=config.on_mismatch,
+            since_ns=broker.fills[-1].ts_ns if broker.fills else 0,
+            log=log,
+        )
 
 
 def _stopper(runtime: LiveRuntime, task: asyncio.Task[None], log: Any, signum: int) -> Any:
@@ -129,7 +221,7 @@ class _Health:
 
 async def _start_health(
     runtime: LiveRuntime,
-    broker: PaperBroker,
+    broker: SimulationBroker,
     feed: SupervisedFeed,
     gate: PreTradeGate,
     config: DaemonConfig,
@@ -189,7 +281,7 @@ async def _start_health(
 def _write_state(
     state_dir: Path,
     runtime: LiveRuntime,
-    broker: PaperBroker,
+    broker: SimulationBroker,
     feed: SupervisedFeed,
     gate: PreTradeGate,
     run_id: str,

@@ -93,6 +93,13 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def remember(self, key: str, value: str) -> None:
+        """Keep one setting of the run (e.g. a live account's starting cash) across restarts."""
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"user:{key}", value))
+
+    def recall(self, key: str) -> str | None:
+        return self._meta(f"user:{key}")
+
     def load(self) -> JournalState:
         last = self._meta("last_ts_ns")
         state = JournalState(self.run_key, None if last is None else int(last))

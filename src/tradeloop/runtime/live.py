@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from itertools import repeat
 from typing import Any, Protocol
 
@@ -66,6 +66,7 @@ class LiveRuntime:
         universe: Iterable[str] | None = None,
         resume: dict[str, Any] | None = None,
         on_timestamp: Callable[[int], None] | None = None,
+        after_timestamp: Callable[[int], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.feed = feed
@@ -90,7 +91,8 @@ class LiveRuntime:
         if gate is not None:
             gate.restore(resume.get("gate", {}))
         self.replayed = 0  # bars at or before the resume point, already handled before a restart
-        self.on_timestamp = on_timestamp
+        self.on_timestamp = on_timestamp  # e.g. the journal's commit
+        self.after_timestamp = after_timestamp  # e.g. sending the journaled orders to a venue
         self._last_flushed: int | None = self._resume_after
         self._stop = False
         self.stopped = False
@@ -139,6 +141,11 @@ class LiveRuntime:
             strategy.on_end()
         finally:
             strategy.broker = None
+
+    @property
+    def last_flushed(self) -> int | None:
+        """The last timestamp handed to the strategy (and journaled), if any."""
+        return self._last_flushed
 
     def state(self) -> dict[str, Any]:
         """What a restart needs to carry on (see ``journal``)."""
@@ -247,6 +254,8 @@ class LiveRuntime:
         self.timestamps += 1
         if self.on_timestamp is not None:
             self.on_timestamp(ts_ns)
+        if self.after_timestamp is not None:
+            await self.after_timestamp(ts_ns)
 
     async def _add_features(
         self,

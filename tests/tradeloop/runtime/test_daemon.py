@@ -79,7 +79,7 @@ def write_config(tmp_path: Path, url: str, **overrides: str) -> Path:
     }
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
-        sections[section][key] = value
+        sections.setdefault(section, {})[key] = value
     text = "".join(
         f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
         for name, values in sections.items()
@@ -158,7 +158,10 @@ def test_daemon_serves_health_and_stops_cleanly_on_sigterm(
     ("override", "message"),
     [
         ({"broker__comission": "0.001"}, "unknown key broker.comission"),
-        ({"run__mode": '"live"'}, "use 'tradeloop live'"),
+        ({"run__mode": '"live"'}, 'live mode needs [venue] name = "binance"'),
+        ({"run__mode": '"live"', "venue__name": '"binance"'}, "use 'tradeloop live'"),
+        ({"venue__on_mismatch": '"ignore"'}, 'venue.on_mismatch must be "halt" or "reduce_only"'),
+        ({"risk__max_daily_loss": "1.5"}, "a fraction of the day's starting equity"),
         ({"broker__initial_cash": '"lots"'}, "should be an integer or a number"),
         ({"feed__url": '"http://x"'}, "must start with ws://"),
     ],
@@ -174,7 +177,7 @@ def test_bad_config_exits_nonzero_with_a_clear_error_and_writes_nothing(
 
 
 def test_live_mode_refuses_without_confirmation(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "ws://127.0.0.1:9", run__mode='"live"')
+    config = write_config(tmp_path, "ws://127.0.0.1:9", run__mode='"live"', venue__name='"binance"')
     done = subprocess.run(
         [sys.executable, "-m", "tradeloop", "live", "--config", str(config)],
         capture_output=True,
@@ -354,3 +357,16 @@ def test_kill_switch_halts_trading_and_survives_a_restart(
     again.send_signal(signal.SIGTERM)
     again.communicate(timeout=30)
     assert json.loads((tmp_path / "state" / "summary.json").read_text())["gate_mode"] == "halted"
+
+
+def test_live_mode_names_an_unknown_venue(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "ws://127.0.0.1:9", run__mode='"live"', venue__name='"ftx"')
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "live", "--config", str(config), "--confirm-live"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "venue = 'ftx': no such adapter (installed: alpaca, binance)" in done.stderr
