@@ -84,8 +84,10 @@ class LiveRuntime:
         self.feature_skips = 0
         self._pending: dict[str, BarMessage] = {}
         self._ts_ns: int | None = None
-        self._context: dict[str, list[tuple[int, Any]]] = {}
         resume = resume or {}
+        self._context: dict[str, list[tuple[int, Any]]] = {
+            name: [(int(ts), value)] for name, (ts, value) in resume.get("context", {}).items()
+        }
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
         self._resume_after: int | None = resume.get("last_ts_ns")
         if gate is not None:
@@ -149,7 +151,10 @@ class LiveRuntime:
 
     def state(self) -> dict[str, Any]:
         """What a restart needs to carry on (see ``journal``)."""
-        state: dict[str, Any] = {"bar_counts": dict(self._bar_count)}
+        state: dict[str, Any] = {
+            "bar_counts": dict(self._bar_count),
+            "context": self._context_in_force(),
+        }
         if self.gate is not None:
             state["gate"] = self.gate.state()
         return state
@@ -290,6 +295,20 @@ class LiveRuntime:
         if market:
             snapshot = ContextSnapshot({**snapshot, **market})
         return True, tuple(sorted((*names, *extra))), snapshot
+
+    def _context_in_force(self) -> dict[str, tuple[int, Any]]:
+        """Each context series' latest value at the last handled timestamp: a restart (whose
+        backfill starts there) must not forget a value that is not sent again."""
+        now = self._last_flushed
+        latest: dict[str, tuple[int, Any]] = {}
+        if now is None:
+            return latest
+        for name, points in self._context.items():
+            for when, value in reversed(points):
+                if when <= now and value is not None and value == value:
+                    latest[name] = (when, value)
+                    break
+        return latest
 
     def _snapshot(self, ts_ns: int) -> ContextSnapshot:
         if not self._context:

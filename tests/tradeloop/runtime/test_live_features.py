@@ -4,6 +4,7 @@ the context; a failure or a timeout skips that timestamp's decisions, and is cou
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,3 +129,38 @@ async def test_precomputed_features_are_looked_up_as_of_each_timestamp() -> None
         (k, a, (k - k % 2) * 10 + (1 if a == "A" else 2)) for k in range(6) for a in ("A", "B")
     ]
     assert {r for *_, r in strategy.seen} == {1.0}
+
+
+async def test_context_in_force_survives_a_restart() -> None:
+    from tradeloop.data.stream import BarMessage, ContextMessage, Message
+
+    day = 86_400 * 10**9
+    t0 = int(START.timestamp()) * 10**9
+
+    class Listed:
+        def __init__(self, messages: list[Message]) -> None:
+            self.items = messages
+
+        async def messages(self) -> Any:
+            for message in self.items:
+                yield message
+
+    def bar(k: int) -> BarMessage:
+        return BarMessage("A", t0 + k * day, 10.0, 10.0, 10.0, 10.0, 1.0, {"score": 1.0})
+
+    first = Recorder()
+    before = LiveRuntime(
+        Listed([ContextMessage("regime", t0, "calm"), bar(0), bar(1), bar(2)]),
+        first,
+        PaperBroker(),
+    )
+    await before.run()
+    saved = json.loads(json.dumps(before.state()))  # as the journal keeps it
+    assert saved["context"] == {"regime": [t0, "calm"]}
+    # the restarted stream (a backfill from the last handled bar) does not repeat the context
+    after = Recorder()
+    again = LiveRuntime(
+        Listed([bar(2), bar(3)]), after, PaperBroker(), resume={**saved, "last_ts_ns": t0 + 2 * day}
+    )
+    await again.run()
+    assert after.seen == [(3, "A", 1.0, "calm")]
