@@ -159,6 +159,8 @@ class Engine:
         dispatcher = Dispatcher(strategy, broker, callable_features, self.risk)
         if type(strategy).on_fill is not Strategy.on_fill:
             broker.fill_listeners.append(strategy.on_fill)
+        if type(strategy).on_order is not Strategy.on_order:
+            broker.order_listeners.append(strategy.on_order)
         strategy.broker = broker
         try:
             if compiled:

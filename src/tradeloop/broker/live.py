@@ -157,6 +157,7 @@ class LiveBroker(SimulationBroker):
             except OutcomeUnknownError as err:
                 order.status = OrderStatus.UNKNOWN
                 order.message = f"outcome unknown ({err}); will look it up"
+                self._tell(order)
                 self._log.warning("order_outcome_unknown", client_order_id=cid, error=str(err))
             else:
                 self._adopt(order, state)
@@ -264,3 +265,4 @@ class LiveBroker(SimulationBroker):
                 OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.ACCEPTED
             )
             order.message = ""
+            self._tell(order)

@@ -90,6 +90,8 @@ class SimulationBroker:
         self.orders: list[Order] = []
         self.fills: list[Fill] = []
         self.fill_listeners: list[Callable[[Fill], None]] = []
+        # told of every status change: accepted/rejected at submit, then each later one
+        self.order_listeners: list[Callable[[Order], None]] = []
         # (broker, asset, side, qty, reference price) -> (allowed qty, message): risk guards
         self.pre_trade_checks: list[
             Callable[[SimulationBroker, str, Side, float, float], tuple[float, str]]
@@ -223,6 +225,7 @@ class SimulationBroker:
         if problem:
             order.status = _REJECTED
             order.message = problem
+            self._tell(order)
             return order
         self._open.setdefault(asset_id, []).append(order)
         if (
@@ -232,6 +235,8 @@ class SimulationBroker:
         ):
             order.fill_at_close = True
             self._close_orders.append(order)
+        if self.order_listeners:
+            self._tell(order)
         return order
 
     def exit_position(
@@ -460,6 +465,8 @@ class SimulationBroker:
             reserved = self._reserve.get(order.id)
             if reserved is not None:
                 self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
+            if self.order_listeners:
+                self._tell(order)
         for listener in self.fill_listeners:
             listener(fill)
         return fill
@@ -493,10 +500,16 @@ class SimulationBroker:
                 break
         return low if self.fractional else float(math.floor(low))
 
+    def _tell(self, order: Order) -> None:
+        for listener in self.order_listeners:
+            listener(order)
+
     def _close(self, order: Order, status: OrderStatus, message: str) -> None:
         order.status = status
         if message:
             order.message = message
+        if self.order_listeners:
+            self._tell(order)
         self._drop_reserve(order.id)
         orders = self._open.get(order.asset_id)
         if orders is not None and order in orders:

@@ -78,7 +78,14 @@ def compile_problem(
     sizer = strategy.position_sizer
     if isinstance(sizer, FixedSizer) and sizer.qty != math.floor(sizer.qty):
         return "a fractional FixedSizer quantity is not compiled"
-    callbacks = ("on_start", "on_market_event", "on_timestamp_batch", "on_fill", "on_end")
+    callbacks = (
+        "on_start",
+        "on_market_event",
+        "on_timestamp_batch",
+        "on_fill",
+        "on_order",
+        "on_end",
+    )
     overridden = [
         name
         for name in callbacks

@@ -113,6 +113,8 @@ class LiveRuntime:
         self._dispatcher = Dispatcher(strategy, broker, None, self.risk)
         if type(strategy).on_fill is not Strategy.on_fill:
             broker.fill_listeners.append(strategy.on_fill)
+        if type(strategy).on_order is not Strategy.on_order:
+            broker.order_listeners.append(strategy.on_order)
         strategy.broker = broker
         try:
             strategy.on_start()

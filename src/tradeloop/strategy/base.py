@@ -39,7 +39,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
 _NOT_RUNNING = (
     "Broker not initialized. Helper methods only available during backtest "
     "(or a paper/live run): call them from on_start, on_market_event, on_timestamp_batch, "
-    "on_fill or on_end."
+    "on_fill, on_order or on_end."
 )
 
 
@@ -66,6 +66,10 @@ class Strategy:
 
     def on_fill(self, fill: Fill) -> None:
         """Called after each fill is booked."""
+
+    def on_order(self, order: Order) -> None:
+        """Called when an order's status changes: accepted or rejected at submission, then
+        partially filled, filled, cancelled, expired, or (live) unknown until looked up."""
 
     def on_end(self) -> None:
         """Called once after the last bar, with the broker still attached."""

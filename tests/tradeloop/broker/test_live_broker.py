@@ -132,6 +132,8 @@ async def test_unknown_outcome_is_looked_up_never_resent() -> None:
     venue = FakeVenue()
     venue.faults = ["after", OutcomeUnknownError("timeout before the venue saw it")]
     broker = LiveBroker(venue, 10_000.0)
+    heard: list[tuple[int, str]] = []
+    broker.order_listeners.append(lambda o: heard.append((o.id, o.status.value)))
     broker.marks.update({"A": 10.0, "B": 10.0})
     a = broker.submit("A", Side.BUY, 5)
     b = broker.submit("B", Side.BUY, 5)
@@ -145,6 +147,14 @@ async def test_unknown_outcome_is_looked_up_never_resent() -> None:
     assert b.status is OrderStatus.REJECTED  # the venue never heard of it
     assert b.message == "never reached the venue (looked up by client id)"
     assert venue.submitted == ["cid1", "cid2"]
+    assert heard == [
+        (1, "accepted"),
+        (2, "accepted"),
+        (1, "unknown"),
+        (2, "unknown"),
+        (1, "accepted"),
+        (2, "rejected"),
+    ]
 
 
 async def test_rate_limit_holds_the_outbox_and_rejection_is_final() -> None:

@@ -188,3 +188,35 @@ def test_legacy_on_market_data_with_one_argument_is_called() -> None:
     legacy = Legacy()
     Engine(feed=bars(AB), strategy=legacy).run()
     assert legacy.closes == [100, 50, 100, 50, 110, 40, 110, 40]
+
+
+def test_on_order_hears_every_status_change_in_order() -> None:
+    class Listening(Scripted):
+        def __init__(self, script: Any) -> None:
+            super().__init__(script)
+            self.heard: list[tuple[int, str, float]] = []
+
+        def on_order(self, order: Any) -> None:
+            self.heard.append((order.id, order.status.value, order.filled_qty))
+
+    script = {
+        (0, "A"): lambda s, e: (
+            s.buy("A", 10),  # 1: accepted, filled at day 1's open
+            s.buy("A", 10_000),  # 2: rejected, more than the cash
+            s.buy("A", 5, limit=1.0, tif="day"),  # 3: accepted, expires on day 2
+            s.buy("A", 5, limit=2.0),  # 4: accepted, then cancelled on day 1
+        ),
+        (1, "A"): lambda s, e: s.cancel(4),
+    }
+    frame = bars([(d, "A", 10, 11, 9, 10) for d in range(3)])
+    strategy = Listening(script)
+    Engine(feed=frame, strategy=strategy, initial_cash=1_000.0).run()
+    assert strategy.heard == [
+        (1, "accepted", 0.0),
+        (2, "rejected", 0.0),
+        (3, "accepted", 0.0),
+        (4, "accepted", 0.0),
+        (1, "filled", 10.0),
+        (4, "cancelled", 0.0),
+        (3, "expired", 0.0),
+    ]
