@@ -7,6 +7,8 @@ default). Secrets never live in the file: they come from the environment.
     [run]
     mode = "paper"                                  # "paper" or "live"
     strategy = "examples/ml_strategy.py:MLStrategy" # module:Class or file.py:Class
+    features = "models.py:provider"                 # optional: a FeatureProvider (or a
+                                                    # function making one) for live features
     state_dir = "/data"
 
     [feed]
@@ -44,7 +46,7 @@ __all__ = ["DaemonConfig", "load_config"]
 
 _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "run": {"mode": str, "strategy": str, "state_dir": str},
+    "run": {"mode": str, "strategy": str, "state_dir": str, "features": str},
     "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list},
     "broker": {
         "initial_cash": _NUMBER,
@@ -94,6 +96,8 @@ class DaemonConfig:
     health_port: int
     risk: GateLimits = field(default_factory=GateLimits)
     fractional: bool = False
+    # 'file.py:name': a FeatureProvider, or a function returning one (called with no args)
+    features: str | None = None
     venue_name: str | None = None
     venue_settings: Mapping[str, Any] = field(default_factory=dict)
     reconcile_every_s: float = 60.0
@@ -185,6 +189,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         health_port=health["port"],
         risk=risk,
         fractional=bool(broker.get("fractional", False)),
+        features=run.get("features"),
         venue_name=venue.get("name"),
         venue_settings={k: v for k, v in venue.items() if k not in _SCHEMA["venue"]},
         reconcile_every_s=float(venue["reconcile_every_s"]),

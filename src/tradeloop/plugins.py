@@ -1,4 +1,4 @@
-"""Import a user's class from a ``'package.module:Class'`` or ``'path/file.py:Class'`` spec."""
+"""Import a user's object from a ``'package.module:Name'`` or ``'path/file.py:Name'`` spec."""
 
 from __future__ import annotations
 
@@ -10,23 +10,30 @@ from typing import Any
 
 from tradeloop.errors import ConfigError
 
-__all__ = ["load_strategy_class"]
+__all__ = ["load_object", "load_strategy_class"]
 
 
 def load_strategy_class(spec: str) -> type[Any]:
     """Import ``'pkg.module:Class'`` or ``'path/to/file.py:Class'`` and return the class."""
+    strategy_class: type[Any] = load_object(spec, "--strategy")
+    return strategy_class
+
+
+def load_object(spec: str, what: str) -> Any:
+    """Import ``'pkg.module:Name'`` or ``'path/to/file.py:Name'``; ``what`` names the setting
+    in error messages."""
     module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
         raise ConfigError(
-            f"--strategy {spec!r} must look like 'package.module:Class' or 'file.py:Class'"
+            f"{what} {spec!r} must look like 'package.module:Name' or 'file.py:Name'"
         )
     if module_name.endswith(".py"):
         path = Path(module_name)
         if not path.exists():
-            raise ConfigError(f"--strategy: no file {path} (cwd is {Path.cwd()})")
+            raise ConfigError(f"{what}: no file {path} (cwd is {Path.cwd()})")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         if module_spec is None or module_spec.loader is None:
-            raise ConfigError(f"--strategy: cannot import {path}")
+            raise ConfigError(f"{what}: cannot import {path}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
         module_spec.loader.exec_module(module)
@@ -35,9 +42,8 @@ def load_strategy_class(spec: str) -> type[Any]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
-            raise ConfigError(f"--strategy: cannot import {module_name!r}: {err}") from err
+            raise ConfigError(f"{what}: cannot import {module_name!r}: {err}") from err
     try:
-        strategy_class: type[Any] = getattr(module, class_name)
+        return getattr(module, class_name)
     except AttributeError:
-        raise ConfigError(f"--strategy: {module_name!r} has no class {class_name!r}") from None
-    return strategy_class
+        raise ConfigError(f"{what}: {module_name!r} has no {class_name!r}") from None

@@ -33,11 +33,12 @@ from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.config import DaemonConfig
+from tradeloop.data.features import FeatureProvider
 from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus
-from tradeloop.plugins import load_strategy_class
+from tradeloop.plugins import load_object, load_strategy_class
 from tradeloop.results.frames import fills_frame, orders_frame
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.runtime.journal import Journal, JournalState
@@ -58,6 +59,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     run_id = uuid.uuid4().hex[:12]
     log = structlog.get_logger().bind(run_id=run_id, strategy=config.strategy, mode=config.mode)
     strategy = load_strategy_class(config.strategy)()
+    features = _feature_provider(config.features)
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
     journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
     saved = journal.load()
@@ -96,6 +98,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             strategy,
             broker,
             gate=gate,
+            features=features,
             universe=config.universe,
             resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
             on_timestamp=commit,
@@ -144,6 +147,19 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     summary = _write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
     log.info("daemon_stopped", **summary)
     return 0
+
+
+def _feature_provider(spec: str | None) -> FeatureProvider | None:
+    if spec is None:
+        return None
+    found = load_object(spec, "run.features")
+    provider = found if isinstance(found, FeatureProvider) else found()
+    if not isinstance(provider, FeatureProvider):
+        raise ConfigError(
+            f"run.features = {spec!r} gave a {type(provider).__name__}; it must be a "
+            "FeatureProvider (e.g. CallableFeatureProvider(fn)) or a function returning one"
+        )
+    return provider
 
 
 async def _live_broker(

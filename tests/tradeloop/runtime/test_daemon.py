@@ -370,3 +370,30 @@ def test_live_mode_names_an_unknown_venue(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "venue = 'ftx': no such adapter (installed: alpaca, binance)" in done.stderr
+
+
+def test_daemon_feature_provider_from_config_skips_a_hung_timestamp(
+    replay_server: str, tmp_path: Path
+) -> None:
+    (tmp_path / "feats.py").write_text(
+        "import asyncio\n"
+        "from tradeloop import CallableFeatureProvider\n"
+        "async def fetch(asset_id, when):\n"
+        "    if (when.year, when.month, when.day) == (2022, 3, 14):\n"
+        "        await asyncio.sleep(30)  # the model server hangs on one bar\n"
+        "    return {'extra': 1.0}\n"
+        "def provider():\n"
+        "    return CallableFeatureProvider(fetch, timeout_s=0.2)\n"
+    )
+    config = write_config(
+        tmp_path, replay_server, run__features=f'"{tmp_path / "feats.py"}:provider"'
+    )
+    proc = daemon(config)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    skipped = next(json.loads(x) for x in out.splitlines() if '"features_skipped"' in x)
+    assert skipped["ts"].startswith("2022-03-14")
+    assert "took longer than 0.2 s" in skipped["error"]
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["feature_skips"] == 1
+    assert summary["timestamps"] == 504
