@@ -6,6 +6,7 @@ context_data=..., initial_capital=...)`` is the older spelling of the same thing
 
 from __future__ import annotations
 
+import asyncio
 import time
 import warnings
 from collections.abc import Mapping
@@ -38,7 +39,8 @@ __all__ = ["BacktestEngine", "Engine"]
 
 
 class Engine:
-    """A replay backtest of one strategy over one or more feeds.
+    """A replay backtest of one strategy over one or more feeds, or the same strategy on a
+    live stream.
 
     Give ``feed`` (one feed, or a frame/path that becomes one) or ``feeds`` (asset id → feed).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
@@ -47,6 +49,13 @@ class Engine:
     ``features`` a feature provider whose per-asset features become signals and whose
     market-wide features become context; ``risk`` a ``RiskManager`` whose exits run before
     the strategy at each timestamp.
+
+    ``feed`` may also be a stream (anything with ``messages()``: ``ReplayFeed``,
+    ``WebSocketFeed``, ``SupervisedFeed``) with ``broker=PaperBroker(...)``: the run goes
+    through the live runtime instead of the replay, bar by bar as the stream delivers, and
+    returns the same ``BacktestResult`` (context then comes from the stream)::
+
+        Engine(WebSocketFeed("ws://127.0.0.1:8765"), MyStrategy(), PaperBroker(100_000)).run()
     """
 
     def __init__(
@@ -72,6 +81,11 @@ class Engine:
             feed, feeds = None, feed
         if (feed is None) == (feeds is None):
             raise ConfigError("give exactly one of feed= (one feed) or feeds= ({asset_id: feed})")
+        self.stream = feed if hasattr(feed, "messages") else None
+        if self.stream is not None and context is not None:
+            raise ConfigError(
+                "a stream brings its own context messages; context= is for replayed data"
+            )
         if strategy is None:
             raise ConfigError("no strategy: pass strategy=MyStrategy()")
         if not isinstance(strategy, Strategy):
@@ -98,7 +112,9 @@ class Engine:
             else SimulationBroker(float(given.pop("initial_cash", 100_000.0)), **given)
         )
         self.feeds: list[HistoricalFeed] = (
-            [_as_feed(feed)]
+            []
+            if self.stream is not None
+            else [_as_feed(feed)]
             if feeds is None
             else [_as_feed(f).with_asset_id(str(asset)) for asset, f in feeds.items()]
         )
@@ -118,12 +134,17 @@ class Engine:
         return BarTable.from_frames(frames)
 
     def run(self) -> BacktestResult:
-        """Replay every bar through the strategy and return the result."""
-        if self._ran:
+        """Replay every bar through the strategy (or run the stream) and return the result."""
+        if self.stream is not None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return asyncio.run(self.run_async())
             raise ConfigError(
-                "an Engine runs once (its broker holds the run's state); build a new one"
+                "Engine.run() was called inside a running event loop; there, use "
+                "`await engine.run_async()`"
             )
-        self._ran = True
+        self._start()
         started = time.perf_counter()
         table = self.load()
         loaded = time.perf_counter()
@@ -179,6 +200,33 @@ class Engine:
         finally:
             strategy.broker = None
         return self._finish(table, started, loaded)
+
+    async def run_async(self) -> BacktestResult:
+        """Run a stream through the live runtime (see the class docstring)."""
+        from tradeloop.runtime.live import LiveRuntime
+
+        if self.stream is None:
+            raise ConfigError("run_async() runs a stream; a replay runs with run()")
+        self._start()
+        started = time.perf_counter()
+        runtime = LiveRuntime(
+            self.stream,
+            self.strategy,
+            self.broker,
+            risk=self.risk,
+            features=self.features,
+            record=True,
+        )
+        await runtime.run()
+        table = BarTable.from_frame(runtime.recorded_frame())
+        return self._finish(table, started, started)
+
+    def _start(self) -> None:
+        if self._ran:
+            raise ConfigError(
+                "an Engine runs once (its broker holds the run's state); build a new one"
+            )
+        self._ran = True
 
     def _finish(
         self,

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import structlog
 
 from tradeloop.broker.simulation import SimulationBroker
@@ -37,7 +38,7 @@ from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
 from tradeloop.data.features import CallableFeatureProvider, FeatureProvider
 from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message
 from tradeloop.data.supervisor import Reconnected
-from tradeloop.errors import FeatureError
+from tradeloop.errors import DataError, FeatureError
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
 from tradeloop.strategy.base import Strategy
@@ -68,6 +69,7 @@ class LiveRuntime:
         on_timestamp: Callable[[int], None] | None = None,
         after_timestamp: Callable[[int], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        record: bool = False,
     ) -> None:
         self.feed = feed
         self.strategy = strategy
@@ -98,6 +100,10 @@ class LiveRuntime:
         self._last_flushed: int | None = self._resume_after
         self._stop = False
         self.stopped = False
+        # every dispatched timestamp's columns, kept when ``record`` (Engine builds its result)
+        self._recorded: list[tuple[int, list[str], dict[str, npt.NDArray[np.float64]]]] | None = (
+            [] if record else None
+        )
         self._log = structlog.get_logger().bind(component="runtime")
 
     def request_stop(self) -> None:
@@ -251,6 +257,8 @@ class LiveRuntime:
         signals = {n: arrays[f"signal:{n}"].tolist() for n in names} if rows else {}
         block = BarBlock(asset_ids, columns, bar_index, signals, arrays, names)
         block.move(ts_ns, 0, len(asset_ids))
+        if self._recorded is not None:
+            self._recorded.append((ts_ns, asset_ids, dict(arrays)))
         gate = self.gate
         if gate is not None:
             gate.begin_timestamp(ts_ns, asset_ids, self.wall_clock())
@@ -297,6 +305,26 @@ class LiveRuntime:
         if market:
             snapshot = ContextSnapshot({**snapshot, **market})
         return True, tuple(sorted((*names, *extra))), snapshot
+
+    def recorded_frame(self) -> pl.DataFrame:
+        """The bars handed to the strategy (``record=True``), in the replay's normal form."""
+        if not self._recorded:
+            raise DataError("the stream delivered no bars")
+        names = sorted({k for _, _, arrays in self._recorded for k in arrays})
+        columns: dict[str, Any] = {
+            "ts_ns": np.concatenate(
+                [np.full(len(ids), ts, dtype=np.int64) for ts, ids, _ in self._recorded]
+            ),
+            "asset_id": [a for _, ids, _ in self._recorded for a in ids],
+        }
+        for name in names:
+            columns[name.removeprefix("signal:")] = np.concatenate(
+                [
+                    arrays.get(name, np.full(len(ids), math.nan))
+                    for _, ids, arrays in self._recorded
+                ]
+            )
+        return pl.DataFrame(columns)
 
     def _context_in_force(self) -> dict[str, tuple[int, Any]]:
         """Each context series' latest value at the last handled timestamp: a restart (whose

@@ -21,7 +21,7 @@ from tradeloop.data.replay_server import ReplayServer
 from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message, decode
 from tradeloop.data.supervisor import Reconnected, SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
-from tradeloop.errors import ConnectionLostError
+from tradeloop.errors import ConfigError, ConnectionLostError
 from tradeloop.runtime.live import LiveRuntime
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -219,3 +219,33 @@ def test_batched_message_is_one_frame_per_timestamp() -> None:
     assert first.asset_ids == frame["asset_id"].to_list()
     assert first.close.tolist() == frame["close"].to_list()
     assert first.signals["ml_pred"].tolist() == frame["ml_pred"].to_list()
+
+
+def test_engine_runs_a_stream_with_a_paper_broker_and_returns_the_backtests_result() -> None:
+    replay = Engine(
+        feed=DATA / "sample.parquet", strategy=MLStrategy(), context=VIX, commission=5e-4
+    ).run()
+    paper = Engine(
+        ReplayFeed(DATA / "sample.parquet", context=VIX),
+        MLStrategy(),
+        PaperBroker(100_000, commission=5e-4),
+    ).run()
+    assert paper.equity_curve.equals(replay.equity_curve)
+    assert paper.fills.equals(replay.fills)
+    assert paper.trades.equals(replay.trades)
+    for name in ("final_value", "sharpe", "max_drawdown", "n_trades", "turnover"):
+        assert paper[name] == pytest.approx(replay[name], rel=1e-12), name
+
+
+async def test_engine_over_a_websocket_inside_an_event_loop_uses_run_async() -> None:
+    server = await ReplayServer(DATA / "sample.parquet", context=VIX, batched=True).start()
+    try:
+        engine = Engine(WebSocketFeed(server.url), MLStrategy(), PaperBroker(100_000))
+        with pytest.raises(ConfigError, match=r"await engine\.run_async\(\)"):
+            engine.run()
+        result = await engine.run_async()
+    finally:
+        await server.close()
+    assert result.config["n_bars"] == 2520
+    assert result.fills.height > 100
+    assert result["final_value"] == pytest.approx(result.equity_curve["equity"][-1])
