@@ -169,27 +169,38 @@ class LiveRuntime:
 
     # -- messages in ------------------------------------------------------------------------
 
-    def _is_old(self, ts_ns: int, n_bars: int) -> bool:
+    def _is_old(self, ts_ns: int, n_bars: int, asset_id: str = "") -> bool:
         """Count and report bars that belong to a timestamp already handled."""
         if self._resume_after is not None and ts_ns <= self._resume_after:
             self.replayed += n_bars
             return True
         self.bars_seen += n_bars
         if self._last_flushed is not None and ts_ns <= self._last_flushed:
-            self.late += n_bars
+            self._skip("late_bar", ts_ns, n_bars, asset_id)
             return True
         return False
 
+    def _skip(self, kind: str, ts_ns: int, n_bars: int, asset_id: str = "") -> None:
+        """Count a late or repeated bar; log the first ten, then every hundredth."""
+        if kind == "late_bar":
+            self.late += n_bars
+            count = self.late
+        else:
+            self.duplicates += n_bars
+            count = self.duplicates
+        if count <= 10 or count % 100 == 0:
+            self._log.warning(kind, ts=str(utc_datetime(ts_ns)), asset=asset_id, total=count)
+
     async def _on_bar(self, bar: BarMessage) -> None:
-        if self._is_old(bar.ts_ns, 1):
+        if self._is_old(bar.ts_ns, 1, bar.asset_id):
             return
         if self._ts_ns is not None and bar.ts_ns < self._ts_ns:
-            self.late += 1
+            self._skip("late_bar", bar.ts_ns, 1, bar.asset_id)
             return
         if self._ts_ns is not None and bar.ts_ns > self._ts_ns:
             await self._flush_pending()
         if bar.asset_id in self._pending:
-            self.duplicates += 1
+            self._skip("duplicate_bar", bar.ts_ns, 1, bar.asset_id)
             return
         self._ts_ns = bar.ts_ns
         self._pending[bar.asset_id] = bar
@@ -201,7 +212,7 @@ class LiveRuntime:
         if self._is_old(batch.ts_ns, len(batch)):
             return
         if self._ts_ns is not None and batch.ts_ns < self._ts_ns:
-            self.late += len(batch)
+            self._skip("late_bar", batch.ts_ns, len(batch))
             return
         await self._flush_pending()
         ids = batch.asset_ids

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import structlog
 from websockets.asyncio.server import ServerConnection, serve
 
 from tradeloop import Context, Engine, MarketEvent, Strategy
@@ -117,7 +118,13 @@ async def test_runtime_skips_garbage_late_and_duplicate_bars_and_counts_them() -
         feed = WebSocketFeed(f"ws://127.0.0.1:{port}")
         strategy = Closes()
         runtime = LiveRuntime(feed, strategy, PaperBroker())
-        await runtime.run()
+        with structlog.testing.capture_logs() as logs:
+            await runtime.run()
+    skipped = [(e["event"], e["asset"], e["ts"][:16]) for e in logs if e["event"].endswith("_bar")]
+    assert skipped == [
+        ("duplicate_bar", "A", "1970-01-01 00:02"),
+        ("late_bar", "A", "1970-01-01 00:01"),
+    ]
     assert feed.skipped == 2
     assert (runtime.late, runtime.duplicates, runtime.timestamps) == (1, 1, 3)
     assert strategy.closes == [10.0, 11.0, 12.0]  # neither the duplicate 99 nor the late 98
