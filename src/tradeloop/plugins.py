@@ -24,9 +24,7 @@ def load_object(spec: str, what: str) -> Any:
     in error messages."""
     module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
-        raise ConfigError(
-            f"{what} {spec!r} must look like 'package.module:Name' or 'file.py:Name'"
-        )
+        raise ConfigError(f"{what} {spec!r} must look like 'package.module:Name' or 'file.py:Name'")
     if module_name.endswith(".py"):
         path = Path(module_name)
         if not path.exists():

@@ -18,6 +18,7 @@ atomically (a file is either complete or absent).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -108,18 +109,16 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         )
         gate.bind(broker)
         if isinstance(broker, LiveBroker):
-            # the strategy starts only after the book agrees with the venue (or is halted)
-            await reconcile(
-                broker,
-                gate,
-                journal.client_ids,
-                on_mismatch=config.on_mismatch,
-                since_ns=saved.fills[-1].ts_ns if saved.fills else 0,
-                log=log,
+            check = functools.partial(
+                reconcile, broker, gate, journal.client_ids, on_mismatch=config.on_mismatch, log=log
             )
+            # the strategy starts only after the book agrees with the venue (or is halted)
+            await check(since_ns=saved.fills[-1].ts_ns if saved.fills else 0)
             commit(saved.last_ts_ns or 0)
             tasks.append(asyncio.create_task(_book_executions(broker, journal, commit, runtime)))
-            tasks.append(asyncio.create_task(_reconcile_every(broker, gate, journal, config, log)))
+            tasks.append(
+                asyncio.create_task(_reconcile_every(check, broker, config.reconcile_every_s))
+            )
         control = Control(config.state_dir / CONTROL_FILE, gate, log)
         control.poll()
         health = await _start_health(runtime, broker, supervised, gate, config)
@@ -205,18 +204,11 @@ async def _book_executions(
 
 
 async def _reconcile_every(
-    broker: LiveBroker, gate: PreTradeGate, journal: Journal, config: DaemonConfig, log: Any
+    check: Callable[..., Awaitable[list[str]]], broker: LiveBroker, every_s: float
 ) -> None:
     while True:
-        await asyncio.sleep(config.reconcile_every_s)
-        await reconcile(
-            broker,
-            gate,
-            journal.client_ids,
-            on_mismatch=config.on_mismatch,
-            since_ns=broker.fills[-1].ts_ns if broker.fills else 0,
-            log=log,
-        )
+        await asyncio.sleep(every_s)
+        await check(since_ns=broker.fills[-1].ts_ns if broker.fills else 0)
 
 
 def _stopper(runtime: LiveRuntime, task: asyncio.Task[None], log: Any, signum: int) -> Any:

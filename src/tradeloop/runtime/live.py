@@ -330,10 +330,7 @@ class LiveRuntime:
         }
         for name in names:
             columns[name.removeprefix("signal:")] = np.concatenate(
-                [
-                    arrays.get(name, np.full(len(ids), math.nan))
-                    for _, ids, arrays in self._recorded
-                ]
+                [arrays.get(name, np.full(len(ids), math.nan)) for _, ids, arrays in self._recorded]
             )
         return pl.DataFrame(columns)
 
