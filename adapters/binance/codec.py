@@ -87,11 +87,16 @@ def decode_stream_frame(frame: str | bytes) -> BarMessage | ServerShutdown | Non
             return None
         t = k["t"]
         if closed is True and type(t) is int:
-            o, h, low, c = float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"])
-            v = float(k["v"])
+            so, sh, sl, sc, sv = k["o"], k["h"], k["l"], k["c"], k["v"]
+            o, h, low, c, v = float(so), float(sh), float(sl), float(sc), float(sv)
             symbol = k["s"]
             if (
-                0.0 < low <= min(o, c)
+                type(so) is str
+                and type(sh) is str
+                and type(sl) is str
+                and type(sc) is str
+                and type(sv) is str
+                and 0.0 < low <= min(o, c)
                 and max(o, c) <= h < _INF
                 and 0.0 <= v < _INF
                 and type(symbol) is str

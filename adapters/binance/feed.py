@@ -73,13 +73,15 @@ class BinanceFeed:
         """Closed bars opening in ``[start_ns, end_ns]`` for every symbol, in time order."""
         start_ms = -(-start_ns // _MS)
         end_ms = None if end_ns is None else end_ns // _MS
-        now_ms = time.time_ns() // _MS  # only klines closed by now are bars
+        # A live bar at end_ns has closed, so every kline up to it has: the venue's own times
+        # decide. Without an end, the wall clock tells the still-forming kline apart.
+        closed_before_ms = time.time_ns() // _MS if end_ms is None else 2**62
         bars: list[BarMessage] = []
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_s)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 for symbol in self.settings.symbols:
-                    bars += await self._klines(session, symbol, start_ms, end_ms, now_ms)
+                    bars += await self._klines(session, symbol, start_ms, end_ms, closed_before_ms)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ConnectionLostError(f"binance klines: request failed ({err!r})") from err
         bars.sort(key=lambda bar: (bar.ts_ns, bar.asset_id))
@@ -91,7 +93,7 @@ class BinanceFeed:
         symbol: str,
         start_ms: int,
         end_ms: int | None,
-        now_ms: int,
+        closed_before_ms: int,
     ) -> list[BarMessage]:
         limit = self.settings.klines_limit
         out: list[BarMessage] = []
@@ -113,7 +115,7 @@ class BinanceFeed:
                         f"binance klines {symbol}: HTTP {response.status}: {body[:200]!r}"
                     )
             rows = orjson.loads(body)
-            out += decode_klines(rows, symbol, now_ms)
+            out += decode_klines(rows, symbol, closed_before_ms)
             if len(rows) < limit:
                 return out
             start_ms = int(rows[-1][0]) + 1  # the next page starts after the last open time
