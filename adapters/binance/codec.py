@@ -80,29 +80,25 @@ def decode_stream_frame(frame: str | bytes) -> BarMessage | ServerShutdown | Non
         raw = orjson.loads(frame)
     except orjson.JSONDecodeError as err:
         raise VenueProtocolError(f"binance stream: not JSON: {_clip(frame)} ({err})") from err
-    try:  # the fast path: a combined-stream kline frame
+    try:  # the fast path: a well-formed combined-stream kline frame, checked in one go
         k = raw["data"]["k"]
         closed = k["x"]
         if closed is False:
             return None
-        t = k["t"]
-        if closed is True and type(t) is int:
-            so, sh, sl, sc, sv = k["o"], k["h"], k["l"], k["c"], k["v"]
-            o, h, low, c, v = float(so), float(sh), float(sl), float(sc), float(sv)
-            symbol = k["s"]
-            if (
-                type(so) is str
-                and type(sh) is str
-                and type(sl) is str
-                and type(sc) is str
-                and type(sv) is str
-                and 0.0 < low <= min(o, c)
-                and max(o, c) <= h < _INF
-                and 0.0 <= v < _INF
-                and type(symbol) is str
-                and symbol
-            ):
-                return BarMessage(symbol, t * _MS, o, h, low, c, v)
+        t, symbol = k["t"], k["s"]
+        so, sh, sl, sc, sv = k["o"], k["h"], k["l"], k["c"], k["v"]
+        o, h, low, c, v = float(so), float(sh), float(sl), float(sc), float(sv)
+        if (
+            closed is True
+            and type(t) is int
+            and type(symbol) is str
+            and symbol
+            and str is type(so) is type(sh) is type(sl) is type(sc) is type(sv)
+            and 0.0 < low <= o <= h < _INF
+            and low <= c <= h
+            and 0.0 <= v < _INF
+        ):
+            return BarMessage(symbol, t * _MS, o, h, low, c, v)
     except (KeyError, TypeError, ValueError):
         pass
     return _decode_slowly(raw)
