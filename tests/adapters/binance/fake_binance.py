@@ -55,6 +55,7 @@ class FakeBinance:
         self.ping_interval_s = ping_interval_s
         self.retry_after_s = retry_after_s
         # market data
+        self.t0_ms = T0_MS  # bar k opens at t0_ms + k minutes
         self.published = 0  # bars 0..published-1 are closed
         self.stream_clients: set[_StreamClient] = set()
         self.stream_connections = 0
@@ -138,7 +139,7 @@ class FakeBinance:
     def kline(self, symbol: str, k: int, *, closed: bool) -> dict[str, Any]:
         """Bar ``k`` of ``symbol`` from the recorded kline, with its own times and prices."""
         frame = payload("ws_kline_closed.json" if closed else "ws_kline.json")
-        open_ms = T0_MS + k * MINUTE_MS
+        open_ms = self.t0_ms + k * MINUTE_MS
         base = self.prices[symbol] + k
         frame["stream"] = f"{symbol.lower()}@kline_1m"
         data = frame["data"]
