@@ -426,7 +426,7 @@ def snapshot_from(
 
 def user_stream_subscription(
     request_id: str, api_key: str, secret: str, *, timestamp_ms: int, recv_window_ms: int
-) -> bytes:
+) -> str:
     """The ``userDataStream.subscribe.signature`` request (params signed in name order)."""
     params: dict[str, Any] = {
         "apiKey": api_key,
@@ -434,9 +434,8 @@ def user_stream_subscription(
         "timestamp": timestamp_ms,
     }
     params["signature"] = sign(secret, query_string(dict(sorted(params.items()))))
-    return orjson.dumps(
-        {"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}
-    )
+    request = {"id": request_id, "method": "userDataStream.subscribe.signature", "params": params}
+    return orjson.dumps(request).decode()  # a text frame, as the WebSocket API expects
 
 
 def decode_ws_api_frame(frame: str | bytes) -> dict[str, Any]:
