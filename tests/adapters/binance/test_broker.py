@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from adapters.binance import VENUE, BinanceClient
 from tests.adapters.binance.conftest import API_KEY, API_SECRET
@@ -316,6 +317,7 @@ async def test_no_secret_in_any_log_line_or_error(
     finally:
         await fills.close()
         await client.close()
+        structlog.reset_defaults()  # the JSON logger holds capsys's stdout, closed after this test
     out = capsys.readouterr().out
     texts = [out, repr(client), repr(client.settings), *(str(e) for e in errors)]
     texts += [repr(e.__cause__) for e in errors if e.__cause__ is not None]
