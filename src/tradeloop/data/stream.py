@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 2.5 µs a bar, 5x this one
 class BarMessage:
     asset_id: str
     ts_ns: int
