@@ -73,6 +73,7 @@ class FakeBinance:
         self.duplicate_reports = False  # fault: every execution report sent twice
         self.hold_reports = False  # fault: keep reports back until release_reports()
         self.requests: list[tuple[str, str]] = []
+        self.posted_client_ids: list[str] = []  # every order POST that reached the handler
         self.signed_requests = 0
         self.orders: dict[tuple[str, str], dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
@@ -307,6 +308,7 @@ class FakeBinance:
 
     async def _post_order(self, p: dict[str, str]) -> Any:
         symbol, cid = p["symbol"], p["newClientOrderId"]
+        self.posted_client_ids.append(cid)
         old = self.orders.get((symbol, cid))
         if old is not None and old["status"] in ("NEW", "PARTIALLY_FILLED"):
             return _error(400, -2010, "Duplicate order sent.")
