@@ -69,3 +69,16 @@ def test_env_example_names_secrets_without_values() -> None:
         if "=" in line and any(word in line for word in ("SECRET", "KEY")):
             assert line.startswith("#")
             assert line.split("=", 1)[1].strip() == ""
+
+
+def test_live_binance_toml_is_valid_for_the_core_and_the_adapter() -> None:
+    from adapters.binance.config import BinanceSettings
+
+    config = load_config(ROOT / "deploy/live-binance.toml", env={})
+    assert config.mode == "live"
+    assert config.venue_name == "binance"
+    assert config.risk.max_daily_loss == 0.03
+    assert config.universe == ("BTCUSDT", "ETHUSDT")
+    settings = BinanceSettings.from_mapping(config.venue_settings, env={})
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT")
+    assert settings.rest_url == "https://testnet.binance.vision"  # never mainnet by default
