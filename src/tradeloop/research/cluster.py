@@ -41,7 +41,7 @@ class DaskRunner:
         outcomes: dict[int, Outcome] = {}
         try:
             with progress_bar(len(jobs), description, self.progress) as bar:
-                for future in completed(futures):
+                for future in completed(futures, loop=self.client.loop):
                     i = position[future.key]
                     try:
                         outcomes[i] = future.result()

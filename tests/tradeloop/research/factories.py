@@ -1,4 +1,5 @@
-"""Strategy factories for the sweep tests, at module level so spawned workers can import them.
+"""Strategy factories for the sweep tests (at module level, so spawned workers can import
+them) and the small market and grid they run on.
 
 ``Threshold`` is the strategy; the factories around it add what a test needs to observe or
 break inside a worker process: count data loads, or kill the worker.
@@ -15,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from tradeloop import MarketEvent, Strategy
+from tradeloop.data.synthetic import synthetic_market
 from tradeloop.research.worker import load_count
+
+GRID = {"entry": [0.6, 0.65, 0.7], "exit": [0.4, 0.45]}
+BARS, VIX = synthetic_market(n_assets=3, n_bars=160, seed=11)
 
 
 class Threshold(Strategy):
@@ -45,6 +50,14 @@ class LoadProbe:
     """Writes, for every run, a file named after the worker's pid holding its load count."""
 
     directory: Path
+
+    def loads_by_pid(self) -> dict[int, list[int]]:
+        """For each worker pid, the load count each of its runs saw."""
+        loads: dict[int, list[int]] = {}
+        for probe in self.directory.iterdir():
+            pid = int(probe.name.split("-")[0])
+            loads.setdefault(pid, []).append(int(probe.read_text()))
+        return loads
 
     def __call__(self, **params: Any) -> Threshold:
         probe = self.directory / f"{os.getpid()}-{uuid.uuid4().hex}"
