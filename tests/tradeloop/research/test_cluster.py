@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from polars.testing import assert_frame_equal
 
 from tests.tradeloop.research.factories import BARS, GRID, VIX, KillOnce, LoadProbe, Threshold
-from tradeloop import sweep
+from tradeloop import sweep, walk_forward
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,12 @@ def test_sweep_dask_worker_killed_mid_sweep_is_retried_and_table_complete(
     )
     assert marker.exists()  # a worker really died running the victim
     assert_frame_equal(table, pool_table, check_exact=True)
+
+
+def test_walk_forward_on_dask_equals_walk_forward_in_process(client: Client) -> None:
+    options = {"train": 60, "test": 30, "context": VIX, "progress": False, "commission": 0.001}
+    on_dask = walk_forward(Threshold, GRID, BARS, executor=client, **options)  # type: ignore[arg-type]
+    inline = walk_forward(Threshold, GRID, BARS, executor="inline", **options)  # type: ignore[arg-type]
+    assert_frame_equal(on_dask.windows, inline.windows, check_exact=True)
+    assert_frame_equal(on_dask.equity_curve, inline.equity_curve, check_exact=True)
+    assert_frame_equal(on_dask.train, inline.train, check_exact=True)
