@@ -97,6 +97,12 @@ def results_table(
     combinations: Sequence[Mapping[str, Any]], outcomes: Sequence[Outcome]
 ) -> pl.DataFrame:
     """One row per run: its parameters, then its metrics."""
+    clash = sorted(set(combinations[0]) & set(outcomes[0].metrics)) if outcomes else []
+    if clash:
+        raise ConfigError(
+            f"grid parameters {clash} share their names with metrics; rename them in the "
+            "strategy factory (the table needs one column per name)"
+        )
     rows = [
         {**params, **outcome.metrics}
         for params, outcome in zip(combinations, outcomes, strict=True)

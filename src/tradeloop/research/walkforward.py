@@ -14,7 +14,7 @@ before the next window, free of costs; the stitched equity therefore compounds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ import polars as pl
 
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
-from tradeloop.research.executors import open_runner
+from tradeloop.research.executors import Runner, open_runner
 from tradeloop.research.grid import Grid, expand_grid
 from tradeloop.research.sweep import make_setup, results_table
 from tradeloop.research.worker import Job, Outcome
@@ -120,32 +120,46 @@ def walk_forward(
         )
     cash = float(engine_options.get("initial_cash", _DEFAULT_CASH))
     with open_runner(executor, setup, max_workers=max_workers, progress=progress) as runner:
-        trained = runner.map(
-            [
-                Job(params, w.train_start_ns, w.train_end_ns)
-                for w in windows
-                for params in combinations
-            ],
-            "walk-forward train",
-        )
+        train_jobs = [
+            Job(params, w.train_start_ns, w.train_end_ns)
+            for w in windows
+            for params in combinations
+        ]
+        trained = runner.map(train_jobs, "walk-forward train")
         if metric not in trained[0].metrics:
             raise ConfigError(f"no metric {metric!r}; metrics are: {', '.join(trained[0].metrics)}")
         n = len(combinations)
         chosen = [
-            _best(trained[k * n : (k + 1) * n], metric, maximize) for k in range(len(windows))
+            k * n + _best(trained[k * n : (k + 1) * n], metric, maximize)
+            for k in range(len(windows))
         ]
-        tested: list[Outcome] = []
-        for window, best in zip(windows, chosen, strict=True):
-            job = Job(
-                combinations[best],
-                window.test_start_ns,
-                window.test_end_ns,
-                initial_cash=cash,
-                keep_equity=True,
-            )
-            tested.append(runner.map([job], f"walk-forward test {window.index}")[0])
-            cash = tested[-1].metrics["final_value"]
-    return _result(windows, combinations, trained, chosen, tested, metric, engine_options)
+        tested = _run_tests(runner, windows, [train_jobs[i].params for i in chosen], cash)
+    train_table = results_table([job.params for job in train_jobs], trained)
+    window_column = pl.Series("window", [w.index for w in windows for _ in combinations])
+    return WalkForwardResult(
+        windows=_windows_table(windows, train_table[chosen], tested, metric, cash),
+        equity_curve=pl.concat(
+            [
+                t.equity_curve.with_columns(window=pl.lit(w.index))
+                for w, t in zip(windows, tested, strict=True)
+                if t.equity_curve is not None
+            ]
+        ),
+        train=train_table.insert_column(0, window_column),
+        metric=metric,
+    )
+
+
+def _run_tests(
+    runner: Runner, windows: Sequence[Window], picks: Sequence[Mapping[str, Any]], cash: float
+) -> list[Outcome]:
+    """Each window's pick over its test window, each starting with the last one's equity."""
+    tested: list[Outcome] = []
+    for window, params in zip(windows, picks, strict=True):
+        job = Job(params, window.test_start_ns, window.test_end_ns, cash, keep_equity=True)
+        tested.append(runner.map([job], f"walk-forward test {window.index}")[0])
+        cash = tested[-1].metrics["final_value"]
+    return tested
 
 
 def _windows_by_count(ts: npt.NDArray[np.int64], train: int, test: int, step: int) -> list[Window]:
@@ -198,53 +212,30 @@ def _best(outcomes: Sequence[Outcome], metric: str, maximize: bool) -> int:
     return max(finite, key=lambda i: (scores[i], -i)) if finite else 0
 
 
-def _result(
+def _windows_table(
     windows: Sequence[Window],
-    combinations: Sequence[dict[str, Any]],
-    trained: Sequence[Outcome],
-    chosen: Sequence[int],
+    picked: pl.DataFrame,
     tested: Sequence[Outcome],
     metric: str,
-    engine_options: dict[str, Any],
-) -> WalkForwardResult:
-    n = len(combinations)
-    start_cash = float(engine_options.get("initial_cash", _DEFAULT_CASH))
-    starts = [start_cash] + [t.metrics["final_value"] for t in tested[:-1]]
-    bounds = pl.DataFrame(
+    cash: float,
+) -> pl.DataFrame:
+    """Per window: bounds, the chosen parameters, train score, test outcome."""
+    ends = [t.metrics["final_value"] for t in tested]
+    params = [name for name in picked.columns if name not in tested[0].metrics]
+    return pl.DataFrame(
         {
             "window": [w.index for w in windows],
             **{
                 name: _datetimes([getattr(w, f"{name}_ns") for w in windows])
                 for name in ("train_start", "train_end", "test_start", "test_end")
             },
-        }
-    )
-    picked = results_table(
-        [combinations[i] for i in chosen], [trained[k * n + i] for k, i in enumerate(chosen)]
-    )
-    outcomes = pl.DataFrame(
-        {
+            **{name: picked[name] for name in params},
             f"train_{metric}": picked[metric],
             f"test_{metric}": [t.metrics[metric] for t in tested],
-            "start_equity": starts,
-            "end_equity": [t.metrics["final_value"] for t in tested],
+            "start_equity": [cash, *ends[:-1]],
+            "end_equity": ends,
         }
     ).with_columns(test_return=pl.col("end_equity") / pl.col("start_equity") - 1.0)
-    params = picked.select(list(combinations[0]))
-    curves = [
-        t.equity_curve.with_columns(window=pl.lit(w.index))
-        for w, t in zip(windows, tested, strict=True)
-        if t.equity_curve is not None
-    ]
-    train_table = results_table([c for _ in windows for c in combinations], trained)
-    return WalkForwardResult(
-        windows=pl.concat([bounds, params, outcomes], how="horizontal"),
-        equity_curve=pl.concat(curves),
-        train=train_table.insert_column(
-            0, pl.Series("window", [w.index for w in windows for _ in combinations])
-        ),
-        metric=metric,
-    )
 
 
 def _datetimes(ts_ns: list[int]) -> pl.Series:

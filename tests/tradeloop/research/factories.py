@@ -45,6 +45,13 @@ def threshold(entry: float, exit: float) -> Threshold:
     return Threshold(entry, exit)
 
 
+class SharpeNamed(Threshold):
+    """A strategy whose parameter is named like a metric."""
+
+    def __init__(self, sharpe: float) -> None:
+        super().__init__(entry=0.6, exit=0.4)
+
+
 @dataclass(frozen=True)
 class LoadProbe:
     """Writes, for every run, a file named after the worker's pid holding its load count."""

@@ -8,6 +8,8 @@ lose nothing when a worker process is killed.
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +22,7 @@ from tests.tradeloop.research.factories import (
     VIX,
     KillOnce,
     LoadProbe,
+    SharpeNamed,
     Threshold,
     kill_always,
     threshold,
@@ -169,3 +172,14 @@ def test_sweep_progress_bar_only_when_asked_or_on_a_terminal(
     assert capsys.readouterr().err == ""
     sweep(Threshold, grid, BARS, executor="inline", progress=True)
     assert "sweep" in capsys.readouterr().err
+
+
+def test_import_tradeloop_leaves_dask_unimported() -> None:
+    code = "import sys, tradeloop; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sweep_parameter_named_like_a_metric_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"\['sharpe'\] share their names with metrics"):
+        sweep(SharpeNamed, {"sharpe": [1.0]}, BARS, executor="inline", progress=False)
