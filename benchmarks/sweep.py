@@ -85,7 +85,7 @@ def main() -> None:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                # the scheduler's HTTP endpoints (health, metrics) on a free loopback port, not :8787
+                # scheduler HTTP endpoints (health, metrics) on a free loopback port, not :8787
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             clusters[f"dask {n}"] = (cluster, Client(cluster, set_as_default=False))
