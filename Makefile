@@ -47,6 +47,7 @@ bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both in
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/declarative.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/sweep.py  # 64-combination sweep: inline, local pool, Dask (1 vs 2 workers)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,7 @@ from tradeloop.errors import (
     UnknownSignalError,
 )
 from tradeloop.events import Fill, MarketEvent, TimestampBatch
+from tradeloop.research import WalkForwardResult, sweep, walk_forward
 from tradeloop.results import BacktestResult
 from tradeloop.risk import RiskManager
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
@@ -71,4 +72,7 @@ __all__ = [
     "UnknownContextError",
     "UnknownSignalError",
     "VolumeShareSlippage",
+    "WalkForwardResult",
+    "sweep",
+    "walk_forward",
 ]

@@ -11,6 +11,7 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
     ├── OrderError                 an order request that is malformed (never a rejection:
     │                              rejections are events, the run goes on)
     ├── StrategyNotRunningError    also a ValueError: a helper called outside a run
+    ├── WorkerLostError            a sweep's worker processes kept dying; runs left unfinished
     └── AdapterError               venue adapters (feeds and brokers)
         ├── ConnectionLostError
         ├── RateLimitError         carries ``retry_after_s``
@@ -38,6 +39,7 @@ __all__ = [
     "UnknownContextError",
     "UnknownSignalError",
     "VenueProtocolError",
+    "WorkerLostError",
 ]
 
 
@@ -78,6 +80,10 @@ class OrderError(TradeloopError):
 
 class StrategyNotRunningError(TradeloopError, ValueError):
     """A strategy helper was called while no broker is attached (outside a run)."""
+
+
+class WorkerLostError(TradeloopError):
+    """Sweep workers died (killed, out of memory, crashed) more often than retries allow."""
 
 
 class AdapterError(TradeloopError):

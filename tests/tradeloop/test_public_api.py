@@ -38,6 +38,9 @@ EXPECTED = [
     "UnknownContextError",
     "UnknownSignalError",
     "VolumeShareSlippage",
+    "WalkForwardResult",
+    "sweep",
+    "walk_forward",
 ]
 
 
