@@ -4,6 +4,8 @@ from tradeloop import Engine, Strategy
 from tradeloop.data import HistoricalFeed, Context
 """
 
+from typing import TYPE_CHECKING, Any
+
 from tradeloop.broker import (
     BpsSlippage,
     FixedCommission,
@@ -12,6 +14,7 @@ from tradeloop.broker import (
     SimulationBroker,
     VolumeShareSlippage,
 )
+from tradeloop.broker.paper import PaperBroker
 from tradeloop.data import (
     CallableFeatureProvider,
     Context,
@@ -20,6 +23,7 @@ from tradeloop.data import (
     ParquetDataFeed,
     PrecomputedFeatureProvider,
 )
+from tradeloop.data.replay import ReplayFeed
 from tradeloop.engine import BacktestEngine, Engine
 from tradeloop.errors import (
     ConfigError,
@@ -34,10 +38,37 @@ from tradeloop.events import Fill, MarketEvent, TimestampBatch
 from tradeloop.research import WalkForwardResult, sweep, walk_forward
 from tradeloop.results import BacktestResult
 from tradeloop.risk import RiskManager
+from tradeloop.risk.gate import GateLimits, PreTradeGate
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 from tradeloop.strategy.declarative import CompileFallbackWarning
 
+if TYPE_CHECKING:
+    from tradeloop.broker.live import LiveBroker
+    from tradeloop.data.supervisor import SupervisedFeed
+    from tradeloop.data.websocket_feed import WebSocketFeed
+    from tradeloop.runtime.live import LiveRuntime
+
 __version__ = "0.1.0"
+
+# the network side loads on first use: a backtest never imports websockets or aiohttp
+_LAZY = {
+    "LiveBroker": "tradeloop.broker.live",
+    "LiveRuntime": "tradeloop.runtime.live",
+    "SupervisedFeed": "tradeloop.data.supervisor",
+    "WebSocketFeed": "tradeloop.data.websocket_feed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tradeloop' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BacktestEngine",
@@ -52,27 +83,35 @@ __all__ = [
     "Fill",
     "FixedCommission",
     "FixedSizer",
+    "GateLimits",
     "HistoricalDataFeed",
     "HistoricalFeed",
+    "LiveBroker",
+    "LiveRuntime",
     "MarketEvent",
     "OrderError",
+    "PaperBroker",
     "ParquetDataFeed",
     "PerShareCommission",
     "PercentCommission",
     "PercentSizer",
+    "PreTradeGate",
     "PrecomputedFeatureProvider",
+    "ReplayFeed",
     "RiskManager",
     "Rule",
     "SignalStrategy",
     "SimulationBroker",
     "Strategy",
     "StrategyNotRunningError",
+    "SupervisedFeed",
     "TimestampBatch",
     "TradeloopError",
     "UnknownContextError",
     "UnknownSignalError",
     "VolumeShareSlippage",
     "WalkForwardResult",
+    "WebSocketFeed",
     "sweep",
     "walk_forward",
 ]

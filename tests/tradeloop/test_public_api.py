@@ -18,27 +18,35 @@ EXPECTED = [
     "Fill",
     "FixedCommission",
     "FixedSizer",
+    "GateLimits",
     "HistoricalDataFeed",
     "HistoricalFeed",
+    "LiveBroker",
+    "LiveRuntime",
     "MarketEvent",
     "OrderError",
+    "PaperBroker",
     "ParquetDataFeed",
     "PerShareCommission",
     "PercentCommission",
     "PercentSizer",
+    "PreTradeGate",
     "PrecomputedFeatureProvider",
+    "ReplayFeed",
     "RiskManager",
     "Rule",
     "SignalStrategy",
     "SimulationBroker",
     "Strategy",
     "StrategyNotRunningError",
+    "SupervisedFeed",
     "TimestampBatch",
     "TradeloopError",
     "UnknownContextError",
     "UnknownSignalError",
     "VolumeShareSlippage",
     "WalkForwardResult",
+    "WebSocketFeed",
     "sweep",
     "walk_forward",
 ]
@@ -67,3 +75,18 @@ def test_every_error_derives_from_the_root() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.TradeloopError)
+
+
+def test_a_backtest_import_leaves_the_network_stack_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tradeloop; "
+        "print(sorted(m for m in ('websockets', 'aiohttp', 'structlog') if m in sys.modules)); "
+        "tradeloop.WebSocketFeed; print('websockets' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "True"]
