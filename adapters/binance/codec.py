@@ -346,17 +346,19 @@ def execution_from_report(
     if side is None:
         raise VenueProtocolError(f"{where}: S is {event.get('S')!r}, not BUY/SELL")
     price = _number(event, "L", where)
+    qty, commission = _net_of_fee(
+        _number(event, "l", where), price, _number(event, "n", where), event.get("N"), base_asset
+    )
     return Execution(
         trade_id=f"{symbol}:{_int(event, 't', where)}",
         client_order_id=ids.to_ours(_str(event, "c", where)),
         asset_id=symbol,
         side=side,
-        qty=_number(event, "l", where),
+        qty=qty,
         price=price,
-        commission=_commission(
-            _number(event, "n", where), event.get("N"), price, quote_asset, base_asset
-        ),
+        commission=commission,
         ts_ns=_int(event, "T", where) * _MS,
+        order_done=event.get("X") == "FILLED",
     )
 
 
@@ -372,30 +374,38 @@ def execution_from_trade(
     buyer = row.get("isBuyer")
     if not isinstance(buyer, bool):
         raise VenueProtocolError(f"{where}: isBuyer is {buyer!r}, not a boolean")
+    qty, commission = _net_of_fee(
+        _number(row, "qty", where),
+        price,
+        _number(row, "commission", where),
+        row.get("commissionAsset"),
+        base_asset,
+    )
     return Execution(
         trade_id=f"{symbol}:{_int(row, 'id', where)}",
         client_order_id=client_order_id,
         asset_id=symbol,
         side=Side.BUY if buyer else Side.SELL,
-        qty=_number(row, "qty", where),
+        qty=qty,
         price=price,
-        commission=_commission(
-            _number(row, "commission", where),
-            row.get("commissionAsset"),
-            price,
-            quote_asset,
-            base_asset,
-        ),
+        commission=commission,
         ts_ns=_int(row, "time", where) * _MS,
     )
 
 
-def _commission(
-    amount: float, asset: Any, price: float, quote_asset: str, base_asset: str
-) -> float:
-    """The fee in the quote asset when Binance charged base (converted at the fill price);
-    a third asset (BNB) cannot be converted here and is passed through in its own units."""
-    return amount * price if asset == base_asset else amount
+def _net_of_fee(
+    qty: float, price: float, fee: float, fee_asset: Any, base_asset: str
+) -> tuple[float, float]:
+    """(quantity booked, commission in the quote asset) of one trade.
+
+    A buy whose fee Binance takes in the base asset delivers ``qty − fee``: the book gets
+    that quantity and the fee's value at the fill price as commission, so position and cash
+    both equal the venue's (``(qty − fee) × price + fee × price = qty × price``). A fee in
+    a third asset (BNB) cannot be converted here and is passed through in its own units.
+    """
+    if fee_asset == base_asset:
+        return qty - fee, fee * price
+    return qty, fee
 
 
 def snapshot_from(

@@ -83,7 +83,12 @@ class VenueOrderState:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One fill reported by the venue (``trade_id`` is unique per venue)."""
+    """One fill reported by the venue (``trade_id`` is unique per venue).
+
+    ``qty`` is what the account received (net of a fee taken in the traded asset);
+    ``order_done`` says the venue considers the order complete after this fill, which a
+    fee-net quantity cannot show by itself.
+    """
 
     trade_id: str
     client_order_id: str
@@ -93,6 +98,7 @@ class Execution:
     price: float
     commission: float
     ts_ns: int
+    order_done: bool = False
 
 
 @dataclass(frozen=True, slots=True)

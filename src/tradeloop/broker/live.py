@@ -228,6 +228,8 @@ class LiveBroker(SimulationBroker):
             ts_ns=execution.ts_ns,
         )
         self.trade_ids.append(execution.trade_id)
+        if execution.order_done and order.is_open:
+            self._close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
         return fill
 
     def restore_live(self, client_ids: Mapping[int, str], trade_ids: list[str]) -> None:
@@ -255,10 +257,21 @@ class LiveBroker(SimulationBroker):
 
     # -- internals -----------------------------------------------------------------------------
 
+    async def settle(self, venue_open: set[str]) -> None:
+        """Orders open here but not at the venue: look each up and take its word."""
+        for order in self.orders:
+            cid = self._cid_of.get(order.id)
+            if order.is_open and cid is not None and cid not in venue_open:
+                state = await self.client.order(cid, order.asset_id)
+                if state is not None:
+                    self._adopt(order, state)
+
     def _adopt(self, order: Order, state: VenueOrderState) -> None:
         closing = _CLOSED_BY_VENUE.get(state.status)
         if closing is not None and state.filled_qty <= order.filled_qty:
             self._close(order, state.status, state.message or closing)
+        elif state.status is OrderStatus.FILLED and order.filled_qty > 0:
+            self._close(order, OrderStatus.FILLED, "")  # its fills are booked (net of fees)
         elif order.status is OrderStatus.UNKNOWN:
             # live (or filled, with the fills still to come through ``apply``)
             order.status = (

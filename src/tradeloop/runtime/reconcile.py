@@ -65,6 +65,7 @@ async def reconcile(
     for execution in await broker.client.recent_executions(since_ns):
         broker.apply(execution)
     snapshot = await broker.client.snapshot()
+    await broker.settle({state.client_order_id for state in snapshot.open_orders})
     open_ids = {
         client_ids[o.id]
         for o in broker.orders

@@ -256,9 +256,28 @@ def test_execution_from_report_trade_is_one_fill_with_unique_trade_id() -> None:
         "mUvoqJxFIILMdfAW5iGSOW",
         Side.BUY,
     )
-    assert (fill.qty, fill.price, fill.ts_ns) == (0.4, 0.1026441, 1499405658657 * 1_000_000)
-    # commission 0.0004 charged in BTC (the base) → 0.0004 × 0.1026441 in USDT
+    # the fee, 0.0004 BTC, was taken from the 0.4 BTC bought: the account got 0.3996 BTC and
+    # paid 0.4 × 0.1026441 USDT, which the book shows as 0.3996 at the price + the fee's value
+    assert (fill.qty, fill.price, fill.ts_ns) == (
+        pytest.approx(0.3996),
+        0.1026441,
+        1499405658657 * 1_000_000,
+    )
     assert fill.commission == pytest.approx(0.0004 * 0.1026441)
+    assert fill.qty * fill.price + fill.commission == pytest.approx(0.4 * 0.1026441)
+    assert not fill.order_done  # X = PARTIALLY_FILLED
+
+
+def test_a_fee_in_the_quote_or_a_third_asset_leaves_the_quantity_whole() -> None:
+    event = payload("ws_api_execution_report.json")["event"]
+    event.update(N="USDT", X="FILLED")
+    fill = execution_from_report(event, ClientIds(), "USDT", "BTC")
+    assert fill is not None
+    assert (fill.qty, fill.commission, fill.order_done) == (0.4, 0.0004, True)
+    event["N"] = "BNB"
+    fill = execution_from_report(event, ClientIds(), "USDT", "BTC")
+    assert fill is not None
+    assert (fill.qty, fill.commission) == (0.4, 0.0004)  # BNB units, passed through
 
 
 @pytest.mark.parametrize("kind", ["NEW", "CANCELED", "EXPIRED", "REJECTED"])

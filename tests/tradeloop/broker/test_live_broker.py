@@ -266,3 +266,40 @@ async def test_a_mismatch_adopts_the_venue_and_halts() -> None:
     assert gate.reason.startswith("reconciliation: position A: journal 0, venue 7")
     assert broker.submit("A", Side.BUY, 1).status is OrderStatus.REJECTED
     assert broker.submit("A", Side.SELL, 7).is_open
+
+
+async def test_a_fee_taken_in_kind_still_completes_the_order() -> None:
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, fractional=True)
+    broker.marks["BTC"] = 100.0
+    order = broker.submit("BTC", Side.BUY, 1.0)
+    ids(broker)
+    await broker.send()
+    # the venue filled 1.0 but kept 0.001 BTC as its fee: 0.999 arrives, the order is done
+    done = Execution("t1", "cid1", "BTC", Side.BUY, 0.999, 100.0, 0.1, T0, order_done=True)
+    broker.apply(done)
+    assert order.status is OrderStatus.FILLED
+    assert broker.position("BTC") == 0.999
+    assert broker.cash == pytest.approx(10_000.0 - 100.0)
+
+
+async def test_reconciliation_settles_an_order_the_venue_has_finished() -> None:
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, fractional=True)
+    broker.marks["BTC"] = 100.0
+    order = broker.submit("BTC", Side.BUY, 1.0)
+    cids = ids(broker)
+    await broker.send()
+    trade = venue.fill("cid1", "t1", 1.0, 100.0, 0.0)
+    # the fill was reported net of a fee in kind, without saying the order was done
+    broker.apply(Execution("t1", "cid1", "BTC", Side.BUY, 0.999, 100.0, 0.0, trade.ts_ns))
+    venue.positions["BTC"] = 0.999
+    venue.cash = broker.cash
+    assert order.status is OrderStatus.PARTIALLY_FILLED
+    gate = PreTradeGate()
+    gate.bind(broker)
+    log: Any = structlog.get_logger()
+    found = await reconcile(broker, gate, cids, on_mismatch="halt", since_ns=T0, log=log)
+    assert found == []
+    assert order.status is OrderStatus.FILLED
+    assert gate.mode is GateMode.NORMAL
