@@ -12,6 +12,7 @@ import asyncio
 import base64
 import copy
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,12 +61,14 @@ class FakeAlpaca:
         self.cash = 100_000.0
         # -- what happened
         self.data_connections = 0
+        self.connection_times: list[float] = []  # monotonic, one per data connection
         self.auth_messages: list[dict[str, Any]] = []
         self.subscriptions: list[dict[str, Any]] = []
         self.bar_requests: list[dict[str, str]] = []
         self.requests: list[tuple[str, str]] = []
         self.trade_connections = 0
         self.subscribed = asyncio.Event()
+        self._changed = asyncio.Condition()
         self.trade_listening = asyncio.Event()
         # -- state
         self.bars: dict[tuple[str, int], dict[str, Any]] = {}  # (symbol, minute) → REST bar
@@ -142,6 +145,11 @@ class FakeAlpaca:
         await self._send_data([bar])
         return bar
 
+    async def wait_for(self, predicate: Any, timeout_s: float = 5.0) -> None:
+        """Until ``predicate()`` holds (checked on each connection and subscription)."""
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(predicate)
+
     async def drop_data_clients(self) -> None:
         for ws in list(self._data_clients):
             self._data_clients.discard(ws)
@@ -157,6 +165,9 @@ class FakeAlpaca:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.data_connections += 1
+        self.connection_times.append(time.monotonic())
+        async with self._changed:
+            self._changed.notify_all()
         await ws.send_str(json.dumps(payload("ws_connected.json")))
         try:
             async for message in ws:
@@ -176,6 +187,8 @@ class FakeAlpaca:
                     await ws.send_str(json.dumps(payload("ws_authenticated.json")))
                 elif action.get("action") == "subscribe":
                     self.subscriptions.append(action)
+                    async with self._changed:
+                        self._changed.notify_all()
                     answer = payload("ws_subscription.json")
                     answer[0]["bars"] = action["bars"]
                     answer[0]["updatedBars"] = action.get("updatedBars", [])

@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-
 from adapters.alpaca.codec import (
     AlpacaAuthError,
     Authenticated,
@@ -31,11 +30,12 @@ from adapters.alpaca.codec import (
     stream_error,
     ts_ns_from_rfc3339,
 )
+
 from tests.adapters.alpaca.fake_venue import PAYLOADS, payload
 from tradeloop.data.stream import BarMessage
 from tradeloop.errors import ConfigError, ConnectionLostError, OrderError, VenueProtocolError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import Execution, VenueOrder
+from tradeloop.venue import Execution, VenueOrder, VenueOrderState
 
 T0 = 1_614_021_300 * 10**9  # 2021-02-22T19:15:00Z
 MINUTE = 60 * 10**9
@@ -222,7 +222,8 @@ def test_orders_encode_for_each_type_with_decimal_strings() -> None:
     }
     market = encode_order(venue_order(order_type=OrderType.MARKET, side=Side.SELL, qty=0.5))
     assert (market["type"], market["side"], market["qty"]) == ("market", "sell", "0.5")
-    assert "limit_price" not in market and "stop_price" not in market
+    assert "limit_price" not in market
+    assert "stop_price" not in market
     stop = encode_order(venue_order(order_type=OrderType.STOP, stop_price=120.25, tif="gtc"))
     assert (stop["type"], stop["stop_price"], stop["time_in_force"]) == ("stop", "120.25", "gtc")
     assert "limit_price" not in stop
@@ -240,7 +241,9 @@ def test_orders_encode_for_each_type_with_decimal_strings() -> None:
         ({"qty": float("nan")}, "qty must be a positive"),
     ],
 )
-def test_malformed_orders_are_refused_before_sending(changes: dict[str, object], match: str) -> None:
+def test_malformed_orders_are_refused_before_sending(
+    changes: dict[str, object], match: str
+) -> None:
     with pytest.raises(OrderError, match=match):
         encode_order(venue_order(**changes))
 
@@ -327,14 +330,12 @@ def test_trade_stream_control_and_order_events_decode() -> None:
         "authorization", True
     )
     refused = decode_trade_update(raw("ws_trade_unauthorized.json"))
-    assert refused == TradeStreamControl(
-        "authorization", False, "access key verification failed"
-    )
+    assert refused == TradeStreamControl("authorization", False, "access key verification failed")
     assert decode_trade_update(raw("ws_trade_listening.json")) == TradeStreamControl(
         "listening", True
     )
     new = decode_trade_update(raw("ws_trade_new.json"))
-    assert not isinstance(new, Execution) and new is not None
-    assert new.status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+    assert isinstance(new, VenueOrderState)
+    assert new.status is OrderStatus.ACCEPTED
     with pytest.raises(VenueProtocolError, match="trade update not understood"):
         decode_trade_update(b'{"stream": "trade_updates", "data": {}}')
