@@ -252,7 +252,7 @@ async def test_fills_during_a_trade_stream_drop_come_back_from_activities(
 
 async def test_start_with_wrong_keys_is_fatal_with_a_fix_hint(fake: FakeAlpaca) -> None:
     alpaca = client_for(fake, {KEY_ID_ENV: KEY_ID, SECRET_ENV: "not-the-secret-000"})
-    with pytest.raises(AlpacaAuthError, match="401.*APCA_API_SECRET_KEY"):
+    with pytest.raises(AlpacaAuthError, match=r"401.*APCA_API_SECRET_KEY"):
         await alpaca.start()
     await alpaca.close()
 
