@@ -44,10 +44,13 @@ async def test_no_secret_in_logs_or_errors(fake: FakeAlpaca) -> None:
         feed = AlpacaFeed(AlpacaSettings.from_mapping(table, good))
         supervised = SupervisedFeed(feed, base_backoff_s=0.01, seed=1)
         got: list[object] = []
+        enough = asyncio.Event()
 
         async def consume() -> None:
             async for message in supervised.messages():
                 got.append(message)
+                if len(got) >= 5:  # 2 bars, Reconnected, then the backfill and minute 1
+                    enough.set()
 
         consumer = asyncio.create_task(consume())
         await asyncio.wait_for(fake.subscribed.wait(), 5.0)
@@ -55,9 +58,7 @@ async def test_no_secret_in_logs_or_errors(fake: FakeAlpaca) -> None:
         await fake.drop_data_clients()
         await asyncio.wait_for(fake.subscribed.wait(), 5.0)
         await fake.publish(1)
-        async with asyncio.timeout(5.0):
-            while len(got) < 5:  # 2 bars, Reconnected, 2 bars (the backfill's overlap dropped)
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(enough.wait(), 5.0)
         consumer.cancel()
         try:
             await anext(AlpacaFeed(AlpacaSettings.from_mapping(table, bad)).messages())
