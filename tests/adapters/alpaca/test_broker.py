@@ -1,0 +1,277 @@
+"""AlpacaClient against the fake Alpaca: orders, rejections, unknown outcomes resolved by client
+id, rate limits, cancels, the snapshot, and fills from trade_updates (duplicated, reordered,
+partial, missed during a drop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from adapters.alpaca.codec import AlpacaAuthError
+from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+
+from adapters.alpaca import VENUE, AlpacaClient
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
+from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.venue import Execution, VenueOrder, load_venue
+
+ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
+CID = "tl" + "0123456789abcdef" * 2  # the journal's shape: tl + 30 hex (here 32)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAlpaca]:
+    venue = await FakeAlpaca().start()
+    yield venue
+    await venue.close()
+
+
+@pytest.fixture
+async def client(fake: FakeAlpaca) -> AsyncIterator[AlpacaClient]:
+    alpaca = client_for(fake)
+    await alpaca.start()
+    yield alpaca
+    await alpaca.close()
+
+
+def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaClient:
+    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
+    return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
+
+
+def limit_buy(cid: str = CID, qty: float = 10.0, price: float = 126.5) -> VenueOrder:
+    return VenueOrder(cid, "AAPL", Side.BUY, qty, OrderType.LIMIT, price, None, TimeInForce.DAY)
+
+
+async def next_fills(client: AlpacaClient, n: int) -> list[Execution]:
+    stream = client.executions()
+    out: list[Execution] = []
+    async with asyncio.timeout(5.0):
+        while len(out) < n:
+            out.append(await anext(stream))
+    return out
+
+
+def test_venue_is_found_by_name_through_the_entry_points() -> None:
+    assert load_venue("alpaca") is VENUE
+    assert VENUE.name == "alpaca"
+
+
+async def test_submit_places_the_order_and_returns_the_venues_view(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    state = await client.submit(limit_buy())
+    (order,) = fake.orders.values()
+    assert (order["client_order_id"], order["qty"], order["limit_price"]) == (CID, "10", "126.5")
+    assert (order["type"], order["time_in_force"], order["side"]) == ("limit", "day", "buy")
+    assert state.client_order_id == CID
+    assert state.venue_order_id == order["id"]
+    assert (state.status, state.qty, state.filled_qty) == (OrderStatus.ACCEPTED, 10.0, 0.0)
+    assert await client.order(CID, "AAPL") == state
+
+
+async def test_a_long_client_id_round_trips_as_ours(fake: FakeAlpaca, client: AlpacaClient) -> None:
+    ours = "run 7|MLStrategy|2024-03-04T14:30|AAPL|buy|order 1"
+    state = await client.submit(limit_buy(ours))
+    (order,) = fake.orders.values()
+    assert order["client_order_id"] != ours
+    assert len(order["client_order_id"]) <= 48
+    assert state.client_order_id == ours
+    assert (await client.order(ours, "AAPL")).client_order_id == ours  # type: ignore[union-attr]
+
+
+async def test_a_refused_order_raises_rejected_with_the_venues_message(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fake.reject_next = (403, "http_error_403_buying_power.json")
+    with pytest.raises(OrderRejectedError, match="403: insufficient buying power"):
+        await client.submit(limit_buy())
+    assert fake.orders == {}
+
+
+async def test_a_malformed_order_is_rejected_without_being_sent(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    before = len(fake.requests)
+    with pytest.raises(OrderRejectedError, match="needs a limit price"):
+        await client.submit(VenueOrder(CID, "AAPL", Side.BUY, 1.0, OrderType.LIMIT))
+    assert len(fake.requests) == before
+
+
+async def test_a_5xx_after_the_order_was_accepted_is_unknown_and_found_by_client_id(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fake.accept_then_status = 500
+    with pytest.raises(OutcomeUnknownError, match="may exist: look it up"):
+        await client.submit(limit_buy())
+    state = await client.order(CID, "AAPL")
+    assert state is not None
+    assert state.status is OrderStatus.ACCEPTED
+    assert len(fake.orders) == 1  # placed once, never resubmitted
+    assert sum(r == ("POST", "/v2/orders") for r in fake.requests) == 1
+
+
+async def test_a_timeout_after_the_order_was_accepted_is_unknown_and_found_by_client_id(
+    fake: FakeAlpaca,
+) -> None:
+    fake.accept_then_hang_s = 1.0
+    alpaca = client_for(fake, request_timeout_s=0.3)
+    await alpaca.start()
+    try:
+        with pytest.raises(OutcomeUnknownError, match="no answer"):
+            await alpaca.submit(limit_buy())
+        assert (await alpaca.order(CID, "AAPL")) is not None
+    finally:
+        await alpaca.close()
+    assert len(fake.orders) == 1
+
+
+async def test_resubmitting_a_placed_client_id_returns_the_existing_order(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    first = await client.submit(limit_buy())
+    again = await client.submit(limit_buy())  # 422 client_order_id must be unique
+    assert again.venue_order_id == first.venue_order_id
+    assert len(fake.orders) == 1
+
+
+async def test_an_unknown_client_id_is_none(client: AlpacaClient) -> None:
+    assert await client.order("tl-never-sent", "AAPL") is None
+
+
+async def test_429_on_submit_raises_with_retry_after_and_holds_further_submits(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fake.rate_limit.append(("/v2/orders", {"Retry-After": "2"}))
+    with pytest.raises(RateLimitError) as caught:
+        await client.submit(limit_buy())
+    assert 1.9 <= caught.value.retry_after_s <= 2.0
+    sent = len(fake.requests)
+    with pytest.raises(RateLimitError, match="holds for"):
+        await client.submit(limit_buy("tl-second"))
+    assert len(fake.requests) == sent  # nothing was sent while the limit holds
+    assert fake.orders == {}
+
+
+async def test_429_on_a_read_waits_the_retry_after_then_succeeds(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fake.rate_limit.append(("/v2/account", {"Retry-After": "1"}))
+    started = asyncio.get_running_loop().time()
+    snapshot = await client.snapshot()
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    assert snapshot.cash == 100_000.0
+    assert client.rate_limited == 1
+
+
+async def test_remaining_zero_holds_requests_until_the_reset(fake: FakeAlpaca) -> None:
+    alpaca = client_for(fake)
+    await alpaca.start()
+    try:
+        alpaca._note_limits(  # as a response with these headers would
+            {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(alpaca.clock() + 30)}, 200
+        )
+        with pytest.raises(RateLimitError) as caught:
+            await alpaca.submit(limit_buy())
+        assert 29 <= caught.value.retry_after_s <= 30
+        with pytest.raises(RateLimitError):
+            await alpaca.order(CID, "AAPL")  # a read does not wait 30 s either
+    finally:
+        await alpaca.close()
+    assert fake.orders == {}
+
+
+async def test_cancel_cancels_an_open_order_and_refuses_a_closed_or_unknown_one(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    await client.submit(limit_buy())
+    await client.cancel(CID, "AAPL")
+    assert (await client.order(CID, "AAPL")).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
+    with pytest.raises(OrderRejectedError, match="already cancelled"):
+        await client.cancel(CID, "AAPL")
+    with pytest.raises(OrderRejectedError, match="no such order"):
+        await client.cancel("tl-never-sent", "AAPL")
+
+
+async def test_snapshot_has_cash_signed_positions_and_open_orders(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    buy = await client.submit(limit_buy(qty=10))
+    sell = await client.submit(
+        VenueOrder("tl-short", "SPY", Side.SELL, 2.0, OrderType.MARKET, tif=TimeInForce.DAY)
+    )
+    fake.fill(buy.venue_order_id, 4, 126.48)
+    fake.fill(sell.venue_order_id, 2, 389.12)
+    snapshot = await client.snapshot()
+    assert snapshot.cash == pytest.approx(100_000 - 4 * 126.48 + 2 * 389.12)
+    assert snapshot.positions == {"AAPL": 4.0, "SPY": -2.0}
+    assert [(o.client_order_id, o.status, o.filled_qty) for o in snapshot.open_orders] == [
+        (CID, OrderStatus.PARTIALLY_FILLED, 4.0)
+    ]
+
+
+async def test_fills_arrive_once_or_more_and_deduplicate_to_the_exact_quantity(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fake.duplicate_updates = True
+    state = await client.submit(limit_buy(qty=10))
+    updates = [
+        fake.fill(state.venue_order_id, q, p) for q, p in ((3, 126.5), (4, 126.4), (3, 126.3))
+    ]
+    await fake.send_updates(*reversed(updates))  # out of order, each one twice
+    fills = await next_fills(client, 6)
+    unique = {f.trade_id: f for f in fills}
+    assert len(unique) == 3
+    assert sum(f.qty for f in unique.values()) == 10.0
+    assert sorted((f.qty, f.price) for f in unique.values()) == [
+        (3.0, 126.3),
+        (3.0, 126.5),
+        (4.0, 126.4),
+    ]
+    assert {f.client_order_id for f in fills} == {CID}
+    # the REST view of the same fills carries the same trade ids (a restart books none twice)
+    recent = await client.recent_executions(min(f.ts_ns for f in fills))
+    assert {f.trade_id: f for f in recent} == unique
+
+
+async def test_fills_during_a_trade_stream_drop_come_back_from_activities(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    state = await client.submit(limit_buy(qty=10))
+    await fake.send_updates(fake.fill(state.venue_order_id, 4, 126.5))
+    (first,) = await next_fills(client, 1)
+    await fake.drop_trade_clients()
+    fake.fill(state.venue_order_id, 6, 126.4)  # nobody listening: only REST knows
+    got = await next_fills(client, 2)  # the re-read starts shortly before the drop
+    assert {f.trade_id for f in got} == {first.trade_id, f"{state.venue_order_id}#10.0"}
+    assert client.stream_connections == 2
+
+
+async def test_start_with_wrong_keys_is_fatal_with_a_fix_hint(fake: FakeAlpaca) -> None:
+    alpaca = client_for(fake, {KEY_ID_ENV: KEY_ID, SECRET_ENV: "not-the-secret-000"})
+    with pytest.raises(AlpacaAuthError, match=r"401.*APCA_API_SECRET_KEY"):
+        await alpaca.start()
+    await alpaca.close()
+
+
+async def test_submit_partial_fills_cancel_snapshot_as_the_live_broker_drives_it(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    state = await client.submit(limit_buy(qty=10))
+    await fake.send_updates(fake.fill(state.venue_order_id, 4, 126.48))
+    await fake.send_updates(fake.fill(state.venue_order_id, 2, 126.45))
+    fills = await next_fills(client, 2)
+    assert [(f.qty, f.price) for f in fills] == [(4.0, 126.48), (2.0, 126.45)]
+    assert (await client.order(CID, "AAPL")).filled_qty == 6.0  # type: ignore[union-attr]
+    await client.cancel(CID, "AAPL")
+    final = await client.order(CID, "AAPL")
+    assert final is not None
+    assert (final.status, final.filled_qty) == (OrderStatus.CANCELLED, 6.0)
+    assert final.avg_fill_price == pytest.approx((4 * 126.48 + 2 * 126.45) / 6, abs=1e-4)
+    snapshot = await client.snapshot()
+    assert snapshot.positions == {"AAPL": 6.0}
+    assert snapshot.open_orders == []
+    assert snapshot.cash == pytest.approx(100_000 - 4 * 126.48 - 2 * 126.45)
