@@ -520,6 +520,7 @@ def decode_trade_update(
             price=float(data["price"]),
             commission=0.0,  # Alpaca charges no commission on equities
             ts_ns=ts_ns_from_rfc3339(data["timestamp"]),
+            order_done=data["event"] == "fill",
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise VenueProtocolError(
@@ -541,6 +542,7 @@ def decode_activity(
             price=float(raw["price"]),
             commission=0.0,
             ts_ns=ts_ns_from_rfc3339(raw["transaction_time"]),
+            order_done=raw.get("type") == "fill",
         )
     except (KeyError, TypeError, ValueError) as err:
         raise VenueProtocolError(
