@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,23 +17,14 @@ import pytest
 from aiohttp import web
 
 from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
-from tests.adapters.binance.test_daemon_live import assert_sent_once_and_booked_like_the_venue
-from tests.adapters.live_daemon import VenueThread, start_live, wait_for, write_live_config
+from tests.adapters.live_daemon import (
+    FLIP,
+    VenueThread,
+    assert_sent_once_and_booked_like_the_venue,
+    kill_mid_run_then_finish,
+    write_live_config,
+)
 
-FLIP = '''
-from tradeloop import Strategy
-
-
-class Flip(Strategy):
-    """Buys 1 share of a flat symbol, sells what it holds: an order on every bar."""
-
-    def on_market_event(self, event, context):
-        held = self.get_position(event.asset_id)
-        if held > 0:
-            self.sell(event.asset_id, held)
-        else:
-            self.buy(event.asset_id, 1)
-'''
 MINUTES = 60
 
 
@@ -84,37 +73,18 @@ def test_live_daemon_on_alpaca_killed_mid_run_restarts_and_matches_the_venue(
     fake: Market = venue.fake
     settings = fake.settings(correction_grace_s=0.05)
     extra = f"[feed]\nuniverse = {json.dumps(list(fake.symbols))}\n"
-    config = write_live_config(tmp_path, FLIP, "alpaca", settings)
+    config = write_live_config(tmp_path, FLIP.replace("QTY", "1"), "alpaca", settings)
     config.write_text(config.read_text().replace("[feed]\n", extra, 1))
-    env = {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET}
-
-    first = start_live(config, env)
-    wait_for(first.stdout, "reconciled")
-    wait_for(first.stdout, "daemon_started")
-    venue.spawn(fake.run_clock(0.1))
-    time.sleep(2.5)
-    first.kill()
-    first.communicate(timeout=30)
-    assert first.returncode == -signal.SIGKILL
-    posted_before = len(fake.posted_client_ids)
-    assert posted_before > 5
-    time.sleep(0.5)
-
-    second = start_live(config, env)
-    wait_for(second.stdout, "state_restored")
-    wait_for(second.stdout, "reconciled")
-    wait_for(second.stdout, "daemon_started")
-    deadline = time.monotonic() + 30
-    while fake.published < MINUTES and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    second.send_signal(signal.SIGTERM)
-    _, err = second.communicate(timeout=60)
-    assert second.returncode == 0, err
-
-    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
-    assert summary["gate_mode"] == "normal", summary["gate_reason"]
-    assert_sent_once_and_booked_like_the_venue(tmp_path, fake.posted_client_ids, posted_before)
+    sent_before = kill_mid_run_then_finish(
+        config,
+        {"APCA_API_KEY_ID": KEY_ID, "APCA_API_SECRET_KEY": SECRET},
+        lambda: venue.spawn(fake.run_clock(0.1)),
+        lambda: fake.published >= MINUTES,
+        lambda: len(fake.posted_client_ids),
+    )
+    summary = assert_sent_once_and_booked_like_the_venue(
+        tmp_path, fake.posted_client_ids, sent_before
+    )
     for symbol in fake.symbols:
         assert summary["positions"].get(symbol, 0.0) == fake.positions.get(symbol, 0.0)
     assert summary["cash"] == pytest.approx(fake.cash, abs=1e-6)
