@@ -181,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--batch", action="store_true", help="one 'bars' message per timestamp, not per bar"
     )
+    replay.add_argument(
+        "--binary",
+        action="store_true",
+        help="send each timestamp's bars as one binary columnar frame (implies --batch)",
+    )
     replay.set_defaults(handler=_serve_replay)
 
     for name, text in (
@@ -440,6 +445,7 @@ def _serve_replay(args: argparse.Namespace) -> int:
         port=args.port,
         shared_clock=args.live_clock,
         batched=args.batch,
+        binary=args.binary,
     )
 
     async def serve() -> None:

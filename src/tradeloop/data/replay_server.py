@@ -9,7 +9,9 @@ Two clocks:
 
 ``GET /history`` (both clocks) answers every message of the timestamps in ``[A, B]``
 published so far, one encoded message per line (``data/stream.py``), context first.
-``batched=True`` sends one ``bars`` message per timestamp instead of one per bar.
+``batched=True`` sends one ``bars`` message per timestamp instead of one per bar, and
+``binary=True`` sends it as a binary columnar frame (``stream.encode_binary``); history
+answers stay JSON lines.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from tradeloop.data.replay import load_replay, replay_messages
-from tradeloop.data.stream import EndMessage, encode
+from tradeloop.data.stream import BarBatchMessage, EndMessage, encode, encode_binary
 
 __all__ = ["ReplayServer"]
 
@@ -47,12 +49,14 @@ class ReplayServer:
         port: int = 0,
         shared_clock: bool = False,
         batched: bool = False,
+        binary: bool = False,
     ) -> None:
         self.table, self.context = load_replay(data, context, signal_columns)
         self.speed = speed
         self.host, self.port = host, port
         self.shared_clock = shared_clock
-        self.batched = batched
+        self.batched = batched or binary
+        self.binary = binary
         self.clients: set[ServerConnection] = set()
         self.published = 0 if shared_clock else self.table.n_timestamps
         self.finished = False
@@ -86,12 +90,20 @@ class ReplayServer:
 
     # -- the stream ---------------------------------------------------------------------------
 
-    def frames(self) -> Any:
+    def frames(self, *, binary: bool | None = None) -> Any:
         """(k, ts_ns, encoded messages) per timestamp, in time order."""
+        binary = self.binary if binary is None else binary
         for k, (ts_ns, messages) in enumerate(
             replay_messages(self.table, self.context, batched=self.batched)
         ):
-            yield k, ts_ns, [encode(m) for m in messages]
+            yield (
+                k,
+                ts_ns,
+                [
+                    encode_binary(m) if binary and isinstance(m, BarBatchMessage) else encode(m)
+                    for m in messages
+                ],
+            )
 
     async def _handle(self, connection: ServerConnection) -> None:
         if self.shared_clock:
@@ -158,5 +170,10 @@ class ReplayServer:
         times = self.table.unique_ts_ns[: self.published]
         first = int(np.searchsorted(times, start, side="left"))
         last = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
-        lines = [frame for k, _, frames in self.frames() if first <= k < last for frame in frames]
+        lines = [
+            frame
+            for k, _, frames in self.frames(binary=False)
+            if first <= k < last
+            for frame in frames
+        ]
         return connection.respond(HTTPStatus.OK, "".join(f"{line}\n" for line in lines))

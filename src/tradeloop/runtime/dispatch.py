@@ -39,6 +39,7 @@ class BarBlock:
     """
 
     __slots__ = (
+        "_lookups",
         "_rows",
         "_timestamp",
         "arrays",
@@ -80,6 +81,7 @@ class BarBlock:
         self.start = 0
         self.stop = 0
         self._rows: dict[str, int] | None = None
+        self._lookups = 0
 
     def move(self, ts_ns: int, start: int, stop: int, timestamp: datetime | None = None) -> None:
         """Point the block at one timestamp's rows (the datetime is made lazily if omitted)."""
@@ -88,6 +90,7 @@ class BarBlock:
         self.start = start
         self.stop = stop
         self._rows = None
+        self._lookups = 0
 
     @property
     def timestamp(self) -> datetime:
@@ -101,9 +104,18 @@ class BarBlock:
         start, stop = self.start, self.stop
         if stop - start == 1:
             return start if self.asset_ids[start] == asset_id else -1
-        if self._rows is None:
-            self._rows = dict(zip(self.asset_ids[start:stop], range(start, stop), strict=True))
-        return self._rows.get(asset_id, -1)
+        rows = self._rows
+        if rows is None:
+            if self._lookups < 8:  # a few lookups (a few open orders): no index needed
+                self._lookups += 1
+                try:
+                    return self.asset_ids.index(asset_id, start, stop)
+                except ValueError:
+                    return -1
+            rows = self._rows = dict(
+                zip(self.asset_ids[start:stop], range(start, stop), strict=True)
+            )
+        return rows.get(asset_id, -1)
 
     def bar(self, asset_id: str) -> Bar | None:
         """This timestamp's bar for ``asset_id``, or None if it has none."""

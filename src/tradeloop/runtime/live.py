@@ -91,6 +91,8 @@ class LiveRuntime:
             name: [(int(ts), value)] for name, (ts, value) in resume.get("context", {}).items()
         }
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
+        self._last_ids: list[str] = []
+        self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._resume_after: int | None = resume.get("last_ts_ns")
         if gate is not None:
             gate.restore(resume.get("gate", {}))
@@ -159,6 +161,7 @@ class LiveRuntime:
 
     def state(self) -> dict[str, Any]:
         """What a restart needs to carry on (see ``journal``)."""
+        self._sync_bar_counts()
         state: dict[str, Any] = {
             "bar_counts": dict(self._bar_count),
             "context": self._context_in_force(),
@@ -258,11 +261,7 @@ class LiveRuntime:
             decide, names, snapshot = await self._add_features(
                 ts_ns, asset_ids, arrays, names, snapshot
             )
-        counts = self._bar_count
-        bar_index = np.fromiter(
-            map(counts.get, asset_ids, repeat(0)), dtype=np.int64, count=len(asset_ids)
-        )
-        counts.update(zip(asset_ids, (bar_index + 1).tolist(), strict=True))
+        bar_index = self._next_bar_index(asset_ids)
         rows = self._dispatcher.needs_rows
         columns = {k: arrays[k].tolist() if rows else [] for k in _PRICE_COLUMNS}
         signals = {n: arrays[f"signal:{n}"].tolist() for n in names} if rows else {}
@@ -333,6 +332,27 @@ class LiveRuntime:
                 [arrays.get(name, np.full(len(ids), math.nan)) for _, ids, arrays in self._recorded]
             )
         return pl.DataFrame(columns)
+
+    def _next_bar_index(self, asset_ids: list[str]) -> npt.NDArray[np.int64]:
+        """Each asset's bar count so far. A stream that repeats its universe (the usual case)
+        just adds one; the per-asset counts are written back only when it changes, or for
+        ``state()``."""
+        if asset_ids == self._last_ids:
+            index = self._last_index + 1
+        else:
+            self._sync_bar_counts()
+            index = np.fromiter(
+                map(self._bar_count.get, asset_ids, repeat(0)),
+                dtype=np.int64,
+                count=len(asset_ids),
+            )
+        self._last_ids, self._last_index = asset_ids, index
+        return index
+
+    def _sync_bar_counts(self) -> None:
+        if self._last_ids:
+            counts = (self._last_index + 1).tolist()
+            self._bar_count.update(zip(self._last_ids, counts, strict=True))
 
     def _context_in_force(self) -> dict[str, tuple[int, Any]]:
         """Each context series' latest value at the last handled timestamp: a restart (whose
