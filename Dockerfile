@@ -1,4 +1,4 @@
-# tradeloop paper-trading daemon: docker compose -f deploy/compose.yaml up
+# tradeloop paper/live daemon: docker compose -f deploy/compose.yaml up (paper by default)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,8 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY adapters ./adapters
 COPY examples ./examples
-COPY deploy/paper.toml /etc/tradeloop/paper.toml
+COPY deploy/paper.toml deploy/live-binance.toml /etc/tradeloop/
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 tradeloop \
     && mkdir -p /data \

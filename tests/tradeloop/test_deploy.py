@@ -82,3 +82,19 @@ def test_live_binance_toml_is_valid_for_the_core_and_the_adapter() -> None:
     settings = BinanceSettings.from_mapping(config.venue_settings, env={})
     assert settings.symbols == ("BTCUSDT", "ETHUSDT")
     assert settings.rest_url == "https://testnet.binance.vision"  # never mainnet by default
+
+
+def test_the_image_copies_every_packaged_folder_and_both_configs() -> None:
+    """`pip install .` in the image builds the wheel from what was copied: a package folder
+    left out of a COPY line would break the build (or ship without the venue adapters)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    copied = [
+        line.split()[1:-1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
+    sources = {source for line in copied for source in line}
+    for package in packages:
+        assert package.split("/")[0] in sources, package
+    assert {"deploy/paper.toml", "deploy/live-binance.toml"} <= sources
