@@ -30,6 +30,7 @@ from tradeloop.research.executors import Runner, open_runner
 from tradeloop.research.grid import Grid, expand_grid
 from tradeloop.research.sweep import make_setup, results_table
 from tradeloop.research.worker import Job, Outcome
+from tradeloop.results.display import METRIC_LABELS
 from tradeloop.strategy.base import Strategy
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ def walk_forward(
             f"no walk-forward window fits: the data has {len(timestamps)} timestamps and "
             f"train={train!r} needs at least one more for a test window. Fix: shorten train"
         )
+    if metric not in METRIC_LABELS:  # before the train sweeps, not after them
+        raise ConfigError(f"no metric {metric!r}; metrics are: {', '.join(METRIC_LABELS)}")
     cash = float(engine_options.get("initial_cash", _DEFAULT_CASH))
     with open_runner(executor, setup, max_workers=max_workers, progress=progress) as runner:
         train_jobs = [
@@ -126,8 +129,6 @@ def walk_forward(
             for params in combinations
         ]
         trained = runner.map(train_jobs, "walk-forward train")
-        if metric not in trained[0].metrics:
-            raise ConfigError(f"no metric {metric!r}; metrics are: {', '.join(trained[0].metrics)}")
         n = len(combinations)
         chosen = [
             k * n + _best(trained[k * n : (k + 1) * n], metric, maximize)

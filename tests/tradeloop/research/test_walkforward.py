@@ -165,8 +165,20 @@ def test_walk_forward_stitched_equity_compounds_across_windows() -> None:
     assert result.total_return == pytest.approx(lasts[-1] / 100_000.0 - 1.0, rel=1e-12)
 
 
+BUILT: list[dict[str, Any]] = []
+
+
+class Counted(Threshold):
+    """Threshold, noting every construction (a run started)."""
+
+    def __init__(self, **params: Any) -> None:
+        BUILT.append(params)
+        super().__init__(**params)
+
+
 def test_walk_forward_unknown_metric_and_too_little_data_raise_config_error() -> None:
     with pytest.raises(ConfigError, match=r"no metric 'sharp'; metrics are: .*sharpe"):
-        walk_forward(Threshold, GRID, BARS, train=100, test=60, metric="sharp", executor="inline")
+        walk_forward(Counted, GRID, BARS, train=100, test=60, metric="sharp", executor="inline")
+    assert BUILT == []  # refused before any train run
     with pytest.raises(ConfigError, match="no walk-forward window fits"):
         walk_forward(Threshold, GRID, BARS, train=160, test=10, executor="inline")
