@@ -196,10 +196,12 @@ def _parser() -> argparse.ArgumentParser:
             name,
             help=text,
             description=f"{text[0].upper()}{text[1:]}. The config format is documented in "
-            "tradeloop/config.py and deploy/paper.toml; TRADELOOP_<SECTION>_<KEY> environment "
-            "variables override it. Logs are JSON lines on stdout; /healthz, /readyz and "
-            "/metrics are served on the [health] port. SIGTERM finishes the bar in hand, "
-            "writes the state and exits 0.",
+            "tradeloop/config.py, deploy/paper.toml and deploy/live-binance.toml; "
+            "TRADELOOP_<SECTION>_<KEY> environment variables override it, and venue keys come "
+            "only from the environment. Every order passes the [risk] gate; 'tradeloop kill' "
+            "halts it. Live mode reconciles with the venue before the strategy starts. Logs are "
+            "JSON lines on stdout; /healthz, /readyz and /metrics are served on the [health] "
+            "port. SIGTERM finishes the bar in hand, writes the state and exits 0.",
         )
         daemon.add_argument("--config", required=True, type=Path, metavar="PATH")
         daemon.add_argument(
