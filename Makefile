@@ -47,6 +47,8 @@ bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both in
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/declarative.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/codec_binance.py
+	$(BIN)/python benchmarks/codec_alpaca.py
 	$(BIN)/python benchmarks/sweep.py  # 64-combination sweep: inline, local pool, Dask (1 vs 2 workers)
 
 clean:
