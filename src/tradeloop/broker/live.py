@@ -123,11 +123,16 @@ class LiveBroker(SimulationBroker):
         return
 
     def know(self, client_ids: Mapping[int, str]) -> None:
-        """The journal's client order ids (assigned, and written, before anything is sent)."""
-        for order_id, cid in client_ids.items():
-            if order_id not in self._cid_of:
-                self._cid_of[order_id] = cid
-                self._by_cid[cid] = self.orders[order_id - 1]
+        """The journal's client order ids (assigned, and written, before anything is sent).
+
+        The journal names orders in order, so only those after the last known one are new.
+        """
+        for order_id in range(len(self._cid_of) + 1, len(self.orders) + 1):
+            cid = client_ids.get(order_id)
+            if cid is None:
+                break
+            self._cid_of[order_id] = cid
+            self._by_cid[cid] = self.orders[order_id - 1]
 
     async def send(self) -> None:
         """Submit the journaled outbox and the requested cancels, in order."""
@@ -181,7 +186,7 @@ class LiveBroker(SimulationBroker):
     async def resolve(self) -> int:
         """Look up every ``UNKNOWN`` order by client order id; return how many are left."""
         left = 0
-        for order in self.orders:
+        for order in self.open_orders():  # an unknown order stays among the open ones
             if order.status is not OrderStatus.UNKNOWN:
                 continue
             cid = self._cid_of[order.id]
@@ -255,16 +260,16 @@ class LiveBroker(SimulationBroker):
             positions[asset_id].qty = 0.0
         self.portfolio.cash = snapshot.cash
 
-    # -- internals -----------------------------------------------------------------------------
-
     async def settle(self, venue_open: set[str]) -> None:
         """Orders open here but not at the venue: look each up and take its word."""
-        for order in self.orders:
+        for order in self.open_orders():
             cid = self._cid_of.get(order.id)
             if order.is_open and cid is not None and cid not in venue_open:
                 state = await self.client.order(cid, order.asset_id)
                 if state is not None:
                     self._adopt(order, state)
+
+    # -- internals -----------------------------------------------------------------------------
 
     def _adopt(self, order: Order, state: VenueOrderState) -> None:
         closing = _CLOSED_BY_VENUE.get(state.status)

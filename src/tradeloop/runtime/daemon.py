@@ -38,14 +38,13 @@ from tradeloop.data.features import FeatureProvider
 from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
-from tradeloop.events import OrderStatus
 from tradeloop.plugins import load_object, load_strategy_class
 from tradeloop.results.frames import fills_frame, orders_frame
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.runtime.journal import Journal, JournalState
+from tradeloop.runtime.journal import Journal
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.runtime.reconcile import reconcile
-from tradeloop.venue import Venue, VenueFeed, load_venue
+from tradeloop.venue import VenueClient, load_venue
 
 __all__ = ["CONTROL_FILE", "Control", "run_daemon", "write_control"]
 
@@ -66,6 +65,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     saved = journal.load()
     gate = PreTradeGate(config.risk)
     tasks: list[asyncio.Task[None]] = []
+    client: VenueClient | None = None
     try:
         if venue is None:
             broker: PaperBroker | LiveBroker = PaperBroker(
@@ -73,12 +73,15 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             )
             source: Any = WebSocketFeed(config.feed_url)
         else:
-            broker, source = await _live_broker(venue, config, journal, saved, log)
+            client = venue.client(config.venue_settings)
+            broker = await _live_broker(client, venue.name, journal, config, log)
+            source = venue.feed(config.venue_settings)
         if saved.last_ts_ns is not None:
-            if not isinstance(broker, LiveBroker):
-                broker.restore(
-                    saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
-                )
+            broker.restore(
+                saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
+            )
+            if isinstance(broker, LiveBroker):
+                broker.restore_live(journal.client_ids, saved.trade_ids)
             strategy.set_state(saved.strategy)
             log.info(
                 "state_restored",
@@ -115,7 +118,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             # the strategy starts only after the book agrees with the venue (or is halted)
             await check(since_ns=saved.fills[-1].ts_ns if saved.fills else 0)
             commit(saved.last_ts_ns or 0)
-            tasks.append(asyncio.create_task(_book_executions(broker, journal, commit, runtime)))
+            tasks.append(asyncio.create_task(_book_executions(broker, commit, runtime)))
             tasks.append(
                 asyncio.create_task(_reconcile_every(check, broker, config.reconcile_every_s))
             )
@@ -140,8 +143,8 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     finally:
         for background in tasks:
             background.cancel()
-        if venue is not None and isinstance(broker, LiveBroker):
-            await broker.client.close()
+        if client is not None:
+            await client.close()
         journal.close()
     summary = _write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
     log.info("daemon_stopped", **summary)
@@ -162,21 +165,17 @@ def _feature_provider(spec: str | None) -> FeatureProvider | None:
 
 
 async def _live_broker(
-    venue: Venue, config: DaemonConfig, journal: Journal, saved: JournalState, log: Any
-) -> tuple[LiveBroker, VenueFeed]:
-    """The venue's client (started) and feed; the book restored, or opened from the account."""
-    client = venue.client(config.venue_settings)
+    client: VenueClient, venue: str, journal: Journal, config: DaemonConfig, log: Any
+) -> LiveBroker:
+    """Start the venue's client; the account's cash at the first start is the run's capital
+    (remembered, so a restart re-applies the journaled fills from the same start)."""
     await client.start()
     remembered = journal.recall("initial_cash")
     if remembered is None:
         remembered = repr((await client.snapshot()).cash)
         journal.remember("initial_cash", remembered)
-    broker = LiveBroker(client, float(remembered), fractional=config.fractional)
-    if saved.last_ts_ns is not None:
-        broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
-        broker.restore_live(journal.client_ids, saved.trade_ids)
-    log.info("venue_connected", venue=venue.name, initial_cash=float(remembered))
-    return broker, venue.feed(config.venue_settings)
+    log.info("venue_connected", venue=venue, initial_cash=float(remembered))
+    return LiveBroker(client, float(remembered), fractional=config.fractional)
 
 
 def _sender(
@@ -188,15 +187,14 @@ def _sender(
         broker.know(journal.client_ids)
         if broker.outbox or broker.cancels:
             await broker.send()
-        if any(o.status is OrderStatus.UNKNOWN for o in broker.orders[-64:]):
-            await broker.resolve()
+        await broker.resolve()  # no request unless an outcome is unknown
         commit(ts_ns)
 
     return send
 
 
 async def _book_executions(
-    broker: LiveBroker, journal: Journal, commit: Callable[[int], None], runtime: LiveRuntime
+    broker: LiveBroker, commit: Callable[[int], None], runtime: LiveRuntime
 ) -> None:
     async for execution in broker.client.executions():
         if broker.apply(execution) is not None:

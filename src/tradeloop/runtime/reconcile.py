@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloop.broker.live import LiveBroker
-from tradeloop.events import OrderStatus
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.venue import VenueSnapshot
 
@@ -66,12 +65,8 @@ async def reconcile(
         broker.apply(execution)
     snapshot = await broker.client.snapshot()
     await broker.settle({state.client_order_id for state in snapshot.open_orders})
-    open_ids = {
-        client_ids[o.id]
-        for o in broker.orders
-        if o.is_open or o.status is OrderStatus.UNKNOWN
-        if o.id in client_ids
-    }
+    # open_orders() includes those whose outcome is still unknown: they may be live
+    open_ids = {client_ids[o.id] for o in broker.open_orders() if o.id in client_ids}
     positions = {a: p.qty for a, p in broker.positions().items() if p.qty}
     found = differences(positions, broker.cash, open_ids, snapshot)
     if not found:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -397,3 +398,26 @@ def test_daemon_feature_provider_from_config_skips_a_hung_timestamp(
     summary = json.loads((tmp_path / "state" / "summary.json").read_text())
     assert summary["feature_skips"] == 1
     assert summary["timestamps"] == 504
+
+
+def test_live_mode_without_venue_keys_exits_with_the_missing_variable(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        "ws://127.0.0.1:9",
+        run__mode='"live"',
+        venue__name='"binance"',
+        venue__symbols='["BTCUSDT"]',
+        venue__rest_url='"http://127.0.0.1:9"',
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "live", "--config", str(config), "--confirm-live"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 1
+    assert "BINANCE_API_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
