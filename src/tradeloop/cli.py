@@ -295,7 +295,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if (args.train is None) != (args.test is None):
         raise ConfigError("a walk-forward needs both --train and --test")
-    signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
+    signals = _signal_list(args.signals)
     options: dict[str, Any] = {
         "context": _context(args.context),
         "executor": args.executor,
@@ -383,7 +383,7 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.report is not None and importlib.util.find_spec("plotly") is None:
         raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
     strategy_class = load_strategy_class(args.strategy)
-    signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
+    signals = _signal_list(args.signals)
     feed = HistoricalFeed(args.data, signal_columns=signals, asset_id=args.asset_id)
     context = _context(args.context)
     engine = Engine(
@@ -408,6 +408,11 @@ def _backtest(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
     return 0
+
+
+def _signal_list(text: str | None) -> list[str] | None:
+    """``--signals A,B`` as a list; None (every numeric column) when not given."""
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
 
 
 def _context(path: Path | None) -> Any:
@@ -437,7 +442,7 @@ def _serve_replay(args: argparse.Namespace) -> int:
     from tradeloop.logs import configure_logging
 
     configure_logging()
-    signals = [s.strip() for s in args.signals.split(",") if s.strip()] if args.signals else None
+    signals = _signal_list(args.signals)
     server = ReplayServer(
         args.data,
         context=_context(args.context),

@@ -32,7 +32,7 @@ from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.compiled import CompileFallbackWarning, compile_problem, run_compiled
 from tradeloop.runtime.dispatch import Dispatcher
 from tradeloop.runtime.replay import replay
-from tradeloop.strategy.base import Strategy
+from tradeloop.strategy.base import Strategy, attach
 from tradeloop.strategy.declarative import SignalStrategy
 
 __all__ = ["BacktestEngine", "Engine"]
@@ -178,11 +178,7 @@ class Engine:
         if self.risk is not None:
             self.risk.bind(broker, self.features)
         dispatcher = Dispatcher(strategy, broker, callable_features, self.risk)
-        if type(strategy).on_fill is not Strategy.on_fill:
-            broker.fill_listeners.append(strategy.on_fill)
-        if type(strategy).on_order is not Strategy.on_order:
-            broker.order_listeners.append(strategy.on_order)
-        strategy.broker = broker
+        attach(strategy, broker)
         try:
             if compiled:
                 assert isinstance(strategy, SignalStrategy)

@@ -41,7 +41,7 @@ from tradeloop.data.supervisor import Reconnected
 from tradeloop.errors import DataError, FeatureError
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
-from tradeloop.strategy.base import Strategy
+from tradeloop.strategy.base import Strategy, attach
 
 __all__ = ["LiveRuntime", "MessageSource"]
 
@@ -119,11 +119,7 @@ class LiveRuntime:
         if self.gate is not None:
             self.gate.bind(broker)
         self._dispatcher = Dispatcher(strategy, broker, None, self.risk)
-        if type(strategy).on_fill is not Strategy.on_fill:
-            broker.fill_listeners.append(strategy.on_fill)
-        if type(strategy).on_order is not Strategy.on_order:
-            broker.order_listeners.append(strategy.on_order)
-        strategy.broker = broker
+        attach(strategy, broker)
         try:
             strategy.on_start()
             try:

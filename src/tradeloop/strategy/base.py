@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeloop.broker.base import Broker
 from tradeloop.broker.orders import Order, net_remaining
 from tradeloop.errors import OrderError, StrategyNotRunningError
 from tradeloop.events import Fill, MarketEvent, OrderType, Side, TimeInForce, TimestampBatch
 
-__all__ = ["Strategy"]
+if TYPE_CHECKING:
+    from tradeloop.broker.simulation import SimulationBroker
+
+__all__ = ["Strategy", "attach"]
 
 # Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
 _BUY, _SELL = Side.BUY, Side.SELL
@@ -327,3 +330,13 @@ class Strategy:
         if qty <= 0:
             return None
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
+
+
+def attach(strategy: Strategy, broker: SimulationBroker) -> None:
+    """Give ``strategy`` its broker for a run, and have the broker report fills and order
+    changes to the callbacks the strategy overrides (backtest, paper and live alike)."""
+    if type(strategy).on_fill is not Strategy.on_fill:
+        broker.fill_listeners.append(strategy.on_fill)
+    if type(strategy).on_order is not Strategy.on_order:
+        broker.order_listeners.append(strategy.on_order)
+    strategy.broker = broker
