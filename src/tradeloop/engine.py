@@ -42,7 +42,8 @@ class Engine:
     """A replay backtest of one strategy over one or more feeds, or the same strategy on a
     live stream.
 
-    Give ``feed`` (one feed, or a frame/path that becomes one) or ``feeds`` (asset id → feed).
+    Give ``feed`` (one feed, a frame/path that becomes one, or an already validated
+    ``BarTable``) or ``feeds`` (asset id → feed).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
     ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
@@ -82,6 +83,8 @@ class Engine:
         if (feed is None) == (feeds is None):
             raise ConfigError("give exactly one of feed= (one feed) or feeds= ({asset_id: feed})")
         self.stream = feed if hasattr(feed, "messages") else None
+        # bars already validated into a table (a sweep worker reuses one for many runs)
+        self.table = feed if isinstance(feed, BarTable) else None
         if self.stream is not None and context is not None:
             raise ConfigError(
                 "a stream brings its own context messages; context= is for replayed data"
@@ -113,7 +116,7 @@ class Engine:
         )
         self.feeds: list[HistoricalFeed] = (
             []
-            if self.stream is not None
+            if self.stream is not None or self.table is not None
             else [_as_feed(feed)]
             if feeds is None
             else [_as_feed(f).with_asset_id(str(asset)) for asset, f in feeds.items()]
@@ -128,6 +131,8 @@ class Engine:
 
     def load(self) -> BarTable:
         """Read and validate every feed (joining precomputed features) into one table."""
+        if self.table is not None:
+            return self.table
         frames = [feed.frame() for feed in self.feeds]
         if isinstance(self.features, PrecomputedFeatureProvider):
             frames = [self.features.join_signals(frame) for frame in frames]

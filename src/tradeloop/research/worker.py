@@ -92,17 +92,6 @@ class _Loaded:
     tables: OrderedDict[tuple[int | None, int | None], BarTable]
 
 
-class _TableEngine(Engine):
-    """An Engine over a table the worker already holds, instead of reading its feed again."""
-
-    def __init__(self, table: BarTable, **options: Any) -> None:
-        super().__init__(feed=pl.DataFrame(), **options)  # the feed is never read
-        self._table = table
-
-    def load(self) -> BarTable:
-        return self._table
-
-
 _lock = threading.Lock()  # a Dask worker may run jobs on several threads
 _loaded: OrderedDict[str, _Loaded] = OrderedDict()
 _loads = 0
@@ -123,7 +112,7 @@ def run_job(setup: SweepSetup, job: Job) -> Outcome:
         options["initial_cash"] = job.initial_cash
     try:
         strategy = setup.factory(**job.params)
-        result = _TableEngine(
+        result = Engine(
             table, strategy=strategy, context=setup.context, progress=False, **options
         ).run()
     except Exception as err:
