@@ -109,6 +109,7 @@ class PreTradeGate:
         self._ts_ns = 0
         self._last_bar_ns: dict[str, int] = {}
         self._recent: deque[float] = deque()
+        self._loss_checked: tuple[int, int] = (-1, -1)
 
     def bind(self, broker: SimulationBroker) -> None:
         self.broker = broker
@@ -238,6 +239,12 @@ class PreTradeGate:
         limit, start = self.limits.max_daily_loss, self.day_start_equity
         if self.daily_loss_tripped or limit is None or start is None or self.broker is None:
             return
+        # equity moves with the marks (once per timestamp) and with fills: a rebalance's
+        # hundreds of orders need one valuation, not one each
+        checked = (self._ts_ns, len(self.broker.fills))
+        if checked == self._loss_checked:
+            return
+        self._loss_checked = checked
         equity = self.broker.equity()
         if equity >= start * (1.0 - limit):
             return
