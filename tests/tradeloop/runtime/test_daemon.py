@@ -107,15 +107,7 @@ def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_pa
     assert stopped["run_id"]
     assert stopped["strategy"] == STRATEGY
 
-    sys.path.insert(0, str(ROOT / "examples"))
-    from ml_strategy import MLStrategy
-
-    backtest = Engine(
-        feed=DATA / "sample.parquet",
-        strategy=MLStrategy(),
-        context=Context(pl.read_parquet(DATA / "vix.parquet")),
-        commission=0.0005,
-    ).run()
+    backtest = _backtest()
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     assert paper.select(columns).equals(backtest.fills.select(columns))
@@ -224,15 +216,7 @@ def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
     assert final.returncode == 0, err
     assert '"event": "state_restored"' in out
 
-    sys.path.insert(0, str(ROOT / "examples"))
-    from ml_strategy import MLStrategy
-
-    backtest = Engine(
-        feed=DATA / "sample.parquet",
-        strategy=MLStrategy(),
-        context=Context(pl.read_parquet(DATA / "vix.parquet")),
-        commission=0.0005,
-    ).run()
+    backtest = _backtest()
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     assert paper.select(columns).equals(backtest.fills.select(columns))
