@@ -33,11 +33,11 @@ from data import OUT, cached, daily_panel  # noqa: E402
 from run import machine  # noqa: E402
 from tradeloop import Strategy  # noqa: E402
 from tradeloop.broker.paper import PaperBroker  # noqa: E402
-from tradeloop.data.replay import ReplayFeed  # noqa: E402
-from tradeloop.data.stream import Message, decode  # noqa: E402
-from tradeloop.data.websocket_feed import WebSocketFeed  # noqa: E402
-from tradeloop.events import TimestampBatch  # noqa: E402
+from tradeloop.events import Message, TimestampBatch  # noqa: E402
 from tradeloop.runtime.live import LiveRuntime  # noqa: E402
+from tradeloop.stream.codec import decode  # noqa: E402
+from tradeloop.stream.replay import ReplayFeed  # noqa: E402
+from tradeloop.stream.websocket import WebSocketFeed  # noqa: E402
 
 
 class Rotation(Strategy):

@@ -16,9 +16,9 @@ import polars as pl
 
 from tradeloop import Context, Engine
 from tradeloop.broker.paper import PaperBroker
-from tradeloop.data.replay_server import ReplayServer
-from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.stream.server import ReplayServer
+from tradeloop.stream.websocket import WebSocketFeed
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

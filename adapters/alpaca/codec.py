@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 
 from adapters.alpaca.schemas import OrderRequestJSON
-from tradeloop.data.stream import BarMessage
 from tradeloop.errors import (
     AdapterError,
     ConfigError,
@@ -29,7 +28,7 @@ from tradeloop.errors import (
     OrderError,
     VenueProtocolError,
 )
-from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import BarMessage, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState
 
 __all__ = [

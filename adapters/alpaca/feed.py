@@ -37,8 +37,8 @@ from adapters.alpaca.codec import (
     stream_error,
 )
 from adapters.alpaca.config import AlpacaSettings
-from tradeloop.data.stream import BarMessage, Message
 from tradeloop.errors import ConnectionLostError
+from tradeloop.events import BarMessage, Message
 
 __all__ = ["AlpacaFeed"]
 

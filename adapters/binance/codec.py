@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import orjson
 
-from tradeloop.data.stream import BarMessage
 from tradeloop.errors import (
     AdapterError,
     OrderRejectedError,
@@ -26,7 +25,7 @@ from tradeloop.errors import (
     RateLimitError,
     VenueProtocolError,
 )
-from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import BarMessage, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState, VenueSnapshot
 
 __all__ = [

@@ -19,8 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketExcepti
 
 from adapters.binance.codec import ServerShutdown, decode_klines, decode_stream_frame
 from adapters.binance.config import BinanceSettings
-from tradeloop.data.stream import BarMessage, Message
 from tradeloop.errors import ConnectionLostError, RateLimitError, VenueProtocolError
+from tradeloop.events import BarMessage, Message
 
 __all__ = ["BinanceFeed"]
 

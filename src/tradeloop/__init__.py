@@ -23,7 +23,6 @@ from tradeloop.data import (
     ParquetDataFeed,
     PrecomputedFeatureProvider,
 )
-from tradeloop.data.replay import ReplayFeed
 from tradeloop.engine import BacktestEngine, Engine
 from tradeloop.errors import (
     ConfigError,
@@ -41,12 +40,13 @@ from tradeloop.risk import RiskManager
 from tradeloop.risk.gate import GateLimits, PreTradeGate
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 from tradeloop.strategy.declarative import CompileFallbackWarning
+from tradeloop.stream.replay import ReplayFeed
 
 if TYPE_CHECKING:
     from tradeloop.broker.live import LiveBroker
-    from tradeloop.data.supervisor import SupervisedFeed
-    from tradeloop.data.websocket_feed import WebSocketFeed
     from tradeloop.runtime.live import LiveRuntime
+    from tradeloop.stream.supervisor import SupervisedFeed
+    from tradeloop.stream.websocket import WebSocketFeed
 
 __version__ = "0.1.0"
 
@@ -54,8 +54,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "LiveBroker": "tradeloop.broker.live",
     "LiveRuntime": "tradeloop.runtime.live",
-    "SupervisedFeed": "tradeloop.data.supervisor",
-    "WebSocketFeed": "tradeloop.data.websocket_feed",
+    "SupervisedFeed": "tradeloop.stream.supervisor",
+    "WebSocketFeed": "tradeloop.stream.websocket",
 }
 
 

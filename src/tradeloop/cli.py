@@ -438,8 +438,8 @@ def _serve_replay(args: argparse.Namespace) -> int:
 
     import structlog
 
-    from tradeloop.data.replay_server import ReplayServer
     from tradeloop.logs import configure_logging
+    from tradeloop.stream.server import ReplayServer
 
     configure_logging()
     signals = _signal_list(args.signals)
@@ -478,7 +478,7 @@ def _daemon(args: argparse.Namespace) -> int:
 
     from tradeloop.config import load_config
     from tradeloop.logs import configure_logging
-    from tradeloop.runtime.daemon import run_daemon
+    from tradeloop.service.daemon import run_daemon
 
     configure_logging()
     config = load_config(args.config)
@@ -491,7 +491,7 @@ def _daemon(args: argparse.Namespace) -> int:
 
 def _kill(args: argparse.Namespace) -> int:
     from tradeloop.config import load_config
-    from tradeloop.runtime.daemon import write_control
+    from tradeloop.service.control import write_control
 
     config = load_config(args.config)
     mode = "normal" if args.resume else "reduce_only" if args.reduce_only else "halted"

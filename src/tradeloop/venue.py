@@ -36,9 +36,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from tradeloop.data.stream import Message
 from tradeloop.errors import ConfigError
-from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import Message, OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = [
     "Execution",

@@ -36,9 +36,8 @@ from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
 from tradeloop.data.features import CallableFeatureProvider, FeatureProvider
-from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message
-from tradeloop.data.supervisor import Reconnected
 from tradeloop.errors import DataError, FeatureError
+from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
 from tradeloop.strategy.base import Strategy, attach

@@ -32,9 +32,8 @@ from adapters.alpaca.codec import (
 )
 
 from tests.adapters.alpaca.fake_venue import PAYLOADS, payload
-from tradeloop.data.stream import BarMessage
 from tradeloop.errors import ConfigError, ConnectionLostError, OrderError, VenueProtocolError
-from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import BarMessage, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState
 
 T0 = 1_614_021_300 * 10**9  # 2021-02-22T19:15:00Z

@@ -14,8 +14,8 @@ from adapters.alpaca.feed import AlpacaFeed
 from structlog.testing import capture_logs
 
 from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, minute_ns
-from tradeloop.data.stream import BarMessage, Message
-from tradeloop.data.supervisor import Reconnected, SupervisedFeed
+from tradeloop.events import BarMessage, Message, Reconnected
+from tradeloop.stream.supervisor import SupervisedFeed
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 

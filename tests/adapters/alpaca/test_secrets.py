@@ -14,9 +14,9 @@ from adapters.alpaca.feed import AlpacaFeed
 from structlog.testing import capture_logs
 
 from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
-from tradeloop.data.supervisor import SupervisedFeed
 from tradeloop.errors import TradeloopError
 from tradeloop.events import OrderType, Side
+from tradeloop.stream.supervisor import SupervisedFeed
 from tradeloop.venue import VenueOrder
 
 WRONG_SECRET = "wrong-but-still-secret-987654"

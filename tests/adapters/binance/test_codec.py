@@ -26,14 +26,13 @@ from adapters.binance.codec import (
 )
 
 from tests.adapters.binance.fake_binance import PAYLOADS, payload
-from tradeloop.data.stream import BarMessage
 from tradeloop.errors import (
     OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
     VenueProtocolError,
 )
-from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import BarMessage, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import VenueOrder
 
 # the HMAC example of Binance's "SIGNED endpoint examples for POST /api/v3/order"

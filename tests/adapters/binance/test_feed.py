@@ -10,8 +10,8 @@ from typing import Any
 
 from adapters.binance import VENUE, BinanceFeed
 from tests.adapters.binance.fake_binance import MINUTE_MS, T0_MS, FakeBinance
-from tradeloop.data.stream import BarMessage
-from tradeloop.data.supervisor import Reconnected, SupervisedFeed
+from tradeloop.events import BarMessage, Reconnected
+from tradeloop.stream.supervisor import SupervisedFeed
 
 
 def feed(fake: FakeBinance, **settings: Any) -> BinanceFeed:

@@ -15,8 +15,8 @@ from tradeloop.broker.live import LiveBroker
 from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.runtime.journal import Journal
-from tradeloop.runtime.reconcile import differences, reconcile
+from tradeloop.service.journal import Journal
+from tradeloop.service.reconcile import differences, reconcile
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState, VenueSnapshot
 
 T0 = 1_700_000_000 * 10**9

@@ -11,9 +11,8 @@ import pytest
 from tradeloop import MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.broker.simulation import SimulationBroker
-from tradeloop.data.stream import BarMessage, Message
 from tradeloop.errors import ConfigError
-from tradeloop.events import OrderStatus, OrderType, Side
+from tradeloop.events import BarMessage, Message, OrderStatus, OrderType, Side
 from tradeloop.risk.gate import GateLimits, GateMode, PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 

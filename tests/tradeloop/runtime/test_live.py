@@ -17,12 +17,13 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tradeloop import Context, Engine, MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
-from tradeloop.data.replay_server import ReplayServer
-from tradeloop.data.stream import BarMessage, EndMessage, decode, encode
-from tradeloop.data.supervisor import SupervisedFeed
-from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConnectionLostError, VenueProtocolError
+from tradeloop.events import BarMessage, EndMessage
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.stream.codec import decode, encode
+from tradeloop.stream.server import ReplayServer
+from tradeloop.stream.supervisor import SupervisedFeed
+from tradeloop.stream.websocket import WebSocketFeed
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "examples" / "data"

@@ -15,8 +15,8 @@ import pytest
 from tradeloop import MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
-from tradeloop.data.replay import ReplayFeed
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.stream.replay import ReplayFeed
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -132,7 +132,7 @@ async def test_precomputed_features_are_looked_up_as_of_each_timestamp() -> None
 
 
 async def test_context_in_force_survives_a_restart() -> None:
-    from tradeloop.data.stream import BarMessage, ContextMessage, Message
+    from tradeloop.events import BarMessage, ContextMessage, Message
 
     day = 86_400 * 10**9
     t0 = int(START.timestamp()) * 10**9

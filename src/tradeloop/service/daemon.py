@@ -19,34 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import os
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.paper import PaperBroker
-from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.config import DaemonConfig
 from tradeloop.data.features import FeatureProvider
-from tradeloop.data.supervisor import SupervisedFeed
-from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_object, load_strategy_class
-from tradeloop.results.frames import fills_frame, orders_frame
-from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.runtime.journal import Journal
+from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
-from tradeloop.runtime.reconcile import reconcile
+from tradeloop.service.control import CONTROL_FILE, Control
+from tradeloop.service.health import start_health
+from tradeloop.service.journal import Journal
+from tradeloop.service.reconcile import reconcile
+from tradeloop.service.state import write_state
+from tradeloop.stream.supervisor import SupervisedFeed
+from tradeloop.stream.websocket import WebSocketFeed
 from tradeloop.venue import VenueClient, load_venue
 
-__all__ = ["CONTROL_FILE", "Control", "run_daemon", "write_control"]
+__all__ = ["run_daemon"]
 
 
 async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int:
@@ -124,7 +121,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             )
         control = Control(config.state_dir / CONTROL_FILE, gate, log)
         control.poll()
-        health = await _start_health(runtime, broker, supervised, gate, config)
+        health = await start_health(runtime, broker, supervised, gate, config)
         log.info(
             "daemon_started",
             feed=config.feed_url or config.venue_name,
@@ -146,7 +143,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         if client is not None:
             await client.close()
         journal.close()
-    summary = _write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
+    summary = write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
     log.info("daemon_stopped", **summary)
     return 0
 
@@ -217,161 +214,3 @@ def _stopper(runtime: LiveRuntime, task: asyncio.Task[None], log: Any, signum: i
         asyncio.get_running_loop().call_later(1.0, task.cancel)
 
     return stop
-
-
-class _Health:
-    def __init__(self, runner: web.AppRunner, port: int) -> None:
-        self.runner = runner
-        self.port = port
-
-
-async def _start_health(
-    runtime: LiveRuntime,
-    broker: SimulationBroker,
-    feed: SupervisedFeed,
-    gate: PreTradeGate,
-    config: DaemonConfig,
-) -> _Health:
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        ready = runtime.timestamps > 0 and not runtime.stopped
-        return web.json_response(
-            {"ready": ready, "timestamps": runtime.timestamps}, status=200 if ready else 503
-        )
-
-    async def metrics(request: web.Request) -> web.Response:
-        equity, gross = broker.valuation()
-        lines = [
-            ("tradeloop_bars_total", "counter", runtime.bars_seen),
-            ("tradeloop_timestamps_total", "counter", runtime.timestamps),
-            ("tradeloop_late_bars_total", "counter", runtime.late),
-            ("tradeloop_duplicate_bars_total", "counter", runtime.duplicates + feed.duplicates),
-            ("tradeloop_malformed_messages_total", "counter", feed.skipped),
-            ("tradeloop_feed_reconnects_total", "counter", feed.reconnects),
-            ("tradeloop_feed_stalls_total", "counter", feed.stalls),
-            ("tradeloop_feed_backfilled_total", "counter", feed.backfilled),
-            ("tradeloop_feature_skips_total", "counter", runtime.feature_skips),
-            ("tradeloop_fills_total", "counter", len(broker.fills)),
-            ("tradeloop_orders_total", "counter", len(broker.orders)),
-            ("tradeloop_equity", "gauge", equity),
-            ("tradeloop_gross_exposure", "gauge", gross),
-            ("tradeloop_cash", "gauge", broker.cash),
-        ]
-        text = "".join(f"# TYPE {name} {kind}\n{name} {value}\n" for name, kind, value in lines)
-        text += "# TYPE tradeloop_gate_mode gauge\n" + "".join(
-            f'tradeloop_gate_mode{{mode="{mode.value}"}} {int(gate.mode is mode)}\n'
-            for mode in GateMode
-        )
-        text += "# TYPE tradeloop_gate_rejections_total counter\n" + "".join(
-            f'tradeloop_gate_rejections_total{{rule="{rule}"}} {count}\n'
-            for rule, count in sorted(gate.rejections.items())
-        )
-        return web.Response(text=text, content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.health_host, config.health_port)
-    await site.start()
-    server = site._server  # aiohttp keeps the bound socket here; port 0 means "any free port"
-    sockets = getattr(server, "sockets", None) or []
-    port = sockets[0].getsockname()[1] if sockets else config.health_port
-    return _Health(runner, port)
-
-
-def _write_state(
-    state_dir: Path,
-    runtime: LiveRuntime,
-    broker: SimulationBroker,
-    feed: SupervisedFeed,
-    gate: PreTradeGate,
-    run_id: str,
-) -> dict[str, Any]:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    equity, _ = broker.valuation()
-    summary = {
-        "run_id": run_id,
-        "final_equity": equity,
-        "cash": broker.cash,
-        "positions": {a: p.qty for a, p in broker.positions().items()},
-        "fills": len(broker.fills),
-        "orders": len(broker.orders),
-        "bars": runtime.bars_seen,
-        "timestamps": runtime.timestamps,
-        "late_bars": runtime.late,
-        "duplicate_bars": runtime.duplicates + feed.duplicates,
-        "malformed_messages": feed.skipped,
-        "feed_reconnects": feed.reconnects,
-        "feed_stalls": feed.stalls,
-        "feed_backfilled": feed.backfilled,
-        "feature_skips": runtime.feature_skips,
-        "gate_mode": gate.mode.value,
-        "gate_reason": gate.reason,
-        "gate_rejections": dict(gate.rejections),
-        "stopped_early": runtime.stopped,
-        "replayed_bars_skipped": runtime.replayed,
-    }
-    _atomic(state_dir / "fills.parquet", lambda p: fills_frame(broker.fills).write_parquet(p))
-    _atomic(state_dir / "orders.parquet", lambda p: orders_frame(broker).write_parquet(p))
-    _atomic(state_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
-    return summary
-
-
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-CONTROL_FILE = "control.json"
-
-
-def write_control(state_dir: Path, mode: str, reason: str) -> Path:
-    """The operator's switch for a running (or next) daemon: halted, reduce_only or normal."""
-    GateMode(mode)  # refuse a mode that does not exist before writing anything
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / CONTROL_FILE
-    body = json.dumps({"mode": mode, "reason": reason})
-    _atomic(path, lambda p: p.write_text(body))
-    return path
-
-
-class Control:
-    """Applies ``control.json`` to the gate whenever its content changes."""
-
-    def __init__(self, path: Path, gate: PreTradeGate, log: Any) -> None:
-        self.path, self.gate, self.log = path, gate, log
-        self._applied: str | None = None
-
-    def poll(self) -> None:
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return
-        if text == self._applied:
-            return
-        self._applied = text
-        try:
-            wanted = json.loads(text)
-            mode, reason = GateMode(wanted["mode"]), str(wanted.get("reason", ""))
-        except (ValueError, KeyError, TypeError) as err:
-            self.log.error("control_file_invalid", path=str(self.path), error=str(err))
-            return
-        if mode is self.gate.mode and self.gate.manual == (mode is not GateMode.NORMAL):
-            return  # already in force (restored from the journal)
-        self.gate.set_mode(mode, reason or "operator")
-        self.log.warning("gate_mode_changed", mode=self.gate.mode.value, reason=self.gate.reason)
-
-    def kill(self) -> None:
-        write_control(self.path.parent, GateMode.HALTED.value, "SIGUSR1")
-        self.poll()
-
-    async def watch(self, every_s: float = 0.5) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            self.poll()

@@ -17,13 +17,14 @@ import pytest
 
 from tradeloop import Context, Engine
 from tradeloop.broker.paper import PaperBroker
-from tradeloop.data.replay import ReplayFeed
-from tradeloop.data.replay_server import ReplayServer
-from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message, decode
-from tradeloop.data.supervisor import Reconnected, SupervisedFeed
-from tradeloop.data.websocket_feed import WebSocketFeed
 from tradeloop.errors import ConfigError, ConnectionLostError
+from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.stream.codec import decode
+from tradeloop.stream.replay import ReplayFeed
+from tradeloop.stream.server import ReplayServer
+from tradeloop.stream.supervisor import SupervisedFeed
+from tradeloop.stream.websocket import WebSocketFeed
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "examples" / "data"
@@ -253,8 +254,8 @@ async def test_engine_over_a_websocket_inside_an_event_loop_uses_run_async() -> 
 
 
 def test_binary_frames_round_trip_and_refuse_what_is_malformed() -> None:
-    from tradeloop.data.stream import encode_binary
     from tradeloop.errors import VenueProtocolError
+    from tradeloop.stream.codec import encode_binary
 
     feed = ReplayFeed(DATA / "sample.parquet", signal_columns=["ml_pred", "confidence"])
     message = asyncio.run(_first_batch(feed))

@@ -8,7 +8,7 @@ Two clocks:
   missed (a drop, a restart) it fetches with ``GET /history?start_ns=A&end_ns=B``.
 
 ``GET /history`` (both clocks) answers every message of the timestamps in ``[A, B]``
-published so far, one encoded message per line (``data/stream.py``), context first.
+published so far, one encoded message per line (``stream/codec.py``), context first.
 ``batched=True`` sends one ``bars`` message per timestamp instead of one per bar, and
 ``binary=True`` sends it as a binary columnar frame (``stream.encode_binary``); history
 answers stay JSON lines.
@@ -27,8 +27,9 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from tradeloop.data.replay import load_replay, replay_messages
-from tradeloop.data.stream import BarBatchMessage, EndMessage, encode, encode_binary
+from tradeloop.events import BarBatchMessage, EndMessage
+from tradeloop.stream.codec import encode, encode_binary
+from tradeloop.stream.replay import load_replay, replay_messages
 
 __all__ = ["ReplayServer"]
 

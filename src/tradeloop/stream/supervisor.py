@@ -21,22 +21,14 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
-from tradeloop.data.stream import BarBatchMessage, BarMessage, Message
 from tradeloop.errors import ConnectionLostError
+from tradeloop.events import BarBatchMessage, BarMessage, Message, Reconnected
 
-__all__ = ["Reconnected", "SupervisedFeed"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnected:
-    """The feed came back after a drop or a stall (``attempt`` counts from 1)."""
-
-    attempt: int
+__all__ = ["SupervisedFeed"]
 
 
 class _Feed(Protocol):

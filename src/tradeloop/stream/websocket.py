@@ -15,8 +15,9 @@ import aiohttp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
-from tradeloop.data.stream import EndMessage, Message, decode
 from tradeloop.errors import ConnectionLostError, VenueProtocolError
+from tradeloop.events import EndMessage, Message
+from tradeloop.stream.codec import decode
 
 __all__ = ["WebSocketFeed"]
 

@@ -16,7 +16,7 @@ import numpy as np
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
 from tradeloop.data.feed import HistoricalFeed
-from tradeloop.data.stream import BarBatchMessage, BarMessage, ContextMessage, Message
+from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message
 
 __all__ = ["ReplayFeed", "load_replay", "replay_messages"]
 

@@ -1,0 +1,61 @@
+"""What the daemon writes out when a run stops: fills, orders and a summary, atomically (a
+file is either complete or absent). I/O edge."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.results.frames import fills_frame, orders_frame
+from tradeloop.risk.gate import PreTradeGate
+from tradeloop.runtime.live import LiveRuntime
+from tradeloop.stream.supervisor import SupervisedFeed
+
+__all__ = ["atomic_write", "write_state"]
+
+
+def write_state(
+    state_dir: Path,
+    runtime: LiveRuntime,
+    broker: SimulationBroker,
+    feed: SupervisedFeed,
+    gate: PreTradeGate,
+    run_id: str,
+) -> dict[str, Any]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    equity, _ = broker.valuation()
+    summary = {
+        "run_id": run_id,
+        "final_equity": equity,
+        "cash": broker.cash,
+        "positions": {a: p.qty for a, p in broker.positions().items()},
+        "fills": len(broker.fills),
+        "orders": len(broker.orders),
+        "bars": runtime.bars_seen,
+        "timestamps": runtime.timestamps,
+        "late_bars": runtime.late,
+        "duplicate_bars": runtime.duplicates + feed.duplicates,
+        "malformed_messages": feed.skipped,
+        "feed_reconnects": feed.reconnects,
+        "feed_stalls": feed.stalls,
+        "feed_backfilled": feed.backfilled,
+        "feature_skips": runtime.feature_skips,
+        "gate_mode": gate.mode.value,
+        "gate_reason": gate.reason,
+        "gate_rejections": dict(gate.rejections),
+        "stopped_early": runtime.stopped,
+        "replayed_bars_skipped": runtime.replayed,
+    }
+    atomic_write(state_dir / "fills.parquet", lambda p: fills_frame(broker.fills).write_parquet(p))
+    atomic_write(state_dir / "orders.parquet", lambda p: orders_frame(broker).write_parquet(p))
+    atomic_write(state_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+    return summary
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
