@@ -1,19 +1,34 @@
-"""The broker seam: what a strategy (and the runtime) may ask of any broker.
+"""The broker seams: what a strategy may ask of any broker, and what the runtime drives.
 
-``SimulationBroker`` implements it for replays; the paper and live brokers of the runtime
-implement the same methods, which is why a strategy runs unchanged everywhere.
+``Broker`` is the strategy's view (positions, cash, orders in). ``RuntimeBroker`` adds what
+the loops, the risk layer, the gate and the journal need: the book of orders and fills, and
+the timestamp hooks. ``SimulationBroker`` (replay and paper) and ``LiveBroker`` (a venue)
+both compose one ``OrderBook`` and implement ``RuntimeBroker``; the dispatcher, the live
+runtime, the risk manager, the gate and the journal are typed against these protocols only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tradeloop.broker.orders import Order
-from tradeloop.events import OrderType, Side, TimeInForce
-from tradeloop.portfolio import Position
+from tradeloop.events import Fill, OrderType, Side, TimeInForce
+from tradeloop.portfolio import Portfolio, Position
 
-__all__ = ["Bar", "BarSource", "Broker", "OrderGate"]
+if TYPE_CHECKING:
+    from tradeloop.broker.book import OrderBook
+
+__all__ = [
+    "Bar",
+    "BarSource",
+    "Broker",
+    "Holdings",
+    "OrderGate",
+    "PreTradeCheck",
+    "RuntimeBroker",
+]
 
 # open, high, low, close, volume, bar_index
 Bar = tuple[float, float, float, float, float, int]
@@ -25,14 +40,18 @@ class BarSource(Protocol):
     def bar(self, asset_id: str) -> Bar | None: ...
 
 
-@runtime_checkable
-class Broker(Protocol):
-    fractional: bool
+class Holdings(Protocol):
+    """What is held and working: read-only questions every broker (and its book) answers."""
+
+    @property
+    def fractional(self) -> bool: ...
 
     @property
     def cash(self) -> float: ...
 
     def equity(self) -> float: ...
+
+    def valuation(self) -> tuple[float, float]: ...
 
     def position(self, asset_id: str) -> float: ...
 
@@ -41,6 +60,11 @@ class Broker(Protocol):
     def mark(self, asset_id: str) -> float | None: ...
 
     def open_orders(self, asset_id: str | None = None) -> list[Order]: ...
+
+
+@runtime_checkable
+class Broker(Holdings, Protocol):
+    """The strategy's broker: its holdings, and orders in."""
 
     def submit(
         self,
@@ -55,11 +79,72 @@ class Broker(Protocol):
         reason: str = "strategy",
     ) -> Order: ...
 
-    def cancel(self, order_id: int) -> bool: ...
+    def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool: ...
 
 
 class OrderGate(Protocol):
     """Hard pre-trade limits (``tradeloop.risk.gate.PreTradeGate``): "" accepts ``order``,
     anything else is the reason it is rejected."""
 
-    def review(self, broker: Any, order: Order) -> str: ...
+    def review(self, holdings: Holdings, order: Order) -> str: ...
+
+
+# (holdings, asset, side, qty, reference price) -> (allowed qty, message): a risk guard
+PreTradeCheck = Callable[[Holdings, str, Side, float, float], tuple[float, str]]
+
+
+class RuntimeBroker(Broker, Protocol):
+    """What the loops (dispatcher, live runtime), risk, gate and journal drive."""
+
+    @property
+    def book(self) -> OrderBook: ...
+
+    @property
+    def initial_cash(self) -> float: ...
+
+    @property
+    def portfolio(self) -> Portfolio: ...
+
+    @property
+    def marks(self) -> dict[str, float]: ...
+
+    @property
+    def orders(self) -> list[Order]: ...
+
+    @property
+    def fills(self) -> list[Fill]: ...
+
+    @property
+    def fill_listeners(self) -> list[Callable[[Fill], None]]: ...
+
+    @property
+    def order_listeners(self) -> list[Callable[[Order], None]]: ...
+
+    @property
+    def pre_trade_checks(self) -> list[PreTradeCheck]: ...
+
+    def begin_timestamp(
+        self, ts_ns: int, bars: BarSource, timestamp: datetime | None = None
+    ) -> None:
+        """Move to ``ts_ns`` (a simulator fills what the new bars allow)."""
+
+    def end_timestamp(self) -> None:
+        """The strategy has decided at this timestamp (a simulator fills at-close orders)."""
+
+    def exit_position(
+        self, asset_id: str, base_price: float, reason: str, order_type: OrderType, bar: Bar
+    ) -> None:
+        """Close the whole position now: a protective exit of the risk layer."""
+
+    def reserved(self) -> dict[int, float]: ...
+
+    def buying_power_reserved(self) -> float: ...
+
+    def restore(
+        self,
+        orders: list[Order],
+        fills: list[Fill],
+        reserve: dict[int, float],
+        reserved_total: float,
+        marks: dict[str, float],
+    ) -> None: ...

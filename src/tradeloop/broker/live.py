@@ -1,9 +1,10 @@
 """LiveBroker: the broker seam in front of a real venue (``tradeloop.venue.VenueClient``).
 
-What a strategy sees is ``SimulationBroker``'s (positions, cash, open orders, the gate and
-the pre-trade checks), but nothing is matched here: an accepted order waits in ``outbox``
-until the runtime has journaled it under its client order id, then ``send`` hands it to the
-venue; fills arrive as ``Execution``s and are booked by ``apply``, once per trade id.
+It composes the same ``OrderBook`` as the simulator (positions, cash, open orders, the gate
+and the pre-trade checks), but nothing is matched here: an accepted order, with the client
+order id it was given when placed, waits in ``outbox`` until the runtime has journaled it,
+then ``send`` hands it to the venue; fills arrive as ``Execution``s and are booked by
+``apply``, once per trade id.
 
 An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
 looks it up by client order id and adopts what the venue says; an order the venue has never
@@ -14,15 +15,15 @@ the journal left working is ``UNKNOWN`` until looked up, for the same reason.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 
 from tradeloop.broker.base import Bar, BarSource
+from tradeloop.broker.book import BookFront, OrderBook
 from tradeloop.broker.orders import Order
-from tradeloop.broker.simulation import SimulationBroker
-from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tradeloop.errors import ConfigError, OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
 from tradeloop.venue import Execution, VenueClient, VenueOrder, VenueOrderState, VenueSnapshot
@@ -36,7 +37,12 @@ _CLOSED_BY_VENUE = {
 }
 
 
-class LiveBroker(SimulationBroker):
+class _NoBars:
+    def bar(self, asset_id: str) -> Bar | None:
+        return None
+
+
+class LiveBroker(BookFront):
     """Orders to ``client``, fills from it; the book is kept here and reconciled to it."""
 
     def __init__(
@@ -46,10 +52,15 @@ class LiveBroker(SimulationBroker):
         *,
         fractional: bool = False,
         allow_short: bool = False,
+        client_id: Callable[[Order], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(initial_cash, fractional=fractional, allow_short=allow_short)
+        self.book = OrderBook(initial_cash, fractional=fractional, allow_short=allow_short)
+        # the journal's deterministic ids (``Journal.client_id_minter``): a restart that
+        # decides the same order again gives it the same id, which the venue refuses twice
+        self.book.mint_client_id = client_id
         self.client = client
+        self._bars: BarSource = _NoBars()
         self.outbox: list[Order] = []
         self.cancels: list[Order] = []
         self.trade_ids: list[str] = []  # one per fill, aligned with ``fills`` (journaled)
@@ -57,7 +68,6 @@ class LiveBroker(SimulationBroker):
         self.foreign_executions = 0  # fills of orders this run did not place
         self._seen_trades: set[str] = set()
         self._by_cid: dict[str, Order] = {}
-        self._cid_of: dict[int, str] = {}
         self._clock = clock
         self._not_before = 0.0
         self._log = structlog.get_logger().bind(component="live_broker")
@@ -77,7 +87,7 @@ class LiveBroker(SimulationBroker):
         reason: str = "strategy",
     ) -> Order:
         """Checked here (gate, guards, cash); sent by ``send`` once journaled."""
-        placed = super().submit(
+        placed = self.book.place(
             asset_id,
             side,
             qty,
@@ -87,17 +97,23 @@ class LiveBroker(SimulationBroker):
             tif=tif,
             reason=reason,
         )
+        if not placed.client_order_id:
+            raise ConfigError(
+                "LiveBroker needs client order ids: build it with "
+                "client_id=journal.client_id_minter()"
+            )
+        self._by_cid[placed.client_order_id] = placed
         if placed.is_open:
             self.outbox.append(placed)
         return placed
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
-        if not 0 < order_id <= len(self.orders):
+        order = self.book.order(order_id)
+        if order is None:
             return False
-        order = self.orders[order_id - 1]
         if order in self.outbox:  # never left: cancel here
             self.outbox.remove(order)
-            return super().cancel(order_id, message)
+            return self.book.cancel(order_id, message)
         if not order.is_open:
             return False
         if order not in self.cancels:
@@ -117,22 +133,12 @@ class LiveBroker(SimulationBroker):
     def begin_timestamp(
         self, ts_ns: int, bars: BarSource, timestamp: datetime | None = None
     ) -> None:
-        self._now_ns, self._now, self._bars = ts_ns, timestamp, bars  # the venue matches
+        """Move to ``ts_ns``; the venue, not this broker, matches orders."""
+        self.book.move(ts_ns, timestamp)
+        self._bars = bars
 
     def end_timestamp(self) -> None:
-        return
-
-    def know(self, client_ids: Mapping[int, str]) -> None:
-        """The journal's client order ids (assigned, and written, before anything is sent).
-
-        The journal names orders in order, so only those after the last known one are new.
-        """
-        for order_id in range(len(self._cid_of) + 1, len(self.orders) + 1):
-            cid = client_ids.get(order_id)
-            if cid is None:
-                break
-            self._cid_of[order_id] = cid
-            self._by_cid[cid] = self.orders[order_id - 1]
+        """Nothing to fill at a close: the venue matches."""
 
     async def send(self) -> None:
         """Submit the journaled outbox and the requested cancels, in order."""
@@ -140,7 +146,7 @@ class LiveBroker(SimulationBroker):
         for order in self.outbox:
             if self._clock() < self._not_before:
                 break
-            cid = self._cid_of[order.id]
+            cid = order.client_order_id
             request = VenueOrder(
                 cid,
                 order.asset_id,
@@ -158,11 +164,11 @@ class LiveBroker(SimulationBroker):
                 self._log.warning("rate_limited", retry_after_s=err.retry_after_s, error=str(err))
                 break  # a 429 was refused, not executed: the rest goes next time
             except OrderRejectedError as err:
-                self._close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
+                self.book.close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
             except OutcomeUnknownError as err:
                 order.status = OrderStatus.UNKNOWN
                 order.message = f"outcome unknown ({err}); will look it up"
-                self._tell(order)
+                self.book.tell(order)
                 self._log.warning("order_outcome_unknown", client_order_id=cid, error=str(err))
             else:
                 self._adopt(order, state)
@@ -173,14 +179,14 @@ class LiveBroker(SimulationBroker):
                 self.cancels.remove(order)
                 continue
             try:
-                await self.client.cancel(self._cid_of[order.id], order.asset_id)
+                await self.client.cancel(order.client_order_id, order.asset_id)
             except (OutcomeUnknownError, RateLimitError) as err:
                 self._log.warning("cancel_retry_later", order_id=order.id, error=str(err))
                 continue  # a cancel is safe to send again
             except OrderRejectedError as err:
                 self._log.info("cancel_refused", order_id=order.id, error=str(err))
             else:
-                self._close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+                self.book.close(order, OrderStatus.CANCELLED, "cancelled by strategy")
             self.cancels.remove(order)
 
     async def resolve(self) -> int:
@@ -189,14 +195,14 @@ class LiveBroker(SimulationBroker):
         for order in self.open_orders():  # an unknown order stays among the open ones
             if order.status is not OrderStatus.UNKNOWN:
                 continue
-            cid = self._cid_of[order.id]
+            cid = order.client_order_id
             try:
                 state = await self.client.order(cid, order.asset_id)
             except (OutcomeUnknownError, RateLimitError):
                 left += 1
                 continue
             if state is None:
-                self._close(
+                self.book.close(
                     order, OrderStatus.REJECTED, "never reached the venue (looked up by client id)"
                 )
             else:
@@ -223,7 +229,7 @@ class LiveBroker(SimulationBroker):
         if order.status is OrderStatus.UNKNOWN:
             order.status = OrderStatus.ACCEPTED  # a fill proves it exists
         bar = self._bars.bar(order.asset_id)
-        fill = self._book(
+        fill = self.book.book(
             order,
             execution.qty,
             execution.price,
@@ -234,13 +240,14 @@ class LiveBroker(SimulationBroker):
         )
         self.trade_ids.append(execution.trade_id)
         if execution.order_done and order.is_open:
-            self._close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
+            self.book.close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
         return fill
 
-    def restore_live(self, client_ids: Mapping[int, str], trade_ids: list[str]) -> None:
-        """After ``restore``: map client ids, remember booked trades, and treat every order
-        the journal left working as ``UNKNOWN`` (it may or may not have been sent)."""
-        self.know(client_ids)
+    def restore_live(self, trade_ids: list[str]) -> None:
+        """After ``restore``: index the journaled orders by client id, remember booked trades,
+        and treat every order the journal left working as ``UNKNOWN`` (it may or may not
+        have been sent)."""
+        self._by_cid = {order.client_order_id: order for order in self.orders}
         self.trade_ids = list(trade_ids)
         self._seen_trades = set(trade_ids)
         for order in self.orders:
@@ -249,7 +256,7 @@ class LiveBroker(SimulationBroker):
 
     def adopt(self, snapshot: VenueSnapshot) -> None:
         """Make the book the venue's: its positions and cash are the authority."""
-        positions = self.portfolio.positions
+        positions = self.book.portfolio.positions
         for asset_id, qty in snapshot.positions.items():
             position = positions.get(asset_id)
             if position is None:
@@ -258,13 +265,13 @@ class LiveBroker(SimulationBroker):
             position.qty = qty
         for asset_id in [a for a in positions if a not in snapshot.positions]:
             positions[asset_id].qty = 0.0
-        self.portfolio.cash = snapshot.cash
+        self.book.portfolio.cash = snapshot.cash
 
     async def settle(self, venue_open: set[str]) -> None:
         """Orders open here but not at the venue: look each up and take its word."""
         for order in self.open_orders():
-            cid = self._cid_of.get(order.id)
-            if order.is_open and cid is not None and cid not in venue_open:
+            cid = order.client_order_id
+            if order.is_open and cid and cid not in venue_open:
                 state = await self.client.order(cid, order.asset_id)
                 if state is not None:
                     self._adopt(order, state)
@@ -274,13 +281,13 @@ class LiveBroker(SimulationBroker):
     def _adopt(self, order: Order, state: VenueOrderState) -> None:
         closing = _CLOSED_BY_VENUE.get(state.status)
         if closing is not None and state.filled_qty <= order.filled_qty:
-            self._close(order, state.status, state.message or closing)
+            self.book.close(order, state.status, state.message or closing)
         elif state.status is OrderStatus.FILLED and order.filled_qty > 0:
-            self._close(order, OrderStatus.FILLED, "")  # its fills are booked (net of fees)
+            self.book.close(order, OrderStatus.FILLED, "")  # its fills are booked (net of fees)
         elif order.status is OrderStatus.UNKNOWN:
             # live (or filled, with the fills still to come through ``apply``)
             order.status = (
                 OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.ACCEPTED
             )
             order.message = ""
-            self._tell(order)
+            self.book.tell(order)

@@ -36,6 +36,7 @@ class Order:
     session_day: int | None = None
     message: str = ""
     fill_at_close: bool = False
+    client_order_id: str = ""  # minted when placed (paper/live: deterministic, journaled)
 
     @property
     def remaining(self) -> float:

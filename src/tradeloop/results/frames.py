@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.events import Fill
 
 __all__ = ["fills_frame", "orders_frame", "positions_frame"]
@@ -39,7 +39,7 @@ def fills_frame(fills: list[Fill]) -> pl.DataFrame:
     )
 
 
-def positions_frame(broker: SimulationBroker) -> pl.DataFrame:
+def positions_frame(broker: RuntimeBroker) -> pl.DataFrame:
     held = sorted(broker.portfolio.positions.values(), key=lambda p: p.asset_id)
     marks = [broker.marks.get(p.asset_id, p.avg_price) for p in held]
     return pl.DataFrame(
@@ -64,7 +64,7 @@ def positions_frame(broker: SimulationBroker) -> pl.DataFrame:
     )
 
 
-def orders_frame(broker: SimulationBroker) -> pl.DataFrame:
+def orders_frame(broker: RuntimeBroker) -> pl.DataFrame:
     orders = broker.orders
     return pl.DataFrame(
         {

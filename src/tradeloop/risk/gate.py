@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from tradeloop.broker.base import Holdings, RuntimeBroker
 from tradeloop.broker.orders import Order, net_remaining
-from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderType
 
@@ -104,16 +104,16 @@ class PreTradeGate:
         self.rejections: Counter[str] = Counter()
         self.day: int | None = None
         self.day_start_equity: float | None = None
-        self.broker: SimulationBroker | None = None
+        self.broker: RuntimeBroker | None = None
         self._wall_s = 0.0
         self._ts_ns = 0
         self._last_bar_ns: dict[str, int] = {}
         self._recent: deque[float] = deque()
         self._loss_checked: tuple[int, int] = (-1, -1)
 
-    def bind(self, broker: SimulationBroker) -> None:
+    def bind(self, broker: RuntimeBroker) -> None:
         self.broker = broker
-        broker.gate = self
+        broker.book.gate = self
 
     # -- what the runtime feeds it -------------------------------------------------------
 
@@ -147,7 +147,7 @@ class PreTradeGate:
 
     # -- what the broker asks ---------------------------------------------------------------
 
-    def review(self, broker: SimulationBroker, order: Order) -> str:
+    def review(self, broker: Holdings, order: Order) -> str:
         """ "" to accept ``order``, else why it is refused (``gate <rule>: ...``)."""
         limits = self.limits
         rule = message = ""

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradeloop.broker.base import Holdings, RuntimeBroker
 from tradeloop.broker.orders import net_remaining
-from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderType, Side
@@ -68,7 +68,7 @@ class RiskManager:
         self._held: dict[str, _Held] = {}
         self._latest: dict[str, Mapping[str, float]] = {}
         self._context: Mapping[str, Any] = {}
-        self._broker: SimulationBroker | None = None
+        self._broker: RuntimeBroker | None = None
         self._own_features = False
         self._peak = 0.0
         self._now: datetime | None = None
@@ -93,7 +93,7 @@ class RiskManager:
                 return guard.halted_at
         return None
 
-    def bind(self, broker: SimulationBroker, engine_features: object = None) -> None:
+    def bind(self, broker: RuntimeBroker, engine_features: object = None) -> None:
         """Attach to a broker before a run: see its fills, check its new orders."""
         self._broker = broker
         self._peak = broker.initial_cash
@@ -210,7 +210,7 @@ class RiskManager:
             held.entry_price = position.avg_price  # scaling in moves the reference price
 
     def _allow(
-        self, broker: SimulationBroker, asset_id: str, side: Side, qty: float, price: float
+        self, broker: Holdings, asset_id: str, side: Side, qty: float, price: float
     ) -> tuple[float, str]:
         sign = 1 if side is Side.BUY else -1
         pending = net_remaining(broker.open_orders(asset_id))
@@ -247,7 +247,7 @@ class RiskManager:
 
     def _exit(
         self,
-        broker: SimulationBroker,
+        broker: RuntimeBroker,
         asset_id: str,
         price: float,
         reason: str,
@@ -262,7 +262,7 @@ class RiskManager:
             return self.feature_provider.get_features(asset_id, timestamp)
         return block.signals_of(asset_id)
 
-    def _require_broker(self) -> SimulationBroker:
+    def _require_broker(self) -> RuntimeBroker:
         if self._broker is None:
             raise ConfigError("RiskManager is not bound to a broker; pass it as Engine(risk=...)")
         return self._broker

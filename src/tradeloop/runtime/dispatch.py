@@ -21,8 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.broker.base import Bar
-from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.broker.base import Bar, RuntimeBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
@@ -171,7 +170,7 @@ class Dispatcher:
     def __init__(
         self,
         strategy: Strategy,
-        broker: SimulationBroker,
+        broker: RuntimeBroker,
         features: CallableFeatureProvider | None = None,
         risk: RiskHook | None = None,
     ) -> None:

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import polars as pl
 import structlog
 
-from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
 from tradeloop.data.features import CallableFeatureProvider, FeatureProvider
@@ -58,7 +58,7 @@ class LiveRuntime:
         self,
         feed: MessageSource,
         strategy: Strategy,
-        broker: SimulationBroker,
+        broker: RuntimeBroker,
         *,
         risk: Any = None,
         gate: PreTradeGate | None = None,

@@ -73,12 +73,13 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             client = venue.client(config.venue_settings)
             broker = await _live_broker(client, venue.name, journal, config, log)
             source = venue.feed(config.venue_settings)
+        broker.book.mint_client_id = journal.client_id_minter()
         if saved.last_ts_ns is not None:
             broker.restore(
                 saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
             )
             if isinstance(broker, LiveBroker):
-                broker.restore_live(journal.client_ids, saved.trade_ids)
+                broker.restore_live(saved.trade_ids)
             strategy.set_state(saved.strategy)
             log.info(
                 "state_restored",
@@ -110,7 +111,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         gate.bind(broker)
         if isinstance(broker, LiveBroker):
             check = functools.partial(
-                reconcile, broker, gate, journal.client_ids, on_mismatch=config.on_mismatch, log=log
+                reconcile, broker, gate, on_mismatch=config.on_mismatch, log=log
             )
             # the strategy starts only after the book agrees with the venue (or is halted)
             await check(since_ns=saved.fills[-1].ts_ns if saved.fills else 0)
@@ -172,7 +173,12 @@ async def _live_broker(
         remembered = repr((await client.snapshot()).cash)
         journal.remember("initial_cash", remembered)
     log.info("venue_connected", venue=venue, initial_cash=float(remembered))
-    return LiveBroker(client, float(remembered), fractional=config.fractional)
+    return LiveBroker(
+        client,
+        float(remembered),
+        fractional=config.fractional,
+        client_id=journal.client_id_minter(),
+    )
 
 
 def _sender(
@@ -181,7 +187,6 @@ def _sender(
     """After each journaled timestamp: send what it decided, then journal the outcome."""
 
     async def send(ts_ns: int) -> None:
-        broker.know(journal.client_ids)
         if broker.outbox or broker.cancels:
             await broker.send()
         await broker.resolve()  # no request unless an outcome is unknown

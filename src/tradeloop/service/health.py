@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.config import DaemonConfig
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
@@ -21,7 +21,7 @@ class HealthServer:
 
 async def start_health(
     runtime: LiveRuntime,
-    broker: SimulationBroker,
+    broker: RuntimeBroker,
     feed: SupervisedFeed,
     gate: PreTradeGate,
     config: DaemonConfig,

@@ -10,16 +10,18 @@ with the same client order ids. A journaled order is never submitted again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.broker.orders import Order
-from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 
@@ -44,10 +46,10 @@ CREATE TABLE IF NOT EXISTS fill_trades (seq INTEGER PRIMARY KEY, trade_id TEXT N
 """
 
 
-def client_order_id(run_key: str, strategy: str, ts_ns: int, order: Order) -> str:
+def client_order_id(run_key: str, strategy: str, order: Order) -> str:
     """Deterministic from run, strategy, bar time and intent (asset, side, qty, type, seq)."""
     intent = (
-        f"{run_key}|{strategy}|{ts_ns}|{order.asset_id}|{order.side}|{order.qty!r}|"
+        f"{run_key}|{strategy}|{order.submitted_ts_ns}|{order.asset_id}|{order.side}|{order.qty!r}|"
         f"{order.order_type}|{order.id}"
     )
     return "tl" + hashlib.sha256(intent.encode()).hexdigest()[:30]
@@ -84,7 +86,11 @@ class Journal:
         self._saved_orders = 0
         self._open_ids: set[int] = set()
         self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
-        self.client_ids: dict[int, str] = {}
+
+    def client_id_minter(self) -> Callable[[Order], str]:
+        """The deterministic client order id of each new order (``OrderBook.mint_client_id``):
+        from this journal's run key, the strategy, the bar time and the intent."""
+        return functools.partial(client_order_id, self.run_key, self.strategy)
 
     def close(self) -> None:
         self._db.close()
@@ -123,9 +129,9 @@ class Journal:
                 triggered=bool(row[14]),
                 session_day=row[15],
                 message=row[16],
+                client_order_id=row[1],
             )
             state.orders.append(order)
-            self.client_ids[order.id] = row[1]
             if order.is_open and row[17] is not None:
                 state.reserve[order.id] = row[17]
         for row in self._db.execute("SELECT * FROM fills ORDER BY seq"):
@@ -157,7 +163,7 @@ class Journal:
         return state
 
     def commit(
-        self, ts_ns: int, broker: SimulationBroker, runtime: dict[str, Any], strategy_state: Any
+        self, ts_ns: int, broker: RuntimeBroker, runtime: dict[str, Any], strategy_state: Any
     ) -> None:
         """Write everything that changed at timestamp ``ts_ns`` in one transaction."""
         orders = broker.orders
@@ -169,10 +175,7 @@ class Journal:
         db.execute("BEGIN")
         try:
             for order in changed:
-                cid = self.client_ids.setdefault(
-                    order.id,
-                    client_order_id(self.run_key, self.strategy, order.submitted_ts_ns, order),
-                )
+                cid = order.client_order_id or client_order_id(self.run_key, self.strategy, order)
                 db.execute(
                     "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (

@@ -53,7 +53,6 @@ def differences(
 async def reconcile(
     broker: LiveBroker,
     gate: PreTradeGate,
-    client_ids: Mapping[int, str],
     *,
     on_mismatch: str,
     since_ns: int,
@@ -66,7 +65,7 @@ async def reconcile(
     snapshot = await broker.client.snapshot()
     await broker.settle({state.client_order_id for state in snapshot.open_orders})
     # open_orders() includes those whose outcome is still unknown: they may be live
-    open_ids = {client_ids[o.id] for o in broker.open_orders() if o.id in client_ids}
+    open_ids = {o.client_order_id for o in broker.open_orders()}
     positions = {a: p.qty for a, p in broker.positions().items() if p.qty}
     found = differences(positions, broker.cash, open_ids, snapshot)
     if not found:

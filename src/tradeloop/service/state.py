@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tradeloop.broker.simulation import SimulationBroker
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.results.frames import fills_frame, orders_frame
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
@@ -20,7 +20,7 @@ __all__ = ["atomic_write", "write_state"]
 def write_state(
     state_dir: Path,
     runtime: LiveRuntime,
-    broker: SimulationBroker,
+    broker: RuntimeBroker,
     feed: SupervisedFeed,
     gate: PreTradeGate,
     run_id: str,

@@ -26,7 +26,7 @@ from tradeloop.errors import OrderError, StrategyNotRunningError
 from tradeloop.events import Fill, MarketEvent, OrderType, Side, TimeInForce, TimestampBatch
 
 if TYPE_CHECKING:
-    from tradeloop.broker.simulation import SimulationBroker
+    from tradeloop.broker.base import RuntimeBroker
 
 __all__ = ["Strategy", "attach"]
 
@@ -332,7 +332,7 @@ class Strategy:
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
 
 
-def attach(strategy: Strategy, broker: SimulationBroker) -> None:
+def attach(strategy: Strategy, broker: RuntimeBroker) -> None:
     """Give ``strategy`` its broker for a run, and have the broker report fills and order
     changes to the callbacks the strategy overrides (backtest, paper and live alike)."""
     if type(strategy).on_fill is not Strategy.on_fill:

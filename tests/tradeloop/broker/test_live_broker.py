@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from tradeloop.broker.live import LiveBroker
+from tradeloop.broker.orders import Order
 from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.risk.gate import GateMode, PreTradeGate
@@ -96,19 +97,16 @@ class FakeVenue:
         return trade
 
 
-def ids(broker: LiveBroker) -> dict[int, str]:
-    cids = {o.id: f"cid{o.id}" for o in broker.orders}
-    broker.know(cids)
-    return cids
+def cid(order: Order) -> str:
+    return f"cid{order.id}"
 
 
 async def test_orders_go_once_under_their_client_id_and_fills_are_booked_once() -> None:
     venue = FakeVenue()
-    broker = LiveBroker(venue, 10_000.0, fractional=True)
+    broker = LiveBroker(venue, 10_000.0, fractional=True, client_id=cid)
     broker.marks["BTC"] = 100.0
     order = broker.submit("BTC", Side.BUY, 10)
     assert venue.submitted == []  # nothing leaves before the journal has the client id
-    ids(broker)
     await broker.send()
     await broker.send()
     assert venue.submitted == ["cid1"]
@@ -131,13 +129,12 @@ async def test_orders_go_once_under_their_client_id_and_fills_are_booked_once() 
 async def test_unknown_outcome_is_looked_up_never_resent() -> None:
     venue = FakeVenue()
     venue.faults = ["after", OutcomeUnknownError("timeout before the venue saw it")]
-    broker = LiveBroker(venue, 10_000.0)
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
     heard: list[tuple[int, str]] = []
     broker.order_listeners.append(lambda o: heard.append((o.id, o.status.value)))
     broker.marks.update({"A": 10.0, "B": 10.0})
     a = broker.submit("A", Side.BUY, 5)
     b = broker.submit("B", Side.BUY, 5)
-    ids(broker)
     await broker.send()
     assert a.status is b.status is OrderStatus.UNKNOWN
     assert broker.open_orders("A") == [a]  # it may be live: it still counts as working
@@ -162,10 +159,9 @@ async def test_rate_limit_holds_the_outbox_and_rejection_is_final() -> None:
     now = [0.0]
     venue = FakeVenue()
     venue.faults = [RateLimitError("429", retry_after_s=5.0), OrderRejectedError("-2010 balance")]
-    broker = LiveBroker(venue, 10_000.0, clock=lambda: now[0])
+    broker = LiveBroker(venue, 10_000.0, clock=lambda: now[0], client_id=cid)
     broker.marks["A"] = 10.0
     first, second = broker.submit("A", Side.BUY, 1), broker.submit("A", Side.BUY, 2)
-    ids(broker)
     await broker.send()
     assert venue.submitted == ["cid1"]  # refused with 429: not executed, nothing else tried
     now[0] = 4.9
@@ -181,11 +177,10 @@ async def test_rate_limit_holds_the_outbox_and_rejection_is_final() -> None:
 
 async def test_cancel_before_sending_stays_local() -> None:
     venue = FakeVenue()
-    broker = LiveBroker(venue, 10_000.0)
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
     broker.marks["A"] = 10.0
     kept, dropped = broker.submit("A", Side.BUY, 1), broker.submit("A", Side.BUY, 1)
     assert broker.cancel(dropped.id)
-    ids(broker)
     await broker.send()
     assert venue.submitted == ["cid1"]
     assert broker.cancel(kept.id)
@@ -197,15 +192,14 @@ async def test_cancel_before_sending_stays_local() -> None:
 
 async def test_restart_restores_trades_and_looks_up_working_orders(tmp_path: Path) -> None:
     venue = FakeVenue()
-    broker = LiveBroker(venue, 10_000.0)
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
     broker.marks["A"] = 10.0
     journal = Journal(tmp_path / "journal.sqlite", "s")
     broker.submit("A", Side.BUY, 5)
     broker.submit("A", Side.BUY, 3, order_type=OrderType.LIMIT, limit_price=9.0)
-    journal.commit(T0, broker, {}, None)  # ids assigned and written before sending
-    broker.know(journal.client_ids)
+    journal.commit(T0, broker, {}, None)  # written before sending
     await broker.send()
-    cid1, cid2 = journal.client_ids[1], journal.client_ids[2]
+    cid1, cid2 = broker.orders[0].client_order_id, broker.orders[1].client_order_id
     broker.apply(venue.fill(cid1, "t1", 5, 10.0, 0.05))
     journal.commit(T0 + 1, broker, {}, None)
     journal.close()
@@ -214,15 +208,15 @@ async def test_restart_restores_trades_and_looks_up_working_orders(tmp_path: Pat
 
     journal = Journal(tmp_path / "journal.sqlite", "s")
     saved = journal.load()
-    again = LiveBroker(venue, 10_000.0)
+    again = LiveBroker(venue, 10_000.0, client_id=cid)
     again.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
-    again.restore_live(journal.client_ids, saved.trade_ids)
+    again.restore_live(saved.trade_ids)
     assert saved.trade_ids == ["t1"]
     assert again.orders[1].status is OrderStatus.UNKNOWN
     gate = PreTradeGate()
     gate.bind(again)
     found = await reconcile(
-        again, gate, journal.client_ids, on_mismatch="halt", since_ns=T0, log=structlog.get_logger()
+        again, gate, on_mismatch="halt", since_ns=T0, log=structlog.get_logger()
     )
     assert found == []  # t1 skipped as booked, t2 booked from recent_executions
     assert again.trade_ids == ["t1", "t2"]
@@ -254,12 +248,12 @@ def test_differences_name_every_disagreement() -> None:
 async def test_a_mismatch_adopts_the_venue_and_halts() -> None:
     venue = FakeVenue(cash=9_000.0)
     venue.positions = {"A": 7.0}
-    broker = LiveBroker(venue, 10_000.0)
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
     broker.marks["A"] = 100.0
     gate = PreTradeGate()
     gate.bind(broker)
     log: Any = structlog.get_logger()
-    found = await reconcile(broker, gate, {}, on_mismatch="reduce_only", since_ns=T0, log=log)
+    found = await reconcile(broker, gate, on_mismatch="reduce_only", since_ns=T0, log=log)
     assert found == ["position A: journal 0, venue 7", "cash: journal 10,000.00, venue 9,000.00"]
     assert broker.position("A") == 7
     assert broker.cash == 9_000.0
@@ -271,10 +265,9 @@ async def test_a_mismatch_adopts_the_venue_and_halts() -> None:
 
 async def test_a_fee_taken_in_kind_still_completes_the_order() -> None:
     venue = FakeVenue()
-    broker = LiveBroker(venue, 10_000.0, fractional=True)
+    broker = LiveBroker(venue, 10_000.0, fractional=True, client_id=cid)
     broker.marks["BTC"] = 100.0
     order = broker.submit("BTC", Side.BUY, 1.0)
-    ids(broker)
     await broker.send()
     # the venue filled 1.0 but kept 0.001 BTC as its fee: 0.999 arrives, the order is done
     done = Execution("t1", "cid1", "BTC", Side.BUY, 0.999, 100.0, 0.1, T0, order_done=True)
@@ -286,10 +279,9 @@ async def test_a_fee_taken_in_kind_still_completes_the_order() -> None:
 
 async def test_reconciliation_settles_an_order_the_venue_has_finished() -> None:
     venue = FakeVenue()
-    broker = LiveBroker(venue, 10_000.0, fractional=True)
+    broker = LiveBroker(venue, 10_000.0, fractional=True, client_id=cid)
     broker.marks["BTC"] = 100.0
     order = broker.submit("BTC", Side.BUY, 1.0)
-    cids = ids(broker)
     await broker.send()
     trade = venue.fill("cid1", "t1", 1.0, 100.0, 0.0)
     # the fill was reported net of a fee in kind, without saying the order was done
@@ -300,7 +292,7 @@ async def test_reconciliation_settles_an_order_the_venue_has_finished() -> None:
     gate = PreTradeGate()
     gate.bind(broker)
     log: Any = structlog.get_logger()
-    found = await reconcile(broker, gate, cids, on_mismatch="halt", since_ns=T0, log=log)
+    found = await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log)
     assert found == []
     assert order.status is OrderStatus.FILLED
     assert gate.mode is GateMode.NORMAL
