@@ -1,0 +1,137 @@
+"""`tradeloop backtest`: replay a strategy over historical bars, print or write the result."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tradeloop.cli.inputs import context_from, signal_list
+from tradeloop.errors import ConfigError
+
+__all__ = ["add"]
+
+_BACKTEST_HELP = """\
+Replay a strategy over historical bars and print a summary (or JSON with --json).
+
+The data is a long-format parquet or CSV file: timestamp, asset_id, open, high, low, close,
+volume, and one column per signal (ML prediction). A single-asset file may omit asset_id
+(use --asset-id). Timestamps without a time zone are read as UTC.
+
+Examples:
+  tradeloop backtest --data examples/data/sample.parquet \\
+      --strategy examples/ml_strategy.py:MLStrategy --context examples/data/vix.parquet
+  tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --json
+  tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --report report.html
+"""
+
+
+def add(commands: Any) -> None:
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay a strategy over historical data",
+        description=_BACKTEST_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backtest.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="bars with signals: .parquet or .csv, long format",
+    )
+    backtest.add_argument(
+        "--strategy",
+        required=True,
+        metavar="MODULE:CLASS",
+        help="strategy class, as 'package.module:Class' or 'path/file.py:Class'",
+    )
+    backtest.add_argument(
+        "--context",
+        type=Path,
+        metavar="PATH",
+        help="market-wide series (.parquet/.csv): timestamp + one column each",
+    )
+    backtest.add_argument(
+        "--signals", metavar="A,B", help="signal columns (default: every numeric non-bar column)"
+    )
+    backtest.add_argument("--asset-id", metavar="ID", help="asset id for a single-asset file")
+    backtest.add_argument(
+        "--cash", type=float, default=100_000.0, metavar="N", help="initial cash (default: 100000)"
+    )
+    backtest.add_argument(
+        "--commission",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="commission as a fraction of notional, e.g. 0.001 = 10 bps",
+    )
+    backtest.add_argument(
+        "--slippage",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="slippage as a fraction of price, e.g. 0.0005 = 5 bps",
+    )
+    backtest.add_argument(
+        "--fill-timing",
+        choices=("next_open", "close"),
+        default="next_open",
+        help="market orders fill at the next bar's open (default) or at the decision bar's close",
+    )
+    backtest.add_argument("--allow-short", action="store_true", help="allow short positions")
+    backtest.add_argument("--fractional", action="store_true", help="trade fractional quantities")
+    backtest.add_argument("--json", action="store_true", help="print metrics as JSON")
+    backtest.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write equity, fills, orders and trades as parquet into DIR",
+    )
+    backtest.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write an HTML report (charts vs buy-and-hold, metrics, config) to PATH: one "
+        "file that opens offline; needs plotly (pip install 'tradeloop[report]')",
+    )
+    backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    backtest.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tradeloop.data.feed import HistoricalFeed
+    from tradeloop.engine import Engine
+    from tradeloop.plugins import load_strategy_class
+
+    if args.report is not None and importlib.util.find_spec("plotly") is None:
+        raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
+    strategy_class = load_strategy_class(args.strategy)
+    signals = signal_list(args.signals)
+    feed = HistoricalFeed(args.data, signal_columns=signals, asset_id=args.asset_id)
+    context = context_from(args.context)
+    engine = Engine(
+        feed=feed,
+        strategy=strategy_class(),
+        context=context,
+        initial_cash=args.cash,
+        commission=args.commission,
+        slippage=args.slippage,
+        fill_timing=args.fill_timing,
+        allow_short=args.allow_short,
+        fractional=args.fractional,
+        progress=False if args.no_progress else None,
+    )
+    result = engine.run()
+    if args.out is not None:
+        result.to_parquet(args.out)
+    if args.report is not None:
+        print(f"report written to {result.report(args.report)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(result.summary())
+    return 0

@@ -1,0 +1,83 @@
+"""`tradeloop paper`, `tradeloop live` and `tradeloop kill`: the daemon and its switch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tradeloop.errors import ConfigError
+
+__all__ = ["add"]
+
+
+def add(commands: Any) -> None:
+    for name, text in (
+        ("paper", "run the paper-trading daemon from a TOML config"),
+        ("live", "run against a live venue (needs --confirm-live)"),
+    ):
+        daemon = commands.add_parser(
+            name,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}. The config format is documented in "
+            "tradeloop/config.py, deploy/paper.toml and deploy/live-binance.toml; "
+            "TRADELOOP_<SECTION>_<KEY> environment variables override it, and venue keys come "
+            "only from the environment. Every order passes the [risk] gate; 'tradeloop kill' "
+            "halts it. Live mode reconciles with the venue before the strategy starts. Logs are "
+            "JSON lines on stdout; /healthz, /readyz and /metrics are served on the [health] "
+            "port. SIGTERM finishes the bar in hand, writes the state and exits 0.",
+        )
+        daemon.add_argument("--config", required=True, type=Path, metavar="PATH")
+        daemon.add_argument(
+            "--confirm-live", action="store_true", help='required when run.mode is "live"'
+        )
+        daemon.set_defaults(handler=run_daemon_command, daemon=name)
+
+    kill = commands.add_parser(
+        "kill",
+        help="halt a paper/live daemon's trading (or set reduce-only, or resume)",
+        description=(
+            "The kill switch. Writes the mode into the daemon's state_dir/control.json; the "
+            "running daemon applies it within half a second, and a restarted one at start.\n\n"
+            "  halted       cancel every working order and refuse every new one (default)\n"
+            "  reduce-only  cancel working orders that add exposure; only reducing orders pass\n"
+            "  resume       back to normal trading (overrides a daily-loss stop for the day)\n\n"
+            "Protective exits of a RiskManager still close positions in every mode. "
+            "SIGUSR1 to the daemon is the same as 'tradeloop kill'.\n\n"
+            "Example: tradeloop kill --config deploy/paper.toml --reason 'model drift'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kill.add_argument("--config", required=True, type=Path, metavar="PATH")
+    mode = kill.add_mutually_exclusive_group()
+    mode.add_argument("--reduce-only", action="store_true", help="reduce-only instead of halt")
+    mode.add_argument("--resume", action="store_true", help="clear the kill: trade normally")
+    kill.add_argument("--reason", default="tradeloop kill", help="recorded in logs and state")
+    kill.set_defaults(handler=kill)
+
+
+def run_daemon_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tradeloop.config import load_config
+    from tradeloop.logs import configure_logging
+    from tradeloop.service.daemon import run_daemon
+
+    configure_logging()
+    config = load_config(args.config)
+    if args.daemon == "paper" and config.mode != "paper":
+        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
+    if args.daemon == "live" and config.mode != "live":
+        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
+    return asyncio.run(run_daemon(config, confirm_live=args.confirm_live))
+
+
+def kill(args: argparse.Namespace) -> int:
+    from tradeloop.config import load_config
+    from tradeloop.service.control import write_control
+
+    config = load_config(args.config)
+    mode = "normal" if args.resume else "reduce_only" if args.reduce_only else "halted"
+    path = write_control(config.state_dir, mode, args.reason)
+    print(f"tradeloop: {mode} ({args.reason}) written to {path}; applied within 0.5 s")
+    return 0
