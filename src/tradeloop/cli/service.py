@@ -53,7 +53,7 @@ def add(commands: Any) -> None:
     mode.add_argument("--reduce-only", action="store_true", help="reduce-only instead of halt")
     mode.add_argument("--resume", action="store_true", help="clear the kill: trade normally")
     kill.add_argument("--reason", default="tradeloop kill", help="recorded in logs and state")
-    kill.set_defaults(handler=kill)
+    kill.set_defaults(handler=run_kill)
 
 
 def run_daemon_command(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     return asyncio.run(run_daemon(config, confirm_live=args.confirm_live))
 
 
-def kill(args: argparse.Namespace) -> int:
+def run_kill(args: argparse.Namespace) -> int:
     from tradeloop.config import load_config
     from tradeloop.service.control import write_control
 
