@@ -1,7 +1,7 @@
 """Step 1, quick start: ML predictions as signals, a strategy of helper calls, one backtest.
 
 Writes a few bars with ``prediction``/``confidence`` columns to parquet, reads them with
-``ParquetDataFeed(signal_columns=...)``, buys 10 % of equity on a confident prediction and
+``HistoricalFeed(path, signal_columns=...)``, buys 10 % of equity on a confident prediction and
 closes on a weak one, and prints the return. Design doc 002's "Quick Start" steps 1-4,
 verbatim except the package name (ml4t.backtest -> tradeloop) and the data it elides.
 Run: ``python examples/01_quick_start.py`` (under a second).
@@ -58,10 +58,10 @@ data = pl.DataFrame({
 
 data.write_parquet("ml_data.parquet")
 
-from tradeloop.data import ParquetDataFeed
+from tradeloop.data import HistoricalFeed
 
-feed = ParquetDataFeed(
-    path="ml_data.parquet",
+feed = HistoricalFeed(
+    "ml_data.parquet",
     asset_id="AAPL",
     signal_columns=["prediction", "confidence"],  # Extract as signals
 )
@@ -80,12 +80,12 @@ class MLStrategy(Strategy):
         elif prediction < 0.3:
             self.close_position(event.asset_id)
 
-from tradeloop import BacktestEngine
+from tradeloop import Engine
 
-engine = BacktestEngine(
-    data_feed=feed,
+engine = Engine(
+    feed=feed,
     strategy=MLStrategy(),
-    initial_capital=100_000,
+    initial_cash=100_000,
 )
 
 results = engine.run()

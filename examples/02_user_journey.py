@@ -79,7 +79,7 @@ def compute_confidence(df):
 # fmt: off
 import pandas as pd
 from tradeloop import Engine, Strategy
-from tradeloop.data import HistoricalDataFeed
+from tradeloop.data import HistoricalFeed
 from tradeloop.execution import SimulationBroker
 
 # 1. Load historical OHLCV data
@@ -94,9 +94,9 @@ df['confidence'] = compute_confidence(df)
 
 # 3. Define strategy
 class MLStrategy(Strategy):
-    def on_market_data(self, event):
-        pred = event.data.signals['ml_pred']
-        conf = event.data.signals['confidence']
+    def on_market_event(self, event, context):
+        pred = event.signals['ml_pred']
+        conf = event.signals['confidence']
         position = self.get_position(event.asset_id)
 
         if pred > 0.8 and conf > 0.7 and position == 0:
@@ -107,7 +107,7 @@ class MLStrategy(Strategy):
                 self.close_position(event.asset_id)
 
 # 4. Run backtest
-feed = HistoricalDataFeed(df, signal_columns=['ml_pred', 'confidence'])
+feed = HistoricalFeed(df, signal_columns=['ml_pred', 'confidence'])
 broker = SimulationBroker(initial_cash=100000)
 engine = Engine(feed, MLStrategy(), broker)
 

@@ -62,7 +62,7 @@ my_model = _StandInModel()
 # fmt: off
 import pandas as pd
 from tradeloop import Engine, Strategy
-from tradeloop.data import HistoricalDataFeed
+from tradeloop.data import HistoricalFeed
 
 # Load AAPL data
 aapl = pd.read_parquet('aapl_daily.parquet')
@@ -76,9 +76,9 @@ aapl = aapl.join(vix, how='left').ffill()
 
 # Strategy
 class VIXFilteredMLStrategy(Strategy):
-    def on_market_data(self, event, context):
-        pred = event.data.signals['ml_pred']
-        vix = event.data.signals['VIX']  # VIX is just another signal
+    def on_market_event(self, event, context):
+        pred = event.signals['ml_pred']
+        vix = event.signals['VIX']  # VIX is just another signal
 
         position = self.get_position(event.asset_id)
 
@@ -95,7 +95,7 @@ class VIXFilteredMLStrategy(Strategy):
             self.close_position(event.asset_id)
 
 # Run
-feed = HistoricalDataFeed(aapl, signals=['ml_pred', 'VIX'])
+feed = HistoricalFeed(aapl, signal_columns=['ml_pred', 'VIX'])
 engine = Engine(feed=feed, strategy=VIXFilteredMLStrategy())
 results = engine.run()
 # fmt: on

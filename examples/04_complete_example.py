@@ -30,8 +30,8 @@ os.chdir(_workdir)
 """Complete ML Strategy Example."""
 import polars as pl
 from datetime import datetime
-from tradeloop import BacktestEngine, Strategy
-from tradeloop.data import ParquetDataFeed
+from tradeloop import Engine, Strategy
+from tradeloop.data import HistoricalFeed
 
 # 1. Generate ML predictions (normally from your trained model)
 data = pl.DataFrame({
@@ -97,18 +97,18 @@ class MyMLStrategy(Strategy):
                 )
 
 # 4. Create data feed
-feed = ParquetDataFeed(
-    path="ml_data.parquet",
+feed = HistoricalFeed(
+    "ml_data.parquet",
     asset_id="AAPL",
     signal_columns=["prediction", "confidence"],
 )
 
 # 5. Run backtest
-engine = BacktestEngine(
-    data_feed=feed,
+engine = Engine(
+    feed=feed,
     strategy=MyMLStrategy(),
-    context_data=context_data,
-    initial_capital=100_000,
+    context=context_data,
+    initial_cash=100_000,
 )
 
 results = engine.run()

@@ -66,7 +66,7 @@ def compute_market_breadth(symbols):
 # --- design doc code (verbatim except the package name ml4t.backtest -> tradeloop) ---
 # fmt: off
 from tradeloop import Engine, Strategy
-from tradeloop.data import HistoricalDataFeed, Context
+from tradeloop.data import HistoricalFeed, Context
 
 # Load multiple stocks
 stocks = ['AAPL', 'MSFT', 'GOOGL', 'AMZN']
@@ -75,7 +75,7 @@ asset_feeds = {}
 for symbol in stocks:
     df = load_stock(symbol)
     df['ml_pred'] = my_model.predict(symbol, df)
-    asset_feeds[symbol] = HistoricalDataFeed(df, signals=['ml_pred'])
+    asset_feeds[symbol] = HistoricalFeed(df, signal_columns=['ml_pred'])
 
 # Load context (NOT duplicated per stock)
 vix = load_vix()['close']
@@ -84,9 +84,9 @@ breadth = compute_market_breadth(stocks)
 
 # Strategy
 class MultiAssetMLStrategy(Strategy):
-    def on_market_data(self, event, context):
+    def on_market_event(self, event, context):
         # Asset-specific
-        pred = event.data.signals['ml_pred']
+        pred = event.signals['ml_pred']
         position = self.get_position(event.asset_id)
 
         # Market context (shared across all assets)

@@ -18,12 +18,10 @@ from tradeloop.broker.paper import PaperBroker
 from tradeloop.data import (
     CallableFeatureProvider,
     Context,
-    HistoricalDataFeed,
     HistoricalFeed,
-    ParquetDataFeed,
     PrecomputedFeatureProvider,
 )
-from tradeloop.engine import BacktestEngine, Engine
+from tradeloop.engine import Engine
 from tradeloop.errors import (
     ConfigError,
     DataError,
@@ -52,6 +50,10 @@ __version__ = "0.1.0"
 
 # the network side loads on first use: a backtest never imports websockets or aiohttp
 _LAZY = {
+    # the design documents' older spellings (tradeloop.compat): they work, out of __all__
+    "BacktestEngine": "tradeloop.compat",
+    "HistoricalDataFeed": "tradeloop.compat",
+    "ParquetDataFeed": "tradeloop.compat",
     "LiveBroker": "tradeloop.broker.live",
     "LiveRuntime": "tradeloop.runtime.live",
     "SupervisedFeed": "tradeloop.stream.supervisor",
@@ -71,7 +73,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BacktestEngine",
     "BacktestResult",
     "BpsSlippage",
     "CallableFeatureProvider",
@@ -84,14 +85,12 @@ __all__ = [
     "FixedCommission",
     "FixedSizer",
     "GateLimits",
-    "HistoricalDataFeed",
     "HistoricalFeed",
     "LiveBroker",
     "LiveRuntime",
     "MarketEvent",
     "OrderError",
     "PaperBroker",
-    "ParquetDataFeed",
     "PerShareCommission",
     "PercentCommission",
     "PercentSizer",

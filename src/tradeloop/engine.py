@@ -1,7 +1,7 @@
 """Engine: wire a feed, a strategy and a broker into a replay backtest, and build the result.
 
-``Engine(feed, strategy).run()`` is the whole API. ``BacktestEngine(data_feed=...,
-context_data=..., initial_capital=...)`` is the older spelling of the same thing.
+``Engine(feed, strategy).run()`` is the whole API (``tradeloop.compat.BacktestEngine`` is the
+design documents' older spelling of it).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tradeloop.runtime.replay import replay
 from tradeloop.strategy.base import Strategy, attach
 from tradeloop.strategy.declarative import SignalStrategy
 
-__all__ = ["BacktestEngine", "Engine"]
+__all__ = ["Engine"]
 
 
 class Engine:
@@ -336,27 +336,6 @@ class Engine:
             "guard_interventions": dict(risk.guard_messages),
             "halted_at": None if halted is None else str(halted),
         }
-
-
-class BacktestEngine(Engine):
-    """The older spelling: ``BacktestEngine(data_feed=, strategy=, context_data=,
-    initial_capital=)``."""
-
-    def __init__(
-        self,
-        data_feed: Any = None,
-        strategy: Strategy | None = None,
-        broker: SimulationBroker | None = None,
-        *,
-        context_data: Any = None,
-        initial_capital: float | None = None,
-        **options: Any,
-    ) -> None:
-        if initial_capital is not None:
-            options["initial_cash"] = initial_capital
-        if context_data is not None:
-            options["context"] = context_data
-        super().__init__(data_feed, strategy, broker, **options)
 
 
 def _as_feed(feed: Any) -> HistoricalFeed:

@@ -6,7 +6,6 @@ import tradeloop
 import tradeloop.data
 
 EXPECTED = [
-    "BacktestEngine",
     "BacktestResult",
     "BpsSlippage",
     "CallableFeatureProvider",
@@ -19,14 +18,12 @@ EXPECTED = [
     "FixedCommission",
     "FixedSizer",
     "GateLimits",
-    "HistoricalDataFeed",
     "HistoricalFeed",
     "LiveBroker",
     "LiveRuntime",
     "MarketEvent",
     "OrderError",
     "PaperBroker",
-    "ParquetDataFeed",
     "PerShareCommission",
     "PercentCommission",
     "PercentSizer",
@@ -59,15 +56,19 @@ def test_public_api_names_are_pinned_and_sorted() -> None:
 
 
 def test_data_subpackage_exports_the_seed_names() -> None:
-    for name in (
-        "HistoricalFeed",
-        "HistoricalDataFeed",
-        "ParquetDataFeed",
-        "Context",
-        "PrecomputedFeatureProvider",
-        "CallableFeatureProvider",
-    ):
+    for name in ("HistoricalFeed", "Context", "PrecomputedFeatureProvider"):
         assert name in tradeloop.data.__all__
+    assert "CallableFeatureProvider" in tradeloop.data.__all__
+
+
+def test_older_spellings_resolve_from_compat_but_are_not_exported() -> None:
+    import tradeloop.compat
+
+    for name in tradeloop.compat.__all__:
+        assert name not in tradeloop.__all__
+        assert getattr(tradeloop, name) is getattr(tradeloop.compat, name)
+    assert tradeloop.data.HistoricalDataFeed is tradeloop.HistoricalFeed
+    assert tradeloop.data.ParquetDataFeed is tradeloop.compat.ParquetDataFeed
 
 
 def test_every_error_derives_from_the_root() -> None:

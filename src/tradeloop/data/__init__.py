@@ -1,4 +1,6 @@
-"""Data in: historical feeds, market context and feature providers."""
+"""Data in: historical feeds, market context and feature providers. Pure: history only."""
+
+from typing import Any
 
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context, ContextSnapshot
@@ -7,7 +9,17 @@ from tradeloop.data.features import (
     FeatureProvider,
     PrecomputedFeatureProvider,
 )
-from tradeloop.data.feed import HistoricalDataFeed, HistoricalFeed, ParquetDataFeed
+from tradeloop.data.feed import HistoricalFeed
+
+
+def __getattr__(name: str) -> Any:
+    """The design documents' older names (``tradeloop.compat``) still resolve here."""
+    if name in ("HistoricalDataFeed", "ParquetDataFeed"):
+        import tradeloop.compat
+
+        return getattr(tradeloop.compat, name)
+    raise AttributeError(f"module 'tradeloop.data' has no attribute {name!r}")
+
 
 __all__ = [
     "BarTable",
@@ -15,8 +27,6 @@ __all__ = [
     "Context",
     "ContextSnapshot",
     "FeatureProvider",
-    "HistoricalDataFeed",
     "HistoricalFeed",
-    "ParquetDataFeed",
     "PrecomputedFeatureProvider",
 ]

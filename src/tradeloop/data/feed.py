@@ -18,7 +18,7 @@ import polars as pl
 from tradeloop.data.validation import OHLCV, normalize_bars
 from tradeloop.errors import ConfigError, DataError
 
-__all__ = ["HistoricalDataFeed", "HistoricalFeed", "ParquetDataFeed", "to_polars"]
+__all__ = ["HistoricalFeed", "to_polars"]
 
 
 class HistoricalFeed:
@@ -127,22 +127,6 @@ class HistoricalFeed:
             return lazy.collect()
         except pl.exceptions.PolarsError as err:
             raise DataError(f"{path}: cannot read: {err}") from err
-
-
-class ParquetDataFeed(HistoricalFeed):
-    """A feed over a parquet file (the older spelling): ``ParquetDataFeed(path, asset_id, ...)``."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        asset_id: str | None = None,
-        signal_columns: Sequence[str] | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(Path(path), signal_columns, asset_id=asset_id, **options)
-
-
-HistoricalDataFeed = HistoricalFeed
 
 
 def _as_utc(value: datetime, aware: bool) -> datetime:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import ConfigError, WorkerLostError
-from tradeloop.research.executors import progress_bar
+from tradeloop.research.progress import progress_bar
 from tradeloop.research.worker import Job, Outcome, SweepSetup, run_job
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from tqdm import tqdm
 
 from tradeloop.errors import ConfigError, WorkerLostError
+from tradeloop.research.progress import progress_bar
 from tradeloop.research.worker import (
     Job,
     Outcome,
@@ -34,7 +35,7 @@ from tradeloop.research.worker import (
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["InlineRunner", "PoolRunner", "Runner", "open_runner", "progress_bar"]
+__all__ = ["InlineRunner", "PoolRunner", "Runner", "open_runner"]
 
 # A lost pool is rebuilt this many times per map() before giving up: a job that kills its
 # process every time (a segfault, memory) must end with an error, not loop forever.
@@ -180,8 +181,3 @@ def _usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def progress_bar(total: int, description: str, show: bool) -> tqdm:
-    """A bar counting finished runs (shown on a terminal: ``sweep(progress=None)``)."""
-    return tqdm(total=total, desc=description, unit="run", disable=not show, leave=False)

@@ -19,6 +19,7 @@ length of a run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -240,7 +241,7 @@ class RiskManager:
                 messages.append(message)
                 self.guard_messages[guard.name] = self.guard_messages.get(guard.name, 0) + 1
             if allowed < check.qty:
-                check = _with_qty(check, allowed)
+                check = dataclasses.replace(check, qty=allowed)
         return reducing + check.qty, "; ".join(messages)
 
     # -- internals ---------------------------------------------------------------------------
@@ -266,17 +267,3 @@ class RiskManager:
         if self._broker is None:
             raise ConfigError("RiskManager is not bound to a broker; pass it as Engine(risk=...)")
         return self._broker
-
-
-def _with_qty(check: OrderCheck, qty: float) -> OrderCheck:
-    return OrderCheck(
-        check.asset_id,
-        check.side_sign,
-        qty,
-        check.price,
-        check.position,
-        check.equity,
-        check.gross_exposure,
-        check.drawdown,
-        check.fractional,
-    )

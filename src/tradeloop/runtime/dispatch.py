@@ -141,19 +141,26 @@ class BarBlock:
         return {name: float(self.arrays[f"signal:{name}"][i]) for name in self.signal_names}
 
     def batch(self, context: Mapping[str, Any]) -> TimestampBatch:
+        """This timestamp's columns as read-only views (the run's own arrays, never copies:
+        a strategy that writes into them would change the bars the broker fills on)."""
         start, stop = self.start, self.stop
         arrays = self.arrays
         return TimestampBatch(
             self.timestamp,
             self.asset_ids[start:stop],
-            arrays["open"][start:stop],
-            arrays["high"][start:stop],
-            arrays["low"][start:stop],
-            arrays["close"][start:stop],
-            arrays["volume"][start:stop],
-            {name: arrays[f"signal:{name}"][start:stop] for name in self.signal_names},
+            _read_only(arrays["open"][start:stop]),
+            _read_only(arrays["high"][start:stop]),
+            _read_only(arrays["low"][start:stop]),
+            _read_only(arrays["close"][start:stop]),
+            _read_only(arrays["volume"][start:stop]),
+            {name: _read_only(arrays[f"signal:{name}"][start:stop]) for name in self.signal_names},
             context,
         )
+
+
+def _read_only(view: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    view.flags.writeable = False
+    return view
 
 
 class RiskHook(Protocol):

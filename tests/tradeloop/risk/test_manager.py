@@ -193,6 +193,43 @@ def test_drawdown_halt_blocks_entries_but_not_exits() -> None:
     assert risk.halted_at is not None
 
 
+@pytest.mark.parametrize(
+    "guards",
+    [
+        (MaxPositionSize(0.95), MaxDrawdownHalt(0.2)),
+        (MaxExposure(2.0), MaxPositionSize(0.95), MaxDrawdownHalt(0.2)),
+        (MaxDrawdownHalt(0.2), MaxPositionSize(0.95)),
+    ],
+    ids=["size-then-halt", "exposure-size-halt", "halt-first"],
+)
+def test_guards_combined_a_cut_by_one_guard_never_lets_a_halted_order_through(
+    guards: tuple[Any, ...],
+) -> None:
+    """Day 2: A falls to 70 (900 shares: equity 73,000, −27 %), then a buy of 2,000 B at 50.
+    MaxPositionSize alone would cut it to 1,387 shares (95 % of 73,000 / 50); the drawdown
+    halt refuses it whatever guard runs first (a cut must keep the order's timestamp)."""
+    rows = [
+        (0, "A", 100, 101, 99, 100),
+        (0, "B", 50, 51, 49, 50),
+        (1, "A", 100, 101, 99, 100),
+        (1, "B", 50, 51, 49, 50),
+        (2, "A", 70, 71, 69, 70),
+        (2, "B", 50, 51, 49, 50),
+        (3, "A", 70, 71, 69, 70),
+        (3, "B", 50, 51, 49, 50),
+    ]
+    script = {
+        (0, "A"): lambda s, e: s.buy("A", 900),
+        (2, "B"): lambda s, e: s.buy("B", 2_000),
+    }
+    result, _, risk = run(rows, *guards, script=script)
+    assert result.orders.row(0, named=True)["filled_qty"] == 900.0  # 90 % of equity: no cut
+    second = result.orders.row(1, named=True)
+    assert (second["asset_id"], second["status"], second["filled_qty"]) == ("B", "rejected", 0.0)
+    assert "trading halted" in second["message"]
+    assert str(risk.halted_at).startswith("2024-01-03")
+
+
 def test_strategy_and_risk_share_one_feature_provider() -> None:
     import polars as pl
 

@@ -116,3 +116,47 @@ def test_context_snapshot_is_the_same_object_for_every_asset_at_a_timestamp() ->
     for d, ident in seen:
         per_day.setdefault(d, set()).add(ident)
     assert all(len(idents) == 1 for idents in per_day.values())
+
+
+class Normalises(Strategy):
+    """Writes into the batch, as `batch.close /= batch.close.mean()` would."""
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        batch.close /= batch.close.mean()
+
+
+class CopiesFirst(Strategy):
+    def __init__(self) -> None:
+        super().__init__()
+        self.normalised: list[list[float]] = []
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        close = batch.close.copy()
+        close /= close.mean()
+        self.normalised.append(close.round(6).tolist())
+        if batch.timestamp.day == 1:
+            self.buy("A", 1)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["replay", "stream"])
+def test_batch_arrays_written_by_a_strategy_are_refused_and_the_bars_unchanged(
+    stream: bool,
+) -> None:
+    from tradeloop import PaperBroker, ReplayFeed
+
+    data = bars(ROWS)
+    engine = (
+        Engine(ReplayFeed(data), Normalises(), PaperBroker(100_000))
+        if stream
+        else Engine(feed=data, strategy=Normalises())
+    )
+    with pytest.raises(ValueError, match="read-only"):
+        engine.run()
+    # a strategy that copies first runs, and the broker still fills at the real open (11)
+    strategy = CopiesFirst()
+    feed = ReplayFeed(data) if stream else data
+    result = (
+        Engine(feed, strategy, PaperBroker(100_000)) if stream else Engine(feed, strategy)
+    ).run()
+    assert strategy.normalised[0] == [0.5, 1.0, 1.5]  # 10, 20, 30 over their mean 20
+    assert result.fills["price"].to_list() == [11.0]
