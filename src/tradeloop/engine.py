@@ -12,26 +12,28 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
 
+from tradeloop.broker.base import RuntimeBroker
 from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
-from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
+from tradeloop.data.features import (
+    CallableFeatureProvider,
+    FeatureJoin,
+    FeatureProvider,
+    PrecomputedFeatureProvider,
+)
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
-from tradeloop.results.benchmark import equal_weight_buy_and_hold
-from tradeloop.results.equity import EquityRecord, equity_record
-from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
-from tradeloop.results.metrics import compute_metrics, daily_returns
+from tradeloop.results.build import RunFacts, build_result
 from tradeloop.results.result import BacktestResult
-from tradeloop.results.trades import round_trips
 from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.compiled import CompileFallbackWarning, compile_problem, run_compiled
 from tradeloop.runtime.dispatch import Dispatcher
 from tradeloop.runtime.replay import replay
+from tradeloop.setup import Setup
 from tradeloop.strategy.base import Strategy, attach
 from tradeloop.strategy.declarative import SignalStrategy
 
@@ -43,18 +45,23 @@ class Engine:
     live stream.
 
     Give ``feed`` (one feed, a frame/path that becomes one, or an already validated
-    ``BarTable``) or ``feeds`` (asset id → feed).
+    ``BarTable``) or ``feeds`` (asset id → feed), and ``strategy``: a ``Strategy``, or a
+    ``Setup`` that brings the strategy with its parameters, risk manager, features, context
+    and costs (any of them given here too overrides the setup's).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
     ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
     ``features`` a feature provider whose per-asset features become signals and whose
-    market-wide features become context; ``risk`` a ``RiskManager`` whose exits run before
-    the strategy at each timestamp.
+    market-wide features become context (a ``RiskManager(provider)`` given no other provider
+    lends its own); ``risk`` a ``RiskManager`` whose exits run before the strategy at each
+    timestamp.
 
     ``feed`` may also be a stream (anything with ``messages()``: ``ReplayFeed``,
     ``WebSocketFeed``, ``SupervisedFeed``) with ``broker=PaperBroker(...)``: the run goes
     through the live runtime instead of the replay, bar by bar as the stream delivers, and
-    returns the same ``BacktestResult`` (context then comes from the stream)::
+    returns the same ``BacktestResult``. Context values then come from the stream; ``context=``
+    names the series the strategy expects (a list of names, or a ``Context`` whose names are
+    taken; a ``ReplayFeed`` declares its own)::
 
         Engine(WebSocketFeed("ws://127.0.0.1:8765"), MyStrategy(), PaperBroker(100_000)).run()
     """
@@ -62,12 +69,12 @@ class Engine:
     def __init__(
         self,
         feed: Any = None,
-        strategy: Strategy | None = None,
-        broker: SimulationBroker | None = None,
+        strategy: Strategy | Setup | None = None,
+        broker: RuntimeBroker | None = None,
         *,
         feeds: Mapping[str, Any] | None = None,
         context: Any = None,
-        features: PrecomputedFeatureProvider | CallableFeatureProvider | None = None,
+        features: FeatureProvider | None = None,
         risk: RiskManager | None = None,
         initial_cash: float | None = None,
         commission: CommissionModel | float | None = None,
@@ -75,7 +82,7 @@ class Engine:
         fill_timing: str | None = None,
         allow_short: bool | None = None,
         fractional: bool | None = None,
-        periods_per_year: float = 252.0,
+        periods_per_year: float | None = None,
         progress: bool | None = None,
     ) -> None:
         if isinstance(feed, Mapping) and feeds is None and not isinstance(feed, pl.DataFrame):
@@ -85,34 +92,42 @@ class Engine:
         self.stream = feed if hasattr(feed, "messages") else None
         # bars already validated into a table (a sweep worker reuses one for many runs)
         self.table = feed if isinstance(feed, BarTable) else None
-        if self.stream is not None and context is not None:
-            raise ConfigError(
-                "a stream brings its own context messages; context= is for replayed data"
-            )
+        setup = strategy if isinstance(strategy, Setup) else None
+        if setup is not None:
+            strategy = setup.build()
+            risk = risk if risk is not None else setup.fresh_risk()
+            features = features if features is not None else setup.feature_provider()
+            context = context if context is not None else setup.context
+            if periods_per_year is None:
+                periods_per_year = setup.periods_per_year
         if strategy is None:
-            raise ConfigError("no strategy: pass strategy=MyStrategy()")
+            raise ConfigError("no strategy: pass strategy=MyStrategy() or a Setup")
         if not isinstance(strategy, Strategy):
             raise ConfigError(
                 f"strategy must subclass tradeloop.Strategy, got {type(strategy).__name__}"
             )
-        options: dict[str, Any] = {
-            "initial_cash": initial_cash,
-            "commission": commission,
-            "slippage": slippage,
-            "fill_timing": fill_timing,
-            "allow_short": allow_short,
-            "fractional": fractional,
+        given = {
+            k: v
+            for k, v in {
+                "initial_cash": initial_cash,
+                "commission": commission,
+                "slippage": slippage,
+                "fill_timing": fill_timing,
+                "allow_short": allow_short,
+                "fractional": fractional,
+            }.items()
+            if v is not None
         }
-        given = {k: v for k, v in options.items() if v is not None}
         if broker is not None and given:
             raise ConfigError(
                 f"{sorted(given)} configure the broker, but a broker was passed too; set them "
                 "on SimulationBroker(...) instead"
             )
-        self.broker = (
+        options = {**(setup.broker_options() if setup is not None else {}), **given}
+        self.broker: RuntimeBroker = (
             broker
             if broker is not None
-            else SimulationBroker(float(given.pop("initial_cash", 100_000.0)), **given)
+            else SimulationBroker(float(options.pop("initial_cash", 100_000.0)), **options)
         )
         self.feeds: list[HistoricalFeed] = (
             []
@@ -122,17 +137,27 @@ class Engine:
             else [_as_feed(f).with_asset_id(str(asset)) for asset, f in feeds.items()]
         )
         self.strategy = strategy
-        self.context = context if isinstance(context, Context) else Context(context)
-        self.features = features
         self.risk = risk
-        self.periods_per_year = periods_per_year
+        self.features = _one_provider(features, risk)
+        if self.stream is not None:
+            self.context = Context()
+            self.context_names = _stream_context_names(self.stream, context)
+        else:
+            self.context = context if isinstance(context, Context) else Context(context)
+            self.context_names = self.context.names
+        self.periods_per_year = 252.0 if periods_per_year is None else float(periods_per_year)
         self.progress = progress
         self._ran = False
 
     def load(self) -> BarTable:
         """Read and validate every feed (joining precomputed features) into one table."""
         if self.table is not None:
-            return self.table
+            table = self.table
+            if isinstance(self.features, PrecomputedFeatureProvider):
+                raise ConfigError(
+                    "a BarTable is already joined: join precomputed features before building it"
+                )
+            return table
         frames = [feed.frame() for feed in self.feeds]
         if isinstance(self.features, PrecomputedFeatureProvider):
             frames = [self.features.join_signals(frame) for frame in frames]
@@ -154,22 +179,23 @@ class Engine:
         table = self.load()
         loaded = time.perf_counter()
         context = self.context
-        callable_features = None
+        join = None
         if isinstance(self.features, PrecomputedFeatureProvider):
             context = context.merged(self.features.market_context())
-        elif isinstance(self.features, CallableFeatureProvider):
-            if self.features.is_async:
+        elif self.features is not None:
+            if isinstance(self.features, CallableFeatureProvider) and self.features.is_async:
                 raise ConfigError(
                     "async feature functions run in paper and live runs (LiveRuntime); a replay "
                     "backtest calls features in line and needs plain functions"
                 )
-            callable_features = self.features
+            join = FeatureJoin(self.features)
         strategy, broker = self.strategy, self.broker
         compiled = isinstance(strategy, SignalStrategy) and strategy.compile
         if compiled:
             assert isinstance(strategy, SignalStrategy)
+            assert isinstance(broker, SimulationBroker)
             extras = (["a RiskManager"] if self.risk is not None else []) + (
-                ["callable features"] if callable_features is not None else []
+                ["callable features"] if join is not None else []
             )
             problem = compile_problem(strategy, broker, table, context, extras)
             if problem:
@@ -181,22 +207,17 @@ class Engine:
                     stacklevel=2,
                 )
         if self.risk is not None:
-            self.risk.bind(broker, self.features)
-        dispatcher = Dispatcher(strategy, broker, callable_features, self.risk)
+            self.risk.bind(broker)
+        dispatcher = Dispatcher(strategy, broker, self.risk)
         attach(strategy, broker)
         try:
             if compiled:
                 assert isinstance(strategy, SignalStrategy)
+                assert isinstance(broker, SimulationBroker)
                 kernel_seconds = run_compiled(strategy, broker, table, context)
                 return self._finish(table, started, loaded, {"kernel_seconds": kernel_seconds})
             strategy.on_start()
-            replay(
-                table,
-                dispatcher,
-                context,
-                market_features=callable_features,
-                progress=self.progress,
-            )
+            replay(table, dispatcher, context, features=join, progress=self.progress)
             strategy.on_end()
         finally:
             strategy.broker = None
@@ -216,11 +237,12 @@ class Engine:
             self.broker,
             risk=self.risk,
             features=self.features,
+            context_names=self.context_names or None,
             record=True,
         )
         await runtime.run()
         table = BarTable.from_frame(runtime.recorded_frame())
-        return self._finish(table, started, started)
+        return self._finish(table, started, started, {"runtime": runtime.counters()})
 
     def _start(self) -> None:
         if self._ran:
@@ -234,108 +256,42 @@ class Engine:
         table: BarTable,
         started: float,
         loaded: float,
-        extra: dict[str, float] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> BacktestResult:
-        broker = self.broker
         finished = time.perf_counter()
-        record = equity_record(table, broker.fills, broker.initial_cash)
-        live_equity, _ = broker.valuation()
-        if abs(record.equity[-1] - live_equity) > 1e-6 * max(1.0, abs(live_equity)):
-            raise AssertionError(  # an internal invariant, never the user's fault
-                f"tradeloop bug: equity rebuilt from fills {record.equity[-1]!r} != broker "
-                f"accounting {live_equity!r}; please report it with the data that caused it"
-            )
-        return self._result(
-            table,
-            record,
-            {
+        facts = RunFacts(
+            strategy=type(self.strategy).__name__,
+            context=self.context_names,
+            periods_per_year=self.periods_per_year,
+            risk=self.risk,
+            extra={
                 "load_seconds": loaded - started,
                 "run_seconds": finished - loaded,
-                "compiled": extra is not None,
+                "compiled": extra is not None and "kernel_seconds" in extra,
                 **(extra or {}),
             },
         )
+        return build_result(table, self.broker, facts)
 
-    def _result(
-        self, table: BarTable, record: EquityRecord, timings: dict[str, float]
-    ) -> BacktestResult:
-        broker = self.broker
-        fills = fills_frame(broker.fills)
-        trades = round_trips(broker.fills)
-        metrics = compute_metrics(
-            ts_ns=record.ts_ns,
-            equity=record.equity,
-            gross_exposure=record.gross_exposure,
-            positions=record.positions,
-            initial_cash=broker.initial_cash,
-            trades=trades,
-            traded_notional=float(sum(f.notional for f in broker.fills)),
-            commission=broker.portfolio.commission_paid,
-            periods_per_year=self.periods_per_year,
-        )
-        positions = positions_frame(broker)
-        metrics["realized_pnl"] = broker.portfolio.realized_pnl
-        metrics["unrealized_pnl"] = float(positions["unrealized_pnl"].sum())
-        equity = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
-        curve = pl.DataFrame(
-            {
-                "timestamp": pl.Series(record.ts_ns)
-                .cast(pl.Datetime("ns", "UTC"))
-                .cast(pl.Datetime("us", "UTC")),
-                "equity": record.equity,
-                "cash": record.cash,
-                "positions_value": record.equity - record.cash,
-                "gross_exposure": record.gross_exposure,
-                "drawdown": record.equity / equity - 1.0,
-                "n_positions": record.positions,
-            }
-        )
-        config = {
-            "strategy": type(self.strategy).__name__,
-            "n_bars": table.n_rows,
-            "n_assets": len(table.asset_ids),
-            "signals": list(table.signals),
-            "context": list(self.context.names),
-            "initial_cash": broker.initial_cash,
-            "commission": repr(broker.commission_model),
-            "slippage": repr(broker.slippage_model),
-            "fill_timing": broker.fill_timing,
-            "allow_short": broker.allow_short,
-            "fractional": broker.fractional,
-            "periods_per_year": self.periods_per_year,
-            **self._risk_config(),
-            **timings,
-        }
-        return BacktestResult(
-            metrics=metrics,
-            equity_curve=curve,
-            fills=fills,
-            orders=orders_frame(broker),
-            trades=trades,
-            daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
-            final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
-            positions=positions,
-            config=config,
-            benchmark_curve=pl.DataFrame(
-                {
-                    "timestamp": curve["timestamp"],
-                    "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
-                }
-            ),
-        )
 
-    def _risk_config(self) -> dict[str, Any]:
-        risk = self.risk
-        if risk is None:
-            return {}
-        halted = risk.halted_at
-        return {
-            "risk_rules": [getattr(rule, "name", type(rule).__name__) for rule in risk.rules],
-            "risk_guards": [guard.name for guard in risk.guards],
-            "risk_exits": dict(risk.exits),
-            "guard_interventions": dict(risk.guard_messages),
-            "halted_at": None if halted is None else str(halted),
-        }
+def _one_provider(features: FeatureProvider | None, risk: RiskManager | None) -> Any:
+    """The run's one feature provider: the one given, or the risk manager's."""
+    lent = risk.feature_provider if risk is not None else None
+    if features is not None and lent is not None and lent is not features:
+        raise ConfigError(
+            "features= and RiskManager(feature_provider=...) are two providers; a strategy and "
+            "its risk rules read one view: give the same provider to both (or only one)"
+        )
+    return features if features is not None else lent
+
+
+def _stream_context_names(stream: Any, context: Any) -> tuple[str, ...]:
+    """The context a stream run expects: given names, a Context's names, or the feed's own."""
+    if context is None:
+        return tuple(getattr(stream, "context_names", ()) or ())
+    if isinstance(context, list | tuple) and all(isinstance(n, str) for n in context):
+        return tuple(context)
+    return Context(context).names
 
 
 def _as_feed(feed: Any) -> HistoricalFeed:

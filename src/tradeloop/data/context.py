@@ -4,11 +4,16 @@ Pure. Each context series keeps its own timestamps; a lookup at time ``t`` takes
 at or before ``t`` (forward fill, never a later value), so an hourly VIX lines up with daily bars.
 Before a series starts the snapshot holds ``None``; missing (null/NaN) observations are skipped,
 so the last valid value carries forward, as pandas' ``Series.asof`` does.
+
+The one as-of context of both loops: a replay builds it from history; a stream run starts from
+the names it expects (``Context.declared``) and the values a restart kept, and ``observe``s
+each context message as it arrives. The same ``at_ns`` answers both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import bisect
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -68,15 +73,38 @@ EMPTY_SNAPSHOT = ContextSnapshot({})
 
 
 class _Series:
+    """One series' observations, in time order (missing values never stored)."""
+
     __slots__ = ("ts_ns", "values")
 
-    def __init__(self, ts_ns: npt.NDArray[np.int64], values: list[Any]) -> None:
+    def __init__(self, ts_ns: list[int], values: list[Any]) -> None:
         self.ts_ns = ts_ns
         self.values = values
 
     def asof(self, ts_ns: int) -> Any:
-        index = int(np.searchsorted(self.ts_ns, ts_ns, side="right")) - 1
+        index = bisect.bisect_right(self.ts_ns, ts_ns) - 1
         return self.values[index] if index >= 0 else None
+
+    def add(self, ts_ns: int, value: Any) -> None:
+        """Keep an observation: in order; a repeated time replaces the earlier value."""
+        times = self.ts_ns
+        if not times or ts_ns > times[-1]:
+            times.append(ts_ns)
+            self.values.append(value)
+            return
+        index = bisect.bisect_left(times, ts_ns)
+        if index < len(times) and times[index] == ts_ns:
+            self.values[index] = value
+        else:
+            times.insert(index, ts_ns)
+            self.values.insert(index, value)
+
+    def forget_before(self, ts_ns: int) -> None:
+        """Drop what no lookup at ``ts_ns`` or later can return (all but the value in force)."""
+        index = bisect.bisect_right(self.ts_ns, ts_ns) - 1
+        if index > 0:
+            del self.ts_ns[:index]
+            del self.values[:index]
 
 
 class Context:
@@ -95,15 +123,57 @@ class Context:
         if sources is None:
             return
         if isinstance(sources, Context):
-            self._series = dict(sources._series)
+            self._series = {
+                n: _Series(list(s.ts_ns), list(s.values)) for n, s in sources._series.items()
+            }
         elif isinstance(sources, Mapping):
             self._add_mapping(sources, timestamp_col)
         else:
             self._add_frame(to_polars(sources, timestamp_col), "context frame", timestamp_col)
 
+    @classmethod
+    def declared(
+        cls, names: Iterable[str] = (), in_force: Mapping[str, tuple[int, Any]] | None = None
+    ) -> Context:
+        """A context for a stream: ``names`` are ``None`` until their first value arrives;
+        ``in_force`` holds (time, value) pairs a restart kept (``in_force()`` of the last run)."""
+        context = cls()
+        for name in names:
+            context._series[str(name)] = _Series([], [])
+        for name, (ts_ns, value) in (in_force or {}).items():
+            context.observe(name, int(ts_ns), value)
+        return context
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._series)
+
+    def observe(self, name: str, ts_ns: int, value: Any) -> None:
+        """A new observation of series ``name`` (a stream's context message). A missing value
+        (None, NaN) is not an observation: the last valid value stays in force."""
+        if value is None or value != value:
+            self._series.setdefault(name, _Series([], []))
+            return
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = _Series([], [])
+        series.add(ts_ns, value)
+        if self._last_ts_ns is not None and ts_ns <= self._last_ts_ns:
+            self._last_ts_ns = None  # the cached snapshot may be out of date
+
+    def in_force(self, ts_ns: int) -> dict[str, tuple[int, Any]]:
+        """Each series' value in force at ``ts_ns``, with its time: what a restart needs."""
+        kept: dict[str, tuple[int, Any]] = {}
+        for name, series in self._series.items():
+            index = bisect.bisect_right(series.ts_ns, ts_ns) - 1
+            if index >= 0:
+                kept[name] = (series.ts_ns[index], series.values[index])
+        return kept
+
+    def forget_before(self, ts_ns: int) -> None:
+        """A stream only looks forward: drop observations older than the value in force."""
+        for series in self._series.values():
+            series.forget_before(ts_ns)
 
     def __bool__(self) -> bool:
         return bool(self._series)
@@ -126,16 +196,18 @@ class Context:
         """
         series = self._series[name]
         values = np.asarray(series.values)
-        if values.dtype.kind not in "fiub":
+        if values.size and values.dtype.kind not in "fiub":
             raise TypeError(f"context {name!r} holds labels, not numbers")
-        index = np.searchsorted(series.ts_ns, ts_ns, side="right") - 1
+        index = np.searchsorted(np.asarray(series.ts_ns, np.int64), ts_ns, side="right") - 1
+        if not values.size:
+            return np.full(len(ts_ns), np.nan)
         out = np.where(index >= 0, values.astype(np.float64)[np.maximum(index, 0)], np.nan)
         return out.astype(np.float64)
 
     def series_points(self, name: str) -> tuple[list[int], list[Any]]:
         """The raw observations of series ``name``: (UTC ns times, values)."""
         series = self._series[name]
-        return series.ts_ns.tolist(), list(series.values)
+        return list(series.ts_ns), list(series.values)
 
     def merged(self, other: Context) -> Context:
         """A context holding both sets of series; a name in both is an error."""
@@ -143,7 +215,7 @@ class Context:
         if both:
             raise DataError(f"context series {sorted(both)} are given twice; keep one source")
         out = Context(self)
-        out._series.update(other._series)
+        out._series.update(Context(other)._series)
         return out
 
     def _add_mapping(self, sources: Mapping[Any, Any], timestamp_col: str) -> None:
@@ -208,7 +280,7 @@ class Context:
             if column.dtype.is_float():
                 keep &= ~column.is_nan().fill_null(True).to_numpy()
             values = column.filter(pl.Series(keep)).to_list()
-            self._series[name] = _Series(ts[keep].astype(np.int64), values)
+            self._series[name] = _Series(ts[keep].astype(np.int64).tolist(), values)
 
 
 def _is_timestamp(key: Any) -> bool:

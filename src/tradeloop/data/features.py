@@ -1,14 +1,21 @@
-"""Feature providers: one source of per-asset features and market-wide features.
+"""Feature providers, and the one join of their features into a timestamp's bars. Pure.
 
-The same provider fills ``event.signals`` / ``event.context`` and serves the risk layer, so a
-strategy and its risk rules never disagree about a number. Lookups are as-of: the last row at
-or before the timestamp, never a later one.
+Per-asset features become signal columns of the bars (what ``event.signals``, the batch and
+the risk rules read: one view, so a strategy and its risk rules never disagree about a
+number); market-wide features become context. Lookups are as-of: the last row at or before
+the timestamp, never a later one.
+
+Both loops join the same way (``FeatureJoin``): a precomputed provider's per-asset rows by
+the same as-of index (a replay joins every timestamp at once, a stream one at a time), its
+market rows merged into the run's ``Context``; a callable provider asked at each timestamp,
+the market function first, then every asset. A live run may ask async functions
+concurrently (``tradeloop.runtime.features``); a replay calls plain functions in line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -17,13 +24,19 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradeloop.clock import utc_ns
-from tradeloop.data.context import Context
+from tradeloop.clock import utc_datetime, utc_ns
+from tradeloop.data.context import Context, ContextSnapshot
 from tradeloop.data.feed import to_polars
 from tradeloop.data.validation import utc_ns_expr
 from tradeloop.errors import ConfigError, DataError, FeatureError
 
-__all__ = ["CallableFeatureProvider", "FeatureProvider", "PrecomputedFeatureProvider"]
+__all__ = [
+    "CallableFeatureProvider",
+    "FeatureJoin",
+    "FeatureProvider",
+    "PrecomputedFeatureProvider",
+    "checked_features",
+]
 
 
 @runtime_checkable
@@ -93,13 +106,34 @@ class PrecomputedFeatureProvider:
     def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
         """The asset's features as of ``timestamp``; empty before its first row."""
         entry = self._index.get(asset_id)
+        if entry is None or not entry[0].size or utc_ns(timestamp) < int(entry[0][0]):
+            return {}
+        values = self._asof(asset_id, np.array([utc_ns(timestamp)], dtype=np.int64))
+        assert values is not None
+        return dict(zip(self.asset_features, values[0].tolist(), strict=True))
+
+    def _asof(self, asset_id: str, ts_ns: npt.NDArray[np.int64]) -> npt.NDArray[np.float64] | None:
+        """The asset's feature rows as of each of ``ts_ns`` (NaN before its first row): the
+        one lookup behind ``get_features``, ``lookup`` and ``join_signals``."""
+        entry = self._index.get(asset_id)
         if entry is None:
-            return {}
+            return None
         ts, values = entry
-        index = int(np.searchsorted(ts, utc_ns(timestamp), side="right")) - 1
-        if index < 0:
-            return {}
-        return dict(zip(self.asset_features, values[index].tolist(), strict=True))
+        index = np.searchsorted(ts, ts_ns, side="right") - 1
+        out = values[np.maximum(index, 0)]
+        out[index < 0] = np.nan
+        return out
+
+    def lookup(self, asset_ids: list[str], ts_ns: int) -> npt.NDArray[np.float64]:
+        """Every asset's features at one timestamp: rows of ``asset_ids``, columns of
+        ``asset_features`` (NaN where an asset has no row yet)."""
+        out = np.full((len(asset_ids), len(self.asset_features)), math.nan)
+        at = np.array([ts_ns], dtype=np.int64)
+        for i, asset_id in enumerate(asset_ids):
+            rows = self._asof(asset_id, at)
+            if rows is not None:
+                out[i] = rows[0]
+        return out
 
     def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
         """Market-wide features as of ``timestamp`` (``None`` before a series starts)."""
@@ -118,14 +152,15 @@ class PrecomputedFeatureProvider:
             )
         if not self.asset_features:
             return bars
-        joined = bars.sort("ts_ns").join_asof(
-            self._asset_frame.sort("ts_ns"),
-            on="ts_ns",
-            by="asset_id",
-            strategy="backward",
-            check_sortedness=False,  # both sides were just sorted by time, so each group is too
+        joined = np.full((bars.height, len(self.asset_features)), math.nan)
+        rows = bars.with_row_index("_row").select("_row", "asset_id", "ts_ns")
+        for (asset,), part in rows.partition_by("asset_id", as_dict=True).items():
+            values = self._asof(str(asset), part["ts_ns"].to_numpy())
+            if values is not None:
+                joined[part["_row"].to_numpy()] = values
+        return bars.with_columns(
+            pl.Series(name, joined[:, j]) for j, name in enumerate(self.asset_features)
         )
-        return joined.with_columns(pl.col(self.asset_features).fill_null(float("nan")))
 
 
 class CallableFeatureProvider:
@@ -160,60 +195,104 @@ class CallableFeatureProvider:
     def has_asset_features(self) -> bool:
         return self._compute is not None
 
+    @property
+    def compute_fn(self) -> Callable[[str, datetime], Any] | None:
+        return self._compute
+
+    @property
+    def compute_market_fn(self) -> Callable[[datetime], Any] | None:
+        return self._compute_market
+
     def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
         if self._compute is None:
             return {}
-        return _checked(self._compute(asset_id, timestamp), f"features of {asset_id}")
+        return checked_features(self._compute(asset_id, timestamp), f"features of {asset_id}")
 
     def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
         if self._compute_market is None:
             return {}
-        return _checked(self._compute_market(timestamp), "market features")
+        return checked_features(self._compute_market(timestamp), "market features")
 
-    async def fetch(
-        self, asset_ids: list[str], timestamp: datetime
+
+def checked_features(value: Any, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a mapping of features; ``FeatureError`` otherwise."""
+    if not isinstance(value, Mapping):
+        raise FeatureError(f"{what}: expected a dict of name -> value, got {type(value).__name__}")
+    return value
+
+
+class FeatureJoin:
+    """One timestamp's features joined into its columns and context: the join both loops use.
+
+    ``columns`` maps ``"signal:<name>"`` to the timestamp's arrays (asset order). Per-asset
+    features become such columns (NaN for an asset without the feature); a name seen once stays
+    a column for the rest of the run (NaN when missing), so a signal never vanishes between
+    bars. Market features (a callable provider's) join the context snapshot.
+    """
+
+    def __init__(self, provider: FeatureProvider) -> None:
+        self.provider = provider
+        self.names: list[str] = list(getattr(provider, "asset_features", ()))
+        self.precomputed = isinstance(provider, PrecomputedFeatureProvider)
+
+    def ask(
+        self, asset_ids: list[str], ts_ns: int
     ) -> tuple[list[Mapping[str, float]], Mapping[str, Any]]:
-        """Every asset's features and the market's for one timestamp (the live runtime's call).
-
-        Raises ``FeatureError`` if a function fails, returns something other than a mapping,
-        or (async functions) the whole timestamp takes longer than ``timeout_s``.
-        """
-        if not self.is_async:
-            try:
-                return [self.get_features(a, timestamp) for a in asset_ids], (
-                    self.get_market_features(timestamp)
-                )
-            except FeatureError:
-                raise
-            except Exception as err:
-                raise FeatureError(f"a feature function raised {err!r}") from err
+        """The provider's answer for one timestamp, called in line: the market's, then every
+        asset's. Raises ``FeatureError`` if a function fails or returns something else."""
+        provider = self.provider
+        if isinstance(provider, PrecomputedFeatureProvider):
+            return [], {}  # joined by ``join_rows``; its market rows are in the run's context
+        when = utc_datetime(ts_ns)
         try:
-            async with asyncio.timeout(self.timeout_s):
-                per_asset, market = await asyncio.gather(
-                    asyncio.gather(*(_call(self._compute, a, timestamp) for a in asset_ids)),
-                    _call(self._compute_market, timestamp),
-                )
-        except TimeoutError:
-            raise FeatureError(
-                f"features for {len(asset_ids)} assets took longer than {self.timeout_s:g} s"
-            ) from None
+            market = provider.get_market_features(when)
+            per_asset = [provider.get_features(a, when) for a in asset_ids]
         except FeatureError:
             raise
         except Exception as err:
             raise FeatureError(f"a feature function raised {err!r}") from err
-        pairs = zip(per_asset, asset_ids, strict=True)
-        checked = [_checked(f, f"features of {a}") for f, a in pairs]
-        return checked, _checked(market, "market features")
+        return per_asset, market
 
+    def join(
+        self,
+        ts_ns: int,
+        asset_ids: list[str],
+        columns: dict[str, npt.NDArray[np.float64]],
+        per_asset: list[Mapping[str, float]],
+        market: Mapping[str, Any],
+        snapshot: ContextSnapshot,
+    ) -> ContextSnapshot:
+        """Write the features into ``columns`` (new arrays, never the caller's); return the
+        snapshot with the market features added."""
+        n = len(asset_ids)
+        if self.precomputed:
+            assert isinstance(self.provider, PrecomputedFeatureProvider)
+            values = self.provider.lookup(asset_ids, ts_ns)
+            for j, name in enumerate(self.names):
+                self._add(columns, name, values[:, j].copy())
+        else:
+            seen = {name for features in per_asset for name in features}
+            self.names.extend(sorted(seen - set(self.names)))
+            for name in self.names:
+                self._add(
+                    columns,
+                    name,
+                    np.array([f.get(name, math.nan) for f in per_asset], dtype=np.float64)
+                    if per_asset
+                    else np.full(n, math.nan),
+                )
+        if market:
+            snapshot = ContextSnapshot({**snapshot, **market})
+        return snapshot
 
-async def _call(fn: Callable[..., Any] | None, *args: Any) -> Any:
-    if fn is None:
-        return {}
-    value = fn(*args)
-    return await value if inspect.isawaitable(value) else value
+    def _add(self, columns: dict[str, npt.NDArray[np.float64]], name: str, values: Any) -> None:
+        key = f"signal:{name}"
+        if key in columns and not self._owned(key):
+            raise ConfigError(
+                f"feature {name!r} is also a signal of the bars; rename one of them "
+                "(the provider's features and the feed's signals share one namespace)"
+            )
+        columns[key] = values
 
-
-def _checked(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise FeatureError(f"{what}: expected a dict of name -> value, got {type(value).__name__}")
-    return value
+    def _owned(self, key: str) -> bool:
+        return False

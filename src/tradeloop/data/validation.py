@@ -4,7 +4,8 @@ Pure: a polars frame in, a polars frame out. The normal form has one row per (as
 ``ts_ns`` (Int64, UTC nanoseconds), ``asset_id`` (String), ``open high low close volume``
 (Float64), one Float64 column per signal, and ``source_row`` (the row number in the input).
 
-Rules, each checked for the whole frame at once:
+Rules, each checked for the whole frame at once (the bar rules, ``BAR_RULES``, are the same
+for every source: a stream applies them to each timestamp's bars):
 - ``timestamp`` and ``close`` are required; ``open``, ``high``, ``low`` default to ``close`` and
   ``volume`` to NaN when the input has close-only bars.
 - naive timestamps are UTC; aware ones are converted to UTC; dates are midnight UTC.
@@ -16,15 +17,102 @@ Rules, each checked for the whole frame at once:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from tradeloop.errors import DataError, UnknownSignalError
 
-__all__ = ["OHLCV", "normalize_bars", "utc_ns_expr"]
+__all__ = [
+    "BAR_RULES",
+    "OHLCV",
+    "BarRule",
+    "bar_problems",
+    "normalize_bars",
+    "rule_masks",
+    "utc_ns_expr",
+]
 
 OHLCV = ("open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True, slots=True)
+class BarRule:
+    """One rule every bar keeps, from any source: history, the wire codec, a venue feed."""
+
+    name: str
+    what: str
+    fix: str
+
+
+# The one set of bar rules. A history run refuses the data (DataError naming the first bad
+# row); a stream skips the bar, counts it under ``name`` and logs it (``runtime.live``).
+BAR_RULES = (
+    *(
+        BarRule(
+            f"{name}_not_finite",
+            f"{name} is missing or not finite",
+            "drop the bar or fill it from a trusted source; tradeloop never guesses a price",
+        )
+        for name in _PRICES
+    ),
+    *(
+        BarRule(f"{name}_not_positive", f"{name} is <= 0", "check the data source for a bad print")
+        for name in _PRICES
+    ),
+    BarRule(
+        "high_below_low",
+        "high < low",
+        "the bar range is inverted; check column order (open, high, low, close)",
+    ),
+    BarRule(
+        "outside_range",
+        "open or close lies outside [low, high]",
+        "the bar is inconsistent; limit and stop fills need a valid range",
+    ),
+    BarRule("negative_volume", "volume is negative", "volume must be >= 0 (NaN if unknown)"),
+)
+
+
+def rule_masks(
+    open_: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    volume: npt.NDArray[np.float64],
+) -> list[npt.NDArray[np.bool_]]:
+    """For each of ``BAR_RULES`` (in order), which bars break it (NaN compares as False, so
+    a missing price breaks only its ``*_not_finite`` rule)."""
+    prices = (open_, high, low, close)
+    with np.errstate(invalid="ignore"):
+        return [
+            *(~np.isfinite(p) for p in prices),
+            *(p <= 0 for p in prices),
+            high < low,
+            (open_ > high) | (close > high) | (open_ < low) | (close < low),
+            volume < 0,
+        ]
+
+
+def bar_problems(
+    open_: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    volume: npt.NDArray[np.float64],
+) -> list[tuple[int, BarRule]]:
+    """(index, first rule broken) of every bad bar in the columns; empty when all are good."""
+    masks = rule_masks(open_, high, low, close, volume)
+    if not any(mask.any() for mask in masks):
+        return []
+    seen: dict[int, BarRule] = {}
+    for rule, mask in zip(BAR_RULES, masks, strict=True):
+        for index in np.flatnonzero(mask).tolist():
+            seen.setdefault(index, rule)
+    return sorted(seen.items())
 
 
 def normalize_bars(
@@ -166,44 +254,15 @@ def _check_values(out: pl.DataFrame, source: str) -> None:
             f"{source} row {row['source_row']}: no asset id ({count} such rows). "
             "Fix: fill the asset column, or pass asset_id= for a single-asset frame."
         )
-    checks: list[tuple[pl.Expr, str, str]] = []
-    for name in _PRICES:
-        col = pl.col(name)
-        checks.append(
-            (
-                col.is_null() | col.is_nan() | col.is_infinite(),
-                f"{name} is missing or not finite",
-                "drop the bar or fill it from a trusted source; tradeloop never guesses a price",
-            )
-        )
-        checks.append((col <= 0, f"{name} is <= 0", "check the data source for a bad print"))
-    checks += [
-        (
-            pl.col("high") < pl.col("low"),
-            "high < low",
-            "the bar range is inverted; check column order (open, high, low, close)",
-        ),
-        (
-            (pl.col("open") > pl.col("high"))
-            | (pl.col("close") > pl.col("high"))
-            | (pl.col("open") < pl.col("low"))
-            | (pl.col("close") < pl.col("low")),
-            "open or close lies outside [low, high]",
-            "the bar is inconsistent; limit and stop fills need a valid range",
-        ),
-        (
-            pl.col("volume") < 0,
-            "volume is negative",
-            "volume must be >= 0 (NaN if unknown)",
-        ),
-    ]
-    for condition, what, fix in checks:
-        found = _first_bad(out, condition)
-        if found:
-            row, count = found
+    columns = [out[name].to_numpy() for name in OHLCV]
+    for rule, bad in zip(BAR_RULES, rule_masks(*columns), strict=True):
+        if bad.any():
+            index = int(np.argmax(bad))
+            row = out.row(index, named=True)
             values = ", ".join(f"{k}={row[k]}" for k in OHLCV)
             raise DataError(
-                f"{_where(row, source)}: {what} ({values}); {count} bad row(s) in all. Fix: {fix}."
+                f"{_where(row, source)}: {rule.what} ({values}); {int(bad.sum())} bad row(s) "
+                f"in all. Fix: {rule.fix}."
             )
 
 

@@ -58,7 +58,13 @@ class _Held:
 
 
 class RiskManager:
-    """Protective exit rules and portfolio guards, shared by backtest, paper and live runs."""
+    """Protective exit rules and portfolio guards, shared by backtest, paper and live runs.
+
+    Rules read the asset's signals as the strategy saw them (bars joined with the run's
+    features). ``feature_provider`` names where those features come from when the run is
+    given none of its own: ``Engine(risk=RiskManager(provider))`` joins ``provider``'s features
+    for the strategy and the rules alike.
+    """
 
     def __init__(self, feature_provider: FeatureProvider | None = None) -> None:
         self.feature_provider = feature_provider
@@ -70,7 +76,6 @@ class RiskManager:
         self._latest: dict[str, Mapping[str, float]] = {}
         self._context: Mapping[str, Any] = {}
         self._broker: RuntimeBroker | None = None
-        self._own_features = False
         self._peak = 0.0
         self._now: datetime | None = None
 
@@ -88,22 +93,24 @@ class RiskManager:
         return self
 
     @property
+    def bound(self) -> bool:
+        """Whether it has been attached to a run (it then holds that run's state)."""
+        return self._broker is not None
+
+    @property
     def halted_at(self) -> object:
         for guard in self.guards:
             if isinstance(guard, MaxDrawdownHalt) and guard.halted_at is not None:
                 return guard.halted_at
         return None
 
-    def bind(self, broker: RuntimeBroker, engine_features: object = None) -> None:
+    def bind(self, broker: RuntimeBroker) -> None:
         """Attach to a broker before a run: see its fills, check its new orders."""
         self._broker = broker
         self._peak = broker.initial_cash
         broker.fill_listeners.insert(0, self._on_fill)
         if self.guards:
             broker.pre_trade_checks.append(self._allow)
-        self._own_features = (
-            self.feature_provider is not None and self.feature_provider is not engine_features
-        )
 
     # -- per timestamp ------------------------------------------------------------------------
 
@@ -171,7 +178,7 @@ class RiskManager:
             bar = block.bar(asset_id)
             if bar is None:
                 continue
-            features = self._features(block, asset_id, timestamp)
+            features = block.signals_of(asset_id)
             self._latest[asset_id] = features
             held = self._held.get(asset_id)
             if held is not None:
@@ -257,11 +264,6 @@ class RiskManager:
     ) -> None:
         self.exits[reason] = self.exits.get(reason, 0) + 1
         broker.exit_position(asset_id, price, reason, kind, bar)
-
-    def _features(self, block: BarBlock, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
-        if self._own_features and self.feature_provider is not None:
-            return self.feature_provider.get_features(asset_id, timestamp)
-        return block.signals_of(asset_id)
 
     def _require_broker(self) -> RuntimeBroker:
         if self._broker is None:

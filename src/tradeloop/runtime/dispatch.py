@@ -3,6 +3,8 @@
 The replay loop and the live runtime both hand each timestamp's bars to ``Dispatcher.step``,
 which is why a strategy behaves the same in a backtest, on paper and live:
 
+0. (before the dispatcher) the bars are validated, and a feature provider's features are
+   joined into the block and the context, the same way in both loops;
 1. the broker moves to the timestamp: day orders expire, open orders fill at the new opens;
 2. risk rules check every open position against its bar (stops, targets, time exits);
 3. every asset's latest close becomes its mark;
@@ -23,11 +25,12 @@ import numpy.typing as npt
 
 from tradeloop.broker.base import Bar, RuntimeBroker
 from tradeloop.clock import utc_datetime
-from tradeloop.data.features import CallableFeatureProvider
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["BarBlock", "Dispatcher", "RiskHook"]
+
+_PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
 class BarBlock:
@@ -81,6 +84,26 @@ class BarBlock:
         self.stop = 0
         self._rows: dict[str, int] | None = None
         self._lookups = 0
+
+    @classmethod
+    def single(
+        cls,
+        ts_ns: int,
+        asset_ids: list[str],
+        columns: Mapping[str, npt.NDArray[np.float64]],
+        bar_index: npt.NDArray[np.int64],
+        *,
+        needs_rows: bool,
+    ) -> BarBlock:
+        """A block of one timestamp's columns (``open`` … ``volume``, ``signal:<name>``), in
+        asset order, already moved to ``ts_ns``: what both loops hand the dispatcher when a
+        timestamp is prepared on its own (a stream; a replay joining features)."""
+        names = tuple(sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:")))
+        rows = {k: columns[k].tolist() if needs_rows else [] for k in _PRICE_COLUMNS}
+        signals = {n: columns[f"signal:{n}"].tolist() for n in names} if needs_rows else {}
+        block = cls(asset_ids, rows, bar_index, signals, columns, names)
+        block.move(ts_ns, 0, len(asset_ids))
+        return block
 
     def move(self, ts_ns: int, start: int, stop: int, timestamp: datetime | None = None) -> None:
         """Point the block at one timestamp's rows (the datetime is made lazily if omitted)."""
@@ -178,13 +201,11 @@ class Dispatcher:
         self,
         strategy: Strategy,
         broker: RuntimeBroker,
-        features: CallableFeatureProvider | None = None,
         risk: RiskHook | None = None,
     ) -> None:
         self.strategy = strategy
         self.broker = broker
         self.risk = risk
-        self.features = features if features is not None and features.has_asset_features else None
         self.on_event = _event_handler(strategy)
         self.on_batch = _batch_handler(strategy)
 
@@ -222,7 +243,7 @@ class Dispatcher:
         ids, close = block.asset_ids, block.close
         opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
         signals, close_array = block.signals, block.arrays["close"]
-        on_event, on_batch, features = self.on_event, self.on_batch, self.features
+        on_event, on_batch = self.on_event, self.on_batch
         if not decide:
             on_event = on_batch = None
         risk = self.risk
@@ -241,9 +262,6 @@ class Dispatcher:
                 marks.update(zip(ids[start:stop], close[start:stop], strict=True))
             if on_event is not None:
                 for i in range(start, stop):
-                    view: Mapping[str, float] = SignalView(signals, i)
-                    if features is not None:
-                        view = {**view, **features.get_features(ids[i], block.timestamp)}
                     event = MarketEvent(
                         None,
                         ids[i],
@@ -252,7 +270,7 @@ class Dispatcher:
                         lows[i],
                         close[i],
                         volumes[i],
-                        view,
+                        SignalView(signals, i),
                         context,
                         ts_ns,
                     )

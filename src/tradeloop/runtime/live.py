@@ -5,14 +5,20 @@ same live. A timestamp is handed over when it is complete: a ``bars`` message ca
 whole timestamp; single ``bar`` messages complete one when every asset of ``universe`` has
 reported, or when the first bar of a later timestamp arrives (or the stream ends).
 After a reconnect, a half-received timestamp is dropped and received again whole.
-Context messages update a buffer; each timestamp sees the latest value observed at or
-before it. Late bars (at or before a timestamp already handled) and repeated
-(asset, time) bars are counted and skipped.
+Context messages are observations of the run's ``Context`` (the replay's as-of lookup):
+each timestamp sees the latest value at or before it, and a name declared up front
+(``context_names``) is ``None`` until its first value, as in a replay. With names declared,
+a message for any other name is counted and dropped. Late bars (at or before a timestamp
+already handled) and repeated (asset, time) bars are counted and skipped.
 
-With a ``features`` provider, each timestamp asks it for every asset's features (they join
-the bar's signals) and the market's (they join the context). If that fails or times out,
-the timestamp's orders still fill and its prices still mark the book, but the strategy is
-not called: it never decides on missing numbers. The skip is logged and counted.
+Every bar passes the one set of bar rules (``data.validation.BAR_RULES``) before anything
+sees it: a bad bar is skipped, counted under the rule it broke and logged.
+
+With a ``features`` provider, each timestamp is joined exactly as a replay joins it
+(``data.features.FeatureJoin``): every asset's features join the bar's signals, the market's
+join the context, and risk rules read the same columns. If asking fails or times out, the
+timestamp's orders still fill and its prices still mark the book, but the strategy is not
+called: it never decides on missing numbers. The skip is logged and counted.
 
 With a ``gate`` (``tradeloop.risk.gate``), every order passes its hard limits; the gate's
 day and mode are part of ``state()``.
@@ -34,12 +40,14 @@ import structlog
 
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.clock import utc_datetime
-from tradeloop.data.context import EMPTY_SNAPSHOT, ContextSnapshot
-from tradeloop.data.features import CallableFeatureProvider, FeatureProvider
+from tradeloop.data.context import Context
+from tradeloop.data.features import FeatureJoin, FeatureProvider, PrecomputedFeatureProvider
+from tradeloop.data.validation import bar_problems
 from tradeloop.errors import DataError, FeatureError
 from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
+from tradeloop.runtime.features import ask_features
 from tradeloop.strategy.base import Strategy, attach
 
 __all__ = ["LiveRuntime", "MessageSource"]
@@ -64,6 +72,7 @@ class LiveRuntime:
         gate: PreTradeGate | None = None,
         features: FeatureProvider | None = None,
         universe: Iterable[str] | None = None,
+        context_names: Iterable[str] | None = None,
         resume: dict[str, Any] | None = None,
         on_timestamp: Callable[[int], None] | None = None,
         after_timestamp: Callable[[int], Awaitable[None]] | None = None,
@@ -75,7 +84,7 @@ class LiveRuntime:
         self.broker = broker
         self.risk: RiskHook | None = risk
         self.gate = gate
-        self.features = features
+        self.features = FeatureJoin(features) if features is not None else None
         self.universe = frozenset(universe) if universe is not None else None
         self.wall_clock = wall_clock
         self.bars_seen = 0
@@ -83,12 +92,15 @@ class LiveRuntime:
         self.late = 0
         self.duplicates = 0
         self.feature_skips = 0
+        self.invalid_bars: dict[str, int] = {}  # bars refused, by the rule they broke
+        self.unknown_context = 0  # context messages for a name nobody declared
         self._pending: dict[str, BarMessage] = {}
         self._ts_ns: int | None = None
         resume = resume or {}
-        self._context: dict[str, list[tuple[int, Any]]] = {
-            name: [(int(ts), value)] for name, (ts, value) in resume.get("context", {}).items()
-        }
+        self._strict_context = context_names is not None
+        self.context = Context.declared(context_names or (), resume.get("context", {}))
+        if isinstance(features, PrecomputedFeatureProvider):
+            self.context = self.context.merged(features.market_context())
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
         self._last_ids: list[str] = []
         self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
@@ -117,7 +129,7 @@ class LiveRuntime:
             self.risk.bind(broker)  # type: ignore[attr-defined]
         if self.gate is not None:
             self.gate.bind(broker)
-        self._dispatcher = Dispatcher(strategy, broker, None, self.risk)
+        self._dispatcher = Dispatcher(strategy, broker, self.risk)
         attach(strategy, broker)
         try:
             strategy.on_start()
@@ -128,9 +140,7 @@ class LiveRuntime:
                     elif isinstance(message, BarBatchMessage):
                         await self._on_batch(message)
                     elif isinstance(message, ContextMessage):
-                        self._context.setdefault(message.name, []).append(
-                            (message.ts_ns, message.value)
-                        )
+                        self._on_context(message)
                     elif isinstance(message, Reconnected):
                         # a drop can cut a timestamp in half: forget its partial bars (the
                         # restarted or backfilled stream sends it again, whole) and skip
@@ -154,12 +164,26 @@ class LiveRuntime:
         """The last timestamp handed to the strategy (and journaled), if any."""
         return self._last_flushed
 
+    def counters(self) -> dict[str, Any]:
+        """What the run counted (the daemon's summary and the result's config report them)."""
+        return {
+            "bars": self.bars_seen,
+            "timestamps": self.timestamps,
+            "late_bars": self.late,
+            "duplicate_bars": self.duplicates,
+            "invalid_bars": dict(self.invalid_bars),
+            "unknown_context": self.unknown_context,
+            "feature_skips": self.feature_skips,
+            "replayed_bars_skipped": self.replayed,
+        }
+
     def state(self) -> dict[str, Any]:
         """What a restart needs to carry on (see ``journal``)."""
         self._sync_bar_counts()
+        now = self._last_flushed
         state: dict[str, Any] = {
             "bar_counts": dict(self._bar_count),
-            "context": self._context_in_force(),
+            "context": {} if now is None else self.context.in_force(now),
         }
         if self.gate is not None:
             state["gate"] = self.gate.state()
@@ -188,6 +212,16 @@ class LiveRuntime:
             count = self.duplicates
         if count <= 10 or count % 100 == 0:
             self._log.warning(kind, ts=str(utc_datetime(ts_ns)), asset=asset_id, total=count)
+
+    def _on_context(self, message: ContextMessage) -> None:
+        if self._strict_context and message.name not in self.context.names:
+            self.unknown_context += 1
+            if self.unknown_context <= 10 or self.unknown_context % 100 == 0:
+                self._log.warning(
+                    "unknown_context_dropped", name=message.name, total=self.unknown_context
+                )
+            return
+        self.context.observe(message.name, message.ts_ns, message.value)
 
     async def _on_bar(self, bar: BarMessage) -> None:
         if self._is_old(bar.ts_ns, 1, bar.asset_id):
@@ -250,18 +284,32 @@ class LiveRuntime:
     ) -> None:
         """Hand one complete timestamp (asset-sorted columns) to the dispatcher."""
         self._ts_ns = ts_ns
-        snapshot = self._snapshot(ts_ns)
+        asset_ids, arrays = self._valid(ts_ns, asset_ids, arrays)
+        if not asset_ids:
+            return
+        snapshot = self.context.at_ns(ts_ns)
         decide = True
         if self.features is not None:
-            decide, names, snapshot = await self._add_features(
-                ts_ns, asset_ids, arrays, names, snapshot
-            )
-        bar_index = self._next_bar_index(asset_ids)
-        rows = self._dispatcher.needs_rows
-        columns = {k: arrays[k].tolist() if rows else [] for k in _PRICE_COLUMNS}
-        signals = {n: arrays[f"signal:{n}"].tolist() for n in names} if rows else {}
-        block = BarBlock(asset_ids, columns, bar_index, signals, arrays, names)
-        block.move(ts_ns, 0, len(asset_ids))
+            try:
+                per_asset, market = await ask_features(self.features, asset_ids, ts_ns)
+            except FeatureError as err:
+                decide = False
+                self.feature_skips += 1
+                self._log.warning(
+                    "features_skipped",
+                    ts=str(utc_datetime(ts_ns)),
+                    assets=len(asset_ids),
+                    error=str(err),
+                )
+            else:
+                snapshot = self.features.join(ts_ns, asset_ids, arrays, per_asset, market, snapshot)
+        block = BarBlock.single(
+            ts_ns,
+            asset_ids,
+            arrays,
+            self._next_bar_index(asset_ids),
+            needs_rows=self._dispatcher.needs_rows,
+        )
         if self._recorded is not None:
             self._recorded.append((ts_ns, asset_ids, dict(arrays)))
         gate = self.gate
@@ -270,6 +318,7 @@ class LiveRuntime:
         self._dispatcher.step(block, snapshot, decide=decide)
         if gate is not None:
             gate.end_timestamp()
+        self.context.forget_before(ts_ns)
         self._last_flushed = ts_ns
         self.timestamps += 1
         if self.on_timestamp is not None:
@@ -277,39 +326,29 @@ class LiveRuntime:
         if self.after_timestamp is not None:
             await self.after_timestamp(ts_ns)
 
-    async def _add_features(
-        self,
-        ts_ns: int,
-        asset_ids: list[str],
-        arrays: dict[str, npt.NDArray[np.float64]],
-        names: tuple[str, ...],
-        snapshot: ContextSnapshot,
-    ) -> tuple[bool, tuple[str, ...], ContextSnapshot]:
-        """Join the provider's features into the columns and the context (or skip)."""
-        provider = self.features
-        assert provider is not None
-        when = utc_datetime(ts_ns)
-        try:
-            if isinstance(provider, CallableFeatureProvider):
-                per_asset, market = await provider.fetch(asset_ids, when)
-            else:
-                per_asset = [provider.get_features(a, when) for a in asset_ids]
-                market = provider.get_market_features(when)
-        except FeatureError as err:
-            self.feature_skips += 1
-            self._log.warning(
-                "features_skipped", ts=str(when), assets=len(asset_ids), error=str(err)
-            )
-            return False, names, snapshot
-        extra = sorted({name for features in per_asset for name in features} - set(names))
-        for name in extra:
-            arrays[f"signal:{name}"] = np.full(len(asset_ids), math.nan)
-        for i, features in enumerate(per_asset):
-            for name, value in features.items():
-                arrays[f"signal:{name}"][i] = value
-        if market:
-            snapshot = ContextSnapshot({**snapshot, **market})
-        return True, tuple(sorted((*names, *extra))), snapshot
+    def _valid(
+        self, ts_ns: int, asset_ids: list[str], arrays: dict[str, npt.NDArray[np.float64]]
+    ) -> tuple[list[str], dict[str, npt.NDArray[np.float64]]]:
+        """The bars that keep the bar rules; each one refused is counted and logged."""
+        problems = bar_problems(*(arrays[name] for name in _PRICE_COLUMNS))
+        if not problems:
+            return asset_ids, arrays
+        for index, rule in problems:
+            total = self.invalid_bars[rule.name] = self.invalid_bars.get(rule.name, 0) + 1
+            if total <= 10 or total % 100 == 0:
+                self._log.warning(
+                    "bar_refused",
+                    rule=rule.name,
+                    what=rule.what,
+                    asset=asset_ids[index],
+                    ts=str(utc_datetime(ts_ns)),
+                    values={k: float(arrays[k][index]) for k in _PRICE_COLUMNS},
+                    total=total,
+                )
+        keep = np.ones(len(asset_ids), dtype=bool)
+        keep[[index for index, _ in problems]] = False
+        kept = [a for a, k in zip(asset_ids, keep.tolist(), strict=True) if k]
+        return kept, {name: column[keep] for name, column in arrays.items()}
 
     def recorded_frame(self) -> pl.DataFrame:
         """The bars handed to the strategy (``record=True``), in the replay's normal form."""
@@ -348,31 +387,3 @@ class LiveRuntime:
         if self._last_ids:
             counts = (self._last_index + 1).tolist()
             self._bar_count.update(zip(self._last_ids, counts, strict=True))
-
-    def _context_in_force(self) -> dict[str, tuple[int, Any]]:
-        """Each context series' latest value at the last handled timestamp: a restart (whose
-        backfill starts there) must not forget a value that is not sent again."""
-        now = self._last_flushed
-        latest: dict[str, tuple[int, Any]] = {}
-        if now is None:
-            return latest
-        for name, points in self._context.items():
-            for when, value in reversed(points):
-                if when <= now and value is not None and value == value:
-                    latest[name] = (when, value)
-                    break
-        return latest
-
-    def _snapshot(self, ts_ns: int) -> ContextSnapshot:
-        if not self._context:
-            return EMPTY_SNAPSHOT
-        values: dict[str, Any] = {}
-        for name, points in self._context.items():
-            value = None
-            for when, observed in reversed(points):
-                if when <= ts_ns and observed is not None and observed == observed:
-                    value = observed
-                    break
-            values[name] = value
-            del points[: max(len(points) - 64, 0)]  # the buffer keeps recent values only
-        return ContextSnapshot(values)

@@ -2,22 +2,23 @@
 
 A plain loop with no ``await``: the live runtime drives the same ``Dispatcher.step``. Rows are
 converted to Python values a chunk at a time (and only when per-bar callbacks need them), so
-memory stays flat and no per-bar dict is built.
+memory stays flat and no per-bar dict is built. With a callable feature provider, each
+timestamp is prepared on its own, exactly as a stream prepares it: context as of the bar,
+then ``FeatureJoin`` (the market function, every asset), then one ``Dispatcher.step``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from tradeloop.clock import utc_datetime
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
-from tradeloop.data.features import CallableFeatureProvider
+from tradeloop.data.features import FeatureJoin
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 
 __all__ = ["replay"]
@@ -31,7 +32,7 @@ def replay(
     dispatcher: Dispatcher,
     context: Context,
     *,
-    market_features: CallableFeatureProvider | None = None,
+    features: FeatureJoin | None = None,
     progress: bool | None = None,
 ) -> None:
     """Run every timestamp of ``table`` through ``dispatcher``."""
@@ -39,7 +40,7 @@ def replay(
     names = np.array(table.asset_ids, dtype=object)
     signal_names = tuple(table.signals)
     needs_rows = dispatcher.needs_rows
-    snapshot_at = _snapshots(context, market_features)
+    snapshot_at = context.at_ns if context else lambda ts_ns: EMPTY_SNAPSHOT
     bounds = table.ts_bounds
     show = (
         progress
@@ -57,6 +58,9 @@ def replay(
     )
     k0 = 0
     try:
+        if features is not None:
+            _replay_each(table, dispatcher, snapshot_at, features, bar)
+            return
         while k0 < n_ts:
             k1 = int(np.searchsorted(bounds, bounds[k0] + _CHUNK_ROWS, side="right")) - 1
             k1 = min(max(k1, k0 + 1), n_ts)
@@ -95,18 +99,32 @@ def replay(
         bar.close()
 
 
-def _snapshots(
-    context: Context, market_features: CallableFeatureProvider | None
-) -> Callable[[int], Mapping[str, Any]]:
-    """The per-timestamp context lookup: once per timestamp, shared by every asset."""
-    if market_features is None:
-        if not context:
-            return lambda ts_ns: EMPTY_SNAPSHOT
-        return context.at_ns
-
-    def with_market_features(ts_ns: int) -> Mapping[str, Any]:
-        base = context.at_ns(ts_ns) if context else EMPTY_SNAPSHOT
-        extra = market_features.get_market_features(utc_datetime(ts_ns))
-        return ContextSnapshot({**base, **extra})
-
-    return with_market_features
+def _replay_each(
+    table: BarTable,
+    dispatcher: Dispatcher,
+    snapshot_at: Callable[[int], ContextSnapshot],
+    features: FeatureJoin,
+    bar: Any,
+) -> None:
+    """One timestamp at a time, features joined as a stream joins them."""
+    names = np.array(table.asset_ids, dtype=object)
+    bounds = table.ts_bounds.tolist()
+    signals = list(table.signals.items())
+    for k, ts_ns in enumerate(table.unique_ts_ns.tolist()):
+        a, b = bounds[k], bounds[k + 1]
+        asset_ids = names[table.asset_code[a:b]].tolist()
+        columns = {
+            "open": table.open[a:b],
+            "high": table.high[a:b],
+            "low": table.low[a:b],
+            "close": table.close[a:b],
+            "volume": table.volume[a:b],
+            **{f"signal:{n}": values[a:b] for n, values in signals},
+        }
+        per_asset, market = features.ask(asset_ids, ts_ns)
+        snapshot = features.join(ts_ns, asset_ids, columns, per_asset, market, snapshot_at(ts_ns))
+        block = BarBlock.single(
+            ts_ns, asset_ids, columns, table.bar_index[a:b], needs_rows=dispatcher.needs_rows
+        )
+        dispatcher.step(block, snapshot)
+        bar.update(b - a)

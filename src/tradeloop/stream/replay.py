@@ -112,6 +112,11 @@ class ReplayFeed:
         self.speed = speed
         self.batched = batched
 
+    @property
+    def context_names(self) -> tuple[str, ...]:
+        """The context series this replay carries (a run expects them from the start)."""
+        return self.context.names
+
     async def messages(self) -> AsyncIterator[Message]:
         previous: int | None = None
         for k, (ts_ns, messages) in enumerate(

@@ -1,0 +1,148 @@
+"""The one result builder: the bars a run saw and its broker's book in, a ``BacktestResult``
+out. Pure. A replay, a stream run (``Engine`` over a feed) and the paper/live daemon (at the
+end of a run, and on demand from its journal) all build their result here, so their metrics
+compare.
+
+The equity curve is rebuilt vectorised from the fills and the bars' closes; it must end where
+the broker's own live accounting ended (an internal invariant). A live run's book can also
+move without a fill (reconciliation adopts the venue's positions and cash): its difference
+from the fills is reported in ``config["unexplained_equity"]`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tradeloop.broker.base import RuntimeBroker
+from tradeloop.data.bars import BarTable
+from tradeloop.results.benchmark import equal_weight_buy_and_hold
+from tradeloop.results.equity import EquityRecord, equity_record
+from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
+from tradeloop.results.metrics import compute_metrics, daily_returns
+from tradeloop.results.result import BacktestResult
+from tradeloop.results.trades import round_trips
+
+__all__ = ["RunFacts", "build_result"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What the result says about the run besides its book: names and settings."""
+
+    strategy: str
+    context: tuple[str, ...] = ()
+    periods_per_year: float = 252.0
+    risk: Any = None  # a RiskManager (its rules, exits and guard interventions are reported)
+    extra: dict[str, Any] = field(default_factory=dict)  # timings, the runtime's counters
+
+
+def build_result(
+    table: BarTable, broker: RuntimeBroker, facts: RunFacts, *, exact: bool = True
+) -> BacktestResult:
+    """The result of a run over ``table`` that left ``broker`` as it is.
+
+    ``exact``: the book moved only by fills (replay, paper), so the rebuilt equity must equal
+    the broker's; a live book that reconciliation adjusted passes ``exact=False``.
+    """
+    record = equity_record(table, broker.fills, broker.initial_cash)
+    live_equity, _ = broker.valuation()
+    gap = live_equity - float(record.equity[-1]) if len(record.equity) else 0.0
+    if exact and abs(gap) > 1e-6 * max(1.0, abs(live_equity)):
+        raise AssertionError(  # an internal invariant, never the user's fault
+            f"tradeloop bug: equity rebuilt from fills {record.equity[-1]!r} != broker "
+            f"accounting {live_equity!r}; please report it with the data that caused it"
+        )
+    extra = dict(facts.extra)
+    if not exact:
+        extra["unexplained_equity"] = gap
+    return _result(table, broker, record, facts, extra)
+
+
+def _result(
+    table: BarTable,
+    broker: RuntimeBroker,
+    record: EquityRecord,
+    facts: RunFacts,
+    extra: dict[str, Any],
+) -> BacktestResult:
+    fills = fills_frame(broker.fills)
+    trades = round_trips(broker.fills)
+    metrics = compute_metrics(
+        ts_ns=record.ts_ns,
+        equity=record.equity,
+        gross_exposure=record.gross_exposure,
+        positions=record.positions,
+        initial_cash=broker.initial_cash,
+        trades=trades,
+        traded_notional=float(sum(f.notional for f in broker.fills)),
+        commission=broker.portfolio.commission_paid,
+        periods_per_year=facts.periods_per_year,
+    )
+    positions = positions_frame(broker)
+    metrics["realized_pnl"] = broker.portfolio.realized_pnl
+    metrics["unrealized_pnl"] = float(positions["unrealized_pnl"].sum())
+    peak = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
+    curve = pl.DataFrame(
+        {
+            "timestamp": pl.Series(record.ts_ns)
+            .cast(pl.Datetime("ns", "UTC"))
+            .cast(pl.Datetime("us", "UTC")),
+            "equity": record.equity,
+            "cash": record.cash,
+            "positions_value": record.equity - record.cash,
+            "gross_exposure": record.gross_exposure,
+            "drawdown": record.equity / peak - 1.0,
+            "n_positions": record.positions,
+        }
+    )
+    book = broker.book
+    config = {
+        "strategy": facts.strategy,
+        "n_bars": table.n_rows,
+        "n_assets": len(table.asset_ids),
+        "signals": list(table.signals),
+        "context": list(facts.context),
+        "initial_cash": broker.initial_cash,
+        "commission": repr(book.commission_model),
+        "slippage": repr(book.slippage_model),
+        "fill_timing": getattr(broker, "fill_timing", "venue"),
+        "allow_short": book.allow_short,
+        "fractional": book.fractional,
+        "periods_per_year": facts.periods_per_year,
+        **_risk_config(facts.risk),
+        **extra,
+    }
+    return BacktestResult(
+        metrics=metrics,
+        equity_curve=curve,
+        fills=fills,
+        orders=orders_frame(broker),
+        trades=trades,
+        daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
+        final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
+        positions=positions,
+        config=config,
+        benchmark_curve=pl.DataFrame(
+            {
+                "timestamp": curve["timestamp"],
+                "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
+            }
+        ),
+    )
+
+
+def _risk_config(risk: Any) -> dict[str, Any]:
+    if risk is None:
+        return {}
+    halted = risk.halted_at
+    return {
+        "risk_rules": [getattr(rule, "name", type(rule).__name__) for rule in risk.rules],
+        "risk_guards": [guard.name for guard in risk.guards],
+        "risk_exits": dict(risk.exits),
+        "guard_interventions": dict(risk.guard_messages),
+        "halted_at": None if halted is None else str(halted),
+    }
