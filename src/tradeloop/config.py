@@ -6,17 +6,24 @@ default). Secrets never live in the file: they come from the environment.
 
     [run]
     mode = "paper"                                  # "paper" or "live"
-    strategy = "examples/ml_strategy.py:MLStrategy" # module:Class or file.py:Class
+    strategy = "examples/ml_strategy.py:MLStrategy" # a Strategy class, or a tradeloop.Setup
+                                                    # (module:name or file.py:name)
+    params = { entry = 0.7 }                        # optional: strategy parameters (over
+                                                    # the setup's own)
     features = "models.py:provider"                 # optional: a FeatureProvider (or a
-                                                    # function making one) for live features
+                                                    # function making one) for live features;
+                                                    # default: the setup's
     state_dir = "/data"
 
     [feed]
     url = "ws://127.0.0.1:8765"
     stale_after_s = 30.0                            # no message this long: reconnect
+    context = ["VIX"]                               # the context the strategy expects (None
+                                                    # until its first value); default: the
+                                                    # setup's context names
 
-    [broker]
-    initial_cash = 100000.0
+    [broker]                                        # each key: default the setup's, else
+    initial_cash = 100000.0                         # 100000 / 0 / 0
     commission = 0.0005
     slippage = 0.0
 
@@ -32,6 +39,7 @@ default). Secrets never live in the file: they come from the environment.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -46,8 +54,8 @@ __all__ = ["DaemonConfig", "load_config"]
 
 _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "run": {"mode": str, "strategy": str, "state_dir": str, "features": str},
-    "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list},
+    "run": {"mode": str, "strategy": str, "state_dir": str, "features": str, "params": dict},
+    "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list, "context": list},
     "broker": {
         "initial_cash": _NUMBER,
         "commission": _NUMBER,
@@ -75,7 +83,6 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
     "feed": {"stale_after_s": 30.0},
-    "broker": {"initial_cash": 100_000.0, "commission": 0.0, "slippage": 0.0},
     "health": {"host": "127.0.0.1", "port": 8080},
     "venue": {"reconcile_every_s": 60.0, "on_mismatch": "halt"},
 }
@@ -89,12 +96,16 @@ class DaemonConfig:
     state_dir: Path
     feed_url: str
     stale_after_s: float
-    initial_cash: float
-    commission: float
-    slippage: float
+    initial_cash: float | None  # None: the setup's, else 100,000
+    commission: float | None  # None: the setup's, else 0
+    slippage: float | None  # None: the setup's, else 0
     health_host: str
     health_port: int
     risk: GateLimits = field(default_factory=GateLimits)
+    # the strategy's parameters (over a setup's own)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    # the context series the strategy expects; None: the setup's context names
+    context: tuple[str, ...] | None = None
     fractional: bool = False
     # 'file.py:name': a FeatureProvider, or a function returning one (called with no args)
     features: str | None = None
@@ -165,8 +176,11 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         raise ConfigError(f'{source}: live mode needs [venue] name = "binance" (or "alpaca")')
     if venue["on_mismatch"] not in ("halt", "reduce_only"):
         raise ConfigError(f'{source}: venue.on_mismatch must be "halt" or "reduce_only"')
-    if not broker["initial_cash"] > 0:
+    if "initial_cash" in broker and not broker["initial_cash"] > 0:
         raise ConfigError(f"{source}: broker.initial_cash must be > 0")
+    context = merged["feed"].get("context")
+    if context is not None and not all(isinstance(n, str) and n for n in context):
+        raise ConfigError(f"{source}: feed.context must be a list of context names")
     if not 0 <= health["port"] < 65536:
         raise ConfigError(f"{source}: health.port must be 0..65535")
     universe = merged["feed"].get("universe")
@@ -182,9 +196,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         state_dir=Path(run["state_dir"]),
         feed_url=merged["feed"].get("url", ""),
         stale_after_s=float(merged["feed"]["stale_after_s"]),
-        initial_cash=float(broker["initial_cash"]),
-        commission=float(broker["commission"]),
-        slippage=float(broker["slippage"]),
+        initial_cash=_number(broker.get("initial_cash")),
+        commission=_number(broker.get("commission")),
+        slippage=_number(broker.get("slippage")),
         health_host=health["host"],
         health_port=health["port"],
         risk=risk,
@@ -195,7 +209,13 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         reconcile_every_s=float(venue["reconcile_every_s"]),
         on_mismatch=venue["on_mismatch"],
         universe=tuple(universe) if universe is not None else None,
+        params=dict(run.get("params", {})),
+        context=tuple(context) if context is not None else None,
     )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
@@ -206,6 +226,14 @@ def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
         return text.lower() in ("true", "1")
     if list in kinds:
         return [item.strip() for item in text.split(",") if item.strip()]
+    if dict in kinds:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            raise ConfigError(f'{name}={text!r} should be a JSON object, e.g. {{"entry": 0.7}}')
+        return value
     try:
         if int in kinds and float not in kinds:
             return int(text)
@@ -225,6 +253,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
             "float": "a number",
             "bool": "true or false",
             "list": "a list",
+            "dict": "a table",
         }[k.__name__]
         for k in kinds
     )

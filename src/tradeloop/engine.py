@@ -17,7 +17,7 @@ import polars as pl
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.simulation import SimulationBroker
-from tradeloop.data.bars import BarTable
+from tradeloop.data.bars import BarTable, TimestampColumns
 from tradeloop.data.context import Context
 from tradeloop.data.features import (
     CallableFeatureProvider,
@@ -231,6 +231,7 @@ class Engine:
             raise ConfigError("run_async() runs a stream; a replay runs with run()")
         self._start()
         started = time.perf_counter()
+        handled: list[TimestampColumns] = []
         runtime = LiveRuntime(
             self.stream,
             self.strategy,
@@ -238,10 +239,10 @@ class Engine:
             risk=self.risk,
             features=self.features,
             context_names=self.context_names or None,
-            record=True,
+            record=handled.append,
         )
         await runtime.run()
-        table = BarTable.from_frame(runtime.recorded_frame())
+        table = BarTable.from_timestamps(handled)
         return self._finish(table, started, started, {"runtime": runtime.counters()})
 
     def _start(self) -> None:

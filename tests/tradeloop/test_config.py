@@ -14,8 +14,27 @@ BASE = {"run": {"strategy": "m:S"}, "feed": {"url": "ws://127.0.0.1:1"}}
 
 def test_defaults_fill_what_the_file_leaves_out() -> None:
     config = parse_config(BASE, {}, "cfg")
-    assert (config.mode, config.initial_cash, config.health_port) == ("paper", 100_000.0, 8080)
+    assert (config.mode, config.health_port) == ("paper", 8080)
     assert config.state_dir == Path("state")
+    # costs left out are the setup's (else 100,000 cash and no costs): None says "not given"
+    assert (config.initial_cash, config.commission, config.slippage) == (None, None, None)
+    assert (dict(config.params), config.context) == ({}, None)
+
+
+def test_params_and_context_are_read_from_the_file_and_the_environment() -> None:
+    raw = {
+        "run": {"strategy": "m:S", "params": {"entry": 0.7, "name": "x"}},
+        "feed": {"url": "ws://127.0.0.1:1", "context": ["VIX", "regime"]},
+    }
+    config = parse_config(raw, {}, "cfg")
+    assert (dict(config.params), config.context) == ({"entry": 0.7, "name": "x"}, ("VIX", "regime"))
+    env = {"TRADELOOP_RUN_PARAMS": '{"entry": 0.6}', "TRADELOOP_FEED_CONTEXT": "VIX"}
+    config = parse_config(raw, env, "cfg")
+    assert (dict(config.params), config.context) == ({"entry": 0.6}, ("VIX",))
+    with pytest.raises(ConfigError, match="should be a JSON object"):
+        parse_config(raw, {"TRADELOOP_RUN_PARAMS": "entry=0.6"}, "cfg")
+    with pytest.raises(ConfigError, match="run.params = 3 should be a table"):
+        parse_config({**raw, "run": {"strategy": "m:S", "params": 3}}, {}, "cfg")
 
 
 def test_environment_overrides_win_and_are_typed() -> None:

@@ -6,8 +6,10 @@ through ``ts_bounds`` without ever materialising a row object it does not need.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +19,12 @@ from tradeloop.clock import datetimes_from_ns
 from tradeloop.data.validation import OHLCV
 from tradeloop.errors import DataError
 
-__all__ = ["BarTable"]
+__all__ = ["BarTable", "TimestampColumns"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+# one handled timestamp of a stream: (ts_ns, asset ids, {"open": ..., "signal:x": ...})
+TimestampColumns = tuple[int, list[str], Mapping[str, F64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,27 @@ class BarTable:
         """Merge normalised frames (see ``validation.normalize_bars``) into one table."""
         frame = pl.concat(list(frames), how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         return cls.from_frame(frame)
+
+    @classmethod
+    def from_timestamps(cls, stamps: Iterable[TimestampColumns]) -> BarTable:
+        """A table of the timestamps a stream run handled: (ts_ns, asset ids, columns) each,
+        columns named ``open`` … ``volume`` and ``signal:<name>`` (NaN where a timestamp had
+        no such signal). What a stream run's result (and the daemon's) is built from."""
+        stamps = list(stamps)
+        if not stamps:
+            raise DataError("the stream delivered no bars")
+        names = sorted({k for _, _, columns in stamps for k in columns})
+        frame: dict[str, Any] = {
+            "ts_ns": np.concatenate(
+                [np.full(len(ids), ts, dtype=np.int64) for ts, ids, _ in stamps]
+            ),
+            "asset_id": [a for _, ids, _ in stamps for a in ids],
+        }
+        for name in names:
+            frame[name.removeprefix("signal:")] = np.concatenate(
+                [columns.get(name, np.full(len(ids), math.nan)) for _, ids, columns in stamps]
+            )
+        return cls.from_frame(pl.DataFrame(frame))
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> BarTable:

@@ -11,6 +11,7 @@ from the fills is reported in ``config["unexplained_equity"]`` instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
 
-__all__ = ["RunFacts", "build_result"]
+__all__ = ["RunFacts", "build_result", "risk_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,8 @@ class RunFacts:
     strategy: str
     context: tuple[str, ...] = ()
     periods_per_year: float = 252.0
-    risk: Any = None  # a RiskManager (its rules, exits and guard interventions are reported)
+    # a RiskManager (its rules, exits and guard interventions are reported), or that report
+    risk: Any = None
     extra: dict[str, Any] = field(default_factory=dict)  # timings, the runtime's counters
 
 
@@ -135,9 +137,16 @@ def _result(
     )
 
 
+def risk_report(risk: Any) -> dict[str, Any]:
+    """What a result says about the risk manager: rules, guards, exits, interventions."""
+    return _risk_config(risk)
+
+
 def _risk_config(risk: Any) -> dict[str, Any]:
     if risk is None:
         return {}
+    if isinstance(risk, Mapping):  # already reported (a daemon's journal keeps it)
+        return dict(risk)
     halted = risk.halted_at
     return {
         "risk_rules": [getattr(rule, "name", type(rule).__name__) for rule in risk.rules],

@@ -27,6 +27,7 @@ from typing import Any
 
 from tradeloop.broker.base import Holdings, RuntimeBroker
 from tradeloop.broker.orders import net_remaining
+from tradeloop.clock import utc_datetime, utc_ns
 from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderType, Side
@@ -39,6 +40,14 @@ from tradeloop.runtime.dispatch import BarBlock
 __all__ = ["RiskManager"]
 
 _EMPTY: Mapping[str, float] = {}
+_HELD_NUMBERS = (
+    "sign",
+    "entry_price",
+    "entry_bar_index",
+    "high_water_mark",
+    "low_water_mark",
+    "last_close",
+)
 
 
 @dataclass(slots=True)
@@ -111,6 +120,57 @@ class RiskManager:
         broker.fill_listeners.insert(0, self._on_fill)
         if self.guards:
             broker.pre_trade_checks.append(self._allow)
+
+    # -- across a restart ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state a restarted daemon restores (``restore``): what each watched
+        position's rules will see next, the exits counted, the drawdown peak and halt."""
+        return {
+            "held": {
+                asset_id: {
+                    **{k: getattr(h, k) for k in _HELD_NUMBERS},
+                    "entry_ts_ns": utc_ns(h.entry_time),
+                    "features": dict(h.features),
+                    "entry_features": dict(h.entry_features),
+                    "context": dict(h.context),
+                }
+                for asset_id, h in self._held.items()
+            },
+            "latest": {asset_id: dict(f) for asset_id, f in self._latest.items()},
+            "context": dict(self._context),
+            "peak": self._peak,
+            "exits": dict(self.exits),
+            "guard_messages": dict(self.guard_messages),
+            "halted_at_ns": [
+                utc_ns(g.halted_at) if isinstance(g.halted_at, datetime) else None
+                for g in self.guards
+                if isinstance(g, MaxDrawdownHalt)
+            ],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what ``state()`` saved (after ``bind``)."""
+        if not state:
+            return
+        self._held = {
+            asset_id: _Held(
+                **{k: saved[k] for k in _HELD_NUMBERS},
+                entry_time=utc_datetime(int(saved["entry_ts_ns"])),
+                features=saved["features"],
+                entry_features=saved["entry_features"],
+                context=saved["context"],
+            )
+            for asset_id, saved in state.get("held", {}).items()
+        }
+        self._latest = dict(state.get("latest", {}))
+        self._context = dict(state.get("context", {}))
+        self._peak = float(state.get("peak", self._peak))
+        self.exits = dict(state.get("exits", {}))
+        self.guard_messages = dict(state.get("guard_messages", {}))
+        halts = [g for g in self.guards if isinstance(g, MaxDrawdownHalt)]
+        for guard, when in zip(halts, state.get("halted_at_ns", []), strict=False):
+            guard.halted_at = None if when is None else utc_datetime(int(when))
 
     # -- per timestamp ------------------------------------------------------------------------
 

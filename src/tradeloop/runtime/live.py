@@ -35,18 +35,19 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 import structlog
 
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.clock import utc_datetime
+from tradeloop.data.bars import TimestampColumns
 from tradeloop.data.context import Context
 from tradeloop.data.features import FeatureJoin, FeatureProvider, PrecomputedFeatureProvider
 from tradeloop.data.validation import bar_problems
-from tradeloop.errors import DataError, FeatureError
+from tradeloop.errors import FeatureError
 from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.risk.gate import PreTradeGate
-from tradeloop.runtime.dispatch import BarBlock, Dispatcher, RiskHook
+from tradeloop.risk.manager import RiskManager
+from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 from tradeloop.runtime.features import ask_features
 from tradeloop.strategy.base import Strategy, attach
 
@@ -68,7 +69,7 @@ class LiveRuntime:
         strategy: Strategy,
         broker: RuntimeBroker,
         *,
-        risk: Any = None,
+        risk: RiskManager | None = None,
         gate: PreTradeGate | None = None,
         features: FeatureProvider | None = None,
         universe: Iterable[str] | None = None,
@@ -77,12 +78,12 @@ class LiveRuntime:
         on_timestamp: Callable[[int], None] | None = None,
         after_timestamp: Callable[[int], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] = time.time,
-        record: bool = False,
+        record: Callable[[TimestampColumns], None] | None = None,
     ) -> None:
         self.feed = feed
         self.strategy = strategy
         self.broker = broker
-        self.risk: RiskHook | None = risk
+        self.risk: RiskManager | None = risk
         self.gate = gate
         self.features = FeatureJoin(features) if features is not None else None
         self.universe = frozenset(universe) if universe is not None else None
@@ -105,6 +106,7 @@ class LiveRuntime:
         self._last_ids: list[str] = []
         self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._resume_after: int | None = resume.get("last_ts_ns")
+        self._resume_risk: dict[str, Any] = resume.get("risk", {})
         if gate is not None:
             gate.restore(resume.get("gate", {}))
         self.replayed = 0  # bars at or before the resume point, already handled before a restart
@@ -113,10 +115,8 @@ class LiveRuntime:
         self._last_flushed: int | None = self._resume_after
         self._stop = False
         self.stopped = False
-        # every dispatched timestamp's columns, kept when ``record`` (Engine builds its result)
-        self._recorded: list[tuple[int, list[str], dict[str, npt.NDArray[np.float64]]]] | None = (
-            [] if record else None
-        )
+        # told every handled timestamp's columns (the result is built from them)
+        self._record = record
         self._log = structlog.get_logger().bind(component="runtime")
 
     def request_stop(self) -> None:
@@ -126,7 +126,8 @@ class LiveRuntime:
     async def run(self) -> None:
         strategy, broker = self.strategy, self.broker
         if self.risk is not None:
-            self.risk.bind(broker)  # type: ignore[attr-defined]
+            self.risk.bind(broker)
+            self.risk.restore(self._resume_risk)
         if self.gate is not None:
             self.gate.bind(broker)
         self._dispatcher = Dispatcher(strategy, broker, self.risk)
@@ -187,6 +188,8 @@ class LiveRuntime:
         }
         if self.gate is not None:
             state["gate"] = self.gate.state()
+        if self.risk is not None:
+            state["risk"] = self.risk.state()
         return state
 
     # -- messages in ------------------------------------------------------------------------
@@ -310,8 +313,8 @@ class LiveRuntime:
             self._next_bar_index(asset_ids),
             needs_rows=self._dispatcher.needs_rows,
         )
-        if self._recorded is not None:
-            self._recorded.append((ts_ns, asset_ids, dict(arrays)))
+        if self._record is not None:
+            self._record((ts_ns, asset_ids, dict(arrays)))
         gate = self.gate
         if gate is not None:
             gate.begin_timestamp(ts_ns, asset_ids, self.wall_clock())
@@ -349,23 +352,6 @@ class LiveRuntime:
         keep[[index for index, _ in problems]] = False
         kept = [a for a, k in zip(asset_ids, keep.tolist(), strict=True) if k]
         return kept, {name: column[keep] for name, column in arrays.items()}
-
-    def recorded_frame(self) -> pl.DataFrame:
-        """The bars handed to the strategy (``record=True``), in the replay's normal form."""
-        if not self._recorded:
-            raise DataError("the stream delivered no bars")
-        names = sorted({k for _, _, arrays in self._recorded for k in arrays})
-        columns: dict[str, Any] = {
-            "ts_ns": np.concatenate(
-                [np.full(len(ids), ts, dtype=np.int64) for ts, ids, _ in self._recorded]
-            ),
-            "asset_id": [a for _, ids, _ in self._recorded for a in ids],
-        }
-        for name in names:
-            columns[name.removeprefix("signal:")] = np.concatenate(
-                [arrays.get(name, np.full(len(ids), math.nan)) for _, ids, arrays in self._recorded]
-            )
-        return pl.DataFrame(columns)
 
     def _next_bar_index(self, asset_ids: list[str]) -> npt.NDArray[np.int64]:
         """Each asset's bar count so far. A stream that repeats its universe (the usual case)

@@ -31,14 +31,16 @@ from tradeloop.broker.paper import PaperBroker
 from tradeloop.config import DaemonConfig
 from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
-from tradeloop.plugins import load_object, load_strategy_class
+from tradeloop.plugins import load_object
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.control import CONTROL_FILE, Control
 from tradeloop.service.health import start_health
 from tradeloop.service.journal import Journal
 from tradeloop.service.reconcile import reconcile
+from tradeloop.service.results import remember_facts, run_result
 from tradeloop.service.state import write_state
+from tradeloop.setup import Setup
 from tradeloop.stream.supervisor import SupervisedFeed
 from tradeloop.stream.websocket import WebSocketFeed
 from tradeloop.venue import VenueClient, load_venue
@@ -55,8 +57,10 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         )
     run_id = uuid.uuid4().hex[:12]
     log = structlog.get_logger().bind(run_id=run_id, strategy=config.strategy, mode=config.mode)
-    strategy = load_strategy_class(config.strategy)()
-    features = _feature_provider(config.features)
+    setup = Setup.of(load_object(config.strategy, "run.strategy"), "run.strategy")
+    strategy = setup.build(**config.params)
+    risk = setup.fresh_risk()
+    features = _feature_provider(config.features) or setup.feature_provider()
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
     journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
     saved = journal.load()
@@ -65,9 +69,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
     client: VenueClient | None = None
     try:
         if venue is None:
-            broker: PaperBroker | LiveBroker = PaperBroker(
-                config.initial_cash, commission=config.commission, slippage=config.slippage
-            )
+            broker: PaperBroker | LiveBroker = _paper_broker(config, setup, journal)
             source: Any = WebSocketFeed(config.feed_url)
         else:
             client = venue.client(config.venue_settings)
@@ -100,15 +102,19 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             strategy,
             broker,
             gate=gate,
+            risk=risk,
             features=features,
             universe=config.universe,
+            context_names=config.context if config.context else (setup.context_names() or None),
             resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+            record=journal.record_bars,
             on_timestamp=commit,
             after_timestamp=(
                 _sender(broker, journal, commit) if isinstance(broker, LiveBroker) else None
             ),
         )
         gate.bind(broker)
+        remember_facts(journal, setup, runtime)
         if isinstance(broker, LiveBroker):
             check = functools.partial(
                 reconcile, broker, gate, on_mismatch=config.on_mismatch, log=log
@@ -143,10 +149,27 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             background.cancel()
         if client is not None:
             await client.close()
+    try:
+        result = run_result(journal, broker, setup, runtime)
+    finally:
         journal.close()
-    summary = write_state(config.state_dir, runtime, broker, supervised, gate, run_id)
+    summary = write_state(config.state_dir, runtime, broker, supervised, gate, run_id, result)
     log.info("daemon_stopped", **summary)
     return 0
+
+
+def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> PaperBroker:
+    """The paper broker: each cost from the config, else the setup's, else the default. Its
+    starting cash is remembered, so a restart (and ``tradeloop report``) use the same."""
+    costs = setup.broker_options()
+    for key in ("initial_cash", "commission", "slippage"):
+        if getattr(config, key) is not None:
+            costs[key] = getattr(config, key)
+    initial_cash = float(costs.pop("initial_cash", 100_000.0))
+    remembered = journal.recall("initial_cash")
+    if remembered is None:
+        journal.remember("initial_cash", repr(initial_cash))
+    return PaperBroker(initial_cash, **costs)
 
 
 def _feature_provider(spec: str | None) -> FeatureProvider | None:

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
+from tradeloop.data.bars import BarTable, TimestampColumns
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = ["Journal", "JournalState", "client_order_id"]
@@ -43,6 +46,9 @@ CREATE TABLE IF NOT EXISTS fills (
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fill_trades (seq INTEGER PRIMARY KEY, trade_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS bars (
+    ts_ns INTEGER PRIMARY KEY, header TEXT NOT NULL, columns BLOB NOT NULL
+);
 """
 
 
@@ -74,18 +80,28 @@ class JournalState:
 class Journal:
     """One SQLite file per daemon (``state_dir/journal.sqlite``)."""
 
-    def __init__(self, path: Path, strategy: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, strategy: str, *, read_only: bool = False) -> None:
         self.path = path
         self.strategy = strategy
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        if read_only:
+            # a reader beside a running daemon: WAL lets it read while the daemon writes
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
         self._saved_fills = 0
         self._saved_orders = 0
         self._open_ids: set[int] = set()
+        self._pending_bars: list[TimestampColumns] = []
         self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
+
+    @classmethod
+    def reader(cls, path: Path) -> Journal:
+        """The journal at ``path``, opened read-only (``tradeloop report`` on a live daemon)."""
+        return cls(path, "", read_only=True)
 
     def client_id_minter(self) -> Callable[[Order], str]:
         """The deterministic client order id of each new order (``OrderBook.mint_client_id``):
@@ -94,6 +110,23 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+
+    def record_bars(self, stamp: TimestampColumns) -> None:
+        """Keep one handled timestamp's bars; written with the next ``commit`` (its own
+        transaction), so the journal's bars and book always describe the same timestamps."""
+        self._pending_bars.append(stamp)
+
+    def handled_bars(self) -> BarTable | None:
+        """Every bar the run has handled so far (what its result is built from)."""
+        stamps: list[TimestampColumns] = []
+        for ts_ns, header, blob in self._db.execute(
+            "SELECT ts_ns, header, columns FROM bars ORDER BY ts_ns"
+        ):
+            head = json.loads(header)
+            ids, names = head["asset_id"], head["columns"]
+            values = np.frombuffer(blob, dtype="<f8").reshape(len(names), len(ids))
+            stamps.append((ts_ns, ids, dict(zip(names, values, strict=True))))
+        return BarTable.from_timestamps(stamps) if stamps else None
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -235,10 +268,23 @@ class Journal:
                 "strategy_state": json.dumps(strategy_state),
             }
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
+            db.executemany(
+                "INSERT OR REPLACE INTO bars VALUES (?, ?, ?)",
+                [_bar_row(stamp) for stamp in self._pending_bars],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._pending_bars = []
         self._saved_orders = len(orders)
         self._saved_fills = len(broker.fills)
         self._open_ids = {o.id for o in orders if o.is_open}
+
+
+def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:
+    ts_ns, ids, columns = stamp
+    names = sorted(columns)
+    header = json.dumps({"asset_id": ids, "columns": names})
+    body = np.concatenate([np.asarray(columns[n], dtype="<f8") for n in names]) if names else b""
+    return ts_ns, header, body.tobytes() if isinstance(body, np.ndarray) else body

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.results.frames import fills_frame, orders_frame
+from tradeloop.results.result import BacktestResult
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.stream.supervisor import SupervisedFeed
@@ -24,7 +26,10 @@ def write_state(
     feed: SupervisedFeed,
     gate: PreTradeGate,
     run_id: str,
+    result: BacktestResult | None = None,
 ) -> dict[str, Any]:
+    """Write fills, orders, the run's ``BacktestResult`` (``result/``: the same frames and
+    metrics a backtest writes) and ``summary.json`` (the daemon's counters and the metrics)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     equity, _ = broker.valuation()
     summary = {
@@ -48,7 +53,17 @@ def write_state(
         "gate_rejections": dict(gate.rejections),
         "stopped_early": runtime.stopped,
         "replayed_bars_skipped": runtime.replayed,
+        "invalid_bars": dict(runtime.invalid_bars),
+        "unknown_context": runtime.unknown_context,
+        "metrics": {} if result is None else dict(result.metrics),
     }
+    if result is not None:
+        done = state_dir / "result"
+        staging = state_dir / f".result.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        result.to_parquet(staging)
+        shutil.rmtree(done, ignore_errors=True)
+        os.replace(staging, done)
     atomic_write(state_dir / "fills.parquet", lambda p: fills_frame(broker.fills).write_parquet(p))
     atomic_write(state_dir / "orders.parquet", lambda p: orders_frame(broker).write_parquet(p))
     atomic_write(state_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
