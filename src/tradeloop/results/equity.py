@@ -40,7 +40,9 @@ def equity_record(table: BarTable, fills: Sequence[Fill], initial_cash: float) -
             table.unique_ts_ns, cash, cash.copy(), np.zeros(n_ts), np.zeros(n_ts, dtype=np.int64)
         )
     fill_ts = np.array([f.ts_ns for f in fills], dtype=np.int64)
-    fill_k = np.searchsorted(table.unique_ts_ns, fill_ts)
+    # a fill counts from the first timestamp at or after it; a venue's fill that came after
+    # the last bar (a live run) counts at the last one
+    fill_k = np.minimum(np.searchsorted(table.unique_ts_ns, fill_ts), n_ts - 1)
     signed = np.array([f.signed_qty for f in fills])
     price = np.array([f.price for f in fills])
     commission = np.array([f.commission for f in fills])
