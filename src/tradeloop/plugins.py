@@ -1,4 +1,5 @@
-"""Import a user's object from a ``'package.module:Name'`` or ``'path/file.py:Name'`` spec."""
+"""Import a user's object from a ``'package.module:Name'`` or ``'path/file.py:Name'`` spec:
+a strategy class, a ``Setup``, a feature provider, a risk manager."""
 
 from __future__ import annotations
 
@@ -6,13 +7,23 @@ import functools
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
+from tradeloop.setup import Setup
 
-__all__ = ["StrategySpec", "load_object", "load_strategy_class"]
+__all__ = [
+    "SetupSpec",
+    "StrategySpec",
+    "load_feature_provider",
+    "load_object",
+    "load_setup",
+    "load_strategy_class",
+]
 
 
 def load_strategy_class(spec: str) -> type[Any]:
@@ -74,3 +85,82 @@ class StrategySpec:
 
 
 _cached_class = functools.cache(load_strategy_class)  # one import per worker process
+
+
+def load_setup(spec: str, what: str = "--strategy") -> Setup:
+    """The ``Setup`` a spec names: a Setup object, or a Strategy class (a Setup of it)."""
+    return Setup.of(load_object(spec, what), f"{what} {spec!r}")
+
+
+def load_feature_provider(spec: str, what: str) -> FeatureProvider:
+    """A ``FeatureProvider`` a spec names, or that a function it names returns."""
+    found = load_object(spec, what)
+    provider = found if isinstance(found, FeatureProvider) else found()
+    if not isinstance(provider, FeatureProvider):
+        raise ConfigError(
+            f"{what} = {spec!r} gave a {type(provider).__name__}; it must be a "
+            "FeatureProvider (e.g. CallableFeatureProvider(fn)) or a function returning one"
+        )
+    return provider
+
+
+@dataclass(frozen=True)
+class SetupSpec:
+    """A ``Setup`` named by specs, loaded in whichever process calls ``load()`` (a sweep
+    worker): objects in a ``file.py`` cannot be pickled by reference, their specs can.
+
+    ``risk`` and ``features`` name objects that replace the setup's; ``changes`` are plain
+    values (params, context, costs) applied with ``Setup.replace``.
+    """
+
+    strategy: str
+    risk: str | None = None
+    features: str | None = None
+    changes: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def resolved(
+        cls,
+        strategy: str,
+        *,
+        risk: str | None = None,
+        features: str | None = None,
+        **changes: object,
+    ) -> SetupSpec:
+        """Check every spec loads here, and make file paths absolute for other processes."""
+        spec = cls(
+            _absolute(strategy),
+            None if risk is None else _absolute(risk),
+            None if features is None else _absolute(features),
+            changes,
+        )
+        spec.load()
+        return spec
+
+    def load(self) -> Setup:
+        """The setup, imported once per process (a worker runs many jobs of one sweep)."""
+        loaded: Setup | None = self.__dict__.get("_loaded")
+        if loaded is None:
+            loaded = self._build()
+            object.__setattr__(self, "_loaded", loaded)  # a cache, not state: frozen stays
+        return loaded
+
+    def __getstate__(self) -> dict[str, object]:
+        # ship the specs, never what they loaded here (a file's objects do not pickle)
+        return {k: v for k, v in self.__dict__.items() if k != "_loaded"}
+
+    def _build(self) -> Setup:
+        setup = load_setup(self.strategy)
+        changes = dict(self.changes)
+        if self.risk is not None:
+            changes["risk"] = load_object(self.risk, "--risk")
+        if self.features is not None:
+            changes["features"] = load_feature_provider(self.features, "--features")
+        return setup.replace(**changes) if changes else setup
+
+
+def _absolute(spec: str) -> str:
+    module_name, _, name = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        return f"{Path(module_name).resolve()}:{name}"
+    return spec

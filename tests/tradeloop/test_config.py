@@ -33,7 +33,7 @@ def test_params_and_context_are_read_from_the_file_and_the_environment() -> None
     assert (dict(config.params), config.context) == ({"entry": 0.6}, ("VIX",))
     with pytest.raises(ConfigError, match="should be a JSON object"):
         parse_config(raw, {"TRADELOOP_RUN_PARAMS": "entry=0.6"}, "cfg")
-    with pytest.raises(ConfigError, match="run.params = 3 should be a table"):
+    with pytest.raises(ConfigError, match=r"run\.params = 3 should be a table"):
         parse_config({**raw, "run": {"strategy": "m:S", "params": 3}}, {}, "cfg")
 
 

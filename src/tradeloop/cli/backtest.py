@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradeloop.cli.inputs import context_from, signal_list
+from tradeloop.cli.inputs import add_setup_arguments, context_from, setup_costs, signal_list
 from tradeloop.errors import ConfigError
 
 __all__ = ["add"]
@@ -43,12 +43,7 @@ def add(commands: Any) -> None:
         metavar="PATH",
         help="bars with signals: .parquet or .csv, long format",
     )
-    backtest.add_argument(
-        "--strategy",
-        required=True,
-        metavar="MODULE:CLASS",
-        help="strategy class, as 'package.module:Class' or 'path/file.py:Class'",
-    )
+    add_setup_arguments(backtest)
     backtest.add_argument(
         "--context",
         type=Path,
@@ -60,30 +55,16 @@ def add(commands: Any) -> None:
     )
     backtest.add_argument("--asset-id", metavar="ID", help="asset id for a single-asset file")
     backtest.add_argument(
-        "--cash", type=float, default=100_000.0, metavar="N", help="initial cash (default: 100000)"
-    )
-    backtest.add_argument(
-        "--commission",
-        type=float,
-        default=0.0,
-        metavar="RATE",
-        help="commission as a fraction of notional, e.g. 0.001 = 10 bps",
-    )
-    backtest.add_argument(
-        "--slippage",
-        type=float,
-        default=0.0,
-        metavar="FRACTION",
-        help="slippage as a fraction of price, e.g. 0.0005 = 5 bps",
-    )
-    backtest.add_argument(
         "--fill-timing",
         choices=("next_open", "close"),
-        default="next_open",
         help="market orders fill at the next bar's open (default) or at the decision bar's close",
     )
-    backtest.add_argument("--allow-short", action="store_true", help="allow short positions")
-    backtest.add_argument("--fractional", action="store_true", help="trade fractional quantities")
+    backtest.add_argument(
+        "--allow-short", action="store_true", default=None, help="allow short positions"
+    )
+    backtest.add_argument(
+        "--fractional", action="store_true", default=None, help="trade fractional quantities"
+    )
     backtest.add_argument("--json", action="store_true", help="print metrics as JSON")
     backtest.add_argument(
         "--out",
@@ -105,25 +86,22 @@ def add(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tradeloop.data.feed import HistoricalFeed
     from tradeloop.engine import Engine
-    from tradeloop.plugins import load_strategy_class
+    from tradeloop.plugins import SetupSpec
 
     if args.report is not None and importlib.util.find_spec("plotly") is None:
         raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
-    strategy_class = load_strategy_class(args.strategy)
+    setup = SetupSpec(args.strategy, args.risk, args.features).load()
     signals = signal_list(args.signals)
     feed = HistoricalFeed(args.data, signal_columns=signals, asset_id=args.asset_id)
-    context = context_from(args.context)
     engine = Engine(
         feed=feed,
-        strategy=strategy_class(),
-        context=context,
-        initial_cash=args.cash,
-        commission=args.commission,
-        slippage=args.slippage,
+        strategy=setup,
+        context=context_from(args.context),
         fill_timing=args.fill_timing,
         allow_short=args.allow_short,
         fractional=args.fractional,
         progress=False if args.no_progress else None,
+        **setup_costs(args),
     )
     result = engine.run()
     if args.out is not None:

@@ -1,11 +1,17 @@
-"""What several commands read from the shell: signal lists and context files."""
+"""What several commands read from the shell: the setup (strategy, risk, features, costs),
+signal lists and context files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-__all__ = ["context_from", "signal_list"]
+STRATEGY_HELP = (
+    "a Strategy class or a tradeloop.Setup (strategy with its params, risk, features, "
+    "context and costs), as 'package.module:name' or 'path/file.py:name'"
+)
+
+__all__ = ["add_setup_arguments", "context_from", "setup_costs", "signal_list"]
 
 
 def signal_list(text: str | None) -> list[str] | None:
@@ -29,3 +35,42 @@ def context_from(path: Path | None) -> Any:
         else pl.read_csv(path, try_parse_dates=True)
     )
     return Context(frame)
+
+
+def add_setup_arguments(parser: Any) -> None:
+    """``--strategy``, ``--risk``, ``--features`` and the costs: each cost given here is
+    used over the setup's (left out: the setup's, else the default)."""
+    parser.add_argument("--strategy", required=True, metavar="MODULE:NAME", help=STRATEGY_HELP)
+    parser.add_argument(
+        "--risk",
+        metavar="MODULE:NAME",
+        help="a RiskManager (or a function making one), over the setup's; each run gets a "
+        "fresh copy",
+    )
+    parser.add_argument(
+        "--features",
+        metavar="MODULE:NAME",
+        help="a FeatureProvider (or a function making one), over the setup's",
+    )
+    parser.add_argument(
+        "--cash", type=float, metavar="N", help="initial cash (default: the setup's, else 100000)"
+    )
+    parser.add_argument(
+        "--commission",
+        type=float,
+        metavar="RATE",
+        help="commission as a fraction of notional, e.g. 0.001 = 10 bps (default: the "
+        "setup's, else 0)",
+    )
+    parser.add_argument(
+        "--slippage",
+        type=float,
+        metavar="FRACTION",
+        help="slippage as a fraction of price, e.g. 0.0005 = 5 bps (default: the setup's, else 0)",
+    )
+
+
+def setup_costs(args: Any) -> dict[str, Any]:
+    """The costs given on the command line, named as ``Setup`` names them."""
+    given = {"initial_cash": args.cash, "commission": args.commission, "slippage": args.slippage}
+    return {k: v for k, v in given.items() if v is not None}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tradeloop.cli.inputs import context_from, signal_list
+from tradeloop.cli.inputs import add_setup_arguments, context_from, setup_costs, signal_list
 from tradeloop.errors import ConfigError
 
 __all__ = ["add", "parse_grid"]
@@ -46,12 +46,7 @@ def add(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("--data", required=True, type=Path, metavar="PATH", help="bars (.parquet)")
-    sweep.add_argument(
-        "--strategy",
-        required=True,
-        metavar="MODULE:CLASS",
-        help="strategy class whose constructor takes the grid's names as keyword arguments",
-    )
+    add_setup_arguments(sweep)
     sweep.add_argument(
         "--grid",
         action="append",
@@ -68,9 +63,6 @@ def add(commands: Any) -> None:
         help="'local' (default: a process pool), 'inline' (this process) or dask://HOST:PORT",
     )
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: CPUs)")
-    sweep.add_argument("--cash", type=float, default=100_000.0, metavar="N", help="initial cash")
-    sweep.add_argument("--commission", type=float, default=0.0, metavar="RATE")
-    sweep.add_argument("--slippage", type=float, default=0.0, metavar="FRACTION")
     sweep.add_argument("--train", type=int, metavar="N", help="walk-forward: train timestamps")
     sweep.add_argument("--test", type=int, metavar="N", help="walk-forward: test timestamps")
     sweep.add_argument("--step", type=int, metavar="N", help="walk-forward: step (default: --test)")
@@ -95,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     import polars as pl
 
     from tradeloop.data.feed import HistoricalFeed
-    from tradeloop.plugins import StrategySpec
+    from tradeloop.plugins import SetupSpec
     from tradeloop.research import sweep, walk_forward
 
     if (args.train is None) != (args.test is None):
@@ -106,11 +98,10 @@ def run(args: argparse.Namespace) -> int:
         "executor": args.executor,
         "max_workers": args.workers,
         "progress": False if args.no_progress else None,
-        "initial_cash": args.cash,
-        "commission": args.commission,
-        "slippage": args.slippage,
     }
-    factory = StrategySpec.resolved(args.strategy)
+    factory = SetupSpec.resolved(
+        args.strategy, risk=args.risk, features=args.features, **setup_costs(args)
+    )
     grid = parse_grid(args.grid)
     feed = HistoricalFeed(args.data.resolve(), signal_columns=signals)
     if args.train is None:

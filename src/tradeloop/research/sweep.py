@@ -19,9 +19,11 @@ import polars as pl
 from tradeloop.data.context import Context
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
+from tradeloop.plugins import SetupSpec
 from tradeloop.research.executors import open_runner
 from tradeloop.research.grid import Grid, expand_grid
 from tradeloop.research.worker import ENGINE_OPTIONS, Job, Outcome, SweepSetup
+from tradeloop.setup import Setup
 from tradeloop.strategy.base import Strategy
 
 if TYPE_CHECKING:
@@ -31,66 +33,93 @@ __all__ = ["make_setup", "results_table", "sweep"]
 
 
 def sweep(
-    strategy_factory: Callable[..., Strategy],
+    strategy: Setup | SetupSpec | Callable[..., Strategy],
     grid: Grid,
     data: str | Path | HistoricalFeed | Any,
     *,
     context: Any = None,
+    risk: Any = None,
+    features: Any = None,
     executor: str | Client | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
     **engine_options: Any,
 ) -> pl.DataFrame:
-    """Backtest ``strategy_factory(**params)`` for every combination in ``grid``.
+    """Backtest every combination in ``grid`` of the strategy's parameters.
 
+    ``strategy``: a ``Setup`` (strategy, params, risk, features, context, costs: the grid's
+    values override its params), or a strategy class / factory (``factory(**params)``).
     ``grid``: a dict of lists (every combination) or a list of dicts (as given).
     ``data``: a .parquet/.csv path (each worker reads it once: on a cluster the path must be
     readable from every machine), a ``HistoricalFeed``, or a polars/pandas frame (sent to each
-    worker once). ``context``: market-wide series, as ``Engine(context=...)`` takes them.
-    ``executor``: ``None``/``"local"`` a process pool on this machine (``max_workers``
-    processes, default one per CPU); ``"dask://host:port"`` or a ``distributed.Client``
-    a Dask cluster; ``"inline"`` this process, one run after another.
+    worker once). ``context``, ``risk``, ``features``: as ``Engine`` takes them (over the
+    setup's); a ``RiskManager`` is copied fresh for every run, so each run equals a plain
+    ``Engine`` run of its combination. ``executor``: ``None``/``"local"`` a process pool on
+    this machine (``max_workers`` processes, default one per CPU); ``"dask://host:port"`` or a
+    ``distributed.Client`` a Dask cluster; ``"inline"`` this process, one run after another.
     ``engine_options``: ``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
     ``allow_short``, ``fractional``, ``periods_per_year``, as ``Engine`` takes them.
-    The factory must be picklable (a class or a module-level function), since it is sent to
-    the worker processes. A progress bar shows on a terminal unless ``progress=False``.
+    What reaches the workers must pickle: a class or a module-level function, not a lambda
+    (a setup in a ``file.py`` goes as a ``SetupSpec``). A progress bar shows on a terminal
+    unless ``progress=False``.
     """
     combinations = expand_grid(grid)
-    setup = make_setup(strategy_factory, data, context, engine_options)
+    setup = make_setup(
+        strategy, data, engine_options, context=context, risk=risk, features=features
+    )
     with open_runner(executor, setup, max_workers=max_workers, progress=progress) as runner:
         outcomes = runner.map([Job(params) for params in combinations], "sweep")
     return results_table(combinations, outcomes)
 
 
 def make_setup(
-    strategy_factory: Callable[..., Strategy],
+    strategy: Setup | SetupSpec | Callable[..., Strategy],
     data: Any,
-    context: Any,
     engine_options: Mapping[str, Any],
+    *,
+    context: Any = None,
+    risk: Any = None,
+    features: Any = None,
 ) -> SweepSetup:
     """Check what a sweep ships to its workers and bundle it."""
     unknown = sorted(set(engine_options) - ENGINE_OPTIONS)
     if unknown:
         raise ConfigError(
             f"sweep() does not pass {unknown} to the engine; it passes "
-            f"{sorted(ENGINE_OPTIONS)}. A risk manager or broker holds one run's state: build "
-            "it inside the strategy factory instead"
+            f"{sorted(ENGINE_OPTIONS)} (and context=, risk=, features=). Other settings belong "
+            "in the strategy's parameters or a tradeloop.Setup"
         )
-    if not callable(strategy_factory):
+    changes = {
+        k: v
+        for k, v in {**engine_options, "risk": risk, "features": features}.items()
+        if v is not None
+    }
+    if context is not None:
+        changes["context"] = context if isinstance(context, Context) else Context(context)
+    if isinstance(strategy, SetupSpec):
+        if risk is not None or features is not None:
+            raise ConfigError("a SetupSpec names its risk and features: pass them to it")
+        source: Setup | SetupSpec = SetupSpec(
+            strategy.strategy,
+            strategy.risk,
+            strategy.features,
+            {**strategy.changes, **changes},
+        )
+    elif isinstance(strategy, Setup):
+        source = strategy.replace(**changes) if changes else strategy
+    elif callable(strategy):
+        source = Setup(strategy, **changes)
+    else:
         raise ConfigError(
-            f"strategy_factory must be a Strategy class or a function returning a Strategy, "
-            f"got {strategy_factory!r}"
+            f"sweep() takes a Setup, or a Strategy class or a function returning a Strategy, "
+            f"got {strategy!r}"
         )
-    _require_importable(strategy_factory)
+    if isinstance(source, Setup):
+        _require_importable(source)
     feed = data if isinstance(data, HistoricalFeed) else HistoricalFeed(data)
     if isinstance(data, str | Path):
         feed = HistoricalFeed(Path(data).resolve())  # workers may run in another directory
-    return SweepSetup(
-        feed=feed,
-        context=None if context is None else Context(context),
-        factory=strategy_factory,
-        engine_options=dict(engine_options),
-    )
+    return SweepSetup(feed=feed, setup=source)
 
 
 def results_table(
@@ -110,7 +139,8 @@ def results_table(
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _require_importable(factory: Callable[..., Any]) -> None:
+def _require_importable(setup: Setup) -> None:
+    factory = setup.strategy
     name = getattr(factory, "__qualname__", repr(factory))
     fix = (
         "Fix: define it at the top level of a .py module (a Strategy subclass, or a def that "
@@ -118,10 +148,10 @@ def _require_importable(factory: Callable[..., Any]) -> None:
         "nested function or in a notebook cell"
     )
     try:
-        pickle.dumps(factory)
+        pickle.dumps(setup)
     except (pickle.PicklingError, AttributeError, TypeError) as err:
         raise ConfigError(
-            f"strategy_factory {name} cannot be sent to worker processes ({err}). {fix}"
+            f"the sweep's setup ({name}) cannot be sent to worker processes ({err}). {fix}"
         ) from err
     module = sys.modules.get(getattr(factory, "__module__", "") or "")
     if module is not None and module.__name__ == "__main__" and not hasattr(module, "__file__"):

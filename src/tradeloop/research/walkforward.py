@@ -26,11 +26,13 @@ import polars as pl
 
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.errors import ConfigError
+from tradeloop.plugins import SetupSpec
 from tradeloop.research.executors import Runner, open_runner
 from tradeloop.research.grid import Grid, expand_grid
 from tradeloop.research.sweep import make_setup, results_table
 from tradeloop.research.worker import Job, Outcome
 from tradeloop.results.display import METRIC_LABELS
+from tradeloop.setup import Setup
 from tradeloop.strategy.base import Strategy
 
 if TYPE_CHECKING:
@@ -88,7 +90,7 @@ def rolling_windows(
 
 
 def walk_forward(
-    strategy_factory: Callable[..., Strategy],
+    strategy: Setup | SetupSpec | Callable[..., Strategy],
     grid: Grid,
     data: str | Path | HistoricalFeed | Any,
     *,
@@ -98,6 +100,8 @@ def walk_forward(
     metric: str = "sharpe",
     maximize: bool = True,
     context: Any = None,
+    risk: Any = None,
+    features: Any = None,
     executor: str | Client | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
@@ -111,7 +115,9 @@ def walk_forward(
     every score is NaN takes the first combination.
     """
     combinations = expand_grid(grid)
-    setup = make_setup(strategy_factory, data, context, engine_options)
+    setup = make_setup(
+        strategy, data, engine_options, context=context, risk=risk, features=features
+    )
     timestamps = setup.feed.frame()["ts_ns"].unique().sort().to_numpy()
     windows = rolling_windows(timestamps, train, test, step)
     if not windows:
@@ -121,7 +127,8 @@ def walk_forward(
         )
     if metric not in METRIC_LABELS:  # before the train sweeps, not after them
         raise ConfigError(f"no metric {metric!r}; metrics are: {', '.join(METRIC_LABELS)}")
-    cash = float(engine_options.get("initial_cash", _DEFAULT_CASH))
+    source = setup.setup.load() if isinstance(setup.setup, SetupSpec) else setup.setup
+    cash = float(source.initial_cash if source.initial_cash is not None else _DEFAULT_CASH)
     with open_runner(executor, setup, max_workers=max_workers, progress=progress) as runner:
         train_jobs = [
             Job(params, w.train_start_ns, w.train_end_ns)

@@ -1,9 +1,12 @@
 """What runs inside a sweep worker: one backtest per job, over data loaded once per process.
 
-A ``SweepSetup`` (bars, context, strategy factory, engine options) reaches each worker process
-once: through the process pool's initializer, or scattered to every Dask worker. The worker
-reads and validates the bars the first time a job needs them and keeps the result for every
-later job of the same setup (``load_count`` says how often that happened in this process).
+A ``SweepSetup`` (the bars and the user's ``Setup``: strategy, risk, features, context,
+costs) reaches each worker process once: through the process pool's initializer, or
+scattered to every Dask worker. The worker reads and validates the bars the first time a job
+needs them (joining precomputed features) and keeps the result for every later job of the
+same setup (``load_count`` says how often that happened in this process). Each job runs
+``Engine(bars, setup with the job's params)``: exactly a plain ``Engine`` run of that
+combination, a fresh risk manager included.
 """
 
 from __future__ import annotations
@@ -12,18 +15,19 @@ import pickle
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from tradeloop.data.bars import BarTable
-from tradeloop.data.context import Context
+from tradeloop.data.features import PrecomputedFeatureProvider
 from tradeloop.data.feed import HistoricalFeed
 from tradeloop.engine import Engine
 from tradeloop.errors import ConfigError
-from tradeloop.strategy.base import Strategy
+from tradeloop.plugins import SetupSpec
+from tradeloop.setup import BROKER_OPTIONS, Setup
 
 __all__ = [
     "ENGINE_OPTIONS",
@@ -36,31 +40,22 @@ __all__ = [
     "run_job",
 ]
 
-# Broker and metric settings a sweep passes to every Engine. A RiskManager or a broker object
-# holds a run's state, so one shared by every run would leak state between them.
-ENGINE_OPTIONS = frozenset(
-    {
-        "initial_cash",
-        "commission",
-        "slippage",
-        "fill_timing",
-        "allow_short",
-        "fractional",
-        "periods_per_year",
-    }
-)
+# Broker and metric settings a sweep passes to every Engine (a Setup's fields). A broker
+# object holds a run's state; a RiskManager is copied fresh for every run by the Setup.
+ENGINE_OPTIONS = frozenset({*BROKER_OPTIONS, "periods_per_year"})
 _CACHED_SETUPS = 2  # a long-lived Dask worker serves many sweeps: keep only the latest
 _CACHED_TABLES = 4  # walk-forward windows arrive in order: a few slices suffice
 
 
 @dataclass(frozen=True, slots=True)
 class SweepSetup:
-    """Everything every job of one sweep shares; shipped to each worker once."""
+    """Everything every job of one sweep shares; shipped to each worker once.
+
+    ``setup`` is the user's ``Setup``, or a ``SetupSpec`` naming one in a file (imported in
+    the worker: an object defined in a ``file.py`` cannot be pickled by reference)."""
 
     feed: HistoricalFeed
-    context: Context | None
-    factory: Callable[..., Strategy]
-    engine_options: Mapping[str, Any]
+    setup: Setup | SetupSpec
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -106,15 +101,13 @@ def load_count() -> int:
 
 def run_job(setup: SweepSetup, job: Job) -> Outcome:
     """Run one backtest of ``setup.factory(**job.params)`` and return its metrics."""
-    table = _table(setup, job.start_ns, job.end_ns)
-    options = dict(setup.engine_options)
+    user = setup.setup.load() if isinstance(setup.setup, SetupSpec) else setup.setup
+    table = _table(setup, user, job.start_ns, job.end_ns)
+    run_setup = user.replace(params={**user.params, **job.params})
     if job.initial_cash is not None:
-        options["initial_cash"] = job.initial_cash
+        run_setup = run_setup.replace(initial_cash=job.initial_cash)
     try:
-        strategy = setup.factory(**job.params)
-        result = Engine(
-            table, strategy=strategy, context=setup.context, progress=False, **options
-        ).run()
+        result = Engine(table, run_setup, progress=False).run()
     except Exception as err:
         err.add_note(f"in the sweep run with parameters {dict(job.params)}")
         raise
@@ -146,12 +139,16 @@ def run_installed_job(job: Job) -> Outcome:
     return run_job(_installed_setup, job)
 
 
-def _table(setup: SweepSetup, start_ns: int | None, end_ns: int | None) -> BarTable:
+def _table(setup: SweepSetup, user: Setup, start_ns: int | None, end_ns: int | None) -> BarTable:
     global _loads
     with _lock:
         loaded = _loaded.get(setup.key)
         if loaded is None:
-            loaded = _Loaded(setup.feed.frame(), OrderedDict())
+            frame = setup.feed.frame()
+            features = user.feature_provider()
+            if isinstance(features, PrecomputedFeatureProvider):
+                frame = features.join_signals(frame)  # once, as Engine.load would per run
+            loaded = _Loaded(frame, OrderedDict())
             _loads += 1
             _loaded[setup.key] = loaded
             while len(_loaded) > _CACHED_SETUPS:

@@ -29,9 +29,8 @@ import structlog
 from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.config import DaemonConfig
-from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
-from tradeloop.plugins import load_object
+from tradeloop.plugins import load_feature_provider, load_setup
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.control import CONTROL_FILE, Control
@@ -57,10 +56,14 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         )
     run_id = uuid.uuid4().hex[:12]
     log = structlog.get_logger().bind(run_id=run_id, strategy=config.strategy, mode=config.mode)
-    setup = Setup.of(load_object(config.strategy, "run.strategy"), "run.strategy")
+    setup = load_setup(config.strategy, "run.strategy")
     strategy = setup.build(**config.params)
     risk = setup.fresh_risk()
-    features = _feature_provider(config.features) or setup.feature_provider()
+    features = (
+        load_feature_provider(config.features, "run.features")
+        if config.features is not None
+        else setup.feature_provider()
+    )
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
     journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
     saved = journal.load()
@@ -170,19 +173,6 @@ def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> Paper
     if remembered is None:
         journal.remember("initial_cash", repr(initial_cash))
     return PaperBroker(initial_cash, **costs)
-
-
-def _feature_provider(spec: str | None) -> FeatureProvider | None:
-    if spec is None:
-        return None
-    found = load_object(spec, "run.features")
-    provider = found if isinstance(found, FeatureProvider) else found()
-    if not isinstance(provider, FeatureProvider):
-        raise ConfigError(
-            f"run.features = {spec!r} gave a {type(provider).__name__}; it must be a "
-            "FeatureProvider (e.g. CallableFeatureProvider(fn)) or a function returning one"
-        )
-    return provider
 
 
 async def _live_broker(

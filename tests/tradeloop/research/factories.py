@@ -18,6 +18,7 @@ from typing import Any
 from tradeloop import MarketEvent, Strategy
 from tradeloop.data.synthetic import synthetic_market
 from tradeloop.research.worker import load_count
+from tradeloop.risk import MaxPositionSize, RiskManager, StopLoss, TakeProfit
 
 GRID = {"entry": [0.6, 0.65, 0.7], "exit": [0.4, 0.45]}
 BARS, VIX = synthetic_market(n_assets=3, n_bars=160, seed=11)
@@ -85,6 +86,13 @@ class KillOnce:
             self.marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         return Threshold(**params)
+
+
+def risk_template() -> RiskManager:
+    """A stop, a target and a position cap: with the threshold strategy all three act."""
+    risk = RiskManager()
+    risk.add_rule(StopLoss(0.02)).add_rule(TakeProfit(0.04)).add_rule(MaxPositionSize(0.25))
+    return risk
 
 
 def kill_always(**params: Any) -> Threshold:

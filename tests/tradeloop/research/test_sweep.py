@@ -25,10 +25,12 @@ from tests.tradeloop.research.factories import (
     SharpeNamed,
     Threshold,
     kill_always,
+    risk_template,
     threshold,
 )
 from tradeloop import Context, Engine, HistoricalFeed, sweep
 from tradeloop.errors import ConfigError, WorkerLostError
+from tradeloop.setup import Setup
 
 
 def engine_table(**options: object) -> pl.DataFrame:
@@ -153,7 +155,7 @@ def test_sweep_partial_of_a_module_level_function_is_accepted(reference: pl.Data
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"risk": None}, r"does not pass \['risk'\].*inside the strategy factory"),
+        ({"brokerage": 1.0}, r"does not pass \['brokerage'\].*tradeloop.Setup"),
         ({"executor": "ray://x"}, "dask://host:port"),
         ({"executor": 42}, "use None or 'local'"),
         ({"max_workers": 0}, "at least 1"),
@@ -183,3 +185,34 @@ def test_import_tradeloop_leaves_dask_unimported() -> None:
 def test_sweep_parameter_named_like_a_metric_raises_config_error() -> None:
     with pytest.raises(ConfigError, match=r"\['sharpe'\] share their names with metrics"):
         sweep(SharpeNamed, {"sharpe": [1.0]}, BARS, executor="inline", progress=False)
+
+
+@pytest.mark.parametrize("executor", ["inline", "local"])
+@pytest.mark.parametrize("form", ["template", "factory", "setup"])
+def test_sweep_with_a_risk_manager_equals_plain_engine_runs(executor: str, form: str) -> None:
+    """Each row equals a plain Engine run of its combination with a fresh RiskManager: the
+    template is copied per run (its exits and positions never leak between runs)."""
+    rows = []
+    exits = 0
+    for entry in GRID["entry"]:
+        for exit_ in GRID["exit"]:
+            result = Engine(
+                feed=HistoricalFeed(BARS),
+                strategy=Threshold(entry, exit_),
+                risk=risk_template(),
+                context=Context(VIX),
+                progress=False,
+            ).run()
+            exits += sum(result.config["risk_exits"].values())
+            rows.append({"entry": entry, "exit": exit_, **result.metrics})
+    assert exits > 0  # the stop and the target fire: the rows really depend on the risk
+    expected = pl.DataFrame(rows)
+    template = risk_template()
+    if form == "setup":
+        table = sweep(Setup(Threshold, risk=template, context=VIX), GRID, BARS, executor=executor)
+    else:
+        risk = template if form == "template" else risk_template
+        table = sweep(Threshold, GRID, BARS, risk=risk, context=VIX, executor=executor)
+    assert_frame_equal(table, expected)
+    assert not template.bound  # the template itself never ran
+    assert template.exits == {}
