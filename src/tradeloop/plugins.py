@@ -3,7 +3,6 @@ a strategy class, a ``Setup``, a feature provider, a risk manager."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import sys
@@ -18,7 +17,6 @@ from tradeloop.setup import Setup
 
 __all__ = [
     "SetupSpec",
-    "StrategySpec",
     "load_feature_provider",
     "load_object",
     "load_setup",
@@ -58,33 +56,6 @@ def load_object(spec: str, what: str) -> Any:
         return getattr(module, class_name)
     except AttributeError:
         raise ConfigError(f"{what}: {module_name!r} has no {class_name!r}") from None
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """A picklable strategy factory: ``StrategySpec("file.py:Class")(**params)`` imports the
-    class in whichever process calls it (a sweep worker) and builds it with ``params``.
-
-    A class imported from a file path cannot itself be pickled by reference (its module is
-    not importable by name elsewhere); its spec string can.
-    """
-
-    spec: str
-
-    @classmethod
-    def resolved(cls, spec: str) -> StrategySpec:
-        """Check ``spec`` imports here, and make a file path absolute for other processes."""
-        load_strategy_class(spec)
-        module_name, _, class_name = spec.rpartition(":")
-        if module_name.endswith(".py"):
-            return cls(f"{Path(module_name).resolve()}:{class_name}")
-        return cls(spec)
-
-    def __call__(self, **params: Any) -> Any:
-        return _cached_class(self.spec)(**params)
-
-
-_cached_class = functools.cache(load_strategy_class)  # one import per worker process
 
 
 def load_setup(spec: str, what: str = "--strategy") -> Setup:
