@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -172,6 +172,10 @@ class CallableFeatureProvider:
     ``timeout_s``; a failure or a timeout skips that timestamp's decisions (logged and
     counted) rather than deciding on missing numbers. A replay backtest needs plain
     functions, and calls them in line.
+
+    ``asset_features`` names the per-asset features the function returns: they are then
+    signal columns from the first bar on (NaN until a value comes), as a precomputed
+    provider's are. Left out, a feature becomes a column from the first bar that has it.
     """
 
     def __init__(
@@ -180,7 +184,9 @@ class CallableFeatureProvider:
         compute_market_fn: Callable[[datetime], Any] | None = None,
         *,
         timeout_s: float | None = 1.0,
+        asset_features: Sequence[str] = (),
     ) -> None:
+        self.asset_features = list(dict.fromkeys(asset_features))
         if timeout_s is not None and not timeout_s > 0:
             raise ConfigError(f"timeout_s must be > 0 (or None for no limit), got {timeout_s}")
         self._compute = compute_fn

@@ -100,7 +100,9 @@ class VolatilityScaledStopLoss:
         if features and self.volatility_key not in features:
             raise UnknownSignalError(
                 f"{self.name}: no feature {self.volatility_key!r} for {ctx.asset_id}; features "
-                f"are: {', '.join(sorted(features))}. Fix volatility_key= or add the column."
+                f"are: {', '.join(sorted(features))}. Fix volatility_key= or add the column (a "
+                "CallableFeatureProvider's feature is a column from its first value on: "
+                f"declare it with asset_features=[{self.volatility_key!r}])."
             )
         vol = features.get(self.volatility_key, math.nan) if features else math.nan
         if not vol > 0:
