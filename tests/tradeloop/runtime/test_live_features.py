@@ -164,3 +164,40 @@ async def test_context_in_force_survives_a_restart() -> None:
     )
     await again.run()
     assert after.seen == [(3, "A", 1.0, "calm")]
+
+
+class BuysDayOne(Strategy):
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        if (event.timestamp - START).days == 1:
+            self.buy(event.asset_id, 10)
+
+
+def test_risk_sharing_an_async_provider_reads_its_features_over_a_stream() -> None:
+    """An ATR stop whose ATR comes from an async model function: over a stream the risk rule
+    reads the joined column (it used to call the provider itself and got a coroutine), and
+    the fills equal a replay of the same rule over the plain-function twin.
+
+    By hand: buys of 10 decided on day 1 fill at day 2's open (A 102, B 52); ATR 0.5 puts the
+    stops at 101.5 / 51.5, inside day 2's own range (low 101 / 51): filled at the stop."""
+    from tradeloop import Engine, RiskManager
+    from tradeloop.risk import VolatilityScaledStopLoss
+
+    def atr(asset: str, when: datetime) -> dict[str, float]:
+        return {"atr": 0.5}
+
+    async def atr_async(asset: str, when: datetime) -> dict[str, float]:
+        await asyncio.sleep(0)
+        return atr(asset, when)
+
+    def engine(provider: CallableFeatureProvider, stream: bool) -> Any:
+        risk = RiskManager(feature_provider=provider)
+        risk.add_rule(VolatilityScaledStopLoss(atr_multiplier=1.0, volatility_key="atr"))
+        feed: Any = ReplayFeed(bars()) if stream else bars()
+        return Engine(feed, BuysDayOne(), risk=risk).run()
+
+    stream = engine(CallableFeatureProvider(atr_async, asset_features=["atr"]), stream=True)
+    replay = engine(CallableFeatureProvider(atr, asset_features=["atr"]), stream=False)
+    columns = ["timestamp", "asset_id", "side", "qty", "price", "reason"]
+    assert stream.fills.select(columns).equals(replay.fills.select(columns))
+    exits = stream.fills.filter(pl.col("reason") == "volatility_stop")
+    assert exits.select("asset_id", "price").rows() == [("A", 101.5), ("B", 51.5)]
