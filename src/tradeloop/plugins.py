@@ -40,6 +40,9 @@ def load_object(spec: str, what: str) -> Any:
         path = Path(module_name)
         if not path.exists():
             raise ConfigError(f"{what}: no file {path} (cwd is {Path.cwd()})")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # a setup file imports the strategy file beside it
+            sys.path.insert(0, folder)
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         if module_spec is None or module_spec.loader is None:
             raise ConfigError(f"{what}: cannot import {path}")

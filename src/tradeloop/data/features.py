@@ -165,7 +165,9 @@ class PrecomputedFeatureProvider:
 
 class CallableFeatureProvider:
     """Features computed on demand: ``compute_fn(asset_id, timestamp) -> dict`` and
-    ``compute_market_fn(timestamp) -> dict``. Either may be omitted.
+    ``compute_market_fn(timestamp) -> dict``. Either may be omitted. A ``compute_fn`` that
+    takes a third argument gets the asset's bar at that timestamp (a mapping of ``open`` …
+    ``volume`` and the bar's signals), so a model can score the bar it is handed.
 
     In a paper or live run either function may be ``async`` (a model server, a database):
     the runtime asks for every asset of a timestamp concurrently and gives up after
@@ -193,9 +195,10 @@ class CallableFeatureProvider:
         self._compute_market = compute_market_fn
         self.timeout_s = timeout_s
         self.is_async = any(
-            fn is not None and inspect.iscoroutinefunction(fn)
+            fn is not None and inspect.iscoroutinefunction(_unwrapped(fn))
             for fn in (compute_fn, compute_market_fn)
         )
+        self.takes_bar = compute_fn is not None and _arity(compute_fn) >= 3
 
     @property
     def has_asset_features(self) -> bool:
@@ -209,15 +212,40 @@ class CallableFeatureProvider:
     def compute_market_fn(self) -> Callable[[datetime], Any] | None:
         return self._compute_market
 
-    def get_features(self, asset_id: str, timestamp: datetime) -> Mapping[str, float]:
+    def get_features(
+        self, asset_id: str, timestamp: datetime, bar: Mapping[str, float] | None = None
+    ) -> Mapping[str, float]:
         if self._compute is None:
             return {}
-        return checked_features(self._compute(asset_id, timestamp), f"features of {asset_id}")
+        args = (asset_id, timestamp, bar or {}) if self.takes_bar else (asset_id, timestamp)
+        return checked_features(self._compute(*args), f"features of {asset_id}")
 
     def get_market_features(self, timestamp: datetime) -> Mapping[str, Any]:
         if self._compute_market is None:
             return {}
         return checked_features(self._compute_market(timestamp), "market features")
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Any:
+    """The function itself, or a callable object's ``__call__`` (which may be async)."""
+    return fn if inspect.isroutine(fn) else type(fn).__call__
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    """How many positional arguments ``fn`` takes (a callable object's ``__call__``)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return 3
+    return sum(p.kind in kinds for p in parameters)
+
+
+def bar_of(columns: Mapping[str, npt.NDArray[np.float64]], i: int) -> dict[str, float]:
+    """Row ``i`` of a timestamp's columns as the bar a feature function is handed."""
+    return {k.removeprefix("signal:"): float(v[i]) for k, v in columns.items()}
 
 
 def checked_features(value: Any, what: str) -> Mapping[str, Any]:
@@ -242,17 +270,26 @@ class FeatureJoin:
         self.precomputed = isinstance(provider, PrecomputedFeatureProvider)
 
     def ask(
-        self, asset_ids: list[str], ts_ns: int
+        self,
+        asset_ids: list[str],
+        ts_ns: int,
+        columns: Mapping[str, npt.NDArray[np.float64]],
     ) -> tuple[list[Mapping[str, float]], Mapping[str, Any]]:
         """The provider's answer for one timestamp, called in line: the market's, then every
         asset's. Raises ``FeatureError`` if a function fails or returns something else."""
         provider = self.provider
         if isinstance(provider, PrecomputedFeatureProvider):
-            return [], {}  # joined by ``join_rows``; its market rows are in the run's context
+            return [], {}  # joined by ``join``; its market rows are in the run's context
         when = utc_datetime(ts_ns)
         try:
             market = provider.get_market_features(when)
-            per_asset = [provider.get_features(a, when) for a in asset_ids]
+            if isinstance(provider, CallableFeatureProvider) and provider.takes_bar:
+                per_asset = [
+                    provider.get_features(a, when, bar_of(columns, i))
+                    for i, a in enumerate(asset_ids)
+                ]
+            else:
+                per_asset = [provider.get_features(a, when) for a in asset_ids]
         except FeatureError:
             raise
         except Exception as err:

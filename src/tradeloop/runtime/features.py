@@ -11,15 +11,26 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tradeloop.clock import utc_datetime
-from tradeloop.data.features import CallableFeatureProvider, FeatureJoin, checked_features
+from tradeloop.data.features import (
+    CallableFeatureProvider,
+    FeatureJoin,
+    bar_of,
+    checked_features,
+)
 from tradeloop.errors import FeatureError
 
 __all__ = ["ask_features"]
 
 
 async def ask_features(
-    join: FeatureJoin, asset_ids: list[str], ts_ns: int
+    join: FeatureJoin,
+    asset_ids: list[str],
+    ts_ns: int,
+    columns: Mapping[str, npt.NDArray[np.float64]],
 ) -> tuple[list[Mapping[str, float]], Mapping[str, Any]]:
     """The provider's answer for one timestamp (see ``FeatureJoin.ask``).
 
@@ -28,13 +39,20 @@ async def ask_features(
     """
     provider = join.provider
     if not (isinstance(provider, CallableFeatureProvider) and provider.is_async):
-        return join.ask(asset_ids, ts_ns)
+        return join.ask(asset_ids, ts_ns, columns)
     when = utc_datetime(ts_ns)
     try:
         async with asyncio.timeout(provider.timeout_s):
             market, per_asset = await asyncio.gather(
                 _call(provider.compute_market_fn, when),
-                asyncio.gather(*(_call(provider.compute_fn, a, when) for a in asset_ids)),
+                asyncio.gather(
+                    *(
+                        _call(provider.compute_fn, a, when, bar_of(columns, i))
+                        if provider.takes_bar
+                        else _call(provider.compute_fn, a, when)
+                        for i, a in enumerate(asset_ids)
+                    )
+                ),
             )
     except TimeoutError:
         raise FeatureError(

@@ -294,7 +294,7 @@ class LiveRuntime:
         decide = True
         if self.features is not None:
             try:
-                per_asset, market = await ask_features(self.features, asset_ids, ts_ns)
+                per_asset, market = await ask_features(self.features, asset_ids, ts_ns, arrays)
             except FeatureError as err:
                 decide = False
                 self.feature_skips += 1

@@ -121,7 +121,7 @@ def _replay_each(
             "volume": table.volume[a:b],
             **{f"signal:{n}": values[a:b] for n, values in signals},
         }
-        per_asset, market = features.ask(asset_ids, ts_ns)
+        per_asset, market = features.ask(asset_ids, ts_ns, columns)
         snapshot = features.join(ts_ns, asset_ids, columns, per_asset, market, snapshot_at(ts_ns))
         block = BarBlock.single(
             ts_ns, asset_ids, columns, table.bar_index[a:b], needs_rows=dispatcher.needs_rows

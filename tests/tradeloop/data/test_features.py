@@ -119,3 +119,31 @@ def test_feature_that_clashes_with_bar_column_is_refused() -> None:
         Engine(
             feed=frame, strategy=Recorder(), features=PrecomputedFeatureProvider(features())
         ).run()
+
+
+def test_callable_feature_function_taking_the_bar_scores_the_bar_it_is_handed() -> None:
+    """A model of the bar alone: (close - low) / (high - low). Day 0 A: (10 - 9) / 2 = 0.5;
+    B: (5 - 4) / 2 = 0.5; day 1 A closes at its high: 1.0. Replay and stream agree."""
+    import asyncio
+
+    from tradeloop import PaperBroker, ReplayFeed
+
+    handed: list[dict[str, float]] = []
+
+    def strength(asset_id: str, timestamp: datetime, bar: dict[str, float]) -> dict[str, float]:
+        handed.append(dict(bar))
+        return {"strength": (bar["close"] - bar["low"]) / (bar["high"] - bar["low"])}
+
+    async def strength_async(asset_id: str, when: datetime, bar: dict[str, float]) -> Any:
+        await asyncio.sleep(0)
+        return strength(asset_id, when, bar)
+
+    frame = bars([(0, "A", 10, 11, 9, 10), (0, "B", 5, 6, 4, 5), (1, "A", 10, 11, 9, 11)])
+    replay, stream = Recorder(), Recorder()
+    Engine(feed=frame, strategy=replay, features=CallableFeatureProvider(strength)).run()
+    assert handed[0] == {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.0, "volume": 1e6}
+    Engine(
+        ReplayFeed(frame), stream, PaperBroker(), features=CallableFeatureProvider(strength_async)
+    ).run()
+    assert [s[1]["strength"] for s in replay.seen] == [0.5, 0.5, 1.0]
+    assert [s[1] for s in stream.seen] == [s[1] for s in replay.seen]
