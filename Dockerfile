@@ -13,7 +13,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY adapters ./adapters
 COPY examples ./examples
-COPY deploy/paper.toml deploy/live-binance.toml /etc/tradeloop/
+COPY deploy/paper.toml deploy/live-binance.toml deploy/live-alpaca.toml /etc/tradeloop/
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 tradeloop \
     && mkdir -p /data \

@@ -6,8 +6,9 @@ daemon reading ``deploy/paper.toml`` unchanged. As in Docker, environment variab
 what differs here: TRADELOOP_FEED_URL (the replay's address), TRADELOOP_HEALTH_PORT=0 (any
 free port) and TRADELOOP_RUN_STATE_DIR (a scratch directory). While the daemon trades, the
 script asks its /healthz, /readyz and /metrics; when the stream ends the daemon writes
-fills.parquet, orders.parquet and summary.json and exits 0. Last, the same 60 days run as a
-backtest with the config's cash and commission: the fills must match. In a shell:
+fills.parquet, orders.parquet, result/ and summary.json and exits 0. Last, the same 60 days
+run as a backtest of the setup the config names (``examples/ml_setup.py``: the strategy, its
+risk rules, its model and its costs): the fills must match. In a shell:
 
     tradeloop serve-replay bars.parquet --context examples/data/vix.parquet --port 8765
     TRADELOOP_FEED_URL=ws://127.0.0.1:8765 tradeloop paper --config deploy/paper.toml
@@ -32,15 +33,13 @@ import polars as pl
 
 from tradeloop import Context, Engine
 from tradeloop.config import load_config
+from tradeloop.plugins import load_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data"
 CONFIG = ROOT / "deploy" / "paper.toml"
 DAYS = 60
 SPEED = 86_400 * 20  # daily bars, 20 a second: slow enough to watch the health endpoints
-
-sys.path.insert(0, str(ROOT / "examples"))
-from ml_strategy import MLStrategy  # noqa: E402  (the class paper.toml names)
 
 
 def start(name: str, args: list[str], workdir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -126,10 +125,10 @@ def main(workdir: Path) -> int:
     print(f"Paper trading from deploy/paper.toml over {DAYS} days of the bundled sample")
     summary = paper_run(workdir, workdir / "bars.parquet")
 
-    config = load_config(CONFIG, env={})  # the file alone: cash, commission, slippage
+    config = load_config(CONFIG, env={})  # the file alone: its setup and what it overrides
     backtest = Engine(
         feed=bars,
-        strategy=MLStrategy(),
+        strategy=load_setup(str(ROOT / config.strategy)),  # the setup paper.toml names
         context=Context(pl.read_parquet(DATA / "vix.parquet")),
         initial_cash=config.initial_cash,
         commission=config.commission,

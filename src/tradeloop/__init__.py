@@ -36,6 +36,7 @@ from tradeloop.research import WalkForwardResult, sweep, walk_forward
 from tradeloop.results import BacktestResult
 from tradeloop.risk import RiskManager
 from tradeloop.risk.gate import GateLimits, PreTradeGate
+from tradeloop.setup import Setup
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 from tradeloop.strategy.declarative import CompileFallbackWarning
 from tradeloop.stream.replay import ReplayFeed
@@ -99,6 +100,7 @@ __all__ = [
     "ReplayFeed",
     "RiskManager",
     "Rule",
+    "Setup",
     "SignalStrategy",
     "SimulationBroker",
     "Strategy",

@@ -48,7 +48,14 @@ def load_object(spec: str, what: str) -> Any:
             raise ConfigError(f"{what}: cannot import {path}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[path.stem]
+            raise ConfigError(
+                f"{what}: importing {path} failed with {type(err).__name__}: {err}. Fix the "
+                "file (run `python " + str(path) + "` to see the traceback)"
+            ) from err
     else:
         sys.path.insert(0, str(Path.cwd()))
         try:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import tomllib
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from tests.examples.running import DATA, EXAMPLES, ROOT, number, run_script
+from tests.examples.running import DATA, ROOT, number, run_script
 from tradeloop import Context, Engine
 
 
@@ -35,23 +34,21 @@ def test_paper_trading_daemon_from_the_deploy_config_matches_a_backtest(tmp_path
     assert replay, out
     assert started["feed"] == replay[1]
 
-    # An independent backtest of the same 60 days with the file's cash and commission.
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        from ml_strategy import MLStrategy
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    # An independent backtest of the same 60 days: the setup the file names, its cash.
+    from tradeloop.plugins import load_setup
+
+    setup = load_setup(str(ROOT / config["run"]["strategy"].split(":")[0]) + ":setup")
     bars = pl.read_parquet(DATA / "sample.parquet")
     days = bars["timestamp"].unique().sort().head(60)
     bars = bars.filter(pl.col("timestamp").is_in(days.implode()))
     assert pl.read_parquet(run.workdir / "bars.parquet").equals(bars)
     backtest = Engine(
         feed=bars,
-        strategy=MLStrategy(),
+        strategy=setup,
         context=Context(pl.read_parquet(DATA / "vix.parquet")),
         initial_cash=config["broker"]["initial_cash"],
-        commission=config["broker"]["commission"],
     ).run()
+    assert backtest.config["commission"] == "PercentCommission(rate=0.0005)"  # the setup's
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     paper = pl.read_parquet(run.workdir / "state" / "fills.parquet")
     assert paper.select(columns).equals(backtest.fills.select(columns))

@@ -32,6 +32,7 @@ EXPECTED = [
     "ReplayFeed",
     "RiskManager",
     "Rule",
+    "Setup",
     "SignalStrategy",
     "SimulationBroker",
     "Strategy",
