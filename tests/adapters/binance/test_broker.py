@@ -71,7 +71,7 @@ async def test_submit_market_order_is_filled(client: BinanceClient, fake: FakeBi
         0.25,
     )
     assert state.avg_fill_price == 100.0
-    assert client.used_weight_1m > 0  # read from X-MBX-USED-WEIGHT-1M
+    assert client.rest.used_weight_1m > 0  # read from X-MBX-USED-WEIGHT-1M
 
 
 async def test_submit_limit_then_lookup_and_cancel(client: BinanceClient) -> None:
@@ -90,17 +90,26 @@ async def test_order_never_sent_is_none(client: BinanceClient) -> None:
     assert await client.order("tl-never-sent", "BTCUSDT") is None  # -2013
 
 
-async def test_duplicate_open_client_id_is_rejected(client: BinanceClient) -> None:
-    await client.submit(limit_buy())
-    with pytest.raises(OrderRejectedError, match=r"-2010.*Duplicate order sent"):
-        await client.submit(limit_buy())
-
-
-async def test_filter_failure_and_insufficient_balance_are_rejections(
-    client: BinanceClient,
+async def test_duplicate_open_client_id_means_it_exists_look_it_up(
+    client: BinanceClient, fake: FakeBinance
 ) -> None:
-    with pytest.raises(OrderRejectedError, match=r"-1013.*LOT_SIZE"):
+    await client.submit(limit_buy())
+    # -2010 "Duplicate order sent.": the id is in use by an open order, so the order EXISTS
+    with pytest.raises(OutcomeUnknownError, match=r"-2010.*Duplicate order sent.*look it up"):
+        await client.submit(limit_buy())
+    found = await client.order(CID, "BTCUSDT")
+    assert found is not None
+    assert found.status == OrderStatus.ACCEPTED
+    assert len(fake.orders) == 1
+
+
+async def test_filter_rules_refuse_locally_and_insufficient_balance_at_the_venue(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    # 0.00001 BTC × 95 = 0.00095 USDT, below BTCUSDT's NOTIONAL minimum of 5: never sent
+    with pytest.raises(OrderRejectedError, match=r"notional 0.00095000 is below .* 5"):
         await client.submit(limit_buy(qty=0.00001))
+    assert ("POST", "/api/v3/order") not in fake.requests
     with pytest.raises(OrderRejectedError, match=r"-2010.*insufficient balance"):
         await client.submit(limit_buy("tl-big", qty=1000.0))
 
@@ -127,7 +136,7 @@ async def test_clock_skew_resyncs_and_retries_once(
     assert fake.requests.count(("POST", "/api/v3/order")) == 2  # refused, then accepted
     assert fake.requests.count(("GET", "/api/v3/time")) == times_before + 1
     assert len(fake.orders) == 1
-    assert 19_000 < client.offset_ms < 21_000
+    assert 19_000 < client.rest.offset_ms < 21_000
 
 
 async def test_rate_limit_429_then_418_blocks_instead_of_retrying(
@@ -153,7 +162,7 @@ async def test_rate_limit_429_then_418_blocks_instead_of_retrying(
 async def test_5xx_after_accept_is_unknown_then_lookup_finds_it(
     client: BinanceClient, fake: FakeBinance
 ) -> None:
-    fake.accept_then_fail = 1
+    fake.inject("POST", "/api/v3/order", 500, text="Internal error.", after_accept=True)
     with pytest.raises(OutcomeUnknownError, match="HTTP 500"):
         await client.submit(limit_buy())
     assert fake.requests.count(("POST", "/api/v3/order")) == 1  # never resubmitted
@@ -302,7 +311,8 @@ async def test_no_secret_in_any_log_line_or_error(
         fake.clock_ahead_ms = 30_000
         await client.snapshot()
         for fault in ("dup", "500", "429"):
-            fake.accept_then_fail = int(fault == "500")
+            if fault == "500":
+                fake.inject("POST", "/api/v3/order", 500, text="oops", after_accept=True)
             fake.statuses = [429] if fault == "429" else []
             fake.retry_after_s = "0"
             try:
