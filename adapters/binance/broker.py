@@ -79,9 +79,8 @@ class BinanceClient:
         """The symbols' trading rules, fetched now (GET /api/v3/exchangeInfo?symbols=[...])."""
         symbols = list(dict.fromkeys(asset_ids))
         params = {"symbols": orjson.dumps(symbols).decode()}
-        info = await self.rest.call(
-            "GET", "/api/v3/exchangeInfo", params, what="binance exchangeInfo", signed=False
-        )
+        what = f"binance exchangeInfo {','.join(symbols)}"
+        info = await self.rest.call("GET", "/api/v3/exchangeInfo", params, what=what, signed=False)
         fresh = rules_from_exchange_info(info, symbols)
         self.rules.update(fresh)
         self._log.info("instrument_rules_loaded", symbols=symbols)

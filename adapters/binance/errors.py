@@ -233,7 +233,7 @@ def _error(rule: ErrorRule, detail: str, request: Request, wait_s: float) -> Tra
         why = "IP banned for hammering after 429s" if rule.status == 418 else "rate limit hit"
         return RateLimitError(f"{detail} ({why}; retry after {wait_s:g} s)", retry_after_s=wait_s)
     if category is Category.FATAL_CONFIG:
-        return ConfigError(f"{detail}. Fix: {rule.fix}")
+        return ConfigError(f"{detail.rstrip('.')}. Fix: {rule.fix}")
     if category is Category.CLOCK_SKEW:
         return ClockSkewError(f"{detail} (clock skew: resync with GET /api/v3/time)")
     if category is Category.DUPLICATE:

@@ -25,6 +25,7 @@ from adapters.binance.config import BinanceSettings
 from adapters.binance.errors import ClockSkewError, Request, error_for
 from tradeloop.errors import (
     ConnectionLostError,
+    OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
     VenueProtocolError,
@@ -99,7 +100,10 @@ class BinanceRest:
             # even for a submit. A second -1021 propagates.
             self._log.warning("clock_skew_resync", request=what, offset_ms=self.offset_ms)
             await self.sync_time()
-            return await self._once(method, path, params, signed, what, request)
+            try:
+                return await self._once(method, path, params, signed, what, request)
+            except ClockSkewError as again:
+                raise _refused_twice(again, request) from again
 
     async def _once(
         self,
@@ -163,3 +167,14 @@ class BinanceRest:
         self.used_weight_1m = int(header)
         if self.used_weight_1m > 0.8 * _WEIGHT_LIMIT_1M:
             self._log.warning("rate_limit_weight_high", used_weight_1m=self.used_weight_1m)
+
+
+def _refused_twice(err: ClockSkewError, request: Request) -> Exception:
+    """-1021 after a resync: still refused before acting. A submit did not happen (rejected);
+    a cancel can be sent again later (unknown); anything else is retried later."""
+    text = f"{err} (refused again after a resync: check this machine's clock, e.g. NTP)"
+    if request == "submit":
+        return OrderRejectedError(text)
+    if request == "cancel":
+        return OutcomeUnknownError(text)
+    return ConnectionLostError(text)
