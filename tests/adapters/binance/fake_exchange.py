@@ -278,7 +278,11 @@ class FakeExchange:
         answer = payload("http_delete_order.json")
         answer.update({k: order[k] for k in answer if k in order})
         cancel_id = p.get("newClientOrderId", f"cancel{order['orderId']}")
-        answer.update(origClientOrderId=order["clientOrderId"], clientOrderId=cancel_id)
+        answer.update(
+            origClientOrderId=order["clientOrderId"],
+            clientOrderId=cancel_id,
+            transactTime=self.clock_ms(),
+        )
         return answer
 
     def _release(self, key: tuple[str, str]) -> None:

@@ -25,8 +25,9 @@ MINUTE_MS = 60_000
 
 
 class _StreamClient:
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, streams: set[str]) -> None:
         self.ws = ws
+        self.streams = streams  # ``/stream?streams=a/b``, then SUBSCRIBE / UNSUBSCRIBE
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.stalled = False
 
@@ -101,16 +102,20 @@ class FakeMarketData:
             self._broadcast(frames)
 
     def _broadcast(self, frames: list[Any]) -> None:
+        """Each frame to the clients subscribed to its stream (``!serverShutdown``: to all)."""
         for client in self.stream_clients:
             if not client.stalled:
                 for frame in frames:
-                    client.queue.put_nowait(orjson.dumps(frame))
+                    stream = frame.get("stream", "")
+                    if stream.startswith("!") or stream in client.streams:
+                        client.queue.put_nowait(orjson.dumps(frame))
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=False)  # so the pongs can be counted
         await ws.prepare(request)
         self.stream_connections += 1
-        client = _StreamClient(ws)
+        named = request.query.get("streams", "")
+        client = _StreamClient(ws, {name for name in named.split("/") if name})
         self.stream_clients.add(client)
         reader = self._spawn(self._read_stream(client))
         cutter = self._spawn(self._cut_after(ws, self.max_connection_age_s))
@@ -137,6 +142,9 @@ class FakeMarketData:
                 self.pongs += 1
             elif message.type == WSMsgType.PING:
                 await client.ws.pong(message.data)
+            elif message.type == WSMsgType.TEXT:
+                answer = _control(client, orjson.loads(message.data))
+                client.queue.put_nowait(orjson.dumps(answer))
         client.queue.put_nowait(None)
 
     async def _ping(self, client: _StreamClient) -> None:
@@ -168,3 +176,20 @@ class FakeMarketData:
                 row[5:7] = [frame["v"], frame["T"]]
                 rows.append(row)
         return web.json_response(rows[:limit])
+
+
+def _control(client: _StreamClient, request: Any) -> dict[str, Any]:
+    """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS ("Live Subscribing/Unsubscribing to
+    streams"): ``{"result": null, "id": id}``, the list for LIST_SUBSCRIPTIONS."""
+    method = request.get("method") if isinstance(request, dict) else None
+    ident = request.get("id") if isinstance(request, dict) else None
+    params = request.get("params", []) if isinstance(request, dict) else []
+    if method == "SUBSCRIBE":
+        client.streams |= set(params)
+        return {"result": None, "id": ident}
+    if method == "UNSUBSCRIBE":
+        client.streams -= set(params)
+        return {"result": None, "id": ident}
+    if method == "LIST_SUBSCRIPTIONS":
+        return {"result": sorted(client.streams), "id": ident}
+    return {"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}, "id": ident}

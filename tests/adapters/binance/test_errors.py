@@ -177,7 +177,8 @@ def test_ws_error_for_418_waits_until_retry_after() -> None:
     assert error.retry_after_s == pytest.approx(3492.469)
     skew = ws_error_for(payload("ws_api_error.json"), what="subscribe", request="subscribe")
     assert isinstance(skew, ClockSkewError)
-    assert isinstance(ws_error_for({"status": "x"}, what="s", request="subscribe"),
-                      VenueProtocolError)  # fmt: skip
+    assert isinstance(
+        ws_error_for({"status": "x"}, what="s", request="subscribe"), VenueProtocolError
+    )
     body = orjson.dumps({"status": 401, "error": {"code": -2015, "msg": "Invalid API-key"}})
     assert isinstance(ws_error_for(orjson.loads(body), what="s", request="subscribe"), ConfigError)

@@ -114,11 +114,16 @@ def test_conformed_params_prices_round_to_the_tick_in_the_safe_direction() -> No
     assert (buy.params["price"], buy.params["timeInForce"]) == ("25000.55", "GTC")
     assert sell.params["price"] == "25000.56"  # a sell never asks less than told
     stop = conformed_params(
-        order(order_type=OrderType.STOP_LIMIT, side=Side.SELL, qty=1.0, limit_price=99.001,
-              stop_price=100.009),
+        order(
+            order_type=OrderType.STOP_LIMIT,
+            side=Side.SELL,
+            qty=1.0,
+            limit_price=99.001,
+            stop_price=100.009,
+        ),
         "c",
         BTC,
-    )  # fmt: skip
+    )
     # a sell stop rounds down (never triggers earlier), its limit up (never a worse price)
     assert (stop.params["type"], stop.params["stopPrice"], stop.params["price"]) == (
         "STOP_LOSS_LIMIT",
