@@ -6,25 +6,30 @@ reader returns the value or raises ``VenueProtocolError`` saying where and what.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tradeloop.errors import VenueProtocolError
 
-__all__ = ["clip", "integer", "number", "text"]
+__all__ = ["clip", "decimal", "integer", "number", "text"]
 
 
 def number(raw: Mapping[str, Any], name: str, where: str) -> float:
     """A finite decimal string field as a float."""
+    return float(decimal(raw, name, where))
+
+
+def decimal(raw: Mapping[str, Any], name: str, where: str) -> Decimal:
+    """A finite decimal string field, exactly."""
     value = raw.get(name)
     if not isinstance(value, str):
         raise VenueProtocolError(f"{where}: {name} is {value!r}, not a decimal string")
     try:
-        parsed = float(value)
-    except ValueError:
+        parsed = Decimal(value)
+    except InvalidOperation:
         raise VenueProtocolError(f"{where}: {name} is {value!r}, not a decimal") from None
-    if not math.isfinite(parsed):
+    if not parsed.is_finite():
         raise VenueProtocolError(f"{where}: {name} is {value!r}, not finite")
     return parsed
 

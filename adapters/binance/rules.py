@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from adapters.binance.fields import decimal
 from tradeloop.broker.instruments import InstrumentRules, conform, decimal_text
 from tradeloop.errors import ConfigError, OrderRejectedError, VenueProtocolError
 from tradeloop.events import OrderType, Side, TimeInForce
@@ -91,15 +92,9 @@ def _symbol_rules(symbol: str, row: Mapping[str, Any]) -> InstrumentRules:
 
 def _dec(raw: Mapping[str, Any], name: str, where: str) -> Decimal | None:
     """A filter's decimal string; 0 (Binance's "disabled") is None."""
-    value = raw.get(name)
-    if not isinstance(value, str):
-        raise VenueProtocolError(f"{where}: {name} is {value!r}, not a decimal string")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise VenueProtocolError(f"{where}: {name} is {value!r}, not a decimal") from None
-    if not number.is_finite() or number < 0:
-        raise VenueProtocolError(f"{where}: {name} is {value!r}, not a non-negative decimal")
+    number = decimal(raw, name, where)
+    if number < 0:
+        raise VenueProtocolError(f"{where}: {name} is {raw[name]!r}, not a non-negative decimal")
     return number if number else None
 
 

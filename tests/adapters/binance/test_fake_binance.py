@@ -27,6 +27,15 @@ DOCS_QUERY = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC"
 DOCS_BODY = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
 DOCS_SIG = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 DOCS_MIXED_SIG = "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
+LIMIT_BUY = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.5",
+    "price": "95",
+    "newClientOrderId": "c1",
+}
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "X-MBX-APIKEY": API_KEY}
 
 
@@ -120,15 +129,7 @@ async def test_fake_refuses_a_tampered_body_and_a_stale_timestamp(
 async def test_fake_refuses_what_binance_refuses(
     params: dict[str, str], code: int, msg: str, fake: FakeBinance, http: aiohttp.ClientSession
 ) -> None:
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.5",
-        "price": "95",
-        "newClientOrderId": "c1",
-    }
+    order = dict(LIMIT_BUY)
     order |= params
     if order["type"] == "MARKET" and "timeInForce" not in params:
         del order["timeInForce"], order["price"]
@@ -180,15 +181,7 @@ async def test_fake_answers_each_new_order_resp_type_in_its_shape(
 async def test_fake_duplicate_client_id_only_among_open_orders(
     fake: FakeBinance, http: aiohttp.ClientSession
 ) -> None:
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "0.5",
-        "price": "95",
-        "newClientOrderId": "c1",
-    }
+    order = dict(LIMIT_BUY)
     assert (await signed(http, "POST", "/api/v3/order", **order))[0] == 200
     status, answer = await signed(http, "POST", "/api/v3/order", **order)
     assert (status, answer["code"], answer["msg"]) == (400, -2010, "Duplicate order sent.")
@@ -229,15 +222,7 @@ async def test_fake_resting_buy_locks_its_quote_until_cancelled(
     fake: FakeBinance, http: aiohttp.ClientSession
 ) -> None:
     fake.balances = {"USDT": [100.0], "BTC": [0.0]}
-    order = {
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": "1",
-        "price": "95",
-        "newClientOrderId": "c1",
-    }
+    order = LIMIT_BUY | {"quantity": "1"}
     await signed(http, "POST", "/api/v3/order", **order)
     assert fake.balances["USDT"] == [5, 95]  # 1 × 95 locked
     status, answer = await signed(
