@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from adapters.binance.config import BinanceSettings
-from adapters.binance.errors import UnknownOrderError
+from adapters.binance.errors import FilterFailureError, UnknownOrderError
 from adapters.binance.fills import (
     Trade,
     order_update_from_report,
@@ -34,7 +34,6 @@ from adapters.binance.user_stream import Resubscribed, UserStream
 from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.errors import (
     ConfigError,
-    OrderRejectedError,
     OutcomeUnknownError,
     VenueProtocolError,
 )
@@ -115,9 +114,8 @@ class BinanceClient:
             payload = await self.rest.call(
                 "POST", "/api/v3/order", params, what=what, request="submit"
             )
-        except OrderRejectedError as err:
-            if "-1013" in str(err):  # a filter failure: the rules may have changed
-                self.rules.pop(order.asset_id, None)
+        except FilterFailureError:  # the venue's rules may have changed: fetch them again
+            self.rules.pop(order.asset_id, None)
             raise
         try:
             state = order_state(payload, self.ids, sent=params)

@@ -46,6 +46,7 @@ __all__ = [
     "Category",
     "ClockSkewError",
     "ErrorRule",
+    "FilterFailureError",
     "Request",
     "UnknownOrderError",
     "classify",
@@ -78,6 +79,10 @@ class ClockSkewError(AdapterError):
 
 class UnknownOrderError(AdapterError):
     """-2013: Binance has no such order (for this symbol and client order id)."""
+
+
+class FilterFailureError(OrderRejectedError):
+    """-1013 "Filter failure: ...": refused by a symbol filter (the rules may have changed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +256,8 @@ def _error(rule: ErrorRule, detail: str, request: Request, wait_s: float) -> Tra
     if category is Category.RETRY:
         return ConnectionLostError(detail)
     if ordering:
+        if rule.key == "-1013":
+            return FilterFailureError(detail)
         if rule.key == "-2011 Unknown order sent.":
             detail += " (no open order with that id: never placed, or already done; look it up)"
         return OrderRejectedError(detail)

@@ -102,9 +102,11 @@ BANNED = "Way too much request weight used; IP banned until 1300."
 @pytest.mark.parametrize(
     ("case", "frame"),
     [
-        ("-1021", ws_refusal(400, -1021, SKEW)),
-        ("5xx", ws_refusal(503, -1006, BUS)),
-        ("418", ws_refusal(418, -1003, BANNED, serverTime=1_000, retryAfter=1_300)),
+        pytest.param("-1021", ws_refusal(400, -1021, SKEW), id="-1021"),
+        pytest.param("5xx", ws_refusal(503, -1006, BUS), id="5xx"),
+        pytest.param(
+            "418", ws_refusal(418, -1003, BANNED, serverTime=1_000, retryAfter=1_300), id="418"
+        ),
     ],
 )
 async def test_user_stream_subscribe_refusal(
