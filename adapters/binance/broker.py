@@ -1,59 +1,48 @@
-"""BinanceClient: orders, lookups, the account and fills over Binance spot's REST and
-WebSocket APIs (the asyncio shell around ``codec``; the ``VenueClient`` of tradeloop.venue).
+"""BinanceClient: orders, lookups, instrument rules, the account and fills over Binance spot's
+REST and WebSocket APIs (the ``VenueClient`` and ``InstrumentSource`` of tradeloop.venue).
 
-Rules it keeps: a submit is sent once (timeouts, 5xx and dropped connections are
-``OutcomeUnknownError``, resolved by ``order(cid)``); a 429/418 blocks every request until
-its ``Retry-After`` has passed (``RateLimitError``, never a retry storm); the only retry is
-one resend after a -1021 clock-skew refusal, following a resync of the server-time offset.
+Rules it keeps: a submit is conformed to the symbol's exchangeInfo filters and sent as exact
+decimal strings, once (a timeout, a 5xx or a "Duplicate order sent." is ``OutcomeUnknownError``,
+resolved by ``order(cid)``); errors mean what ``errors.RULES`` says; fills come from the user
+data stream (``user_stream``) and, after any gap, from GET /api/v3/myTrades; a fee in a third
+asset (BNB) is valued at that asset's ticker price when it is booked (``fills``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import orjson
 import structlog
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
-from yarl import URL
 
-from adapters.binance.codec import (
-    ClientIds,
-    ClockSkewError,
-    UnknownOrderError,
-    decode_ws_api_frame,
-    error_for,
-    execution_from_report,
-    execution_from_trade,
-    order_params,
-    order_state,
-    query_string,
-    server_offset_ms,
-    signed_query,
-    snapshot_from,
-    subscription_id,
-    user_stream_subscription,
-)
 from adapters.binance.config import BinanceSettings
+from adapters.binance.errors import FilterFailureError, UnknownOrderError
+from adapters.binance.fills import (
+    Trade,
+    order_update_from_report,
+    snapshot_from,
+    trade_from_report,
+    trade_from_row,
+)
+from adapters.binance.orders import ClientIds, order_state
+from adapters.binance.rest import BinanceRest
+from adapters.binance.rules import conformed_params, rules_from_exchange_info
+from adapters.binance.user_stream import Resubscribed, UserStream
+from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.errors import (
-    ConnectionLostError,
-    OrderRejectedError,
+    ConfigError,
     OutcomeUnknownError,
-    RateLimitError,
     VenueProtocolError,
 )
+from tradeloop.events import OrderStatus
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState, VenueSnapshot
 
 __all__ = ["BinanceClient"]
 
 _MS = 1_000_000
-_WEIGHT_LIMIT_1M = 6000  # REQUEST_WEIGHT per minute per IP (exchangeInfo's default)
-_BACKFILL_MARGIN_MS = 5_000  # fills are re-fetched from a little before a dropped connection
 
 
 class BinanceClient:
@@ -61,57 +50,75 @@ class BinanceClient:
 
     def __init__(self, settings: BinanceSettings) -> None:
         self.settings = settings
-        self._key, self._secret = settings.require_credentials()
+        key, secret = settings.require_credentials()
+        self.rest = BinanceRest(settings, key, secret)
+        self.user_stream = UserStream(settings, self.rest, key, secret)
         self.ids = ClientIds()
-        self.offset_ms = 0  # server clock minus ours
-        self.used_weight_1m = 0  # the last X-MBX-USED-WEIGHT-1M the server reported
-        self.requests = 0  # requests that went out (a blocked one does not count)
-        self._blocked_until = 0.0  # time.monotonic() before which nothing is sent
-        self._session: aiohttp.ClientSession | None = None
+        self.rules: dict[str, InstrumentRules] = {}
+        self.dust: dict[str, Decimal] = {}  # per symbol: quantity left by rounding to the step
+        self.fees_in_other_assets: dict[str, float] = {}  # per fee asset: the total paid
+        self.fees_in_other_assets_value = 0.0  # their worth in the quote asset when booked
+        self.closed_at_venue: dict[str, OrderStatus] = {}  # stream: orders closed without fill
+        self._fee_prices: dict[str, tuple[float, float | None]] = {}  # asset → (when, price)
         self._order_ids: dict[tuple[str, int], str] = {}  # (symbol, orderId) → our cid
         self._log = structlog.get_logger().bind(venue="binance", component="client")
 
     def __repr__(self) -> str:
         return f"BinanceClient(rest_url={self.settings.rest_url!r}, key=***)"
 
-    # ------------------------------------------------------------ lifecycle
-
     async def start(self) -> None:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_s)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-        await self.sync_time()
+        await self.rest.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.rest.close()
 
-    async def sync_time(self) -> None:
-        """Measure the server-time offset (GET /api/v3/time) that signed timestamps add."""
-        sent_ms = time.time_ns() // _MS
-        payload = await self._request("GET", "/api/v3/time", {}, signed=False, what="time")
-        received_ms = time.time_ns() // _MS
-        server_ms = payload.get("serverTime") if isinstance(payload, dict) else None
-        if type(server_ms) is not int:
-            raise VenueProtocolError(f"binance GET /api/v3/time: no serverTime in {payload!r}")
-        self.offset_ms = server_offset_ms(server_ms, sent_ms, received_ms)
-        self._log.info("time_synced", offset_ms=self.offset_ms)
+    # ------------------------------------------------------------ instrument rules
+
+    async def instruments(self, asset_ids: Sequence[str]) -> dict[str, InstrumentRules]:
+        """The symbols' trading rules, fetched now (GET /api/v3/exchangeInfo?symbols=[...])."""
+        symbols = list(dict.fromkeys(asset_ids))
+        params = {"symbols": orjson.dumps(symbols).decode()}
+        what = f"binance exchangeInfo {','.join(symbols)}"
+        info = await self.rest.call("GET", "/api/v3/exchangeInfo", params, what=what, signed=False)
+        fresh = rules_from_exchange_info(info, symbols)
+        self.rules.update(fresh)
+        self._log.info("instrument_rules_loaded", symbols=symbols)
+        return fresh
+
+    async def _rules(self, symbol: str) -> InstrumentRules:
+        rules = self.rules.get(symbol)
+        if rules is None:
+            rules = (await self.instruments([symbol]))[symbol]
+        return rules
 
     # ------------------------------------------------------------ orders
 
     async def submit(self, order: VenueOrder) -> VenueOrderState:
         venue_id = self.ids.to_venue(order.client_order_id)
-        params = order_params(order, venue_id)
-        what = f"binance submit {order.client_order_id} {order.side} {order.qty:g} {order.asset_id}"
+        conformed = conformed_params(order, venue_id, await self._rules(order.asset_id))
+        params = conformed.params
+        what = (
+            f"binance submit {order.client_order_id} {params['side']} {params['quantity']} "
+            f"{order.asset_id}"
+        )
+        if conformed.dust:
+            self.dust[order.asset_id] = conformed.dust
+            self._log.info(
+                "quantity_rounded_to_step",
+                client_order_id=order.client_order_id,
+                asked=repr(order.qty),
+                sent=params["quantity"],
+                dust=str(conformed.dust),
+            )
         try:
-            payload = await self._signed("POST", "/api/v3/order", params, what, order_request=True)
-        except ClockSkewError as err:  # refused twice, so it was never accepted
-            raise OrderRejectedError(str(err)) from err
-        except UnknownOrderError as err:
-            raise OrderRejectedError(str(err)) from err
+            payload = await self.rest.call(
+                "POST", "/api/v3/order", params, what=what, request="submit"
+            )
+        except FilterFailureError:  # the venue's rules may have changed: fetch them again
+            self.rules.pop(order.asset_id, None)
+            raise
         try:
-            state = order_state(payload, self.ids)
+            state = order_state(payload, self.ids, sent=params)
         except VenueProtocolError as err:
             # accepted (HTTP 200) but unreadable: it exists in some state we cannot tell
             raise OutcomeUnknownError(f"{what}: accepted, answer unreadable ({err})") from err
@@ -127,18 +134,17 @@ class BinanceClient:
     async def cancel(self, client_order_id: str, asset_id: str) -> None:
         params = {"symbol": asset_id, "origClientOrderId": self.ids.to_venue(client_order_id)}
         what = f"binance cancel {client_order_id} {asset_id}"
-        try:
-            await self._signed("DELETE", "/api/v3/order", params, what, order_request=True)
-        except (UnknownOrderError, ClockSkewError) as err:
-            raise OrderRejectedError(f"{err} (no open order to cancel: look it up)") from err
+        await self.rest.call("DELETE", "/api/v3/order", params, what=what, request="cancel")
         self._log.info("order_cancel_sent", client_order_id=client_order_id)
 
     async def order(self, client_order_id: str, asset_id: str) -> VenueOrderState | None:
-        """The venue's view of one order by client order id; None if Binance never had it."""
+        """The venue's view of one order by client order id; None if Binance has no such
+        order now (-2013: it may still appear, the docs say; the caller decides when to stop)."""
         params = {"symbol": asset_id, "origClientOrderId": self.ids.to_venue(client_order_id)}
         what = f"binance order {client_order_id} {asset_id}"
         try:
-            payload = await self._signed("GET", "/api/v3/order", params, what)
+            payload = await self.rest.call("GET", "/api/v3/order", params, what=what,
+                                           request="lookup")  # fmt: skip
         except UnknownOrderError:
             return None
         state = order_state(payload, self.ids)
@@ -146,12 +152,11 @@ class BinanceClient:
         return state
 
     async def snapshot(self) -> VenueSnapshot:
-        account = await self._signed("GET", "/api/v3/account", {}, "binance account")
+        account = await self.rest.call("GET", "/api/v3/account", {}, what="binance account")
         open_orders: list[Any] = []
         for symbol in self.settings.symbols:
-            rows = await self._signed(
-                "GET", "/api/v3/openOrders", {"symbol": symbol}, f"binance openOrders {symbol}"
-            )
+            what = f"binance openOrders {symbol}"
+            rows = await self.rest.call("GET", "/api/v3/openOrders", {"symbol": symbol}, what=what)
             if not isinstance(rows, list):
                 raise VenueProtocolError(f"binance openOrders {symbol}: not a list: {rows!r}")
             open_orders += rows
@@ -164,6 +169,42 @@ class BinanceClient:
 
     # ------------------------------------------------------------ fills
 
+    async def executions(self) -> AsyncIterator[Execution]:
+        """Fills from the user data stream; after a gap, those of the gap over REST too
+        (duplicates are the broker's to drop, by trade id)."""
+        async for event in self.user_stream.events():
+            if isinstance(event, Resubscribed):
+                for execution in await self.recent_executions(event.since_ms * _MS):
+                    yield execution
+                continue
+            fill = await self._from_report(event)
+            if fill is not None:
+                yield fill
+
+    async def _from_report(self, event: dict[str, Any]) -> Execution | None:
+        symbol = event.get("s")
+        if not isinstance(symbol, str) or symbol not in self.settings.symbols:
+            return None
+        try:
+            update = order_update_from_report(event, self.ids)
+            if update is not None:
+                self.closed_at_venue[update.client_order_id] = update.status
+                self._log.info(
+                    "order_closed_at_venue",
+                    client_order_id=update.client_order_id,
+                    status=update.status.value,
+                    filled_qty=update.filled_qty,
+                    reason=update.reason,
+                )
+                return None
+            price = await self._fee_price(event.get("N"), symbol)
+            base = self.settings.base_asset(symbol)
+            trade = trade_from_report(event, self.ids, self.settings.quote_asset, base, price)
+        except VenueProtocolError as err:
+            self._log.warning("execution_report_skipped", reason=str(err))
+            return None
+        return None if trade is None else self._booked(trade)
+
     async def recent_executions(self, since_ns: int) -> list[Execution]:
         """Fills from ``since_ns`` on (GET /api/v3/myTrades per symbol, paged by trade id)."""
         since_ms = since_ns // _MS
@@ -173,23 +214,65 @@ class BinanceClient:
             await self._learn_client_ids(symbol, rows)
             base = self.settings.base_asset(symbol)
             for row in rows:
-                key = (symbol, row.get("orderId"))
-                cid = self._order_ids.get(key) if isinstance(key[1], int) else None  # type: ignore[arg-type]
+                order_id = row.get("orderId")
+                cid = self._order_ids.get((symbol, order_id)) if type(order_id) is int else None
                 if cid is None:
                     raise VenueProtocolError(
-                        f"binance myTrades {symbol}#{row.get('id')}: order {row.get('orderId')} "
+                        f"binance myTrades {symbol}#{row.get('id')}: order {order_id} "
                         "has no client order id in allOrders"
                     )
-                executions.append(execution_from_trade(row, cid, self.settings.quote_asset, base))
+                price = await self._fee_price(row.get("commissionAsset"), symbol)
+                trade = trade_from_row(row, cid, self.settings.quote_asset, base, price)
+                executions.append(self._booked(trade))
         executions.sort(key=lambda e: e.ts_ns)
         return executions
+
+    def _booked(self, trade: Trade) -> Execution:
+        fee, symbol = trade.fee, trade.execution.asset_id
+        if fee.asset not in (self.settings.quote_asset, self.settings.base_asset(symbol)):
+            self.fees_in_other_assets[fee.asset] = (
+                self.fees_in_other_assets.get(fee.asset, 0.0) + fee.amount
+            )
+            self.fees_in_other_assets_value += fee.quote_value or 0.0
+            self._log.info(
+                "fee_in_other_asset",
+                trade_id=trade.execution.trade_id,
+                asset=fee.asset,
+                amount=fee.amount,
+                quote_value=fee.quote_value,
+                quote_asset=self.settings.quote_asset,
+            )
+        return trade.execution
+
+    async def _fee_price(self, asset: Any, symbol: str) -> float | None:
+        """The quote-asset price of a fee's third asset (GET /api/v3/ticker/price), cached for
+        ``fee_price_ttl_s``; None for the quote or base asset, or when the venue has no pair."""
+        quote = self.settings.quote_asset
+        if not isinstance(asset, str) or asset in (quote, self.settings.base_asset(symbol)):
+            return None
+        cached = self._fee_prices.get(asset)
+        if cached is not None and time.monotonic() - cached[0] < self.settings.fee_price_ttl_s:
+            return cached[1]
+        pair = f"{asset}{quote}"
+        try:
+            answer = await self.rest.call(
+                "GET", "/api/v3/ticker/price", {"symbol": pair}, what=f"binance ticker {pair}",
+                signed=False,
+            )  # fmt: skip
+            price = float(answer["price"]) if isinstance(answer, dict) else None
+        except ConfigError:  # -1121: no such pair here; the fee stays reported in kind
+            price = None
+        except (KeyError, ValueError):
+            price = None
+        self._fee_prices[asset] = (time.monotonic(), price)
+        return price
 
     async def _my_trades(self, symbol: str, since_ms: int) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"symbol": symbol, "startTime": since_ms, "limit": 1000}
         rows: list[dict[str, Any]] = []
         while True:
             what = f"binance myTrades {symbol}"
-            page = await self._signed("GET", "/api/v3/myTrades", params, what)
+            page = await self.rest.call("GET", "/api/v3/myTrades", params, what=what)
             if not isinstance(page, list):
                 raise VenueProtocolError(f"binance myTrades {symbol}: not a list: {page!r}")
             rows += [r for r in page if isinstance(r, dict) and r.get("time", 0) >= since_ms]
@@ -209,182 +292,13 @@ class BinanceClient:
             return
         params = {"symbol": symbol, "orderId": min(unknown), "limit": 1000}
         what = f"binance allOrders {symbol}"
-        orders = await self._signed("GET", "/api/v3/allOrders", params, what)
+        orders = await self.rest.call("GET", "/api/v3/allOrders", params, what=what)
         if not isinstance(orders, list):
             raise VenueProtocolError(f"binance allOrders {symbol}: not a list: {orders!r}")
         for payload in orders:
             self._remember(order_state(payload, self.ids))
 
-    async def executions(self) -> AsyncIterator[Execution]:
-        """Fills from the user data stream (WebSocket API), reconnecting on its own.
-
-        After every reconnection, the fills since the dropped connection opened are fetched
-        again over REST and yielded too: nothing is lost, duplicates are the broker's to drop.
-        """
-        attempt = 0
-        backfill_from_ms: int | None = None
-        while True:
-            subscribed_ms = self._timestamp_ms()
-            try:
-                async with connect(self.settings.ws_api_url, max_size=2**20) as ws:
-                    await self._subscribe(ws)
-                    attempt = 0
-                    if backfill_from_ms is not None:
-                        for execution in await self.recent_executions(backfill_from_ms * _MS):
-                            yield execution
-                    backfill_from_ms = subscribed_ms - _BACKFILL_MARGIN_MS
-                    async for frame in ws:
-                        fill = self._execution(frame)
-                        if fill is not None:
-                            yield fill
-                wait_s, reason = 0.0, "closed by the server"
-            except (ConnectionClosed, ConnectionLostError, OSError, WebSocketException) as err:
-                wait_s, reason = 0.0, repr(err)  # OSError covers timeouts and refused connects
-            except RateLimitError as err:  # from the REST backfill: wait as told
-                wait_s, reason = err.retry_after_s, str(err)
-            if backfill_from_ms is None:
-                backfill_from_ms = subscribed_ms - _BACKFILL_MARGIN_MS
-            attempt += 1
-            delay_s = min(15.0, self.settings.reconnect_backoff_s * 2 ** (attempt - 1))
-            delay_s = max(delay_s, wait_s)
-            self._log.warning(
-                "executions_reconnecting", attempt=attempt, delay_s=delay_s, reason=reason
-            )
-            await asyncio.sleep(delay_s)
-
-    async def _subscribe(self, ws: ClientConnection) -> None:
-        request_id = uuid.uuid4().hex
-        await ws.send(
-            user_stream_subscription(
-                request_id,
-                self._key,
-                self._secret,
-                timestamp_ms=self._timestamp_ms(),
-                recv_window_ms=self.settings.recv_window_ms,
-            )
-        )
-        async with asyncio.timeout(self.settings.request_timeout_s):
-            while True:
-                raw = decode_ws_api_frame(await ws.recv())
-                if raw.get("id") == request_id:
-                    sub = subscription_id(raw)
-                    self._log.info("executions_subscribed", subscription_id=sub)
-                    return
-
-    def _execution(self, frame: str | bytes) -> Execution | None:
-        try:
-            raw = decode_ws_api_frame(frame)
-            event = raw.get("event")
-            if not isinstance(event, dict):
-                return None
-            if event.get("e") == "eventStreamTerminated":
-                raise ConnectionLostError("binance user data stream terminated by the server")
-            symbol = event.get("s")
-            if not isinstance(symbol, str) or symbol not in self.settings.symbols:
-                return None
-            return execution_from_report(
-                event, self.ids, self.settings.quote_asset, self.settings.base_asset(symbol)
-            )
-        except VenueProtocolError as err:
-            self._log.warning("execution_report_skipped", reason=str(err))
-            return None
-
-    # ------------------------------------------------------------ requests
-
-    def _timestamp_ms(self) -> int:
-        return time.time_ns() // _MS + self.offset_ms
-
     def _remember(self, state: VenueOrderState) -> None:
         if state.venue_order_id.isdigit():
             key = (state.asset_id, int(state.venue_order_id))
             self._order_ids[key] = state.client_order_id
-
-    async def _signed(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any],
-        what: str,
-        *,
-        order_request: bool = False,
-    ) -> Any:
-        try:
-            return await self._request(
-                method, path, params, signed=True, what=what, order_request=order_request
-            )
-        except ClockSkewError:
-            # -1021: Binance refused the request before acting on it (our timestamp was
-            # outside recvWindow), so nothing was created: one resend after a resync is safe,
-            # even for a submit. A second -1021 propagates.
-            self._log.warning("clock_skew_resync", request=what, offset_ms=self.offset_ms)
-            await self.sync_time()
-            return await self._request(
-                method, path, params, signed=True, what=what, order_request=order_request
-            )
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any],
-        *,
-        signed: bool,
-        what: str,
-        order_request: bool = False,
-    ) -> Any:
-        wait_s = self._blocked_until - time.monotonic()
-        if wait_s > 0:
-            raise RateLimitError(
-                f"{what}: not sent, Binance asked us to wait (retry after {wait_s:.1f} s)",
-                retry_after_s=wait_s,
-            )
-        if self._session is None:
-            raise ConnectionLostError(f"{what}: the client is not started (call start())")
-        if signed:
-            query = signed_query(
-                params,
-                self._secret,
-                timestamp_ms=self._timestamp_ms(),
-                recv_window_ms=self.settings.recv_window_ms,
-            )
-            headers = {"X-MBX-APIKEY": self._key}
-        else:
-            query, headers = query_string(params), {}
-        # encoded=True: the bytes sent are the bytes signed
-        url = URL(f"{self.settings.rest_url}{path}" + (f"?{query}" if query else ""), encoded=True)
-        self.requests += 1
-        try:
-            async with self._session.request(method, url, headers=headers) as response:
-                body = await response.read()
-                status = response.status
-                used = response.headers.get("X-MBX-USED-WEIGHT-1M")
-                retry_after = response.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError) as err:
-            failure = f"{what}: {method} {path} failed ({type(err).__name__})"
-            if order_request:
-                raise OutcomeUnknownError(f"{failure}: the order may exist; look it up") from err
-            raise ConnectionLostError(failure) from err
-        self._note_weight(used)
-        if status == 200:
-            try:
-                return orjson.loads(body)
-            except orjson.JSONDecodeError as err:
-                if order_request:
-                    raise OutcomeUnknownError(f"{what}: HTTP 200 with no JSON body") from err
-                raise VenueProtocolError(f"{what}: HTTP 200 with no JSON body") from err
-        error = error_for(
-            status, body, what=what, retry_after=retry_after, order_request=order_request
-        )
-        if isinstance(error, RateLimitError):
-            self._blocked_until = time.monotonic() + error.retry_after_s
-            self._log.warning("rate_limited", status=status, retry_after_s=error.retry_after_s)
-        elif isinstance(error, OutcomeUnknownError) and not order_request:
-            raise ConnectionLostError(str(error))
-        raise error
-
-    def _note_weight(self, header: str | None) -> None:
-        if header is None or not header.isdigit():
-            return
-        self.used_weight_1m = int(header)
-        if self.used_weight_1m > 0.8 * _WEIGHT_LIMIT_1M:
-            self._log.warning("rate_limit_weight_high", used_weight_1m=self.used_weight_1m)

@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketExcepti
 
 from adapters.binance.codec import ServerShutdown, decode_klines, decode_stream_frame
 from adapters.binance.config import BinanceSettings
-from tradeloop.errors import ConnectionLostError, RateLimitError, VenueProtocolError
+from adapters.binance.errors import error_for
+from tradeloop.errors import ConnectionLostError, VenueProtocolError
 from tradeloop.events import BarMessage, Message
 
 __all__ = ["BinanceFeed"]
@@ -105,16 +106,18 @@ class BinanceFeed:
             url = f"{self.settings.rest_url}/api/v3/klines"
             async with session.get(url, params=params) as response:
                 body = await response.read()
-                if response.status in (418, 429):
-                    wait_s = float(response.headers.get("Retry-After", "60"))
-                    raise RateLimitError(
-                        f"binance klines {symbol}: HTTP {response.status}", retry_after_s=wait_s
+                if response.status != 200:  # the one error map: 429/418 wait, 5xx retry, ...
+                    raise error_for(
+                        response.status,
+                        body,
+                        what=f"binance klines {symbol}",
+                        retry_after=response.headers.get("Retry-After"),
+                        request="read",
                     )
-                if response.status != 200:
-                    raise ConnectionLostError(
-                        f"binance klines {symbol}: HTTP {response.status}: {body[:200]!r}"
-                    )
-            rows = orjson.loads(body)
+            try:
+                rows = orjson.loads(body)
+            except orjson.JSONDecodeError as err:
+                raise VenueProtocolError(f"binance klines {symbol}: not JSON ({err})") from err
             out += decode_klines(rows, symbol, closed_before_ms)
             if len(rows) < limit:
                 return out

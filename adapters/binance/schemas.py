@@ -13,13 +13,18 @@ __all__ = [
     "BalancePayload",
     "CombinedFrame",
     "ErrorPayload",
+    "ExchangeInfoPayload",
     "ExecutionReport",
     "KlineEvent",
     "KlinePayload",
     "KlineRow",
+    "OrderFill",
     "OrderPayload",
     "ServerShutdownEvent",
     "ServerTimePayload",
+    "SymbolFilter",
+    "SymbolInfo",
+    "TickerPricePayload",
     "TradePayload",
     "WsApiEventFrame",
     "WsApiResponse",
@@ -166,3 +171,57 @@ class WsApiEventFrame(TypedDict):
 
     subscriptionId: int
     event: ExecutionReport
+
+
+class SymbolFilter(TypedDict, total=False):
+    """One of a symbol's ``filters`` (the ones ``rules`` reads); amounts are decimal strings,
+    ``"0.00000000"`` turns a bound off."""
+
+    filterType: str  # PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MIN_NOTIONAL, ...
+    minPrice: str
+    maxPrice: str
+    tickSize: str
+    minQty: str
+    maxQty: str
+    stepSize: str
+    minNotional: str
+    maxNotional: str
+    applyMinToMarket: bool
+    applyMaxToMarket: bool
+    applyToMarket: bool  # MIN_NOTIONAL
+    avgPriceMins: int
+
+
+class SymbolInfo(TypedDict, total=False):
+    symbol: str
+    status: str
+    baseAsset: str
+    baseAssetPrecision: int
+    quoteAsset: str
+    quotePrecision: int
+    filters: list[SymbolFilter]
+
+
+class ExchangeInfoPayload(TypedDict, total=False):
+    """GET /api/v3/exchangeInfo?symbols=[...]."""
+
+    timezone: str
+    serverTime: int
+    symbols: list[SymbolInfo]
+
+
+class TickerPricePayload(TypedDict):
+    """GET /api/v3/ticker/price?symbol=BNBUSDT (a fee asset's price in the quote asset)."""
+
+    symbol: str
+    price: str
+
+
+class OrderFill(TypedDict):
+    """A ``fills`` row of a FULL new-order answer."""
+
+    price: str
+    qty: str
+    commission: str
+    commissionAsset: str
+    tradeId: int

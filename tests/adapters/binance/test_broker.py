@@ -5,14 +5,13 @@ partial fills, a dropped user stream); secrets never reach a log line or an erro
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 import structlog
 
 from adapters.binance import VENUE, BinanceClient
-from tests.adapters.binance.conftest import API_KEY, API_SECRET
+from tests.adapters.binance.conftest import API_KEY, API_SECRET, Fills, subscribed
 from tests.adapters.binance.fake_binance import FakeBinance
 from tradeloop.errors import (
     ConfigError,
@@ -22,43 +21,13 @@ from tradeloop.errors import (
 )
 from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.logs import configure_logging
-from tradeloop.venue import Execution, VenueOrder
+from tradeloop.venue import VenueOrder
 
 CID = "tl" + "0123456789abcdef0123456789abcd"  # the journal's id shape
 
 
 def limit_buy(cid: str = CID, qty: float = 0.5, price: float = 95.0) -> VenueOrder:
     return VenueOrder(cid, "BTCUSDT", Side.BUY, qty, OrderType.LIMIT, limit_price=price)
-
-
-class Fills:
-    """Runs ``client.executions()`` in the background and keeps what it yields."""
-
-    def __init__(self, client: BinanceClient) -> None:
-        self.items: list[Execution] = []
-        self._stream: AsyncIterator[Execution] = client.executions()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for execution in self._stream:
-            self.items.append(execution)
-
-    async def until(self, n: int, timeout_s: float = 5.0) -> list[Execution]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.items) < n:  # noqa: ASYNC110 (polling a list is the simplest probe)
-                await asyncio.sleep(0.01)
-        return self.items
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-async def subscribed(fake: FakeBinance, n: int = 1) -> None:
-    async with asyncio.timeout(5):
-        while fake.subscriptions < n or not fake.user_sockets:  # noqa: ASYNC110 (a probe)
-            await asyncio.sleep(0.01)
 
 
 async def test_submit_market_order_is_filled(client: BinanceClient, fake: FakeBinance) -> None:
@@ -71,7 +40,7 @@ async def test_submit_market_order_is_filled(client: BinanceClient, fake: FakeBi
         0.25,
     )
     assert state.avg_fill_price == 100.0
-    assert client.used_weight_1m > 0  # read from X-MBX-USED-WEIGHT-1M
+    assert client.rest.used_weight_1m > 0  # read from X-MBX-USED-WEIGHT-1M
 
 
 async def test_submit_limit_then_lookup_and_cancel(client: BinanceClient) -> None:
@@ -90,17 +59,26 @@ async def test_order_never_sent_is_none(client: BinanceClient) -> None:
     assert await client.order("tl-never-sent", "BTCUSDT") is None  # -2013
 
 
-async def test_duplicate_open_client_id_is_rejected(client: BinanceClient) -> None:
-    await client.submit(limit_buy())
-    with pytest.raises(OrderRejectedError, match=r"-2010.*Duplicate order sent"):
-        await client.submit(limit_buy())
-
-
-async def test_filter_failure_and_insufficient_balance_are_rejections(
-    client: BinanceClient,
+async def test_duplicate_open_client_id_means_it_exists_look_it_up(
+    client: BinanceClient, fake: FakeBinance
 ) -> None:
-    with pytest.raises(OrderRejectedError, match=r"-1013.*LOT_SIZE"):
+    await client.submit(limit_buy())
+    # -2010 "Duplicate order sent.": the id is in use by an open order, so the order EXISTS
+    with pytest.raises(OutcomeUnknownError, match=r"-2010.*Duplicate order sent.*look it up"):
+        await client.submit(limit_buy())
+    found = await client.order(CID, "BTCUSDT")
+    assert found is not None
+    assert found.status == OrderStatus.ACCEPTED
+    assert len(fake.orders) == 1
+
+
+async def test_filter_rules_refuse_locally_and_insufficient_balance_at_the_venue(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    # 0.00001 BTC × 95 = 0.00095 USDT, below BTCUSDT's NOTIONAL minimum of 5: never sent
+    with pytest.raises(OrderRejectedError, match=r"notional 0.00095000 is below .* 5"):
         await client.submit(limit_buy(qty=0.00001))
+    assert ("POST", "/api/v3/order") not in fake.requests
     with pytest.raises(OrderRejectedError, match=r"-2010.*insufficient balance"):
         await client.submit(limit_buy("tl-big", qty=1000.0))
 
@@ -127,7 +105,7 @@ async def test_clock_skew_resyncs_and_retries_once(
     assert fake.requests.count(("POST", "/api/v3/order")) == 2  # refused, then accepted
     assert fake.requests.count(("GET", "/api/v3/time")) == times_before + 1
     assert len(fake.orders) == 1
-    assert 19_000 < client.offset_ms < 21_000
+    assert 19_000 < client.rest.offset_ms < 21_000
 
 
 async def test_rate_limit_429_then_418_blocks_instead_of_retrying(
@@ -153,7 +131,7 @@ async def test_rate_limit_429_then_418_blocks_instead_of_retrying(
 async def test_5xx_after_accept_is_unknown_then_lookup_finds_it(
     client: BinanceClient, fake: FakeBinance
 ) -> None:
-    fake.accept_then_fail = 1
+    fake.inject("POST", "/api/v3/order", 500, text="Internal error.", after_accept=True)
     with pytest.raises(OutcomeUnknownError, match="HTTP 500"):
         await client.submit(limit_buy())
     assert fake.requests.count(("POST", "/api/v3/order")) == 1  # never resubmitted
@@ -302,7 +280,8 @@ async def test_no_secret_in_any_log_line_or_error(
         fake.clock_ahead_ms = 30_000
         await client.snapshot()
         for fault in ("dup", "500", "429"):
-            fake.accept_then_fail = int(fault == "500")
+            if fault == "500":
+                fake.inject("POST", "/api/v3/order", 500, text="oops", after_accept=True)
             fake.statuses = [429] if fault == "429" else []
             fake.retry_after_s = "0"
             try:
@@ -327,3 +306,112 @@ async def test_no_secret_in_any_log_line_or_error(
         assert API_SECRET not in text
         assert API_KEY not in text
     assert "order_submitted" in out
+
+
+async def test_instruments_read_exchange_info_for_the_symbols_asked(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    rules = await client.instruments(["BTCUSDT", "ETHUSDT"])
+    assert sorted(rules) == ["BTCUSDT", "ETHUSDT"]
+    assert (rules["ETHUSDT"].qty_step, rules["ETHUSDT"].min_notional) == (
+        Decimal("0.0001"),
+        Decimal("5"),
+    )
+    with pytest.raises(ConfigError, match=r"DOGEUSDT.*-1121.*Fix"):  # the venue answers -1121
+        await client.instruments(["DOGEUSDT"])
+
+
+async def test_submit_float_noise_goes_out_as_the_exact_decimal(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    state = await client.submit(limit_buy(qty=0.1 + 0.2))  # 0.30000000000000004
+    assert state.qty == 0.3
+    assert fake.orders[("BTCUSDT", CID)]["origQty"] == "0.30000000"
+
+
+async def test_market_order_of_nine_decimals_is_sent_on_the_step(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    order = VenueOrder(CID, "BTCUSDT", Side.BUY, 0.123456789, OrderType.MARKET)
+    state = await client.submit(order)
+    # the fake fills MARKET orders at 100.0; 0.123456789 went out as 0.12345 (step 0.00001)
+    assert (state.status, state.filled_qty) == (OrderStatus.FILLED, 0.12345)
+    assert client.dust["BTCUSDT"] == Decimal("0.000006789")
+
+
+async def test_market_order_that_partly_fills_then_expires_is_reported(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    fake.exchange.market_liquidity = Decimal("0.1")  # the book runs out after 0.1 BTC
+    fills = Fills(client)
+    try:
+        await subscribed(fake)
+        state = await client.submit(VenueOrder(CID, "BTCUSDT", Side.BUY, 0.25, OrderType.MARKET))
+        items = await fills.until(1)
+        async with asyncio.timeout(5):
+            while CID not in client.closed_at_venue:  # noqa: ASYNC110 (a probe)
+                await asyncio.sleep(0.01)
+    finally:
+        await fills.close()
+    assert (state.status, state.filled_qty) == (OrderStatus.EXPIRED, 0.1)
+    assert [(e.qty, e.order_done) for e in items] == [(0.1, False)]
+    assert client.closed_at_venue[CID] == OrderStatus.EXPIRED
+
+
+async def test_fee_paid_in_bnb_is_valued_at_the_ticker_and_not_taken_from_cash(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    fake.exchange.fee_asset = "BNB"
+    fake.balances = {"USDT": [10_000.0], "BNB": [1.0]}
+    fills = Fills(client)
+    try:
+        await subscribed(fake)
+        await client.submit(VenueOrder(CID, "BTCUSDT", Side.BUY, 0.25, OrderType.MARKET))
+        items = await fills.until(1)
+        snapshot = await client.snapshot()
+    finally:
+        await fills.close()
+    # 0.25 BTC × 100 = 25 USDT; fee 25 × 0.075 % = 0.01875 USDT, paid as 0.01875 / 600 BNB
+    assert [(e.qty, e.commission) for e in items] == [(0.25, 0.0)]
+    assert client.fees_in_other_assets == {"BNB": pytest.approx(0.00003125)}
+    assert client.fees_in_other_assets_value == pytest.approx(0.01875)
+    # the book's cash (10,000 − 25 − commission 0) is the venue's USDT, to the cent and below
+    assert snapshot.cash == 10_000 - 25
+    assert fake.exchange.total("BNB") == Decimal("1") - Decimal("0.00003125")
+    assert ("GET", "/api/v3/ticker/price") in fake.requests
+
+
+async def test_fee_reduced_position_closes_and_the_dust_is_the_venues_too(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    fake.exchange.fee_asset, fake.exchange.fee_rate = "received", Decimal("0.00075")
+    fake.balances = {"USDT": [10_000.0]}
+    fills = Fills(client)
+    try:
+        await subscribed(fake)
+        await client.submit(VenueOrder(CID, "BTCUSDT", Side.BUY, 0.1, OrderType.MARKET))
+        bought = (await fills.until(1))[0]
+        # 0.1 BTC − 0.075 % taken in BTC = 0.099925 held: not on the 0.00001 step
+        assert bought.qty == pytest.approx(0.099925)
+        sell = VenueOrder("tl-close", "BTCUSDT", Side.SELL, bought.qty, OrderType.MARKET)
+        state = await client.submit(sell)
+        snapshot = await client.snapshot()
+    finally:
+        await fills.close()
+    assert (state.status, state.filled_qty) == (OrderStatus.FILLED, 0.09992)
+    assert client.dust["BTCUSDT"] == Decimal("0.000005")
+    assert fake.exchange.total("BTC") == Decimal("0.000005")
+    assert snapshot.positions["BTCUSDT"] == pytest.approx(0.000005)  # the book keeps it too
+    with pytest.raises(OrderRejectedError, match="rounds to 0 at the step"):
+        await client.submit(VenueOrder("tl-dust", "BTCUSDT", Side.SELL, 0.000005, OrderType.MARKET))
+
+
+async def test_lookup_with_negative_cummulative_quote_qty_has_no_average(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    await client.submit(limit_buy())
+    fake.fill(CID, 0.5, 95.0)
+    fake.orders[("BTCUSDT", CID)]["cummulativeQuoteQty"] = "-1.00000000"  # archived data
+    state = await client.order(CID, "BTCUSDT")
+    assert state is not None
+    assert (state.status, state.filled_qty, state.avg_fill_price) == (OrderStatus.FILLED, 0.5, 0.0)

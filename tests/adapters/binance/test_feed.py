@@ -8,8 +8,11 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from adapters.binance import VENUE, BinanceFeed
 from tests.adapters.binance.fake_binance import MINUTE_MS, T0_MS, FakeBinance
+from tradeloop.errors import ConfigError, ConnectionLostError, RateLimitError
 from tradeloop.events import BarMessage, Reconnected
 from tradeloop.stream.supervisor import SupervisedFeed
 
@@ -178,3 +181,28 @@ async def test_history_pages_through_klines_and_drops_the_forming_one(fake: Fake
         (fake.t0_ms + 3 * MINUTE_MS) * 1_000_000, (fake.t0_ms + 4 * MINUTE_MS) * 1_000_000
     )
     assert set(keys(ranged)) == every_bar(fake, 3, 4)
+
+
+async def test_supervised_feed_server_side_24h_cut_is_backfilled(fake: FakeBinance) -> None:
+    fake.max_connection_age_s = 0.25  # the venue cuts the connection (24 h, scaled down)
+    messages = await supervised_run(fake)
+    handled = as_handled(messages)
+    assert len(handled) == len(set(handled))
+    assert set(handled) == every_bar(fake, 0, fake.n_bars - 1)
+    assert fake.stream_connections >= 2
+
+
+async def test_history_errors_go_through_the_error_map(fake: FakeBinance) -> None:
+    binance = feed(fake)
+    fake.inject(
+        "GET", "/api/v3/klines", 429, -1003, "Too many requests.", headers={"Retry-After": "7"}
+    )
+    with pytest.raises(RateLimitError) as limited:
+        await binance.history(fake.t0_ms * 1_000_000, None)
+    assert limited.value.retry_after_s == 7.0
+    fake.inject("GET", "/api/v3/klines", 503, text="Service Unavailable")
+    with pytest.raises(ConnectionLostError, match="HTTP 503"):  # SupervisedFeed retries it
+        await binance.history(fake.t0_ms * 1_000_000, None)
+    fake.inject("GET", "/api/v3/klines", 400, -1121, "Invalid symbol.")
+    with pytest.raises(ConfigError, match="Fix"):
+        await binance.history(fake.t0_ms * 1_000_000, None)
