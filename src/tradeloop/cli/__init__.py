@@ -1,10 +1,11 @@
 """The ``tradeloop`` command line. I/O lives here: parse, load, run, print.
 
-One module per command (``backtest``, ``sweep``, ``replay``, ``service``); each adds its
-parser and its handler.
+One module per command (``backtest``, ``sweep``, ``fetch``, ``replay``, ``service``); each
+adds its parser and its handler.
 
 tradeloop backtest --data bars.parquet --strategy my_module:MyStrategy [--context vix.parquet]
 tradeloop sweep --data bars.parquet --strategy my_module:MyStrategy --grid entry=0.6,0.7
+tradeloop fetch binance BTCUSDT --interval 1m --start 2024-01-01 --out data/
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tradeloop.cli import backtest, replay, service, sweep
+from tradeloop.cli import backtest, fetch, replay, service, sweep
 from tradeloop.errors import TradeloopError
 
 __all__ = ["main"]
@@ -39,6 +40,6 @@ def _parser() -> argparse.ArgumentParser:
         description="One strategy class for replay backtests, paper trading and live trading.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (backtest, sweep, replay, service):
+    for command in (backtest, sweep, fetch, replay, service):
         command.add(commands)
     return parser

@@ -1,11 +1,12 @@
-"""What several commands read from the shell: signal lists and context files."""
+"""What several commands read from the shell: signal lists, context files, times."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["context_from", "signal_list"]
+__all__ = ["context_from", "signal_list", "utc_time"]
 
 
 def signal_list(text: str | None) -> list[str] | None:
@@ -29,3 +30,19 @@ def context_from(path: Path | None) -> Any:
         else pl.read_csv(path, try_parse_dates=True)
     )
     return Context(frame)
+
+
+def utc_time(text: str | None, flag: str) -> datetime | None:
+    """``--start 2024-01-01`` (or an ISO date-time) as an aware UTC datetime; naive means UTC."""
+    from tradeloop.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r} is not a date. Fix: give an ISO date or time, e.g. 2024-01-31 "
+            "or 2024-01-31T14:30 (UTC unless it names an offset)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -112,7 +112,13 @@ class HistoricalFeed:
         if not path.exists():
             raise DataError(f"{path}: no such file. Fix: check the path (cwd is {Path.cwd()})")
         suffix = path.suffix.lower()
-        if suffix == ".parquet" or path.is_dir():
+        if path.is_dir():
+            # a partitioned folder (``tradeloop fetch``: asset_id=X/...): parquet files only,
+            # so a temporary file or a note beside them is not read as data
+            if not any(path.rglob("*.parquet")):
+                raise DataError(f"{path}: a folder with no .parquet file in it. Fix: check --out")
+            lazy = pl.scan_parquet(path / "**" / "*.parquet", hive_partitioning=True)
+        elif suffix == ".parquet":
             lazy = pl.scan_parquet(path)
         elif suffix == ".csv":
             lazy = pl.scan_csv(path, try_parse_dates=True)
