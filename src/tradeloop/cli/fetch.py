@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tradeloop.cli.inputs import utc_time
+from tradeloop.cli.inputs import key_values, utc_time
 from tradeloop.errors import ConfigError
 
-__all__ = ["PUBLIC_HISTORY", "add", "parse_settings"]
+__all__ = ["PUBLIC_HISTORY", "add"]
 
 # Where a venue serves history without keys, when the adapter's own default is elsewhere
 # (Binance's default rest_url is the testnet, whose klines are not the market's).
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     start = utc_time(args.start, "--start")
     end = utc_time(args.end, "--end") or datetime.now(UTC)
     assert start is not None  # required by the parser
-    settings = {**PUBLIC_HISTORY.get(args.venue, {}), **parse_settings(args.set)}
+    settings = {**PUBLIC_HISTORY.get(args.venue, {}), **key_values(args.set, "--set")}
     report = asyncio.run(
         fetch_history(
             args.venue,
@@ -113,22 +113,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def parse_settings(specs: list[str]) -> dict[str, Any]:
-    """``["feed=sip", "klines_limit=500"]`` → ``{"feed": "sip", "klines_limit": 500}``."""
-    import ast
-
-    out: dict[str, Any] = {}
-    for spec in specs:
-        key, sep, text = spec.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {spec!r} must look like KEY=VALUE, e.g. feed=sip")
-        try:
-            out[key.strip()] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = text.strip()
-    return out
 
 
 def _ns(value: datetime) -> int:
