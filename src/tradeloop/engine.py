@@ -26,6 +26,7 @@ from tradeloop.results.benchmark import equal_weight_buy_and_hold
 from tradeloop.results.equity import EquityRecord, equity_record
 from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
+from tradeloop.results.prices import traded_prices
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
 from tradeloop.risk.manager import RiskManager
@@ -322,6 +323,7 @@ class Engine:
                     "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
                 }
             ),
+            prices=traded_prices(table, broker.fills),
         )
 
     def _risk_config(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import polars as pl
 from tradeloop.results.benchmark import rescaled_benchmark
 from tradeloop.results.display import METRIC_LABELS, format_metric
 from tradeloop.results.metrics import compute_metrics
+from tradeloop.results.trade_chart import trades_figure
 
 try:
     import plotly.graph_objects as go
@@ -36,6 +37,7 @@ __all__ = ["CHARTS", "report_figures", "write_report"]
 
 CHARTS = {
     "equity": "Equity vs benchmark",
+    "trades": "Trades on the price (pick the asset)",
     "drawdown": "Drawdown (underwater)",
     "monthly_returns": "Monthly returns",
     "rolling_sharpe": "Rolling Sharpe ratio",
@@ -43,7 +45,7 @@ CHARTS = {
     "exits": "Exits by rule",
     "exposure": "Exposure",
 }
-_WIDE = {"equity", "drawdown", "exposure"}
+_WIDE = {"equity", "trades", "drawdown", "exposure"}
 # Above this many timestamps the line charts plot each UTC day's last one: a minute-bar run
 # would otherwise make a report of hundreds of megabytes that no browser draws smoothly.
 MAX_CHART_POINTS = 10_000
@@ -113,6 +115,7 @@ def _figures(
     periods_per_year = float(result.config.get("periods_per_year", 252.0))
     figures = {
         "equity": _equity(rows, compared, result.metrics["initial_cash"]),
+        "trades": trades_figure(result.prices, result.trades),
         "drawdown": _drawdown(rows),
         "monthly_returns": _monthly_returns(result.daily_returns),
         "rolling_sharpe": _rolling_sharpe(result.daily_returns, window, periods_per_year),
@@ -124,7 +127,7 @@ def _figures(
         figure.update_layout(
             template="plotly_white",
             font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
-            margin={"l": 64, "r": 24, "t": 36, "b": 40},
+            margin={"l": 64, "r": 24, "t": 76 if figure.layout.updatemenus else 36, "b": 40},
             legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         )
         figure.layout.height = figure.layout.height or 340
@@ -220,6 +223,8 @@ def _rolling_sharpe(daily: pl.DataFrame, window: int, periods_per_year: float) -
 
 def _exposure(rows: pl.DataFrame) -> go.Figure:
     figure = go.Figure()
+    most = int(rows["n_positions"].max() or 0)  # type: ignore[arg-type]
+    step = max(1, math.ceil(most / 8))  # whole positions only: ticks 0, 1, 2 … (or 0, 5, 10 …)
     figure.add_scatter(
         x=rows["timestamp"],
         y=rows["gross_exposure"] / rows["equity"],
@@ -245,6 +250,9 @@ def _exposure(rows: pl.DataFrame) -> go.Figure:
             "showgrid": False,
             "rangemode": "tozero",
             "tickformat": "d",
+            "tick0": 0,
+            "dtick": step,
+            "range": [0, max(1, most) * 1.05],
         },
     )
     return figure

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tradeloop.results.display import METRIC_LABELS, format_metric
+from tradeloop.results.prices import PRICE_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,13 +32,18 @@ def _no_benchmark() -> pl.DataFrame:
     return pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "equity": pl.Float64})
 
 
+def _no_prices() -> pl.DataFrame:
+    return pl.DataFrame(schema=PRICE_SCHEMA)
+
+
 @dataclass(frozen=True)
 class BacktestResult(Mapping[str, float]):
     """A run's metrics (read as a mapping), frames and config.
 
     ``benchmark_curve`` (``timestamp, equity``) is an equal-weight buy-and-hold of every asset
     in the data on the run's timestamps, starting from the same cash (see
-    ``tradeloop.results.benchmark``).
+    ``tradeloop.results.benchmark``). ``prices`` (``timestamp, asset_id, close``) holds the
+    closes of every asset the run traded, which the report draws its trades on.
     """
 
     metrics: dict[str, float]
@@ -50,6 +56,7 @@ class BacktestResult(Mapping[str, float]):
     positions: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
     benchmark_curve: pl.DataFrame = field(default_factory=_no_benchmark)
+    prices: pl.DataFrame = field(default_factory=_no_prices)
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -126,8 +133,8 @@ class BacktestResult(Mapping[str, float]):
         return text
 
     def to_parquet(self, directory: str | Path) -> Path:
-        """Write equity_curve, benchmark_curve, fills, orders, trades, daily_returns and
-        positions as parquet, plus result.json, into ``directory``; return it."""
+        """Write equity_curve, benchmark_curve, fills, orders, trades, daily_returns,
+        positions and prices as parquet, plus result.json, into ``directory``; return it."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in (
@@ -138,6 +145,7 @@ class BacktestResult(Mapping[str, float]):
             "trades",
             "daily_returns",
             "positions",
+            "prices",
         ):
             frame: pl.DataFrame = getattr(self, name)
             frame.write_parquet(out / f"{name}.parquet")
