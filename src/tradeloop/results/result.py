@@ -22,6 +22,7 @@ from tradeloop.results.prices import PRICE_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
+    import plotly.graph_objects as go
 
 __all__ = ["BacktestResult"]
 
@@ -176,6 +177,19 @@ class BacktestResult(Mapping[str, float]):
         return write_report(
             self, path, benchmark=benchmark, rolling_window_days=rolling_window_days
         )
+
+    def plot(self, chart: str = "overview", *, benchmark: Any = None) -> go.Figure:
+        """An interactive plotly figure: equity over drawdown, or one report chart by name
+        (``"trades"``, ``"monthly_returns"``, …). Needs plotly (``tradeloop[report]``)."""
+        from tradeloop.results.plot import plot_result
+
+        return plot_result(self, chart, benchmark=benchmark)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: headline metrics and a small equity/drawdown chart."""
+        from tradeloop.results.notebook import result_html
+
+        return result_html(self)
 
     def __repr__(self) -> str:
         return (
