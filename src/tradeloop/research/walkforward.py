@@ -65,8 +65,9 @@ class Window:
 class WalkForwardResult:
     """``windows``: per window its bounds, the chosen parameters, the train score and the test
     outcome (``test_<metric>`` for the picking metric and ``OUT_OF_SAMPLE_METRICS``,
-    ``test_return``, start and end equity); ``equity_curve``: the stitched out-of-sample equity (``timestamp, equity,
-    window``); ``train``: every train run (``window``, parameters, metrics)."""
+    ``test_return``, start and end equity); ``equity_curve``: the stitched out-of-sample
+    equity (``timestamp, equity, window``); ``train``: every train run (``window``,
+    parameters, metrics)."""
 
     windows: pl.DataFrame
     equity_curve: pl.DataFrame

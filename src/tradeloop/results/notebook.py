@@ -23,7 +23,7 @@ from tradeloop.results.display import METRIC_LABELS, format_metric
 if TYPE_CHECKING:
     from tradeloop.results.result import BacktestResult
 
-__all__ = ["HEADLINE", "SPARK_POINTS", "result_html", "spark_svg", "table_html"]
+__all__ = ["HEADLINE", "SPARK_POINTS", "picks", "result_html", "spark_svg", "table_html"]
 
 HEADLINE = ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "win_rate")
 SPARK_POINTS = 300
@@ -68,10 +68,10 @@ def spark_svg(
     drawdown: npt.NDArray[np.float64],
 ) -> str:
     """Equity (and benchmark) above, drawdown below, as one inline SVG of fixed size."""
-    picks = _picks(len(equity))
-    lines = [(equity[picks], _STRATEGY, "Strategy")]
+    rows = picks(len(equity))
+    lines = [(equity[rows], _STRATEGY, "Strategy")]
     if benchmark is not None and np.isfinite(benchmark).all():
-        lines.append((benchmark[picks], _BENCHMARK, "Buy & hold"))
+        lines.append((benchmark[rows], _BENCHMARK, "Buy & hold"))
     low = min(float(values.min()) for values, _, _ in lines)
     high = max(float(values.max()) for values, _, _ in lines)
     paths = "".join(
@@ -80,7 +80,7 @@ def spark_svg(
         for values, colour, label in reversed(lines)
     )
     deepest = min(float(drawdown.min()), -1e-12)
-    under = _points(drawdown[picks], deepest, 0.0, _EQUITY_H + 8, _DRAWDOWN_H)
+    under = _points(drawdown[rows], deepest, 0.0, _EQUITY_H + 8, _DRAWDOWN_H)
     top = _EQUITY_H + 8
     area = f"0,{top} {under} {_WIDTH},{top}"
     height = _EQUITY_H + 8 + _DRAWDOWN_H
@@ -123,17 +123,20 @@ def table_html(frame: pl.DataFrame, *, caption: str = "", max_rows: int = 50) ->
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:,.4g}"
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:,.2f}" if abs(value) >= 1_000 else f"{value:.4g}"
     if hasattr(value, "strftime"):
         return f"{value:%Y-%m-%d %H:%M}"
     return str(value)
 
 
-def _picks(n: int) -> npt.NDArray[np.int64]:
-    """At most SPARK_POINTS row numbers: the last row of each equal stretch (the end kept)."""
-    if n <= SPARK_POINTS:
+def picks(n: int, limit: int = SPARK_POINTS) -> npt.NDArray[np.int64]:
+    """At most ``limit`` of ``n`` row numbers: the last row of each equal stretch (so the
+    final value is always drawn)."""
+    if n <= limit:
         return np.arange(n)
-    edges = np.linspace(0, n, SPARK_POINTS + 1).astype(np.int64)[1:] - 1
+    edges = np.linspace(0, n, limit + 1).astype(np.int64)[1:] - 1
     return np.unique(edges)
 
 
