@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tradeloop.errors import ConfigError
+from tradeloop.extras import missing_extra
 from tradeloop.results.report import CHARTS, report_figures
 
 try:
     from plotly.subplots import make_subplots
 except ImportError as err:  # plotly is the optional 'report' extra
-    raise ImportError(
-        "result.plot() needs plotly; install it with: pip install 'tradeloop[report]'"
-    ) from err
+    raise missing_extra("plotly", "result.plot()") from err
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

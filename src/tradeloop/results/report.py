@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeloop.extras import missing_extra
 from tradeloop.results.benchmark import rescaled_benchmark
 from tradeloop.results.display import METRIC_LABELS, format_metric
 from tradeloop.results.metrics import compute_metrics
@@ -26,9 +27,7 @@ try:
     import plotly.graph_objects as go
     from plotly.offline import get_plotlyjs
 except ImportError as err:  # plotly is the optional 'report' extra
-    raise ImportError(
-        "the HTML report needs plotly; install it with: pip install 'tradeloop[report]'"
-    ) from err
+    raise missing_extra("plotly", "the HTML report") from err
 
 if TYPE_CHECKING:
     from tradeloop.results.result import BacktestResult

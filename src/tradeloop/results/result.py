@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tradeloop.extras import require
 from tradeloop.results.display import METRIC_LABELS, format_metric
 from tradeloop.results.prices import PRICE_SCHEMA
 
@@ -157,8 +158,7 @@ class BacktestResult(Mapping[str, float]):
         """Daily returns as a pandas Series (needs pandas), the input quantstats, empyrical and
         pyfolio take: one value per UTC date with a bar, the first measured from the initial
         cash, on a tz-naive DatetimeIndex of those dates (midnight)."""
-        import pandas as pd
-
+        pd = require("pandas", "returns_series()")
         dates = pd.DatetimeIndex(self.daily_returns["date"].to_list(), name="date")
         return pd.Series(self.daily_returns["return"].to_numpy(), index=dates, name="returns")
 

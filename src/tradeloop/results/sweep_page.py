@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tradeloop.errors import ConfigError
+from tradeloop.extras import missing_extra
 from tradeloop.results.display import METRIC_LABELS
 from tradeloop.results.notebook import picks, table_html
 
@@ -31,9 +32,7 @@ try:
     import plotly.graph_objects as go
     from plotly.offline import get_plotlyjs
 except ImportError as err:  # plotly is the optional 'report' extra
-    raise ImportError(
-        "the sweep report needs plotly; install it with: pip install 'tradeloop[report]'"
-    ) from err
+    raise missing_extra("plotly", "the sweep report") from err
 
 if TYPE_CHECKING:
     from tradeloop.research.walkforward import WalkForwardResult

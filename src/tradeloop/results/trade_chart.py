@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from tradeloop.extras import missing_extra
+
 try:
     import plotly.graph_objects as go
 except ImportError as err:  # plotly is the optional 'report' extra
-    raise ImportError(
-        "trade charts need plotly; install it with: pip install 'tradeloop[report]'"
-    ) from err
+    raise missing_extra("plotly", "the trade chart") from err
 
 __all__ = ["MAX_ASSETS", "MAX_CHART_POINTS", "trades_figure"]
 
