@@ -60,9 +60,8 @@ async def fetch(
         start_ns=T0_NS + first * MIN_NS,
         end_ns=T0_NS + end * MIN_NS,
         settings={**fake.settings, "request_timeout_s": 2.0},
-        progress=False,
         backoff_s=0.01,
-        **options,  # type: ignore[arg-type]
+        **{"progress": False, **options},  # type: ignore[arg-type]
     )
 
 
@@ -213,3 +212,14 @@ async def test_fetch_killed_midway_resumes_with_no_missing_or_duplicate_bar(
         day = pl.from_epoch(pl.Series([int(request["startTime"])]), time_unit="ms")[0]
         assert (request["symbol"], f"{day:%Y-%m-%d}") not in done
     assert b"holds 5,760 bars of 2 asset(s)" in err
+
+
+async def test_fetch_progress_bar_counts_windows_on_stderr(
+    fake: FakeBinance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.published = 1500
+    await fetch(fake, tmp_path, 0, 1450, progress=True)
+    err = capsys.readouterr().err
+    assert "fetch binance" in err
+    assert "4/4" in err  # four windows: two days × two symbols
+    assert "ETHUSDT 2023-01-01T00-00 bars=2900" in err

@@ -32,6 +32,12 @@ def test_init_scaffolds_a_project_whose_demo_and_tests_run(tmp_path: Path) -> No
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
+    sweep = subprocess.run(
+        ["make", "sweep"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    assert "sweep report written" in sweep.stderr
+    assert (root / "sweep.html").is_file()
 
 
 def test_init_paper_config_is_valid_for_the_daemon(tmp_path: Path) -> None:
