@@ -21,6 +21,7 @@ from tradeloop.extras import missing_extra
 from tradeloop.results.benchmark import rescaled_benchmark
 from tradeloop.results.display import METRIC_LABELS, format_metric
 from tradeloop.results.metrics import compute_metrics
+from tradeloop.results.page import PAGE_CSS
 from tradeloop.results.trade_chart import trades_figure
 
 try:
@@ -345,6 +346,7 @@ def _page(
         f'<section class="panel"><h2>Run config</h2>{_config_table(config)}</section>'
     )
     return _TEMPLATE.format(
+        css=PAGE_CSS,
         title=html.escape(title),
         subtitle=html.escape(subtitle),
         plotly_js=get_plotlyjs(),
@@ -403,29 +405,17 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-  body {{ margin: 0; background: #f3f4f6; color: #111827;
-         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }}
-  header {{ padding: 24px 32px 8px; }}
-  h1 {{ margin: 0; font-size: 22px; }}
-  .subtitle {{ margin: 4px 0 0; color: #6b7280; }}
+{css}
   .cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr));
             gap: 12px; padding: 16px 32px; }}
   .card {{ background: #fff; border-radius: 8px; padding: 12px 16px;
            box-shadow: 0 1px 2px rgb(0 0 0 / 6%); }}
   .card span {{ display: block; color: #6b7280; font-size: 12px; }}
   .card b {{ font-size: 20px; font-variant-numeric: tabular-nums; }}
-  main {{ display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px;
-          padding: 0 32px 32px; }}
-  .panel {{ background: #fff; border-radius: 8px; padding: 12px 16px;
-            box-shadow: 0 1px 2px rgb(0 0 0 / 6%); }}
-  .wide {{ grid-column: 1 / -1; }}
-  h2 {{ margin: 0 0 8px; font-size: 15px; font-weight: 600; }}
-  table {{ border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }}
-  th, td {{ padding: 4px 8px; border-bottom: 1px solid #e5e7eb; text-align: right; }}
+  main {{ padding-top: 0; }}
   th:first-child {{ text-align: left; font-weight: normal; color: #374151; }}
   #config td {{ text-align: left; word-break: break-word; }}
   footer {{ padding: 0 32px 24px; color: #9ca3af; font-size: 12px; }}
-  @media (max-width: 900px) {{ main {{ grid-template-columns: 1fr; }} }}
 </style>
 <script type="text/javascript">{plotly_js}</script>
 </head>

@@ -27,6 +27,7 @@ from tradeloop.errors import ConfigError
 from tradeloop.extras import missing_extra
 from tradeloop.results.display import METRIC_LABELS
 from tradeloop.results.notebook import picks, table_html
+from tradeloop.results.page import PAGE_CSS
 
 try:
     import plotly.graph_objects as go
@@ -60,6 +61,7 @@ def write_sweep_report(
         sections.append(_walk_forward_section(walk_forward))
     script = files("tradeloop.results").joinpath("sweep_page.js").read_text(encoding="utf-8")
     page = _TEMPLATE.format(
+        css=PAGE_CSS,
         title=html.escape(title),
         subtitle=html.escape(
             f"{table.height} runs over {', '.join(params)}; pick a metric and two parameters"
@@ -197,24 +199,11 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-  body {{ margin: 0; background: #f3f4f6; color: #111827;
-         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }}
-  header {{ padding: 24px 32px 8px; }}
-  h1 {{ margin: 0; font-size: 22px; }}
-  .subtitle, .note {{ margin: 4px 0; color: #6b7280; }}
-  main {{ display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px;
-          padding: 16px 32px 32px; }}
-  .panel {{ background: #fff; border-radius: 8px; padding: 12px 16px;
-            box-shadow: 0 1px 2px rgb(0 0 0 / 6%); }}
-  .wide {{ grid-column: 1 / -1; }}
-  .scroll {{ overflow-x: auto; }}
-  h2 {{ margin: 0 0 8px; font-size: 15px; font-weight: 600; }}
+{css}
   .controls {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 8px; }}
-  table {{ border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }}
-  th, td {{ padding: 4px 8px; border-bottom: 1px solid #e5e7eb; text-align: right; }}
+  .scroll {{ overflow-x: auto; }}
   #top tr[data-row] {{ cursor: pointer; }}
   #top tr.picked {{ background: #dbeafe; }}
-  @media (max-width: 900px) {{ main {{ grid-template-columns: 1fr; }} }}
 </style>
 <script type="text/javascript">{plotly_js}</script>
 </head>

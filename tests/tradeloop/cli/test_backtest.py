@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
-from tests.tradeloop.test_cli import ROOT, SAMPLE, STRATEGY, VIX
+from tests.examples.running import load_example
+from tests.tradeloop.test_cli import SAMPLE, STRATEGY, VIX
 from tradeloop import Context, Engine
 from tradeloop.cli import main
 from tradeloop.data import HistoricalFeed
@@ -17,12 +17,8 @@ from tradeloop.data import HistoricalFeed
 
 @pytest.fixture(scope="module")
 def ml_strategy() -> type:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from ml_strategy import MLStrategy
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
-    return MLStrategy  # type: ignore[no-any-return]
+    strategy: type = load_example("ml_strategy.py").MLStrategy
+    return strategy
 
 
 def backtest_json(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, float]:

@@ -6,7 +6,6 @@ window's out-of-sample numbers and the stitched curve. Screenshots land in artif
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import polars as pl
 import pytest
 from selenium import webdriver
 
+from tests.examples.running import load_example
 from tests.tradeloop.research.factories import BARS, VIX
 from tests.tradeloop.results.test_report_browser import browser, values
 from tradeloop import sweep, walk_forward
@@ -26,12 +26,8 @@ __all__ = ["browser"]  # the fixture, shared with the report's browser test
 
 @pytest.fixture(scope="module")
 def ml_strategy() -> type:
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from ml_strategy import MLStrategy
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
-    return MLStrategy  # type: ignore[no-any-return]
+    strategy: type = load_example("ml_strategy.py").MLStrategy
+    return strategy
 
 
 @pytest.fixture(scope="module")
