@@ -32,7 +32,7 @@ import polars as pl
 from tradeloop.data.validation import OHLCV, normalize_bars
 from tradeloop.errors import ConfigError, DataError
 
-__all__ = ["BarStore", "Window", "bars_frame", "parse_interval"]
+__all__ = ["BarStore", "FetchWindow", "bars_frame", "parse_interval"]
 
 _NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000}
 _DAY_NS = _NS["d"]
@@ -53,7 +53,7 @@ def parse_interval(text: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class FetchWindow:
     """The bars of one asset to fetch: opening in ``[start_ns, end_ns)``, stored in ``path``.
 
     ``file_start_ns`` is the start of the file's whole window (the name of the file).
@@ -85,7 +85,9 @@ class BarStore:
             raise ConfigError(f"window_days={window_days}: give a whole number of days >= 1")
         self.window_ns = days * _DAY_NS
 
-    def plan(self, assets: Sequence[str], start_ns: int, end_ns: int, now_ns: int) -> list[Window]:
+    def plan(
+        self, assets: Sequence[str], start_ns: int, end_ns: int, now_ns: int
+    ) -> list[FetchWindow]:
         """The windows still to fetch for ``[start_ns, end_ns)``, in time order, asset by asset.
 
         A window already covered by its file is left out; one covered in part is fetched
@@ -102,7 +104,7 @@ class BarStore:
         # the first bar still forming opens here: every bar before it has closed by now_ns
         closed_end = ((now_ns - self.interval_ns) // self.interval_ns + 1) * self.interval_ns
         stop = min(end_ns, closed_end)
-        windows: list[Window] = []
+        windows: list[FetchWindow] = []
         first = start_ns - start_ns % self.window_ns
         for asset in assets:
             for file_start in range(first, stop, self.window_ns):
@@ -116,7 +118,7 @@ class BarStore:
                     if covered[0] <= low and high <= covered[1]:
                         continue
                     low, high = min(low, covered[0]), max(high, covered[1])
-                windows.append(Window(asset, low, high, file_start, path))
+                windows.append(FetchWindow(asset, low, high, file_start, path))
         return windows
 
     def path(self, asset: str, file_start_ns: int) -> Path:
@@ -141,7 +143,7 @@ class BarStore:
             )
         return int(meta["from_ns"]), int(meta["to_ns"])
 
-    def write(self, window: Window, bars: pl.DataFrame) -> int:
+    def write(self, window: FetchWindow, bars: pl.DataFrame) -> int:
         """Validate ``bars`` (``timestamp`` + OHLCV) of ``window`` and store them; returns rows."""
         span = f"{_iso(window.start_ns)}..{_iso(window.end_ns)}"
         source = f"{self.venue} {window.asset_id} bars {span}"

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from tqdm import tqdm
 
-from tradeloop.data.store import BarStore, Window, bars_frame
+from tradeloop.data.store import BarStore, FetchWindow, bars_frame
 from tradeloop.errors import ConfigError, ConnectionLostError, RateLimitError
 from tradeloop.events import BarMessage
 from tradeloop.venue import Venue, VenueFeed, load_venue
@@ -110,7 +110,7 @@ def _feed(adapter: Venue, base: Mapping[str, Any], asset: str, interval: str) ->
 
 async def _history(
     feed: VenueFeed,
-    window: Window,
+    window: FetchWindow,
     retries: int,
     backoff_s: float,
     max_wait_s: float,

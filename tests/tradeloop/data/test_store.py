@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from tradeloop.data.feed import HistoricalFeed
-from tradeloop.data.store import BarStore, Window, bars_frame, parse_interval
+from tradeloop.data.store import BarStore, FetchWindow, bars_frame, parse_interval
 from tradeloop.errors import ConfigError, DataError
 
 MIN = 60_000_000_000
@@ -25,7 +25,7 @@ def minute_bars(start_ns: int, count: int, base: float = 100.0) -> pl.DataFrame:
     )
 
 
-def spans(windows: list[Window]) -> list[tuple[str, int, int]]:
+def spans(windows: list[FetchWindow]) -> list[tuple[str, int, int]]:
     return [(w.asset_id, (w.start_ns - JAN1) // MIN, (w.end_ns - JAN1) // MIN) for w in windows]
 
 
