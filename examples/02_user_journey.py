@@ -33,6 +33,10 @@ os.chdir(_workdir)
 import sys
 import types
 
+from tradeloop.extras import require
+
+require("pandas", "this example")  # pip users: it names the extra, tradeloop[pandas]
+
 import numpy as np
 import pandas as pd
 

@@ -29,6 +29,10 @@ os.chdir(_workdir)
 # Writes the two parquet files the design doc reads (ten business days; VIX skips 2024-01-10,
 # so its left join leaves a gap that its ffill() closes) and defines my_model, a stand-in for a
 # trained model that returns a fixed prediction per bar. Values are chosen to check by hand.
+from tradeloop.extras import require
+
+require("pandas", "this example")  # pip users: it names the extra, tradeloop[pandas]
+
 import pandas as pd
 
 _dates = pd.date_range("2024-01-02", periods=10, freq="B")

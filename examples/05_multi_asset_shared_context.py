@@ -14,6 +14,10 @@ loaders and model. Run: ``python examples/05_multi_asset_shared_context.py`` (ab
 # Deterministic stand-ins for the design doc's loaders and model: 30 business days of four
 # stocks, VIX above 30 on 2024-01-15..17, a SPY 5-day trend, and market breadth computed from the
 # stocks (share of them closing above their 5-day mean).
+from tradeloop.extras import require
+
+require("pandas", "this example")  # pip users: it names the extra, tradeloop[pandas]
+
 import numpy as np
 import pandas as pd
 

@@ -8,6 +8,8 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
     │   ├── UnknownContextError    also a KeyError: ``context["typo"]``
     │   └── FeatureError           a feature function failed, timed out or returned junk
     ├── ConfigError                an engine, broker or CLI setting that cannot work
+    ├── MissingExtraError          also an ImportError: an optional extra is not installed
+                                   (the message names it: pip install 'tradeloop[report]')
     ├── OrderError                 an order request that is malformed (never a rejection:
     │                              rejections are events, the run goes on)
     ├── StrategyNotRunningError    also a ValueError: a helper called outside a run
@@ -30,6 +32,7 @@ __all__ = [
     "ConnectionLostError",
     "DataError",
     "FeatureError",
+    "MissingExtraError",
     "OrderError",
     "OrderRejectedError",
     "OutcomeUnknownError",
@@ -72,6 +75,10 @@ class FeatureError(DataError):
 
 class ConfigError(TradeloopError):
     """A setting that cannot work, caught before the run starts."""
+
+
+class MissingExtraError(TradeloopError, ImportError):
+    """An optional dependency is missing; the message names the extra that installs it."""
 
 
 class OrderError(TradeloopError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,22 @@ class Setup:
         return getattr(self.strategy, "__name__", type(self.strategy).__name__)
 
     def build(self, **params: Any) -> Strategy:
-        """A new strategy: ``params`` override the setup's own."""
-        strategy = self.strategy(**{**self.params, **params})
+        """A new strategy: ``params`` override the setup's own. A name the strategy does not
+        take is a ``ConfigError`` listing what it takes."""
+        given = {**self.params, **params}
+        try:
+            inspect.signature(self.strategy).bind(**given)
+        except TypeError as err:
+            try:
+                takes = ", ".join(inspect.signature(self.strategy).parameters) or "nothing"
+            except (TypeError, ValueError):
+                takes = "unknown"
+            raise ConfigError(
+                f"{self.name} does not take {sorted(given)} ({err}); it takes: {takes}"
+            ) from None
+        except ValueError:
+            pass  # no signature to check (a builtin): let the call say what is wrong
+        strategy = self.strategy(**given)
         if not isinstance(strategy, Strategy):
             raise ConfigError(
                 f"Setup strategy {self.name} built a {type(strategy).__name__}, not a "

@@ -1,19 +1,21 @@
 """The ``tradeloop`` command line. I/O lives here: parse, load, run, print.
 
-One module per command (``backtest``, ``sweep``, ``replay``, ``service``, ``report``); each
-adds its parser and its handler.
+One module per command (``init``, ``backtest``, ``sweep``, ``fetch``, ``replay``,
+``service``, ``report``); each adds its parser and its handler.
 
 tradeloop backtest --data bars.parquet --strategy my_module:MyStrategy [--context vix.parquet]
 tradeloop sweep --data bars.parquet --strategy my_module:MyStrategy --grid entry=0.6,0.7
+tradeloop fetch binance BTCUSDT --interval 1m --start 2024-01-01 --out data/
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from tradeloop.cli import backtest, replay, report, service, sweep
+from tradeloop.cli import backtest, fetch, init, replay, report, service, sweep
 from tradeloop.errors import TradeloopError
 
 __all__ = ["main"]
@@ -27,10 +29,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here for short output
+        return code
     except TradeloopError as err:
         print(f"tradeloop: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (``tradeloop ... --json | head``): stop quietly, and point
+        # stdout at /dev/null so the interpreter's final flush does not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +48,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="tradeloop",
         description="One strategy class for replay backtests, paper trading and live trading.",
     )
+    parser.add_argument("--version", action="version", version=f"tradeloop {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (backtest, sweep, replay, service, report):
+    for command in (init, backtest, sweep, fetch, replay, service, report):
         command.add(commands)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tradeloop")
+    except PackageNotFoundError:
+        from tradeloop import __version__
+
+        return __version__

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradeloop.cli.inputs import add_setup_arguments, context_from, setup_costs, signal_list
+from tradeloop.cli.inputs import (
+    add_setup_arguments,
+    context_from,
+    key_values,
+    setup_costs,
+    signal_list,
+    utc_time,
+)
 from tradeloop.errors import ConfigError
 
 __all__ = ["add"]
@@ -26,6 +33,8 @@ Examples:
       --strategy examples/ml_strategy.py:MLStrategy --context examples/data/vix.parquet
   tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --json
   tradeloop backtest --data bars.parquet --strategy mypkg.strategies:TopN --report report.html
+  tradeloop backtest --data data/ --strategy my.py:MLStrategy --param entry=0.7 \\
+      --start 2024-01-01 --end 2024-06-30
 """
 
 
@@ -79,6 +88,15 @@ def add(commands: Any) -> None:
         help="write an HTML report (charts vs buy-and-hold, metrics, config) to PATH: one "
         "file that opens offline; needs plotly (pip install 'tradeloop[report]')",
     )
+    backtest.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a strategy constructor argument (repeat), e.g. --param entry=0.7",
+    )
+    backtest.add_argument("--start", metavar="DATE", help="first bar time to replay (UTC)")
+    backtest.add_argument("--end", metavar="DATE", help="last bar time to replay (UTC, inclusive)")
     backtest.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     backtest.set_defaults(handler=run)
 
@@ -92,10 +110,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
     setup = SetupSpec(args.strategy, args.risk, args.features).load()
     signals = signal_list(args.signals)
-    feed = HistoricalFeed(args.data, signal_columns=signals, asset_id=args.asset_id)
+    feed = HistoricalFeed(
+        args.data,
+        signal_columns=signals,
+        asset_id=args.asset_id,
+        start=utc_time(args.start, "--start"),
+        end=utc_time(args.end, "--end"),
+    )
+    params = key_values(args.param, "--param")
     engine = Engine(
         feed=feed,
-        strategy=setup,
+        strategy=setup.replace(params={**setup.params, **params}) if params else setup,
         context=context_from(args.context),
         fill_timing=args.fill_timing,
         allow_short=args.allow_short,

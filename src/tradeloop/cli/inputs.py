@@ -1,8 +1,9 @@
 """What several commands read from the shell: the setup (strategy, risk, features, costs),
-signal lists and context files."""
+signal lists, context files, times, NAME=VALUE parameters."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ STRATEGY_HELP = (
     "context and costs), as 'package.module:name' or 'path/file.py:name'"
 )
 
-__all__ = ["add_setup_arguments", "context_from", "setup_costs", "signal_list"]
+__all__ = [
+    "add_setup_arguments",
+    "context_from",
+    "key_values",
+    "setup_costs",
+    "signal_list",
+    "utc_time",
+]
 
 
 def signal_list(text: str | None) -> list[str] | None:
@@ -74,3 +82,41 @@ def setup_costs(args: Any) -> dict[str, Any]:
     """The costs given on the command line, named as ``Setup`` names them."""
     given = {"initial_cash": args.cash, "commission": args.commission, "slippage": args.slippage}
     return {k: v for k, v in given.items() if v is not None}
+
+
+def utc_time(text: str | None, flag: str) -> datetime | None:
+    """``--start 2024-01-01`` (or an ISO date-time) as an aware UTC datetime; naive means UTC."""
+    from tradeloop.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r} is not a date. Fix: give an ISO date or time, e.g. 2024-01-31 "
+            "or 2024-01-31T14:30 (UTC unless it names an offset)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def key_values(specs: list[str], flag: str) -> dict[str, Any]:
+    """``["entry=0.7", "name=fast"]`` → ``{"entry": 0.7, "name": "fast"}``: Python literals
+    (numbers, True, None, quoted text), anything else as a string."""
+    import ast
+
+    from tradeloop.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"{flag} {spec!r} must look like NAME=VALUE, e.g. {flag} entry=0.7")
+        if key in out:
+            raise ConfigError(f"{flag} names {key!r} twice; give it once")
+        try:
+            out[key] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[key] = text.strip()
+    return out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,14 @@ def add(commands: Any) -> None:
         metavar="DIR",
         help="write sweep.parquet (or windows, equity_curve and train .parquet) into DIR",
     )
+    sweep.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write the sweep page to PATH: a heatmap of any metric over any two parameters, "
+        "the top runs and their equity curves (with --train/--test: the out-of-sample windows "
+        "and stitched curve too); needs plotly (pip install 'tradeloop[report]')",
+    )
     sweep.add_argument("--json", action="store_true", help="print the table as JSON rows")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sweep.set_defaults(handler=run)
@@ -104,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     )
     grid = parse_grid(args.grid)
     feed = HistoricalFeed(args.data.resolve(), signal_columns=signals)
+    if args.report is not None and importlib.util.find_spec("plotly") is None:
+        raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
+    result: Any = None  # the walk-forward's, when it is one
     if args.train is None:
-        table = sweep(factory, grid, feed, **options)
+        table = sweep(factory, grid, feed, keep_equity=args.report is not None, **options)
         frames = {"sweep": table}
         shown = table.select(*grid, *[m for m in _SHOWN_METRICS if m in table.columns])
     else:
@@ -136,12 +149,16 @@ def run(args: argparse.Namespace) -> int:
             "test_return",
             "end_equity",
         )
+    if args.report is not None:
+        _write_report(args, table, grid, result)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, frame in frames.items():
             frame.write_parquet(args.out / f"{name}.parquet")
     if args.json:
-        print(json.dumps(table.to_dicts(), indent=2, default=str))
+        print(
+            json.dumps(table.drop("equity_curve", strict=False).to_dicts(), indent=2, default=str)
+        )
         return 0
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=120):
         print(shown)
@@ -169,3 +186,21 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
             except (ValueError, SyntaxError):
                 grid[name].append(text)
     return grid
+
+
+def _write_report(args: argparse.Namespace, table: Any, grid: dict[str, Any], result: Any) -> None:
+    from tradeloop.results.sweep_page import write_sweep_report
+
+    name = args.strategy.rpartition(":")[2]
+    if result is None:
+        path = write_sweep_report(table, args.report, list(grid), title=f"{name} sweep")
+    else:  # the train sweeps, per window, and the out-of-sample section
+        path = write_sweep_report(
+            result.train,
+            args.report,
+            [*grid, "window"],
+            metric=args.metric,
+            walk_forward=result,
+            title=f"{name} walk-forward",
+        )
+    print(f"sweep report written to {path}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from tradeloop.data.columns import standard_names, warn_mapped
 from tradeloop.data.validation import OHLCV, normalize_bars
 from tradeloop.errors import ConfigError, DataError
 
@@ -80,6 +81,10 @@ class HistoricalFeed:
         return self._normalize(to_polars(self.data, self.timestamp_col), "frame", self.asset_id)
 
     def _normalize(self, frame: pl.DataFrame, source: str, asset_id: str | None) -> pl.DataFrame:
+        renames, dropped = self._standard(frame.columns)
+        if renames or dropped:
+            warn_mapped(source, renames, dropped)
+            frame = frame.rename(renames).drop(dropped)
         if asset_id is None and self.asset_col not in frame.columns:
             asset_id = self._default_asset_id
         frame = self._clip(frame)
@@ -90,6 +95,14 @@ class HistoricalFeed:
             signal_columns=self.signal_columns,
             timestamp_col=self.timestamp_col,
             asset_col=self.asset_col,
+        )
+
+    def _standard(self, columns: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        return standard_names(
+            columns,
+            timestamp_col=self.timestamp_col,
+            asset_col=self.asset_col,
+            signal_columns=self.signal_columns,
         )
 
     def _clip(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -112,16 +125,44 @@ class HistoricalFeed:
         if not path.exists():
             raise DataError(f"{path}: no such file. Fix: check the path (cwd is {Path.cwd()})")
         suffix = path.suffix.lower()
-        if suffix == ".parquet" or path.is_dir():
+        if path.is_dir():
+            # a partitioned folder (``tradeloop fetch``: asset_id=X/...): parquet files only,
+            # so a temporary file or a note beside them is not read as data
+            if any(path.rglob("*.parquet")):
+                lazy = pl.scan_parquet(path / "**" / "*.parquet", hive_partitioning=True)
+            else:
+                return self._csv_folder(path)
+        elif suffix == ".parquet":
             lazy = pl.scan_parquet(path)
         elif suffix == ".csv":
             lazy = pl.scan_csv(path, try_parse_dates=True)
         else:
             raise DataError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+        return self._collect(lazy, path, path.stem if suffix == ".csv" else None)
+
+    def _csv_folder(self, path: Path) -> pl.DataFrame:
+        """A folder of CSV files, one per asset (``SPY.csv``): the file name is the asset id."""
+        files = sorted(path.glob("*.csv"))
+        if not files:
+            raise DataError(
+                f"{path}: a folder with no .parquet or .csv file in it. Fix: check the path"
+            )
+        parts = [self._collect(pl.scan_csv(f, try_parse_dates=True), f, f.stem) for f in files]
+        return pl.concat(parts, how="diagonal_relaxed")
+
+    def _collect(self, lazy: pl.LazyFrame, path: Path, file_asset: str | None) -> pl.DataFrame:
         schema = lazy.collect_schema()
+        renames, dropped = self._standard(list(schema))
+        if renames or dropped:
+            warn_mapped(str(path), renames, dropped)
+            lazy = lazy.rename(renames).drop(dropped)
+            schema = lazy.collect_schema()
+        if file_asset is not None and self.asset_id is None and self.asset_col not in schema:
+            lazy = lazy.with_columns(pl.lit(file_asset, pl.String).alias(self.asset_col))
+            schema = lazy.collect_schema()
         wanted = {self.timestamp_col, self.asset_col, *OHLCV, *(self.signal_columns or schema)}
         lazy = lazy.select([name for name in schema if name in wanted])
-        if self.start is not None or self.end is not None:
+        if self.timestamp_col in schema and (self.start is not None or self.end is not None):
             lazy = lazy.filter(self._time_filter(schema))
         try:
             return lazy.collect()
@@ -142,11 +183,32 @@ def to_polars(data: Any, timestamp_col: str = "timestamp") -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
         return data
     if type(data).__module__.startswith("pandas"):
-        frame = data
-        if timestamp_col not in frame.columns and str(frame.index.dtype).startswith("datetime"):
-            frame = frame.rename_axis(timestamp_col).reset_index()
-        return pl.from_pandas(frame)
+        return _from_pandas(data, timestamp_col)
     raise DataError(
         f"cannot read bars from a {type(data).__name__}; give a polars or pandas DataFrame, "
         "a dict of them keyed by asset id, or a .parquet/.csv path"
     )
+
+
+def _from_pandas(frame: Any, timestamp_col: str) -> pl.DataFrame:
+    """A pandas frame as polars; a time index, or a ``(timestamp, asset_id)`` MultiIndex,
+    becomes columns (``reset_index()``)."""
+    index = frame.index
+    if getattr(index, "nlevels", 1) > 1:
+        names = list(index.names)
+        if any(name is None for name in names) or set(names) & set(frame.columns):
+            raise DataError(
+                f"frame: a pandas MultiIndex with levels {names} cannot become columns as it "
+                "is. Fix: name the levels and call reset_index() first, e.g. "
+                "df.rename_axis(['timestamp', 'asset_id']).reset_index()"
+            )
+        frame = frame.reset_index()
+    elif timestamp_col not in frame.columns and str(index.dtype).startswith("datetime"):
+        frame = frame.rename_axis(timestamp_col).reset_index()
+    try:
+        return pl.from_pandas(frame)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as err:
+        raise DataError(
+            f"frame: cannot convert this pandas frame ({err}). Fix: df.reset_index() first, "
+            "so the timestamp and asset are columns"
+        ) from err

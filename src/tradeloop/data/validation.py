@@ -161,15 +161,24 @@ def _require_columns(
         missing.append(asset_col)
     if missing:
         present = ", ".join(c for c in frame.columns if c != "source_row")
-        hint = (
-            f" For a single-asset frame pass asset_id='SYMBOL'; for a long frame add a "
-            f"{asset_col!r} column."
-            if asset_col in missing
-            else ""
-        )
+        hints = []
+        if timestamp_col in missing:
+            hints.append(
+                "say which columns hold the time and the asset, e.g. HistoricalFeed(data, "
+                "timestamp_col='Date', asset_col='symbol'), or rename them to "
+                f"{timestamp_col!r} and {asset_col!r}; a pandas frame with them in a "
+                "MultiIndex needs df.reset_index() first"
+            )
+        if asset_col in missing:
+            hints.append(
+                f"name the asset column with asset_col='...' (e.g. asset_col='symbol'), pass "
+                f"asset_id='SYMBOL' for a single-asset frame, or add a {asset_col!r} column"
+            )
+        if "close" in missing:
+            hints.append("rename the close price column to 'close'")
         raise DataError(
             f"{source}: missing column(s) {', '.join(repr(m) for m in missing)}; "
-            f"present: {present}.{hint}"
+            f"present: {present}. Fix: {'; '.join(hints)}."
         )
 
 

@@ -29,7 +29,7 @@ from tradeloop.strategy.base import Strategy
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["make_setup", "results_table", "sweep"]
+__all__ = ["equity_curves", "make_setup", "results_table", "sweep"]
 
 
 def sweep(
@@ -43,6 +43,7 @@ def sweep(
     executor: str | Client | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
+    keep_equity: bool = False,
     **engine_options: Any,
 ) -> pl.DataFrame:
     """Backtest every combination in ``grid`` of the strategy's parameters.
@@ -61,15 +62,36 @@ def sweep(
     ``allow_short``, ``fractional``, ``periods_per_year``, as ``Engine`` takes them.
     What reaches the workers must pickle: a class or a module-level function, not a lambda
     (a setup in a ``file.py`` goes as a ``SetupSpec``). A progress bar shows on a terminal
-    unless ``progress=False``.
+    unless ``progress=False``. ``keep_equity=True`` adds an ``equity_curve`` column (each
+    run's ``timestamp, equity`` as a list of structs) that stays with its row through sorting
+    and filtering; the sweep report (``tradeloop.results.sweep_page``) draws it on demand.
     """
     combinations = expand_grid(grid)
     setup = make_setup(
         strategy, data, engine_options, context=context, risk=risk, features=features
     )
+    jobs = [Job(params, keep_equity=keep_equity) for params in combinations]
     with open_runner(executor, setup, max_workers=max_workers, progress=progress) as runner:
-        outcomes = runner.map([Job(params) for params in combinations], "sweep")
-    return results_table(combinations, outcomes)
+        outcomes = runner.map(jobs, "sweep")
+    table = results_table(combinations, outcomes)
+    if keep_equity:
+        table = table.with_columns(equity_curves(outcomes))
+    return table
+
+
+def equity_curves(outcomes: Sequence[Outcome]) -> pl.Series:
+    """Each outcome's equity curve as one ``List(Struct(timestamp, equity))`` value."""
+    curves = [
+        outcome.equity_curve.with_columns(run=pl.lit(i, pl.Int64))
+        for i, outcome in enumerate(outcomes)
+        if outcome.equity_curve is not None
+    ]
+    grouped = (
+        pl.concat(curves)
+        .group_by("run", maintain_order=True)
+        .agg(pl.struct("timestamp", "equity").alias("equity_curve"))
+    )
+    return grouped["equity_curve"]
 
 
 def make_setup(

@@ -38,10 +38,18 @@ from tradeloop.strategy.base import Strategy
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["WalkForwardResult", "Window", "rolling_windows", "walk_forward"]
+__all__ = [
+    "OUT_OF_SAMPLE_METRICS",
+    "WalkForwardResult",
+    "Window",
+    "rolling_windows",
+    "walk_forward",
+]
 
 Length = int | timedelta
 _DEFAULT_CASH = 100_000.0  # Engine's default
+# each window's test run, beside the picking metric (and test_return, from the equities)
+OUT_OF_SAMPLE_METRICS = ("sharpe", "max_drawdown", "n_trades", "win_rate", "commission")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +66,10 @@ class Window:
 @dataclass(frozen=True)
 class WalkForwardResult:
     """``windows``: per window its bounds, the chosen parameters, the train score and the test
-    outcome; ``equity_curve``: the stitched out-of-sample equity (``timestamp, equity,
-    window``); ``train``: every train run (``window``, parameters, metrics)."""
+    outcome (``test_<metric>`` for the picking metric and ``OUT_OF_SAMPLE_METRICS``,
+    ``test_return``, start and end equity); ``equity_curve``: the stitched out-of-sample
+    equity (``timestamp, equity, window``); ``train``: every train run (``window``,
+    parameters, metrics)."""
 
     windows: pl.DataFrame
     equity_curve: pl.DataFrame
@@ -71,6 +81,16 @@ class WalkForwardResult:
         """Out-of-sample return over every test window, compounded."""
         first = float(self.windows["start_equity"][0])
         return float(self.windows["end_equity"][-1]) / first - 1.0
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the out-of-sample return and the windows as a table."""
+        from tradeloop.results.notebook import table_html
+
+        caption = (
+            f"walk-forward by {self.metric}: {self.windows.height} windows, out-of-sample "
+            f"total return {self.total_return:.2%}"
+        )
+        return table_html(self.windows, caption=caption)
 
 
 def rolling_windows(
@@ -239,7 +259,10 @@ def _windows_table(
             },
             **{name: picked[name] for name in params},
             f"train_{metric}": picked[metric],
-            f"test_{metric}": [t.metrics[metric] for t in tested],
+            **{
+                f"test_{name}": [t.metrics[name] for t in tested]
+                for name in dict.fromkeys((metric, *OUT_OF_SAMPLE_METRICS))
+            },
             "start_equity": [cash, *ends[:-1]],
             "end_equity": ends,
         }

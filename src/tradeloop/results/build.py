@@ -24,6 +24,7 @@ from tradeloop.results.benchmark import equal_weight_buy_and_hold
 from tradeloop.results.equity import EquityRecord, equity_record
 from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
+from tradeloop.results.prices import traded_prices
 from tradeloop.results.result import BacktestResult
 from tradeloop.results.trades import round_trips
 
@@ -134,6 +135,7 @@ def _result(
                 "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
             }
         ),
+        prices=traded_prices(table, broker.fills),
     )
 
 

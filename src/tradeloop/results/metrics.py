@@ -72,7 +72,7 @@ def compute_metrics(
         "max_drawdown": max_dd,
         "max_drawdown_duration_days": dd_days,
         "calmar": cagr / abs(max_dd) if max_dd < 0 and not math.isnan(cagr) else math.nan,
-        "n_trades": float(len(pnl)),
+        "n_trades": len(pnl),  # a count: an int, so JSON and tables show 12, not 12.0
         "win_rate": float((pnl > 0).mean()) if len(pnl) else math.nan,
         "profit_factor": (wins / losses if losses > 0 else (math.inf if wins > 0 else math.nan)),
         "avg_trade_pnl": float(pnl.mean()) if len(pnl) else math.nan,

@@ -17,17 +17,18 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeloop.extras import missing_extra
 from tradeloop.results.benchmark import rescaled_benchmark
 from tradeloop.results.display import METRIC_LABELS, format_metric
 from tradeloop.results.metrics import compute_metrics
+from tradeloop.results.page import PAGE_CSS
+from tradeloop.results.trade_chart import trades_figure
 
 try:
     import plotly.graph_objects as go
     from plotly.offline import get_plotlyjs
 except ImportError as err:  # plotly is the optional 'report' extra
-    raise ImportError(
-        "the HTML report needs plotly; install it with: pip install 'tradeloop[report]'"
-    ) from err
+    raise missing_extra("plotly", "the HTML report") from err
 
 if TYPE_CHECKING:
     from tradeloop.results.result import BacktestResult
@@ -36,6 +37,7 @@ __all__ = ["CHARTS", "report_figures", "write_report"]
 
 CHARTS = {
     "equity": "Equity vs benchmark",
+    "trades": "Trades on the price (pick the asset)",
     "drawdown": "Drawdown (underwater)",
     "monthly_returns": "Monthly returns",
     "rolling_sharpe": "Rolling Sharpe ratio",
@@ -43,7 +45,7 @@ CHARTS = {
     "exits": "Exits by rule",
     "exposure": "Exposure",
 }
-_WIDE = {"equity", "drawdown", "exposure"}
+_WIDE = {"equity", "trades", "drawdown", "exposure"}
 # Above this many timestamps the line charts plot each UTC day's last one: a minute-bar run
 # would otherwise make a report of hundreds of megabytes that no browser draws smoothly.
 MAX_CHART_POINTS = 10_000
@@ -113,6 +115,7 @@ def _figures(
     periods_per_year = float(result.config.get("periods_per_year", 252.0))
     figures = {
         "equity": _equity(rows, compared, result.metrics["initial_cash"]),
+        "trades": trades_figure(result.prices, result.trades),
         "drawdown": _drawdown(rows),
         "monthly_returns": _monthly_returns(result.daily_returns),
         "rolling_sharpe": _rolling_sharpe(result.daily_returns, window, periods_per_year),
@@ -124,7 +127,7 @@ def _figures(
         figure.update_layout(
             template="plotly_white",
             font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
-            margin={"l": 64, "r": 24, "t": 36, "b": 40},
+            margin={"l": 64, "r": 24, "t": 76 if figure.layout.updatemenus else 36, "b": 40},
             legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         )
         figure.layout.height = figure.layout.height or 340
@@ -220,6 +223,8 @@ def _rolling_sharpe(daily: pl.DataFrame, window: int, periods_per_year: float) -
 
 def _exposure(rows: pl.DataFrame) -> go.Figure:
     figure = go.Figure()
+    most = int(rows["n_positions"].max() or 0)  # type: ignore[arg-type]
+    step = max(1, math.ceil(most / 8))  # whole positions only: ticks 0, 1, 2 … (or 0, 5, 10 …)
     figure.add_scatter(
         x=rows["timestamp"],
         y=rows["gross_exposure"] / rows["equity"],
@@ -245,6 +250,9 @@ def _exposure(rows: pl.DataFrame) -> go.Figure:
             "showgrid": False,
             "rangemode": "tozero",
             "tickformat": "d",
+            "tick0": 0,
+            "dtick": step,
+            "range": [0, max(1, most) * 1.05],
         },
     )
     return figure
@@ -338,6 +346,7 @@ def _page(
         f'<section class="panel"><h2>Run config</h2>{_config_table(config)}</section>'
     )
     return _TEMPLATE.format(
+        css=PAGE_CSS,
         title=html.escape(title),
         subtitle=html.escape(subtitle),
         plotly_js=get_plotlyjs(),
@@ -396,29 +405,17 @@ _TEMPLATE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-  body {{ margin: 0; background: #f3f4f6; color: #111827;
-         font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }}
-  header {{ padding: 24px 32px 8px; }}
-  h1 {{ margin: 0; font-size: 22px; }}
-  .subtitle {{ margin: 4px 0 0; color: #6b7280; }}
+{css}
   .cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr));
             gap: 12px; padding: 16px 32px; }}
   .card {{ background: #fff; border-radius: 8px; padding: 12px 16px;
            box-shadow: 0 1px 2px rgb(0 0 0 / 6%); }}
   .card span {{ display: block; color: #6b7280; font-size: 12px; }}
   .card b {{ font-size: 20px; font-variant-numeric: tabular-nums; }}
-  main {{ display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px;
-          padding: 0 32px 32px; }}
-  .panel {{ background: #fff; border-radius: 8px; padding: 12px 16px;
-            box-shadow: 0 1px 2px rgb(0 0 0 / 6%); }}
-  .wide {{ grid-column: 1 / -1; }}
-  h2 {{ margin: 0 0 8px; font-size: 15px; font-weight: 600; }}
-  table {{ border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }}
-  th, td {{ padding: 4px 8px; border-bottom: 1px solid #e5e7eb; text-align: right; }}
+  main {{ padding-top: 0; }}
   th:first-child {{ text-align: left; font-weight: normal; color: #374151; }}
   #config td {{ text-align: left; word-break: break-word; }}
   footer {{ padding: 0 32px 24px; color: #9ca3af; font-size: 12px; }}
-  @media (max-width: 900px) {{ main {{ grid-template-columns: 1fr; }} }}
 </style>
 <script type="text/javascript">{plotly_js}</script>
 </head>

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tradeloop.extras import require
 from tradeloop.results.display import METRIC_LABELS, format_metric
+from tradeloop.results.prices import PRICE_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
+    import plotly.graph_objects as go
 
 __all__ = ["BacktestResult"]
 
@@ -31,13 +34,18 @@ def _no_benchmark() -> pl.DataFrame:
     return pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "equity": pl.Float64})
 
 
+def _no_prices() -> pl.DataFrame:
+    return pl.DataFrame(schema=PRICE_SCHEMA)
+
+
 @dataclass(frozen=True)
 class BacktestResult(Mapping[str, float]):
     """A run's metrics (read as a mapping), frames and config.
 
     ``benchmark_curve`` (``timestamp, equity``) is an equal-weight buy-and-hold of every asset
     in the data on the run's timestamps, starting from the same cash (see
-    ``tradeloop.results.benchmark``).
+    ``tradeloop.results.benchmark``). ``prices`` (``timestamp, asset_id, close``) holds the
+    closes of every asset the run traded, which the report draws its trades on.
     """
 
     metrics: dict[str, float]
@@ -50,6 +58,7 @@ class BacktestResult(Mapping[str, float]):
     positions: pl.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
     benchmark_curve: pl.DataFrame = field(default_factory=_no_benchmark)
+    prices: pl.DataFrame = field(default_factory=_no_prices)
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -126,8 +135,8 @@ class BacktestResult(Mapping[str, float]):
         return text
 
     def to_parquet(self, directory: str | Path) -> Path:
-        """Write equity_curve, benchmark_curve, fills, orders, trades, daily_returns and
-        positions as parquet, plus result.json, into ``directory``; return it."""
+        """Write equity_curve, benchmark_curve, fills, orders, trades, daily_returns,
+        positions and prices as parquet, plus result.json, into ``directory``; return it."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         for name in (
@@ -138,6 +147,7 @@ class BacktestResult(Mapping[str, float]):
             "trades",
             "daily_returns",
             "positions",
+            "prices",
         ):
             frame: pl.DataFrame = getattr(self, name)
             frame.write_parquet(out / f"{name}.parquet")
@@ -148,8 +158,7 @@ class BacktestResult(Mapping[str, float]):
         """Daily returns as a pandas Series (needs pandas), the input quantstats, empyrical and
         pyfolio take: one value per UTC date with a bar, the first measured from the initial
         cash, on a tz-naive DatetimeIndex of those dates (midnight)."""
-        import pandas as pd
-
+        pd = require("pandas", "returns_series()")
         dates = pd.DatetimeIndex(self.daily_returns["date"].to_list(), name="date")
         return pd.Series(self.daily_returns["return"].to_numpy(), index=dates, name="returns")
 
@@ -168,6 +177,19 @@ class BacktestResult(Mapping[str, float]):
         return write_report(
             self, path, benchmark=benchmark, rolling_window_days=rolling_window_days
         )
+
+    def plot(self, chart: str = "overview", *, benchmark: Any = None) -> go.Figure:
+        """An interactive plotly figure: equity over drawdown, or one report chart by name
+        (``"trades"``, ``"monthly_returns"``, …). Needs plotly (``tradeloop[report]``)."""
+        from tradeloop.results.plot import plot_result
+
+        return plot_result(self, chart, benchmark=benchmark)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: headline metrics and a small equity/drawdown chart."""
+        from tradeloop.results.notebook import result_html
+
+        return result_html(self)
 
     def __repr__(self) -> str:
         return (

@@ -20,6 +20,7 @@ from tests.tradeloop.research.factories import BARS, GRID, VIX, Threshold
 from tradeloop import Context, Engine, HistoricalFeed, walk_forward
 from tradeloop.errors import ConfigError
 from tradeloop.research import Window, expand_grid, rolling_windows
+from tradeloop.research.walkforward import OUT_OF_SAMPLE_METRICS
 
 DAY_NS = 86_400 * 1_000_000_000
 T0 = 1_700_000_000 * 1_000_000_000
@@ -101,7 +102,9 @@ def by_hand(train: int, test: int, metric: str, maximize: bool) -> dict[str, Any
             key=lambda i: (signed[i], -i),
         )
         result = _run(combinations[best], test_stamps[0], test_stamps[-1], cash)
-        picks.append((test_stamps[0], test_stamps[-1], combinations[best], scores[best], cash))
+        picks.append(
+            (test_stamps[0], test_stamps[-1], combinations[best], scores[best], cash, result)
+        )
         curves.append(result.equity_curve.select("timestamp", "equity"))
         cash = result["final_value"]
     return {"picks": picks, "curves": curves}
@@ -131,7 +134,7 @@ def test_walk_forward_equals_the_walk_forward_done_by_hand(
     expected = by_hand(60, 30, metric, maximize)
     windows = result.windows
     assert windows.height == len(expected["picks"]) == 4  # starts 0, 30, 60, 90 of 160
-    for row, (test_start, test_end, params, score, cash) in zip(
+    for row, (test_start, test_end, params, score, cash, tested) in zip(
         windows.iter_rows(named=True), expected["picks"], strict=True
     ):
         assert (row["test_start"], row["test_end"]) == (
@@ -141,6 +144,8 @@ def test_walk_forward_equals_the_walk_forward_done_by_hand(
         assert {name: row[name] for name in GRID} == params
         assert row[f"train_{metric}"] == score
         assert row["start_equity"] == cash
+        for name in (metric, *OUT_OF_SAMPLE_METRICS):  # each window's own out-of-sample run
+            assert row[f"test_{name}"] == pytest.approx(tested[name], nan_ok=True), name
     assert len({tuple(p[2].values()) for p in expected["picks"]}) > 1  # the choice varies
     stitched = pl.concat(expected["curves"])
     assert_frame_equal(result.equity_curve.drop("window"), stitched, check_exact=True)

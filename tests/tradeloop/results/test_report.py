@@ -195,3 +195,60 @@ def test_report_without_plotly_names_the_extra_to_install(
     monkeypatch.delitem(sys.modules, "tradeloop.results.report")
     with pytest.raises(ImportError, match=r"pip install 'tradeloop\[report\]'"):
         sample_result.report(tmp_path / "report.html")
+
+
+def test_trades_chart_marks_each_trade_at_its_entry_and_exit(
+    sample_result: BacktestResult, figures: dict[str, Any]
+) -> None:
+    data = traces(figures["trades"])
+    trades = sample_result.trades.with_columns(pl.col("exit_reason").fill_null("(none)"))
+    reasons = sorted(trades["exit_reason"].unique().to_list())
+    marked_entries = [t for t in data if t["name"] == "entry"]
+    marked_exits = Counter(
+        t["name"].removeprefix("exit: ")
+        for t in data
+        for _ in values(t.get("y", []))
+        if t["name"].startswith("exit: ")
+    )
+    assert sum(len(values(t["y"])) for t in marked_entries) == trades.height
+    assert marked_exits == Counter(trades["exit_reason"].to_list())
+    assert [t["name"] for t in data[: 2 + len(reasons)]] == [
+        "AAA close" if data[0]["name"] == "AAA close" else data[0]["name"],
+        "entry",
+        *[f"exit: {r}" for r in reasons],
+    ]
+
+
+def test_trades_chart_of_a_run_without_trades_says_so() -> None:
+    rows = [(i, "A", 10 + i, 10 + i, 10 + i, 10 + i) for i in range(5)]
+    result = Engine(feed=bars(rows), strategy=Scripted({})).run()
+    figure = report_figures(result)["trades"]
+    assert traces(figure) == []
+    assert figure.layout.annotations[0].text == "no trades"
+
+
+def test_result_prices_are_the_closes_of_traded_assets_only() -> None:
+    rows = [(i, a, 10 + i, 11 + i, 9 + i, 10.5 + i) for i in range(4) for a in ("A", "B")]
+    script = {(0, "A"): lambda s, e: s.buy("A", 5)}
+    result = Engine(feed=bars(rows), strategy=Scripted(script)).run()
+    assert result.prices["asset_id"].to_list() == ["A"] * 4
+    assert result.prices["close"].to_list() == [10.5, 11.5, 12.5, 13.5]
+
+
+def test_exposure_positions_axis_has_whole_number_ticks(figures: dict[str, Any]) -> None:
+    axis = figures["exposure"].layout.yaxis2
+    assert axis.tick0 == 0
+    assert axis.dtick == 1  # the sample holds at most 5 positions: ticks 0, 1, … 5
+    assert axis.tickformat == "d"
+
+
+def test_summary_labels_say_gross_or_net_and_durations_read_in_days(
+    sample_result: BacktestResult,
+) -> None:
+    text = sample_result.summary()
+    assert "Realized P&L (before commission)" in text
+    assert "Avg trade P&L (net of commission)" in text
+    days = round(sample_result["max_drawdown_duration_days"])
+    assert re.search(rf"Max drawdown duration\s+{days:,} days\n", text)
+    assert isinstance(sample_result["n_trades"], int)
+    assert f'"n_trades": {sample_result.trades.height},' in sample_result.to_json()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -79,9 +80,12 @@ def test_report_renders_every_chart_with_the_runs_data_offline(
     browser.get(page.as_uri())
     charts = {chart["id"]: chart for chart in browser.execute_script(CHART_STATE)}
     assert list(charts) == list(CHARTS)
+    assert charts["trades"]["lines"] >= 1
     data = {key: json.loads(chart["data"]) for key, chart in charts.items()}
     for key, chart in charts.items():
         assert chart["svgs"] > 0, key
+
+    check_trades_chart(sample_result, data["trades"], browser)
 
     n_timestamps = sample_result.equity_curve.height
     for key in ("equity", "drawdown", "exposure"):
@@ -120,3 +124,49 @@ def test_report_renders_every_chart_with_the_runs_data_offline(
     browser.set_window_size(1400, height)  # the whole page in one screenshot
     SCREENSHOT.parent.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
+
+
+def check_trades_chart(
+    result: BacktestResult, traces: list[dict[str, Any]], browser: webdriver.Chrome
+) -> None:
+    """Per asset: the close line is the run's closes, entries and exits (by reason) are its
+    trades; the dropdown lists every traded asset and shows one asset's traces at a time."""
+    trades = result.trades.with_columns(pl.col("exit_reason").fill_null("(none)"))
+    reasons = sorted(trades["exit_reason"].unique().to_list())
+    per_asset = 2 + len(reasons)
+    by_count = trades.group_by("asset_id").len().sort(["len", "asset_id"], descending=[True, False])
+    assets = by_count["asset_id"].to_list()
+    assert len(traces) == per_asset * len(assets)
+    for k, asset in enumerate(assets):
+        close, entries, *exits = traces[k * per_asset : (k + 1) * per_asset]
+        mine = trades.filter(pl.col("asset_id") == asset)
+        prices = result.prices.filter(pl.col("asset_id") == asset)
+        assert close["name"] == f"{asset} close"
+        assert values(close["y"]) == prices["close"].to_list()
+        assert values(entries["y"]) == mine["entry_price"].to_list()
+        for reason, trace in zip(reasons, exits, strict=True):
+            assert trace["name"] == f"exit: {reason}"
+            assert (
+                values(trace["y"])
+                == mine.filter(pl.col("exit_reason") == reason)["exit_price"].to_list()
+            )
+        shown = all(t.get("visible", True) is True for t in (close, entries, *exits))
+        assert shown == (k == 0), asset
+    labels = browser.execute_script(
+        "return document.getElementById('trades').layout.updatemenus[0].buttons.map(b => b.label)"
+    )
+    assert labels == [f"{a} ({n} trades)" for a, n in by_count.iter_rows()]
+    # picking the second asset in the dropdown shows its traces and hides the first's
+    browser.execute_script(
+        "const gd = document.getElementById('trades');"
+        "const args = gd.layout.updatemenus[0].buttons[1].args;"
+        "Plotly.update(gd, args[0]);"
+    )
+    visible = browser.execute_script(
+        "return document.getElementById('trades').data.map(t => t.visible)"
+    )
+    assert visible == [k // per_asset == 1 for k in range(len(visible))]
+    browser.execute_script(
+        "const gd = document.getElementById('trades');"
+        "Plotly.update(gd, gd.layout.updatemenus[0].buttons[0].args[0]);"
+    )
