@@ -56,15 +56,18 @@ def net_remaining(orders: Iterable[Order]) -> float:
     return sum(o.remaining if o.side is _BUY else -o.remaining for o in orders)
 
 
-def match_price(order: Order, open_: float, high: float, low: float) -> tuple[float | None, bool]:
+def match_price(
+    order: Order, open_: float, high: float, low: float, close: float
+) -> tuple[float | None, bool]:
     """Where this bar fills ``order`` (before slippage), and whether a stop is now triggered.
 
-    The bar is seen as an exchange would: the open first, then the range. A limit or stop
-    that the open already crosses fills at the open (a gap gives the open, better for a
-    limit, worse for a stop); otherwise a level inside [low, high] fills at that level.
-    A stop-limit triggered inside the bar fills in that bar at the stop price only if the
-    stop is within its limit; otherwise it rests as a limit order from the next bar, because
-    the bar does not tell whether the price came back after the trigger.
+    The bar is seen as an exchange would: the open first, then the range, then the close.
+    A limit or stop that the open already crosses fills at the open (a gap gives the open,
+    better for a limit, worse for a stop); otherwise a level inside [low, high] fills at
+    that level. A stop-limit triggered at the open is a limit on the whole bar. Triggered
+    inside the bar (see ``_stop_limit_intrabar``) it fills at the stop when the stop is
+    within the limit, at the limit when the close is at or through the limit (the price
+    certainly crossed it after the trigger), and otherwise rests as a limit from the next bar.
     """
     buy = order.side is _BUY
     kind = order.order_type
@@ -85,9 +88,26 @@ def match_price(order: Order, open_: float, high: float, low: float) -> tuple[fl
     if (open_ >= stop) if buy else (open_ <= stop):
         return _limit(buy, limit, open_, high, low), True
     if (high >= stop) if buy else (low <= stop):
-        within = stop <= limit if buy else stop >= limit
-        return (stop if within else None), True
+        return _stop_limit_intrabar(buy, stop, limit, close), True
     return None, False
+
+
+def _stop_limit_intrabar(buy: bool, stop: float, limit: float, close: float) -> float | None:
+    """The fill of a stop-limit whose stop the bar reached after its open, or None (rest).
+
+    The trigger is the moment the price touches the stop. A stop within the limit (buy:
+    stop ≤ limit) fills right there, at the stop. A stop beyond the limit (buy: stop >
+    limit) needs the price to come back to the limit after the trigger; the range cannot
+    say it did (the low may have come first), but a close at or through the limit (buy:
+    close ≤ limit) can: the price went from the stop to the close and passed the limit on
+    the way, so the order fills at the limit on this bar. Sells mirror it."""
+    if buy:
+        if stop <= limit:
+            return stop
+        return limit if close <= limit else None
+    if stop >= limit:
+        return stop
+    return limit if close >= limit else None
 
 
 def _limit(buy: bool, limit: float, open_: float, high: float, low: float) -> float | None:

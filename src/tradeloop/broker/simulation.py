@@ -151,7 +151,7 @@ class SimulationBroker(BookFront):
                 elif day > order.session_day:
                     book.close(order, _EXPIRED, "day order expired unfilled")
                     continue
-            price, order.triggered = match_price(order, bar[0], bar[1], bar[2])
+            price, order.triggered = match_price(order, bar[0], bar[1], bar[2], bar[3])
             if price is not None:
                 self._execute(order, price, bar)
 

@@ -101,6 +101,23 @@ def test_buy_stop_limit_triggered_intrabar_fills_at_stop() -> None:
     assert result.orders["order_type"].to_list() == ["stop_limit"]
 
 
+def test_buy_stop_limit_triggered_intrabar_closing_through_limit_fills_at_limit() -> None:
+    # stop 103, limit 102.5. Day 1: open 102 (below the stop), high 104 triggers it at 103,
+    # then the close 102.2 is below the limit: the price fell through 102.5 after the
+    # trigger, so it fills at 102.5 on day 1 (not later)
+    rows = [X3[0], (1, "X", 102, 104, 101, 102.2), X3[2]]
+    result, _ = run(rows, {(0, "X"): lambda s, e: s.buy("X", 5, stop=103.0, limit=102.5)})
+    assert fills(result) == [(1, "X", "buy", 5, 102.5)]
+
+
+def test_buy_stop_limit_triggered_intrabar_closing_above_limit_rests_to_next_bar() -> None:
+    # the same order, day 1 closing at 103.5: nothing proves a return to 102.5 after the
+    # trigger, so it rests as a limit 102.5; day 2 opens 102.4 (below it) -> the open
+    rows = [X3[0], (1, "X", 102, 104, 101, 103.5), (2, "X", 102.4, 103, 102, 102.8)]
+    result, _ = run(rows, {(0, "X"): lambda s, e: s.buy("X", 5, stop=103.0, limit=102.5)})
+    assert fills(result) == [(2, "X", "buy", 5, 102.4)]
+
+
 def test_day_order_expires_after_its_first_session() -> None:
     # a DAY limit at 90 can fill only on day 1 (its first eligible bar); on day 2 it expires
     result, _ = run(X3, {(0, "X"): lambda s, e: s.buy("X", 10, limit=90.0, tif="day")})
