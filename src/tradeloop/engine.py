@@ -45,7 +45,8 @@ class Engine:
     Give ``feed`` (one feed, a frame/path that becomes one, or an already validated
     ``BarTable``) or ``feeds`` (asset id → feed).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
-    ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
+    ``allow_short``, ``fractional``, ``cash_shortfall``) build a ``SimulationBroker``; or pass
+    ``broker=``.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
     ``features`` a feature provider whose per-asset features become signals and whose
     market-wide features become context; ``risk`` a ``RiskManager`` whose exits run before
@@ -75,6 +76,7 @@ class Engine:
         fill_timing: str | None = None,
         allow_short: bool | None = None,
         fractional: bool | None = None,
+        cash_shortfall: str | None = None,
         periods_per_year: float = 252.0,
         progress: bool | None = None,
     ) -> None:
@@ -102,6 +104,7 @@ class Engine:
             "fill_timing": fill_timing,
             "allow_short": allow_short,
             "fractional": fractional,
+            "cash_shortfall": cash_shortfall,
         }
         given = {k: v for k, v in options.items() if v is not None}
         if broker is not None and given:
@@ -302,6 +305,7 @@ class Engine:
             "fill_timing": broker.fill_timing,
             "allow_short": broker.allow_short,
             "fractional": broker.fractional,
+            "cash_shortfall": broker.cash_shortfall,
             "periods_per_year": self.periods_per_year,
             **self._risk_config(),
             **timings,

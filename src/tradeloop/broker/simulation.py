@@ -9,8 +9,10 @@ rebalance can spend what it sells.
 
 Money. Admission (the gate, the guards, the cash check) is the order book's
 (``broker.book``). Quantities are whole shares unless ``fractional=True``. If the fill price
-gaps higher than estimated, a buy fills as many shares as cash allows and the rest is
-cancelled with a message. Sells that reduce a position are never blocked by cash.
+gaps higher than estimated and cash no longer covers a buy, ``cash_shortfall`` decides:
+``"partial"`` (the default) fills as many shares as cash allows and cancels the rest with a
+message; ``"reject"`` fills nothing and rejects the order (backtrader's behaviour). Sells that
+reduce a position are never blocked by cash.
 
 Day orders live for the UTC date of the first bar on which they could fill.
 """
@@ -27,14 +29,19 @@ from tradeloop.broker.orders import Order, match_price
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["FILL_TIMINGS", "SimulationBroker"]
+__all__ = ["CASH_SHORTFALLS", "FILL_TIMINGS", "SimulationBroker"]
 
 FILL_TIMINGS = ("next_open", "close")
+CASH_SHORTFALLS = ("partial", "reject")
 _DAY_NS = 86_400 * 1_000_000_000
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
 _BUY = Side.BUY
 _DAY = TimeInForce.DAY
-_CANCELLED, _EXPIRED = OrderStatus.CANCELLED, OrderStatus.EXPIRED
+_CANCELLED, _EXPIRED, _REJECTED = (
+    OrderStatus.CANCELLED,
+    OrderStatus.EXPIRED,
+    OrderStatus.REJECTED,
+)
 _MARKET, _STOP = OrderType.MARKET, OrderType.STOP
 
 
@@ -56,7 +63,14 @@ class SimulationBroker(BookFront):
         fill_timing: str = "next_open",
         allow_short: bool = False,
         fractional: bool = False,
+        cash_shortfall: str = "partial",
     ) -> None:
+        if cash_shortfall not in CASH_SHORTFALLS:
+            raise ConfigError(
+                f"cash_shortfall must be one of {CASH_SHORTFALLS}, got {cash_shortfall!r}. "
+                "Fix: 'partial' (default) fills what cash allows at the fill and cancels the "
+                "rest; 'reject' rejects the whole order."
+            )
         if fill_timing not in FILL_TIMINGS:
             raise ConfigError(
                 f"fill_timing must be one of {FILL_TIMINGS}, got {fill_timing!r}. "
@@ -71,6 +85,7 @@ class SimulationBroker(BookFront):
             fractional=fractional,
         )
         self.fill_timing = fill_timing
+        self.cash_shortfall = cash_shortfall
         self._bars: BarSource = _NoBars()
         self._close_orders: list[Order] = []
 
@@ -193,6 +208,9 @@ class SimulationBroker(BookFront):
         if sign > 0 and qty > 0:
             opening = qty - min(qty, max(-held, 0.0))
             if opening * price + commission > cash + EPS:
+                if self.cash_shortfall == "reject":
+                    self._reject_shortfall(order, qty, price, opening * price + commission)
+                    return
                 qty = self._affordable(qty, price, held)
                 commission = commission_model.commission(qty, price) if qty > 0 else 0.0
                 message = f"cash {cash:,.2f} covered only {qty:g} at {price:,.4f}"
@@ -200,6 +218,16 @@ class SimulationBroker(BookFront):
             book.close(order, _CANCELLED, message or "nothing could fill")
             return
         book.book(order, qty, price, commission, abs(price - base_price) * qty, bar[5], message)
+
+    def _reject_shortfall(self, order: Order, qty: float, price: float, need: float) -> None:
+        """``cash_shortfall="reject"``: a buy that cash does not cover at its fill fills
+        nothing; it is rejected (cancelled, if earlier bars filled part of it)."""
+        cash = self.book.portfolio.cash
+        message = (
+            f"cash {cash:,.2f} does not cover {qty:g} at {price:,.4f} ({need:,.2f}); "
+            "cash_shortfall='reject'"
+        )
+        self.book.close(order, _CANCELLED if order.filled_qty else _REJECTED, message)
 
     def _affordable(self, qty: float, price: float, held: float) -> float:
         """The largest quantity ≤ ``qty`` whose cost fits in cash (covering a short always fits)."""

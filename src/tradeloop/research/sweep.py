@@ -51,7 +51,8 @@ def sweep(
     processes, default one per CPU); ``"dask://host:port"`` or a ``distributed.Client``
     a Dask cluster; ``"inline"`` this process, one run after another.
     ``engine_options``: ``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
-    ``allow_short``, ``fractional``, ``periods_per_year``, as ``Engine`` takes them.
+    ``allow_short``, ``fractional``, ``cash_shortfall``, ``periods_per_year``, as ``Engine``
+    takes them.
     The factory must be picklable (a class or a module-level function), since it is sent to
     the worker processes. A progress bar shows on a terminal unless ``progress=False``.
     """

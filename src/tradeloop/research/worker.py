@@ -46,6 +46,7 @@ ENGINE_OPTIONS = frozenset(
         "fill_timing",
         "allow_short",
         "fractional",
+        "cash_shortfall",
         "periods_per_year",
     }
 )

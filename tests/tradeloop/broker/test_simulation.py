@@ -297,3 +297,47 @@ def test_broker_options_with_explicit_broker_raise_config_error() -> None:
 def test_unknown_fill_timing_raises_config_error_naming_choices() -> None:
     with pytest.raises(ConfigError, match="next_open"):
         SimulationBroker(fill_timing="vwap")
+
+
+def test_cash_shortfall_reject_rejects_a_gapped_buy_whole() -> None:
+    rows = [(0, "X", 100, 101, 99, 100), (1, "X", 110, 111, 109, 110)]
+    script = {(0, "X"): lambda s, e: s.buy("X", 99)}
+    result, _ = run(rows, script, initial_cash=10_000, cash_shortfall="reject")
+    # admitted at the 100 close (9,900 <= 10,000); at the 110 open it needs 10,890 > 10,000,
+    # so nothing fills and the order is rejected with the numbers (partial would buy 90)
+    assert fills(result) == []
+    order = result.orders.row(0, named=True)
+    assert order["status"] == "rejected"
+    assert "10,890.00" in order["message"]
+    assert "cash_shortfall='reject'" in order["message"]
+    assert result.equity_curve["cash"][-1] == pytest.approx(10_000.0)
+    assert result.config["cash_shortfall"] == "reject"
+
+
+def test_cash_shortfall_reject_still_fills_a_buy_that_fits() -> None:
+    rows = [(0, "X", 100, 101, 99, 100), (1, "X", 101, 111, 100, 110)]
+    script = {(0, "X"): lambda s, e: s.buy("X", 99)}
+    result, _ = run(rows, script, initial_cash=10_000, cash_shortfall="reject")
+    # 99 × 101 = 9,999 <= 10,000: fits at the fill, so it fills whole
+    assert fills(result) == [(1, "X", "buy", 99, 101.0)]
+
+
+def test_cash_shortfall_reject_after_a_partial_fill_cancels_the_rest() -> None:
+    # 15 × 100 = 1,500 is admitted. Volume share 10 % of 100 = 10 a bar: day 1 fills 10 at
+    # 100 (cash 500 left); day 2 opens 110: the last 5 need 550 > 500, so the rest is
+    # cancelled (not rejected: part of the order filled)
+    rows = [
+        (0, "X", 100, 101, 99, 100, 1_000),
+        (1, "X", 100, 101, 99, 100, 100),
+        (2, "X", 110, 111, 109, 110, 100),
+    ]
+    slip = VolumeShareSlippage(volume_limit=0.1, price_impact=0.0)
+    script = {(0, "X"): lambda s, e: s.buy("X", 15)}
+    result, _ = run(rows, script, initial_cash=1_500, slippage=slip, cash_shortfall="reject")
+    assert fills(result) == [(1, "X", "buy", 10, 100.0)]
+    assert result.orders["status"].to_list() == ["cancelled"]
+
+
+def test_cash_shortfall_unknown_policy_raises_config_error_naming_choices() -> None:
+    with pytest.raises(ConfigError, match="partial"):
+        SimulationBroker(cash_shortfall="some")
