@@ -24,15 +24,17 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from tradeloop.broker import groups
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
-from tradeloop.broker.orders import Order
+from tradeloop.broker.orders import Order, OrderRequest
+from tradeloop.broker.validation import validate_order, validate_request
 from tradeloop.clock import utc_datetime
-from tradeloop.errors import ConfigError, OrderError
+from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
 
-__all__ = ["BookFront", "OrderBook"]
+__all__ = ["EPS", "OrderBook"]
 
 EPS = 1e-9
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
@@ -44,12 +46,13 @@ _FILLED, _PARTIAL, _CANCELLED, _REJECTED = (
     OrderStatus.CANCELLED,
     OrderStatus.REJECTED,
 )
-_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
-    OrderType.MARKET,
+_LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
     OrderType.LIMIT,
     OrderType.STOP,
     OrderType.STOP_LIMIT,
+    OrderType.TRAILING_STOP,
 )
+_HELD, _ACCEPTED = OrderStatus.HELD, OrderStatus.ACCEPTED
 
 
 class OrderBook:
@@ -84,6 +87,13 @@ class OrderBook:
         self.now_ns = 0
         self.now: datetime | None = None
         self.open_by_asset: dict[str, list[Order]] = {}
+        # how an order linked to a fill is cancelled (an OCO sibling): here at once; a
+        # LiveBroker sends the cancel to its venue instead
+        self.cancel_linked: Callable[[Order, str], object] = self._cancel_linked
+        # told of every order that becomes live later than its submission (an OTO child
+        # whose parent filled): a LiveBroker sends it
+        self.activation_listeners: list[Callable[[Order], None]] = []
+        self.n_groups = 0
         self._reserve: dict[int, float] = {}
         self._reserved_total = 0.0
 
@@ -180,6 +190,72 @@ class OrderBook:
             reason=reason,
         )
         self.orders.append(order)
+        return self._admit(order)
+
+    def place_request(
+        self, request: OrderRequest, group: groups.OrderGroup | None = None, held: bool = False
+    ) -> Order:
+        """Admit or reject an order with the options a plain ``place`` has not (a trailing
+        stop, good-till-date, sizing at the fill, reduce-only, a group). ``held``: an OTO
+        child that waits for its parent's fill (see ``activate``)."""
+        validate_request(request, self.fractional)
+        order = Order(
+            id=len(self.orders) + 1,
+            asset_id=request.asset_id,
+            side=request.side,
+            qty=float(request.qty),
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            tif=request.tif,
+            submitted_ts_ns=self.now_ns,
+            reason=request.reason,
+            special=True,
+            trail_amount=request.trail_amount,
+            trail_percent=request.trail_percent,
+            expire_at_ns=request.expire_at_ns,
+            fill_percent=request.fill_percent,
+            fill_target=request.fill_target,
+            reduce_only=request.reduce_only,
+            from_fill=request.from_fill,
+            group=group,
+        )
+        self.orders.append(order)
+        if held:
+            order.status = _HELD
+            if self.mint_client_id is not None:
+                order.client_order_id = self.mint_client_id(order)
+            return order
+        if order.order_type is _TRAIL and not self._start_trail(order):
+            order.status = _REJECTED
+            order.message = (
+                f"no price known for {order.asset_id!r} yet to start the trailing stop from; "
+                "trade after its first bar"
+            )
+            self.tell(order)
+            return order
+        return self._admit(order)
+
+    def activate(self, order: Order, message: str = "") -> None:
+        """Make a held order live (its parent filled): reduce-only legs skip admission,
+        others pass the cash and shorting check now."""
+        order.status = _ACCEPTED
+        if order.order_type is _TRAIL:
+            self._start_trail(order)
+        problem = "" if order.reduce_only else self._admission_problem(order)
+        if problem:
+            order.status = _REJECTED
+            order.message = problem
+            self.tell(order)
+            return
+        order.message = message
+        self.open_by_asset.setdefault(order.asset_id, []).append(order)
+        self.tell(order)
+        for listener in self.activation_listeners:
+            listener(order)
+
+    def _admit(self, order: Order) -> Order:
+        """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
             or self._pre_trade(order)
@@ -192,10 +268,27 @@ class OrderBook:
             order.message = problem
             self.tell(order)
             return order
-        self.open_by_asset.setdefault(asset_id, []).append(order)
+        self.open_by_asset.setdefault(order.asset_id, []).append(order)
         if self.order_listeners:
             self.tell(order)
         return order
+
+    def _start_trail(self, order: Order) -> bool:
+        """Set a trailing stop's first level from the latest close; False if there is none."""
+        mark = self.marks.get(order.asset_id)
+        if mark is None:
+            return False
+        order.trail_ref = mark
+        sign = -order.side_sign  # a sell trails below the price, a buy above it
+        if order.trail_amount is not None:
+            order.stop_price = mark + sign * order.trail_amount
+        else:
+            assert order.trail_percent is not None
+            order.stop_price = mark * (1.0 + sign * order.trail_percent)
+        return True
+
+    def _cancel_linked(self, order: Order, message: str) -> None:
+        self.cancel(order.id, message)
 
     def place_exit(
         self, asset_id: str, qty: float, order_type: OrderType, reason: str, stop: float | None
@@ -267,10 +360,11 @@ class OrderBook:
         )
         order.filled_qty += qty
         self.fills.append(fill)
+        group = order.group
         if message:
-            self.close(order, _CANCELLED, message)
+            self.close(order, _CANCELLED, message, linked=False)
         elif order.remaining <= EPS:
-            self.close(order, _FILLED, "")
+            self.close(order, _FILLED, "", linked=False)
         else:
             order.status = _PARTIAL
             reserved = self._reserve.get(order.id)
@@ -280,14 +374,19 @@ class OrderBook:
                 self.tell(order)
         for listener in self.fill_listeners:
             listener(fill)
+        if group is not None:
+            groups.after_fill(self, group, order)
         return fill
 
     def tell(self, order: Order) -> None:
         for listener in self.order_listeners:
             listener(order)
 
-    def close(self, order: Order, status: OrderStatus, message: str) -> None:
-        """End ``order`` with ``status`` (filled, cancelled, expired, rejected)."""
+    def close(
+        self, order: Order, status: OrderStatus, message: str, *, linked: bool = True
+    ) -> None:
+        """End ``order`` with ``status`` (filled, cancelled, expired, rejected); a group's
+        parent that ends unfilled takes its held children with it (``linked``)."""
         order.status = status
         if message:
             order.message = message
@@ -299,6 +398,8 @@ class OrderBook:
             orders.remove(order)
             if not orders:
                 del self.open_by_asset[order.asset_id]
+        if linked and order.group is not None:
+            groups.after_close(self, order.group, order)
 
     def restore(
         self,
@@ -350,12 +451,17 @@ class OrderBook:
         open_here = self.open_by_asset.get(order.asset_id)
         pending_sells = pending_buys = 0.0
         if open_here:
+            group = order.group
             for other in open_here:
+                if group is not None and other.group is group:
+                    continue  # one of an OCO's legs fills, not all: count the order once
                 if other.side is _SELL:
                     pending_sells += other.remaining
                 else:
                     pending_buys += other.remaining
         ref = self.reference_price(order)
+        if order.reduce_only:
+            return ""  # capped at the position when it fills: never a short, never cash
         if order.side is _SELL:
             sellable = held - pending_sells
             if not self.allow_short and order.qty > sellable + EPS:
@@ -378,6 +484,8 @@ class OrderBook:
             order.qty, est_price
         )
         available = self.portfolio.cash - self._reserved_total
+        if order.fill_percent is not None and available > 0:
+            need = min(need, available)  # sized at the fill, within the cash there is then
         if need > available + EPS:
             return (
                 f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
@@ -390,7 +498,7 @@ class OrderBook:
         """The price an order is sized and checked at: its limit, its stop, or the mark."""
         if order.order_type is _LIMIT or order.order_type is _STOP_LIMIT:
             return order.limit_price
-        if order.order_type is _STOP:
+        if order.order_type is _STOP or order.order_type is _TRAIL:
             return order.stop_price
         return self.marks.get(order.asset_id)
 
@@ -403,138 +511,3 @@ class OrderBook:
         if amount is not None:
             # reset exactly when nothing is reserved, so rounding never accumulates
             self._reserved_total = self._reserved_total - amount if self._reserve else 0.0
-
-
-class BookFront:
-    """What every broker answers straight from its ``book``: the strategy's questions and
-    the run's records. Shared by ``SimulationBroker`` and ``LiveBroker``."""
-
-    book: OrderBook
-
-    @property
-    def fractional(self) -> bool:
-        return self.book.fractional
-
-    @property
-    def allow_short(self) -> bool:
-        return self.book.allow_short
-
-    @property
-    def initial_cash(self) -> float:
-        return self.book.portfolio.initial_cash
-
-    @property
-    def cash(self) -> float:
-        return self.book.portfolio.cash
-
-    @property
-    def portfolio(self) -> Portfolio:
-        return self.book.portfolio
-
-    @property
-    def marks(self) -> dict[str, float]:
-        return self.book.marks
-
-    @property
-    def orders(self) -> list[Order]:
-        return self.book.orders
-
-    @property
-    def fills(self) -> list[Fill]:
-        return self.book.fills
-
-    @property
-    def fill_listeners(self) -> list[Callable[[Fill], None]]:
-        return self.book.fill_listeners
-
-    @property
-    def order_listeners(self) -> list[Callable[[Order], None]]:
-        return self.book.order_listeners
-
-    @property
-    def pre_trade_checks(self) -> list[PreTradeCheck]:
-        return self.book.pre_trade_checks
-
-    @property
-    def gate(self) -> OrderGate | None:
-        return self.book.gate
-
-    @gate.setter
-    def gate(self, gate: OrderGate | None) -> None:
-        self.book.gate = gate
-
-    @property
-    def commission_model(self) -> CommissionModel:
-        return self.book.commission_model
-
-    @property
-    def slippage_model(self) -> SlippageModel:
-        return self.book.slippage_model
-
-    def equity(self) -> float:
-        return self.book.equity()
-
-    def valuation(self) -> tuple[float, float]:
-        return self.book.valuation()
-
-    def position(self, asset_id: str) -> float:
-        position = self.book.portfolio.positions.get(asset_id)  # the most asked: one call
-        return 0.0 if position is None else position.qty
-
-    def positions(self) -> Mapping[str, Position]:
-        return self.book.portfolio.positions
-
-    def mark(self, asset_id: str) -> float | None:
-        return self.book.marks.get(asset_id)
-
-    def open_orders(self, asset_id: str | None = None) -> list[Order]:
-        return self.book.open_orders(asset_id)
-
-    def reserved(self) -> dict[int, float]:
-        return self.book.reserved()
-
-    def buying_power_reserved(self) -> float:
-        return self.book.buying_power_reserved()
-
-    def buying_power(self) -> float:
-        return self.book.buying_power()
-
-    def restore(
-        self,
-        orders: list[Order],
-        fills: list[Fill],
-        reserve: dict[int, float],
-        reserved_total: float,
-        marks: dict[str, float],
-    ) -> None:
-        """Rebuild the book a journal recorded (see ``OrderBook.restore``)."""
-        self.book.restore(orders, fills, reserve, reserved_total, marks)
-
-
-def validate_order(
-    qty: float,
-    order_type: OrderType,
-    limit_price: float | None,
-    stop_price: float | None,
-    fractional: bool,
-) -> None:
-    """Raise ``OrderError`` for what cannot be an order at all (a rejection is for the rest)."""
-    if not 0 < qty < math.inf:
-        raise OrderError(f"order quantity must be a positive number, got {qty}")
-    if not fractional and qty != math.floor(qty):
-        raise OrderError(
-            f"quantity {qty} is fractional; whole shares are the default. "
-            "Round it, or build the broker with fractional=True."
-        )
-    if order_type is _MARKET and limit_price is None and stop_price is None:
-        return
-    needs_limit = order_type is _LIMIT or order_type is _STOP_LIMIT
-    needs_stop = order_type is _STOP or order_type is _STOP_LIMIT
-    for needed, value, name in (
-        (needs_limit, limit_price, "limit"),
-        (needs_stop, stop_price, "stop"),
-    ):
-        if needed and not (value is not None and 0 < value < math.inf):
-            raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
-        if not needed and value is not None:
-            raise OrderError(f"a {order_type} order takes no {name} price (got {value})")

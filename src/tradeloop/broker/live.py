@@ -21,8 +21,10 @@ from datetime import datetime
 import structlog
 
 from tradeloop.broker.base import Bar, BarSource
-from tradeloop.broker.book import BookFront, OrderBook
-from tradeloop.broker.orders import Order
+from tradeloop.broker.book import OrderBook
+from tradeloop.broker.front import BookFront
+from tradeloop.broker.groups import OrderGroup, place_group
+from tradeloop.broker.orders import Order, OrderRequest
 from tradeloop.errors import ConfigError, OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
@@ -71,6 +73,10 @@ class LiveBroker(BookFront):
         self._clock = clock
         self._not_before = 0.0
         self._log = structlog.get_logger().bind(component="live_broker")
+        # groups are emulated here: a child goes out when its parent's fill comes in, and an
+        # OCO sibling's cancel goes to the venue (see ``broker.groups``)
+        self.book.activation_listeners.append(self._send_later)
+        self.book.cancel_linked = lambda order, message: self.cancel(order.id, message)
 
     # -- the strategy's side -------------------------------------------------------------------
 
@@ -97,15 +103,38 @@ class LiveBroker(BookFront):
             tif=tif,
             reason=reason,
         )
-        if not placed.client_order_id:
+        self._register(placed)
+        return placed
+
+    def submit_request(self, request: OrderRequest) -> Order:
+        """An order with options, checked here and sent by ``send`` once journaled."""
+        placed = self.book.place_request(request)
+        self._register(placed)
+        return placed
+
+    def submit_group(
+        self, parent: OrderRequest | None, legs: list[OrderRequest], *, oco: bool
+    ) -> OrderGroup:
+        """An OCO, OTO or bracket, emulated: the working orders go out now, held children
+        when their parent fills, and a filled leg's siblings are cancelled at the venue."""
+        group = place_group(self.book, parent, legs, oco)
+        for order in group.orders:
+            self._register(order)
+        return group
+
+    def _register(self, order: Order) -> None:
+        if not order.client_order_id:
             raise ConfigError(
                 "LiveBroker needs client order ids: build it with "
                 "client_id=journal.client_id_minter()"
             )
-        self._by_cid[placed.client_order_id] = placed
-        if placed.is_open:
-            self.outbox.append(placed)
-        return placed
+        self._by_cid[order.client_order_id] = order
+        if order.is_open:
+            self.outbox.append(order)
+
+    def _send_later(self, order: Order) -> None:
+        """An order that became live after its submission (an OTO child): send it."""
+        self.outbox.append(order)
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
         order = self.book.order(order_id)

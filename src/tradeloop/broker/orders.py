@@ -1,23 +1,38 @@
-"""Orders as a broker holds them, and the pure rule that says where a bar fills one."""
+"""Orders as a broker holds them, the requests that make them, and the pure rules that say
+where a bar fills one (``match_price``) and how a trailing stop follows the price
+(``ratchet``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["Order", "match_price", "net_remaining"]
+if TYPE_CHECKING:
+    from tradeloop.broker.groups import OrderGroup
+
+__all__ = ["Order", "OrderRequest", "largest_fitting", "match_price", "net_remaining", "ratchet"]
 
 # Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
 _BUY, _SELL = Side.BUY, Side.SELL
-_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+_MARKET, _LIMIT, _STOP, _TRAIL = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.TRAILING_STOP,
+)
 _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass(slots=True)
 class Order:
-    """An order and its life so far. ``qty`` is positive; ``side`` gives the direction."""
+    """An order and its life so far. ``qty`` is positive; ``side`` gives the direction.
+
+    ``special`` marks an order that needs more than the plain matching (a trailing stop, a
+    good-till-date, a group leg, sizing at the fill): the hot path checks that one flag."""
 
     id: int
     asset_id: str
@@ -37,6 +52,16 @@ class Order:
     message: str = ""
     fill_at_close: bool = False
     client_order_id: str = ""  # minted when placed (paper/live: deterministic, journaled)
+    special: bool = False
+    trail_amount: float | None = None  # trailing stop: distance in price ...
+    trail_percent: float | None = None  # ... or as a fraction of the best price since placed
+    trail_ref: float = 0.0  # the best price seen since placed (high for a sell, low for a buy)
+    expire_at_ns: int | None = None  # GTD: open until this time (exclusive)
+    fill_percent: float | None = None  # sized at the fill: this fraction of equity ...
+    fill_target: bool = False  # ... as a target position (True) or as a trade value (False)
+    reduce_only: bool = False  # fills only what reduces the position (bracket exits)
+    from_fill: float | None = None  # a leg priced at parent fill × (1 + from_fill)
+    group: OrderGroup | None = None
 
     @property
     def remaining(self) -> float:
@@ -49,6 +74,29 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.status in _OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An intent to trade, before admission: what ``Broker.submit_request`` and the group
+    API (``submit_group``) take. Prices of a leg may be fractions of its parent's fill
+    (``from_fill``, signed: −0.05 is 5 % below the fill)."""
+
+    asset_id: str
+    side: Side
+    qty: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reason: str = "strategy"
+    expire_at_ns: int | None = None
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    fill_percent: float | None = None
+    fill_target: bool = False
+    reduce_only: bool = False
+    from_fill: float | None = None
 
 
 def net_remaining(orders: Iterable[Order]) -> float:
@@ -64,10 +112,11 @@ def match_price(
     The bar is seen as an exchange would: the open first, then the range, then the close.
     A limit or stop that the open already crosses fills at the open (a gap gives the open,
     better for a limit, worse for a stop); otherwise a level inside [low, high] fills at
-    that level. A stop-limit triggered at the open is a limit on the whole bar. Triggered
-    inside the bar (see ``_stop_limit_intrabar``) it fills at the stop when the stop is
-    within the limit, at the limit when the close is at or through the limit (the price
-    certainly crossed it after the trigger), and otherwise rests as a limit from the next bar.
+    that level. A trailing stop is a stop at its current level (see ``ratchet``). A
+    stop-limit triggered at the open is a limit on the whole bar. Triggered inside the bar
+    (see ``_stop_limit_intrabar``) it fills at the stop when the stop is within the limit,
+    at the limit when the close is at or through the limit (the price certainly crossed it
+    after the trigger), and otherwise rests as a limit from the next bar.
     """
     buy = order.side is _BUY
     kind = order.order_type
@@ -76,7 +125,7 @@ def match_price(
     if kind is _LIMIT:
         return _limit(buy, _price(order.limit_price), open_, high, low), order.triggered
     stop = _price(order.stop_price)
-    if kind is _STOP:
+    if kind is _STOP or kind is _TRAIL:
         if (open_ >= stop) if buy else (open_ <= stop):
             return open_, True
         if (high >= stop) if buy else (low <= stop):
@@ -90,6 +139,55 @@ def match_price(
     if (high >= stop) if buy else (low <= stop):
         return _stop_limit_intrabar(buy, stop, limit, close), True
     return None, False
+
+
+def ratchet(order: Order, price: float) -> None:
+    """Move a trailing stop after the price reached ``price``; it never moves back.
+
+    A sell trails the highest price seen since it was placed: stop = best − amount (or
+    best × (1 − percent)); a buy mirrors it from the lowest price. The simulator ratchets
+    at each bar's open before matching (the open comes first, so the range trades after
+    it) and at the bar's high (sell) or low (buy) after the bar, for the next one."""
+    amount = order.trail_amount
+    if order.side is _SELL:
+        if price <= order.trail_ref:
+            return
+        order.trail_ref = price
+        level = price - amount if amount is not None else price * (1.0 - _pct(order))
+        order.stop_price = max(_price(order.stop_price), level)
+    else:
+        if price >= order.trail_ref:
+            return
+        order.trail_ref = price
+        level = price + amount if amount is not None else price * (1.0 + _pct(order))
+        order.stop_price = min(_price(order.stop_price), level)
+
+
+def largest_fitting(qty: float, fits: Callable[[float], bool], fractional: bool) -> float:
+    """The largest quantity in [0, ``qty``] for which ``fits`` holds (whole units unless
+    ``fractional``), by bisection: ``fits`` must be monotone (true below, false above)."""
+    if fits(qty):
+        return qty
+    low, high = 0.0, qty
+    for _ in range(64):
+        mid = (low + high) / 2 if fractional else math.floor((low + high) / 2)
+        if fits(mid):
+            low = mid
+        else:
+            high = mid
+        if not fractional and high - low <= 1:
+            break
+    return low if fractional else float(math.floor(low))
+
+
+def _limit(buy: bool, limit: float, open_: float, high: float, low: float) -> float | None:
+    if buy:
+        if open_ <= limit:
+            return open_
+        return limit if low <= limit else None
+    if open_ >= limit:
+        return open_
+    return limit if high >= limit else None
 
 
 def _stop_limit_intrabar(buy: bool, stop: float, limit: float, close: float) -> float | None:
@@ -110,14 +208,9 @@ def _stop_limit_intrabar(buy: bool, stop: float, limit: float, close: float) -> 
     return limit if close >= limit else None
 
 
-def _limit(buy: bool, limit: float, open_: float, high: float, low: float) -> float | None:
-    if buy:
-        if open_ <= limit:
-            return open_
-        return limit if low <= limit else None
-    if open_ >= limit:
-        return open_
-    return limit if high >= limit else None
+def _pct(order: Order) -> float:
+    assert order.trail_percent is not None, "validated at submission"
+    return order.trail_percent
 
 
 def _price(value: float | None) -> float:

@@ -14,7 +14,20 @@ gaps higher than estimated and cash no longer covers a buy, ``cash_shortfall`` d
 message; ``"reject"`` fills nothing and rejects the order (backtrader's behaviour). Sells that
 reduce a position are never blocked by cash.
 
-Day orders live for the UTC date of the first bar on which they could fill.
+Day orders live for the UTC date of the first bar on which they could fill; a good-till-date
+order expires at the first bar at or after its ``expire_at``.
+
+Special orders (see ``_match_special``): a trailing stop ratchets at each bar's open before it
+is matched and at the bar's high (sell) or low (buy) after it. The legs of an OCO are matched
+together once a bar: if several would fill, a leg filling at the open wins (the open comes
+first), else a stop (the bar cannot say which level came first, and the worse outcome is the
+honest assumption, as the risk rules do), else the earlier order; the others are then
+cancelled or resized by the group (``broker.groups``). A bracket's exits, activated by an
+entry filled at the bar's open, are matched on that same bar (its range trades after the
+open); activated by a fill inside the bar, from the next bar. An order sized at the fill
+(``fill_percent``) gets its quantity at its fill price: the largest whose cost, commission
+included, fits in the fraction of equity (for a target: the trade to the target position).
+A reduce-only order fills only what reduces the position.
 """
 
 from __future__ import annotations
@@ -23,9 +36,11 @@ import math
 from datetime import datetime
 
 from tradeloop.broker.base import Bar, BarSource
-from tradeloop.broker.book import EPS, BookFront, OrderBook
+from tradeloop.broker.book import EPS, OrderBook
 from tradeloop.broker.costs import CommissionModel, SlippageModel
-from tradeloop.broker.orders import Order, match_price
+from tradeloop.broker.front import BookFront
+from tradeloop.broker.groups import OrderGroup, place_group
+from tradeloop.broker.orders import Order, OrderRequest, largest_fitting, match_price, ratchet
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
@@ -42,7 +57,13 @@ _CANCELLED, _EXPIRED, _REJECTED = (
     OrderStatus.EXPIRED,
     OrderStatus.REJECTED,
 )
-_MARKET, _STOP = OrderType.MARKET, OrderType.STOP
+_MARKET, _STOP, _STOP_LIMIT, _TRAIL = (
+    OrderType.MARKET,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+    OrderType.TRAILING_STOP,
+)
+_STOPS = (_STOP, _STOP_LIMIT, _TRAIL)
 
 
 class _NoBars:
@@ -88,6 +109,7 @@ class SimulationBroker(BookFront):
         self.cash_shortfall = cash_shortfall
         self._bars: BarSource = _NoBars()
         self._close_orders: list[Order] = []
+        self._same_bar: list[tuple[OrderGroup, Bar]] = []
 
     def submit(
         self,
@@ -112,15 +134,31 @@ class SimulationBroker(BookFront):
             tif=tif,
             reason=reason,
         )
-        if (
-            self.fill_timing == "close"
-            and order.is_open
-            and order.order_type is _MARKET
-            and self._bars.bar(asset_id) is not None
-        ):
+        if self.fill_timing == "close" and order.is_open and order.order_type is _MARKET:
+            self._at_close(order)
+        return order
+
+    def submit_request(self, request: OrderRequest) -> Order:
+        """Accept or reject an order with options (trailing, GTD, sizing at the fill)."""
+        order = self.book.place_request(request)
+        if self.fill_timing == "close" and order.is_open and order.order_type is _MARKET:
+            self._at_close(order)
+        return order
+
+    def submit_group(
+        self, parent: OrderRequest | None, legs: list[OrderRequest], *, oco: bool
+    ) -> OrderGroup:
+        """Place an OCO (no parent), an OTO or a bracket (see ``broker.groups``)."""
+        group = place_group(self.book, parent, legs, oco)
+        for order in group.orders:
+            if self.fill_timing == "close" and order.is_open and order.order_type is _MARKET:
+                self._at_close(order)
+        return group
+
+    def _at_close(self, order: Order) -> None:
+        if self._bars.bar(order.asset_id) is not None:
             order.fill_at_close = True
             self._close_orders.append(order)
-        return order
 
     def exit_position(
         self, asset_id: str, base_price: float, reason: str, order_type: OrderType, bar: Bar
@@ -166,9 +204,17 @@ class SimulationBroker(BookFront):
                 elif day > order.session_day:
                     book.close(order, _EXPIRED, "day order expired unfilled")
                     continue
+            if order.special:
+                self._match_special(order, bar)
+                continue
             price, order.triggered = match_price(order, bar[0], bar[1], bar[2], bar[3])
             if price is not None:
                 self._execute(order, price, bar)
+        while self._same_bar:
+            group, bar = self._same_bar.pop(0)
+            for order in group.legs:
+                if order.is_open:
+                    self._match_special(order, bar)
 
     def end_timestamp(self) -> None:
         """Fill market orders decided at this timestamp at its close (``fill_timing='close'``)."""
@@ -183,8 +229,86 @@ class SimulationBroker(BookFront):
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _match_special(self, order: Order, bar: Bar) -> None:
+        """Match an order that is more than a plain one (see the module docstring)."""
+        book = self.book
+        if order.expire_at_ns is not None and book.now_ns >= order.expire_at_ns:
+            book.close(order, _EXPIRED, "good-till-date order expired unfilled")
+            return
+        group = order.group
+        if group is not None and group.oco and order is not group.parent:
+            self._match_oco(group, bar)
+            return
+        if order.order_type is _TRAIL:
+            ratchet(order, bar[0])
+        price, order.triggered = match_price(order, bar[0], bar[1], bar[2], bar[3])
+        if price is not None:
+            self._execute(order, price, bar)
+        if order.is_open and order.order_type is _TRAIL:
+            ratchet(order, bar[1] if order.side is not _BUY else bar[2])
+
+    def _match_oco(self, group: OrderGroup, bar: Bar) -> None:
+        """Match an OCO's legs together, once a bar: at most one fills (``_first_leg``)."""
+        now = self.book.now_ns
+        if group.matched_ns == now:
+            return
+        group.matched_ns = now
+        legs = [leg for leg in group.legs if leg.is_open]
+        candidates: list[tuple[Order, float]] = []
+        for leg in legs:
+            if leg.order_type is _TRAIL:
+                ratchet(leg, bar[0])
+            price, leg.triggered = match_price(leg, bar[0], bar[1], bar[2], bar[3])
+            if price is not None:
+                candidates.append((leg, price))
+        if candidates:
+            winner, price = _first_leg(candidates, bar[0])
+            self._execute(winner, price, bar)
+        for leg in legs:
+            if leg.is_open and leg.order_type is _TRAIL:
+                ratchet(leg, bar[1] if leg.side is not _BUY else bar[2])
+
+    def _size_at_fill(self, order: Order, base_price: float) -> bool:
+        """Give an order sized at the fill its quantity, and cap a reduce-only order at the
+        position; False (and the order cancelled) when nothing is left to trade."""
+        book = self.book
+        held = book.position(order.asset_id)
+        sign = order.side_sign
+        if order.fill_percent is not None and order.filled_qty == 0:
+            price = book.slippage_model.price(sign, base_price, 1.0, math.inf)
+            value = abs(order.fill_percent) * book.equity()
+            qty = self._qty_for_value(value, price)
+            if order.fill_target:
+                target = math.copysign(qty, order.fill_percent)
+                delta = target - held
+                qty = abs(delta) if delta * sign > 0 else 0.0
+            order.fill_percent = None  # sized once, at its first fill
+            if qty <= 0:
+                book.close(order, _CANCELLED, f"sized to nothing at the fill price {price:g}")
+                return False
+            order.qty = qty
+        if order.reduce_only:
+            reducible = max(-sign * held, 0.0)
+            if reducible <= EPS:
+                book.close(order, _CANCELLED, "reduce-only: no position left to reduce")
+                return False
+            order.qty = min(order.qty, order.filled_qty + reducible)
+        return True
+
+    def _qty_for_value(self, value: float, price: float) -> float:
+        """The largest quantity whose cost at ``price``, commission included, fits ``value``."""
+        commission = self.book.commission_model.commission
+        rough = value / price if self.book.fractional else math.floor(value / price + EPS)
+        return largest_fitting(
+            rough,
+            lambda q: q * price + (commission(q, price) if q > 0 else 0.0) <= value + EPS,
+            self.book.fractional,
+        )
+
     def _execute(self, order: Order, base_price: float, bar: Bar) -> None:
         book = self.book
+        if order.special and not self._size_at_fill(order, base_price):
+            return
         slippage, commission_model = book.slippage_model, book.commission_model
         sign = order.side_sign
         volume = bar[4]
@@ -218,6 +342,14 @@ class SimulationBroker(BookFront):
             book.close(order, _CANCELLED, message or "nothing could fill")
             return
         book.book(order, qty, price, commission, abs(price - base_price) * qty, bar[5], message)
+        group = order.group
+        if (
+            group is not None
+            and order is group.parent
+            and base_price == bar[0]
+            and not order.fill_at_close
+        ):
+            self._same_bar.append((group, bar))  # its exits trade the rest of this bar
 
     def _reject_shortfall(self, order: Order, qty: float, price: float, need: float) -> None:
         """``cash_shortfall="reject"``: a buy that cash does not cover at its fill fills
@@ -233,22 +365,20 @@ class SimulationBroker(BookFront):
         """The largest quantity ≤ ``qty`` whose cost fits in cash (covering a short always fits)."""
         cash = self.book.portfolio.cash
         commission = self.book.commission_model.commission
-        fractional = self.book.fractional
         cover = min(qty, max(-held, 0.0))
 
         def fits(q: float) -> bool:
             opening = max(q - cover, 0.0)
             return opening * price + commission(q, price) <= cash + EPS or q <= cover
 
-        if fits(qty):
-            return qty
-        low, high = 0.0, qty
-        for _ in range(64):
-            mid = (low + high) / 2 if fractional else math.floor((low + high) / 2)
-            if fits(mid):
-                low = mid
-            else:
-                high = mid
-            if not fractional and high - low <= 1:
-                break
-        return low if fractional else float(math.floor(low))
+        return largest_fitting(qty, fits, self.book.fractional)
+
+
+def _first_leg(candidates: list[tuple[Order, float]], open_: float) -> tuple[Order, float]:
+    """Which of an OCO's legs a bar fills when it reaches several: one filling at the open
+    (the open trades first), else a stop (the worse outcome: the range does not say which
+    level came first), else the earliest order."""
+    return min(
+        candidates,
+        key=lambda item: (item[1] != open_, item[0].order_type not in _STOPS, item[0].id),
+    )
