@@ -14,6 +14,7 @@ from tradeloop.broker import (
     SimulationBroker,
     VolumeShareSlippage,
 )
+from tradeloop.broker.orders import OrderRequest
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data import (
     CallableFeatureProvider,
@@ -40,6 +41,7 @@ from tradeloop.risk import RiskManager
 from tradeloop.risk.gate import GateLimits, PreTradeGate
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 from tradeloop.strategy.declarative import CompileFallbackWarning
+from tradeloop.strategy.requests import order_request
 from tradeloop.stream.replay import ReplayFeed
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ __all__ = [
     "LiveRuntime",
     "MarketEvent",
     "OrderError",
+    "OrderRequest",
     "PaperBroker",
     "ParquetDataFeed",
     "PerShareCommission",
@@ -112,6 +115,7 @@ __all__ = [
     "VolumeShareSlippage",
     "WalkForwardResult",
     "WebSocketFeed",
+    "order_request",
     "sweep",
     "walk_forward",
 ]

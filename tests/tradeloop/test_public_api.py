@@ -25,6 +25,7 @@ EXPECTED = [
     "LiveRuntime",
     "MarketEvent",
     "OrderError",
+    "OrderRequest",
     "PaperBroker",
     "ParquetDataFeed",
     "PerShareCommission",
@@ -47,6 +48,7 @@ EXPECTED = [
     "VolumeShareSlippage",
     "WalkForwardResult",
     "WebSocketFeed",
+    "order_request",
     "sweep",
     "walk_forward",
 ]
