@@ -65,6 +65,7 @@ class LiveBroker(BookFront):
         self._bars: BarSource = _NoBars()
         self.outbox: list[Order] = []
         self.cancels: list[Order] = []
+        self._cancel_messages: dict[int, str] = {}
         self.trade_ids: list[str] = []  # one per fill, aligned with ``fills`` (journaled)
         self.duplicate_executions = 0
         self.foreign_executions = 0  # fills of orders this run did not place
@@ -147,6 +148,7 @@ class LiveBroker(BookFront):
             return False
         if order not in self.cancels:
             self.cancels.append(order)
+            self._cancel_messages[order.id] = message
         return True
 
     def exit_position(
@@ -215,8 +217,10 @@ class LiveBroker(BookFront):
             except OrderRejectedError as err:
                 self._log.info("cancel_refused", order_id=order.id, error=str(err))
             else:
-                self.book.close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+                message = self._cancel_messages.get(order.id, "cancelled by strategy")
+                self.book.close(order, OrderStatus.CANCELLED, message)
             self.cancels.remove(order)
+            self._cancel_messages.pop(order.id, None)
 
     async def resolve(self) -> int:
         """Look up every ``UNKNOWN`` order by client order id; return how many are left."""
