@@ -279,7 +279,7 @@ class OrderBook:
         if mark is None:
             return False
         order.trail_ref = mark
-        sign = -order.side_sign  # a sell trails below the price, a buy above it
+        sign = order.side_sign  # a sell trails below the price, a buy above it
         if order.trail_amount is not None:
             order.stop_price = mark + sign * order.trail_amount
         else:

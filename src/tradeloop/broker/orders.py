@@ -56,7 +56,7 @@ class Order:
     trail_amount: float | None = None  # trailing stop: distance in price ...
     trail_percent: float | None = None  # ... or as a fraction of the best price since placed
     trail_ref: float = 0.0  # the best price seen since placed (high for a sell, low for a buy)
-    expire_at_ns: int | None = None  # GTD: open until this time (exclusive)
+    expire_at_ns: int | None = None  # GTD: fills on bars stamped at or before this time
     fill_percent: float | None = None  # sized at the fill: this fraction of equity ...
     fill_target: bool = False  # ... as a target position (True) or as a trade value (False)
     reduce_only: bool = False  # fills only what reduces the position (bracket exits)

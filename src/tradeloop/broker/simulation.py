@@ -15,7 +15,8 @@ message; ``"reject"`` fills nothing and rejects the order (backtrader's behaviou
 reduce a position are never blocked by cash.
 
 Day orders live for the UTC date of the first bar on which they could fill; a good-till-date
-order expires at the first bar at or after its ``expire_at``.
+order fills on bars stamped at or before its ``expire_at`` (a bar's time is its close, so
+its trading lies before it) and expires at the first bar after it.
 
 Special orders (see ``_match_special``): a trailing stop ratchets at each bar's open before it
 is matched and at the bar's high (sell) or low (buy) after it. The legs of an OCO are matched
@@ -232,7 +233,7 @@ class SimulationBroker(BookFront):
     def _match_special(self, order: Order, bar: Bar) -> None:
         """Match an order that is more than a plain one (see the module docstring)."""
         book = self.book
-        if order.expire_at_ns is not None and book.now_ns >= order.expire_at_ns:
+        if order.expire_at_ns is not None and book.now_ns > order.expire_at_ns:
             book.close(order, _EXPIRED, "good-till-date order expired unfilled")
             return
         group = order.group

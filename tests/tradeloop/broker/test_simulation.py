@@ -341,3 +341,23 @@ def test_cash_shortfall_reject_after_a_partial_fill_cancels_the_rest() -> None:
 def test_cash_shortfall_unknown_policy_raises_config_error_naming_choices() -> None:
     with pytest.raises(ConfigError, match="partial"):
         SimulationBroker(cash_shortfall="some")
+
+
+def test_good_till_date_fills_until_its_date_then_expires() -> None:
+    rows = [*X3, (3, "X", 101, 102, 99.5, 100), (4, "X", 98, 99, 97, 98)]
+    # a buy limit 99 good till day 3 (21:00, day 3's bar time): days 1-3 never trade at 99
+    # (day 3 low 99.5); day 4 would fill it (low 97), but it is past the date -> expired
+    script = {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, expire_at=day(3))}
+    result, _ = run(rows, script)
+    assert result.fills.height == 0
+    assert result.orders["status"].to_list() == ["expired"]
+    assert result.orders["tif"].to_list() == ["gtd"]
+    # good till day 4 it fills on day 4, at its open 98 (better than the limit)
+    script = {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, expire_at=day(4))}
+    result, _ = run(rows, script)
+    assert fills(result) == [(4, "X", "buy", 10, 98.0)]
+
+
+def test_good_till_date_without_a_date_raises_order_error() -> None:
+    with pytest.raises(OrderError, match="expire_at"):
+        run(X3, {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, tif="gtd")})
