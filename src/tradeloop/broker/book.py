@@ -176,7 +176,7 @@ class OrderBook:
         side = side if type(side) is Side else Side(side)
         order_type = order_type if type(order_type) is OrderType else OrderType(order_type)
         tif = tif if type(tif) is TimeInForce else TimeInForce(tif)
-        validate_order(qty, order_type, limit_price, stop_price, self.fractional)
+        validate_order(qty, order_type, limit_price, stop_price, self.fractional, tif)
         order = Order(
             id=len(self.orders) + 1,
             asset_id=asset_id,

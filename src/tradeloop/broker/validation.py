@@ -18,6 +18,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
     OrderType.STOP_LIMIT,
     OrderType.TRAILING_STOP,
 )
+_GTD = TimeInForce.GTD
 
 
 def validate_order(
@@ -26,8 +27,13 @@ def validate_order(
     limit_price: float | None,
     stop_price: float | None,
     fractional: bool,
+    tif: TimeInForce = TimeInForce.GTC,
 ) -> None:
     """Raise ``OrderError`` for what cannot be an order at all (a rejection is for the rest)."""
+    if tif is _GTD:
+        raise OrderError(
+            'a good-till-date order needs its date: pass expire_at= (tif="gtd" alone has none)'
+        )
     if not 0 < qty < math.inf:
         raise OrderError(f"order quantity must be a positive number, got {qty}")
     if not fractional and qty != math.floor(qty):
