@@ -225,6 +225,8 @@ class OrderBook:
             order.status = _HELD
             if self.mint_client_id is not None:
                 order.client_order_id = self.mint_client_id(order)
+            if self.order_listeners:
+                self.tell(order)
             return order
         if order.order_type is _TRAIL and not self._start_trail(order):
             order.status = _REJECTED

@@ -69,8 +69,9 @@ class Strategy(SizingHelpers):
         """Called after each fill is booked."""
 
     def on_order(self, order: Order) -> None:
-        """Called when an order's status changes: accepted or rejected at submission, then
-        partially filled, filled, cancelled, expired, or (live) unknown until looked up."""
+        """Called when an order's status changes: accepted, rejected or held (an OTO child
+        waiting for its parent) at submission, then partially filled, filled, cancelled,
+        expired, or (live) unknown until looked up."""
 
     def on_end(self) -> None:
         """Called once after the last bar, with the broker still attached."""
