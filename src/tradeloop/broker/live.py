@@ -6,6 +6,11 @@ order id it was given when placed, waits in ``outbox`` until the runtime has jou
 then ``send`` hands it to the venue; fills arrive as ``Execution``s and are booked by
 ``apply``, once per trade id.
 
+Order groups (OCO, OTO, brackets) go whole where the client declares the class in
+``native_order_classes`` (``broker.routing``): the venue then triggers and cancels the legs,
+and the book follows its fills. Otherwise they are emulated: the working orders go out, a
+child when its parent's fill comes in, and an OCO sibling's cancel when a leg fills.
+
 An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
 looks it up by client order id and adopts what the venue says; an order the venue has never
 heard of is marked rejected. Nothing is ever submitted twice. After a restart every order
@@ -25,10 +30,11 @@ from tradeloop.broker.book import OrderBook
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
 from tradeloop.broker.orders import Order, OrderRequest
+from tradeloop.broker.routing import group_venue_order, native_class, venue_order
 from tradeloop.errors import ConfigError, OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
-from tradeloop.venue import Execution, VenueClient, VenueOrder, VenueOrderState, VenueSnapshot
+from tradeloop.venue import Execution, VenueClient, VenueOrderState, VenueSnapshot
 
 __all__ = ["LiveBroker"]
 
@@ -77,7 +83,9 @@ class LiveBroker(BookFront):
         # groups are emulated here: a child goes out when its parent's fill comes in, and an
         # OCO sibling's cancel goes to the venue (see ``broker.groups``)
         self.book.activation_listeners.append(self._send_later)
-        self.book.cancel_linked = lambda order, message: self.cancel(order.id, message)
+        self.book.cancel_linked = self._cancel_linked
+        self.native_classes = frozenset(getattr(client, "native_order_classes", ()))
+        self._native: dict[int, str] = {}  # group id -> the venue's order class for it
 
     # -- the strategy's side -------------------------------------------------------------------
 
@@ -119,23 +127,40 @@ class LiveBroker(BookFront):
         """An OCO, OTO or bracket, emulated: the working orders go out now, held children
         when their parent fills, and a filled leg's siblings are cancelled at the venue."""
         group = place_group(self.book, parent, legs, oco)
+        order_class = native_class(group, self.native_classes)
+        if order_class and group.orders[0].is_open:
+            self._native[group.id] = order_class
+            head = group.orders[0]
+            self._register(head)
+            for order in group.orders[1:]:
+                self._register(order, send=False)  # the venue holds the legs
+            return group
         for order in group.orders:
             self._register(order)
         return group
 
-    def _register(self, order: Order) -> None:
+    def _register(self, order: Order, send: bool = True) -> None:
         if not order.client_order_id:
             raise ConfigError(
                 "LiveBroker needs client order ids: build it with "
                 "client_id=journal.client_id_minter()"
             )
         self._by_cid[order.client_order_id] = order
-        if order.is_open:
+        if send and order.is_open:
             self.outbox.append(order)
 
     def _send_later(self, order: Order) -> None:
-        """An order that became live after its submission (an OTO child): send it."""
-        self.outbox.append(order)
+        """An order that became live after its submission (an OTO child): send it, unless
+        the venue holds it already (a native group)."""
+        if order.group is None or order.group.id not in self._native:
+            self.outbox.append(order)
+
+    def _cancel_linked(self, order: Order, message: str) -> None:
+        """An OCO sibling after a leg filled: a native group's venue cancels it itself."""
+        if order.group is not None and order.group.id in self._native:
+            self.book.close(order, OrderStatus.CANCELLED, f"{message} (cancelled by the venue)")
+        else:
+            self.cancel(order.id, message)
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
         order = self.book.order(order_id)
@@ -178,15 +203,12 @@ class LiveBroker(BookFront):
             if self._clock() < self._not_before:
                 break
             cid = order.client_order_id
-            request = VenueOrder(
-                cid,
-                order.asset_id,
-                order.side,
-                order.qty,
-                order.order_type,
-                order.limit_price,
-                order.stop_price,
-                order.tif,
+            group = order.group
+            order_class = self._native.get(group.id, "") if group is not None else ""
+            request = (
+                group_venue_order(group, order_class)
+                if group is not None and order_class
+                else venue_order(order)
             )
             try:
                 state = await self.client.submit(request)
@@ -196,6 +218,10 @@ class LiveBroker(BookFront):
                 break  # a 429 was refused, not executed: the rest goes next time
             except OrderRejectedError as err:
                 self.book.close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
+                if group is not None and order_class:  # the legs went nowhere either
+                    for leg in group.orders:
+                        if leg.is_open:
+                            self.book.close(leg, OrderStatus.REJECTED, f"group rejected: {err}")
             except OutcomeUnknownError as err:
                 order.status = OrderStatus.UNKNOWN
                 order.message = f"outcome unknown ({err}); will look it up"
