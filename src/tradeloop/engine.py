@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from tradeloop.broker.costs import CommissionModel, SlippageModel
+from tradeloop.broker.sessions import periods_per_year
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
@@ -45,8 +46,10 @@ class Engine:
     Give ``feed`` (one feed, a frame/path that becomes one, or an already validated
     ``BarTable``) or ``feeds`` (asset id → feed).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
-    ``allow_short``, ``fractional``, ``cash_shortfall``) build a ``SimulationBroker``; or pass
-    ``broker=``.
+    ``allow_short``, ``fractional``, ``cash_shortfall``, ``calendar``) build a
+    ``SimulationBroker``; or pass ``broker=``. Metrics annualise by ``periods_per_year``; left
+    out, by the broker's calendar (its sessions a year over the run: ~252 for ``"XNYS"``,
+    365 for ``"24/7"``), else 252.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
     ``features`` a feature provider whose per-asset features become signals and whose
     market-wide features become context; ``risk`` a ``RiskManager`` whose exits run before
@@ -77,7 +80,8 @@ class Engine:
         allow_short: bool | None = None,
         fractional: bool | None = None,
         cash_shortfall: str | None = None,
-        periods_per_year: float = 252.0,
+        calendar: str | Mapping[str, str] | None = None,
+        periods_per_year: float | None = None,
         progress: bool | None = None,
     ) -> None:
         if isinstance(feed, Mapping) and feeds is None and not isinstance(feed, pl.DataFrame):
@@ -105,6 +109,7 @@ class Engine:
             "allow_short": allow_short,
             "fractional": fractional,
             "cash_shortfall": cash_shortfall,
+            "calendar": calendar,
         }
         given = {k: v for k, v in options.items() if v is not None}
         if broker is not None and given:
@@ -265,6 +270,12 @@ class Engine:
         broker = self.broker
         fills = fills_frame(broker.fills)
         trades = round_trips(broker.fills)
+        periods = self.periods_per_year
+        if periods is None and len(record.ts_ns):
+            periods = periods_per_year(
+                broker.calendar, int(record.ts_ns[0]), int(record.ts_ns[-1])
+            )
+        periods = 252.0 if periods is None else periods
         metrics = compute_metrics(
             ts_ns=record.ts_ns,
             equity=record.equity,
@@ -274,7 +285,7 @@ class Engine:
             trades=trades,
             traded_notional=float(sum(f.notional for f in broker.fills)),
             commission=broker.portfolio.commission_paid,
-            periods_per_year=self.periods_per_year,
+            periods_per_year=periods,
         )
         positions = positions_frame(broker)
         metrics["realized_pnl"] = broker.portfolio.realized_pnl
@@ -306,7 +317,8 @@ class Engine:
             "allow_short": broker.allow_short,
             "fractional": broker.fractional,
             "cash_shortfall": broker.cash_shortfall,
-            "periods_per_year": self.periods_per_year,
+            "calendar": broker.calendar,
+            "periods_per_year": periods,
             **self._risk_config(),
             **timings,
         }

@@ -48,7 +48,7 @@ class Order:
     filled_qty: float = 0.0
     avg_fill_price: float = 0.0
     triggered: bool = False
-    session_day: int | None = None
+    session_end_ns: int | None = None  # DAY: the end of its session (``broker.sessions``)
     message: str = ""
     fill_at_close: bool = False
     client_order_id: str = ""  # minted when placed (paper/live: deterministic, journaled)

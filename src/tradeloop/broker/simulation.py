@@ -14,7 +14,9 @@ gaps higher than estimated and cash no longer covers a buy, ``cash_shortfall`` d
 message; ``"reject"`` fills nothing and rejects the order (backtrader's behaviour). Sells that
 reduce a position are never blocked by cash.
 
-Day orders live for the UTC date of the first bar on which they could fill; a good-till-date
+Day orders live for the session of the first bar on which they could fill: a UTC date by
+default (and for ``"24/7"``), or an exchange session with ``calendar="XNYS"`` (one name, or
+asset → name; see ``broker.sessions``), and expire at the first bar after it. A good-till-date
 order fills on bars stamped at or before its ``expire_at`` (a bar's time is its close, so
 its trading lies before it) and expires at the first bar after it.
 
@@ -34,6 +36,7 @@ A reduce-only order fills only what reduces the position.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 
 from tradeloop.broker.base import Bar, BarSource
@@ -42,6 +45,7 @@ from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
 from tradeloop.broker.orders import Order, OrderRequest, largest_fitting, match_price, ratchet
+from tradeloop.broker.sessions import sessions_for
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
@@ -49,7 +53,6 @@ __all__ = ["CASH_SHORTFALLS", "FILL_TIMINGS", "SimulationBroker"]
 
 FILL_TIMINGS = ("next_open", "close")
 CASH_SHORTFALLS = ("partial", "reject")
-_DAY_NS = 86_400 * 1_000_000_000
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
 _BUY = Side.BUY
 _DAY = TimeInForce.DAY
@@ -86,6 +89,7 @@ class SimulationBroker(BookFront):
         allow_short: bool = False,
         fractional: bool = False,
         cash_shortfall: str = "partial",
+        calendar: str | Mapping[str, str] | None = None,
     ) -> None:
         if cash_shortfall not in CASH_SHORTFALLS:
             raise ConfigError(
@@ -108,6 +112,8 @@ class SimulationBroker(BookFront):
         )
         self.fill_timing = fill_timing
         self.cash_shortfall = cash_shortfall
+        self.calendar = calendar
+        self.sessions, self._asset_sessions = sessions_for(calendar)
         self._bars: BarSource = _NoBars()
         self._close_orders: list[Order] = []
         self._same_bar: list[tuple[OrderGroup, Bar]] = []
@@ -195,14 +201,14 @@ class SimulationBroker(BookFront):
             for order in orders
         ]
         due.sort(key=lambda item: (item[0].side is _BUY, item[0].id))
-        day = ts_ns // _DAY_NS
         for order, bar in due:
             if not order.is_open:
                 continue
             if order.tif is _DAY:
-                if order.session_day is None:
-                    order.session_day = day
-                elif day > order.session_day:
+                end = order.session_end_ns
+                if end is None:
+                    order.session_end_ns = self._session_end(order.asset_id, ts_ns)
+                elif ts_ns >= end:
                     book.close(order, _EXPIRED, "day order expired unfilled")
                     continue
             if order.special:
@@ -229,6 +235,11 @@ class SimulationBroker(BookFront):
                 self._execute(order, bar[3], bar)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _session_end(self, asset_id: str, ts_ns: int) -> int:
+        """Where the session of a bar of ``asset_id`` at ``ts_ns`` ends (exclusive)."""
+        sessions = self._asset_sessions.get(asset_id, self.sessions)
+        return sessions.session_end_ns(ts_ns)
 
     def _match_special(self, order: Order, bar: Bar) -> None:
         """Match an order that is more than a plain one (see the module docstring)."""

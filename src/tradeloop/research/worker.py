@@ -47,6 +47,7 @@ ENGINE_OPTIONS = frozenset(
         "allow_short",
         "fractional",
         "cash_shortfall",
+        "calendar",
         "periods_per_year",
     }
 )

@@ -127,7 +127,7 @@ class Journal:
                 filled_qty=row[12],
                 avg_fill_price=row[13],
                 triggered=bool(row[14]),
-                session_day=row[15],
+                session_end_ns=_session_end(row[15]),
                 message=row[16],
                 client_order_id=row[1],
             )
@@ -194,7 +194,7 @@ class Journal:
                         order.filled_qty,
                         order.avg_fill_price,
                         int(order.triggered),
-                        order.session_day,
+                        order.session_end_ns,
                         order.message,
                         reserve.get(order.id),
                     ),
@@ -242,3 +242,11 @@ class Journal:
         self._saved_orders = len(orders)
         self._saved_fills = len(broker.fills)
         self._open_ids = {o.id for o in orders if o.is_open}
+
+
+def _session_end(stored: int | None) -> int | None:
+    """A DAY order's session end as journaled: nanoseconds; a journal written before
+    sessions existed holds the UTC day index instead (that day ends at the next midnight)."""
+    if stored is None or stored > 10**12:
+        return stored
+    return (stored + 1) * 86_400 * 1_000_000_000
