@@ -14,6 +14,7 @@ from tradeloop.broker import (
     SimulationBroker,
     VolumeShareSlippage,
 )
+from tradeloop.broker.margin import Margin, MarginCall
 from tradeloop.broker.orders import OrderRequest
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data import (
@@ -90,6 +91,8 @@ __all__ = [
     "HistoricalFeed",
     "LiveBroker",
     "LiveRuntime",
+    "Margin",
+    "MarginCall",
     "MarketEvent",
     "OrderError",
     "OrderRequest",

@@ -246,7 +246,8 @@ class Engine:
     ) -> BacktestResult:
         broker = self.broker
         finished = time.perf_counter()
-        record = equity_record(table, broker.fills, broker.initial_cash)
+        charges = [(c.ts_ns, c.amount) for c in broker.book.charges]
+        record = equity_record(table, broker.fills, broker.initial_cash, charges)
         live_equity, _ = broker.valuation()
         if abs(record.equity[-1] - live_equity) > 1e-6 * max(1.0, abs(live_equity)):
             raise AssertionError(  # an internal invariant, never the user's fault
@@ -272,9 +273,7 @@ class Engine:
         trades = round_trips(broker.fills)
         periods = self.periods_per_year
         if periods is None and len(record.ts_ns):
-            periods = periods_per_year(
-                broker.calendar, int(record.ts_ns[0]), int(record.ts_ns[-1])
-            )
+            periods = periods_per_year(broker.calendar, int(record.ts_ns[0]), int(record.ts_ns[-1]))
         periods = 252.0 if periods is None else periods
         metrics = compute_metrics(
             ts_ns=record.ts_ns,
@@ -317,6 +316,9 @@ class Engine:
             "allow_short": broker.allow_short,
             "fractional": broker.fractional,
             "cash_shortfall": broker.cash_shortfall,
+            "margin": repr(broker.book.margin) if broker.book.margin is not None else None,
+            "margin_calls": len(broker.margin_calls),
+            "borrow_fees": sum(c.amount for c in broker.book.charges),
             "calendar": broker.calendar,
             "periods_per_year": periods,
             **self._risk_config(),

@@ -23,6 +23,8 @@ EXPECTED = [
     "HistoricalFeed",
     "LiveBroker",
     "LiveRuntime",
+    "Margin",
+    "MarginCall",
     "MarketEvent",
     "OrderError",
     "OrderRequest",

@@ -27,6 +27,7 @@ from datetime import datetime
 from tradeloop.broker import groups
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
+from tradeloop.broker.margin import Charge, Margin, free_cash
 from tradeloop.broker.orders import Order, OrderRequest
 from tradeloop.broker.validation import validate_order, validate_request
 from tradeloop.clock import utc_datetime
@@ -94,6 +95,8 @@ class OrderBook:
         # whose parent filled): a LiveBroker sends it
         self.activation_listeners: list[Callable[[Order], None]] = []
         self.n_groups = 0
+        self.margin: Margin | None = None  # shorts' margin (``broker.margin``), if checked
+        self.charges: list[Charge] = []  # cash taken outside fills (borrow fees)
         self._reserve: dict[int, float] = {}
         self._reserved_total = 0.0
 
@@ -150,7 +153,18 @@ class OrderBook:
 
     def buying_power(self) -> float:
         """Cash minus what open orders will need (plus what pending reducing sells bring)."""
-        return self.portfolio.cash - self._reserved_total
+        return self.spendable() - self._reserved_total
+
+    def spendable(self) -> float:
+        """The cash a buy may spend: all of it, or with margin the cash not tied to shorts."""
+        if self.margin is None:
+            return self.portfolio.cash
+        return free_cash(self.portfolio.cash, self.margin, self.portfolio.positions, self.marks)
+
+    def charge(self, asset_id: str, amount: float, reason: str) -> None:
+        """Take ``amount`` of cash outside a fill (a borrow fee), recorded in ``charges``."""
+        self.portfolio.cash -= amount
+        self.charges.append(Charge(self.now_ns, asset_id, amount, reason))
 
     # -- orders in ----------------------------------------------------------------------------
 
@@ -472,8 +486,19 @@ class OrderBook:
                     "and not already being sold; pass allow_short=True to short"
                 )
             reducing = min(order.qty, max(sellable, 0.0))
-            if ref is not None and reducing > 0:
-                self._set_reserve(order.id, -reducing * ref)
+            need = 0.0
+            if self.margin is not None and order.qty > reducing + EPS:
+                if ref is None:
+                    return f"no price known for {order.asset_id!r} yet to margin the short"
+                need = self.margin.initial * (order.qty - reducing) * ref
+                available = self.spendable() - self._reserved_total
+                if need > available + EPS:
+                    return (
+                        f"margin: shorting {order.qty - reducing:g} at ~{ref:,.4f} needs "
+                        f"{need:,.2f} ({self.margin.initial:.0%}), {available:,.2f} free"
+                    )
+            if ref is not None and (reducing > 0 or need):
+                self._set_reserve(order.id, need - reducing * ref)
             return ""
         if ref is None:
             return (
@@ -485,7 +510,7 @@ class OrderBook:
         need = (order.qty - covering) * est_price + self.commission_model.commission(
             order.qty, est_price
         )
-        available = self.portfolio.cash - self._reserved_total
+        available = self.spendable() - self._reserved_total
         if order.fill_percent is not None and available > 0:
             need = min(need, available)  # sized at the fill, within the cash there is then
         if need > available + EPS:

@@ -36,7 +36,7 @@ A reduce-only order fills only what reduces the position.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker.base import Bar, BarSource
@@ -44,14 +44,17 @@ from tradeloop.broker.book import EPS, OrderBook
 from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
+from tradeloop.broker.margin import Margin, MarginCall, borrow_fee, short_value
 from tradeloop.broker.orders import Order, OrderRequest, largest_fitting, match_price, ratchet
 from tradeloop.broker.sessions import sessions_for
+from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = ["CASH_SHORTFALLS", "FILL_TIMINGS", "SimulationBroker"]
 
 FILL_TIMINGS = ("next_open", "close")
+_DAY_NS = 86_400 * 1_000_000_000
 CASH_SHORTFALLS = ("partial", "reject")
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
 _BUY = Side.BUY
@@ -90,6 +93,7 @@ class SimulationBroker(BookFront):
         fractional: bool = False,
         cash_shortfall: str = "partial",
         calendar: str | Mapping[str, str] | None = None,
+        margin: Margin | bool = True,
     ) -> None:
         if cash_shortfall not in CASH_SHORTFALLS:
             raise ConfigError(
@@ -113,6 +117,11 @@ class SimulationBroker(BookFront):
         self.fill_timing = fill_timing
         self.cash_shortfall = cash_shortfall
         self.calendar = calendar
+        if allow_short and margin is not False:
+            self.book.margin = margin if isinstance(margin, Margin) else Margin()
+        self.margin_calls: list[MarginCall] = []
+        self.margin_listeners: list[Callable[[MarginCall], None]] = []
+        self._fee_day: int | None = None
         self.sessions, self._asset_sessions = sessions_for(calendar)
         self._bars: BarSource = _NoBars()
         self._close_orders: list[Order] = []
@@ -224,9 +233,49 @@ class SimulationBroker(BookFront):
                     self._match_special(order, bar)
 
     def end_timestamp(self) -> None:
-        """Fill market orders decided at this timestamp at its close (``fill_timing='close'``)."""
-        if not self._close_orders:
+        """Fill market orders decided at this timestamp at its close (``fill_timing='close'``),
+        then check the shorts' margin (``broker.margin``)."""
+        if self._close_orders:
+            self._fill_at_close()
+        if self.book.margin is not None:
+            self._check_margin(self.book.margin)
+
+    def _check_margin(self, margin: Margin) -> None:
+        """Charge borrow fees for the days since the last charge, then check maintenance:
+        below it, a ``MarginCall`` (and with ``liquidate``, orders buying the shorts back)."""
+        book = self.book
+        positions = book.portfolio.positions
+        day = book.now_ns // _DAY_NS
+        shorts = {a: p.qty for a, p in positions.items() if p.qty < 0}
+        if not shorts:
+            self._fee_day = day
             return
+        if margin.borrow_rate and self._fee_day is not None and day > self._fee_day:
+            for asset_id, qty in shorts.items():
+                value = -qty * book.marks.get(asset_id, positions[asset_id].avg_price)
+                book.charge(asset_id, borrow_fee(margin, value, day - self._fee_day), "borrow_fee")
+        self._fee_day = day
+        requirement = margin.maintenance * short_value(positions, book.marks)
+        equity = book.equity()
+        if equity >= requirement - EPS:
+            return
+        call = MarginCall(
+            book.now if book.now is not None else utc_datetime(book.now_ns),
+            book.now_ns,
+            equity,
+            requirement,
+            shorts,
+        )
+        self.margin_calls.append(call)
+        for listener in self.margin_listeners:
+            listener(call)
+        if margin.liquidate:
+            for asset_id in shorts:
+                covering = any(o.reason == "margin_call" for o in book.open_orders(asset_id))
+                if not covering and book.position(asset_id) < 0:
+                    self.submit(asset_id, _BUY, -book.position(asset_id), reason="margin_call")
+
+    def _fill_at_close(self) -> None:
         orders, self._close_orders = self._close_orders, []
         orders.sort(key=lambda order: (order.side is _BUY, order.id))
         for order in orders:
@@ -340,7 +389,7 @@ class SimulationBroker(BookFront):
         else:
             message = ""
         commission = commission_model.commission(qty, price) if qty > 0 else 0.0
-        cash = book.portfolio.cash
+        cash = book.spendable()
         if sign > 0 and qty > 0:
             opening = qty - min(qty, max(-held, 0.0))
             if opening * price + commission > cash + EPS:
@@ -366,7 +415,7 @@ class SimulationBroker(BookFront):
     def _reject_shortfall(self, order: Order, qty: float, price: float, need: float) -> None:
         """``cash_shortfall="reject"``: a buy that cash does not cover at its fill fills
         nothing; it is rejected (cancelled, if earlier bars filled part of it)."""
-        cash = self.book.portfolio.cash
+        cash = self.book.spendable()
         message = (
             f"cash {cash:,.2f} does not cover {qty:g} at {price:,.4f} ({need:,.2f}); "
             "cash_shortfall='reject'"
@@ -375,7 +424,7 @@ class SimulationBroker(BookFront):
 
     def _affordable(self, qty: float, price: float, held: float) -> float:
         """The largest quantity ≤ ``qty`` whose cost fits in cash (covering a short always fits)."""
-        cash = self.book.portfolio.cash
+        cash = self.book.spendable()
         commission = self.book.commission_model.commission
         cover = min(qty, max(-held, 0.0))
 

@@ -24,6 +24,7 @@ from tradeloop.strategy.sizing import SizingHelpers
 if TYPE_CHECKING:
     from tradeloop.broker.base import RuntimeBroker
     from tradeloop.broker.groups import OrderGroup
+    from tradeloop.broker.margin import MarginCall
 
 __all__ = ["Strategy", "attach"]
 
@@ -72,6 +73,10 @@ class Strategy(SizingHelpers):
         """Called when an order's status changes: accepted, rejected or held (an OTO child
         waiting for its parent) at submission, then partially filled, filled, cancelled,
         expired, or (live) unknown until looked up."""
+
+    def on_margin_call(self, call: MarginCall) -> None:
+        """Called when equity falls below the shorts' maintenance margin (``broker.margin``),
+        at the end of the timestamp; orders placed here fill from the next bar."""
 
     def on_end(self) -> None:
         """Called once after the last bar, with the broker still attached."""
@@ -286,4 +291,8 @@ def attach(strategy: Strategy, broker: RuntimeBroker) -> None:
         broker.fill_listeners.append(strategy.on_fill)
     if type(strategy).on_order is not Strategy.on_order:
         broker.order_listeners.append(strategy.on_order)
+    margin_listeners = getattr(broker, "margin_listeners", None)  # a simulating broker's
+    hears_calls = type(strategy).on_margin_call is not Strategy.on_margin_call
+    if margin_listeners is not None and hears_calls:
+        margin_listeners.append(strategy.on_margin_call)
     strategy.broker = broker
