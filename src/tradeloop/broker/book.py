@@ -513,7 +513,7 @@ class OrderBook:
         available = self.spendable() - self._reserved_total
         if order.fill_percent is not None and available > 0:
             need = min(need, available)  # sized at the fill, within the cash there is then
-        if need > available + EPS:
+        if need > available + EPS and order.qty > covering + EPS:  # covering is never blocked
             return (
                 f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
                 f"{available:,.2f} available after open orders"

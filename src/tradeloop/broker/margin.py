@@ -7,12 +7,13 @@ costs to borrow. Pure: the rules over an order book's cash, positions and marks.
   changes for a long-only run); a sell that opens or adds to a short needs ``initial`` × its
   value in free cash (after open orders), else it is rejected with the numbers.
 - **Maintenance**: at the end of every timestamp, equity must cover ``maintenance`` (30 %) ×
-  Σ |short value|; when it does not, a ``MarginCall`` is the strategy's to hear
+  Σ |short value| (and never be negative, shorts or not: a cover that cost more than
+  the account had leaves a debt); when it does not, a ``MarginCall`` is the strategy's to hear
   (``on_margin_call``), never a silent negative. With ``liquidate=True`` the broker also
   sends market orders buying every short back (reason ``margin_call``), filled at the next
   opens.
-- **Borrow fees**: ``borrow_rate`` a year on the shorts' value at the marks, charged once a
-  UTC day (for each day since the last charge) at the end of the day's first timestamp.
+- **Borrow fees**: ``borrow_rate`` / 365 a day on the value (at the marks) of the shorts held
+  at the end of a UTC day's first timestamp; a gap of several days charges each of them.
 """
 
 from __future__ import annotations

@@ -247,8 +247,8 @@ class SimulationBroker(BookFront):
         positions = book.portfolio.positions
         day = book.now_ns // _DAY_NS
         shorts = {a: p.qty for a, p in positions.items() if p.qty < 0}
-        if not shorts:
-            self._fee_day = day
+        if not shorts and book.portfolio.cash >= 0:
+            self._fee_day = day  # nothing borrowed, nothing owed
             return
         if margin.borrow_rate and self._fee_day is not None and day > self._fee_day:
             for asset_id, qty in shorts.items():
@@ -392,7 +392,7 @@ class SimulationBroker(BookFront):
         cash = book.spendable()
         if sign > 0 and qty > 0:
             opening = qty - min(qty, max(-held, 0.0))
-            if opening * price + commission > cash + EPS:
+            if opening > 0 and opening * price + commission > cash + EPS:
                 if self.cash_shortfall == "reject":
                     self._reject_shortfall(order, qty, price, opening * price + commission)
                     return
