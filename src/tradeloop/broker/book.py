@@ -510,7 +510,8 @@ class OrderBook:
         need = (order.qty - covering) * est_price + self.commission_model.commission(
             order.qty, est_price
         )
-        available = self.spendable() - self._reserved_total
+        cash = self.portfolio.cash if self.margin is None else self.spendable()
+        available = cash - self._reserved_total
         if order.fill_percent is not None and available > 0:
             need = min(need, available)  # sized at the fill, within the cash there is then
         if need > available + EPS and order.qty > covering + EPS:  # covering is never blocked

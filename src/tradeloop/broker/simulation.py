@@ -389,7 +389,7 @@ class SimulationBroker(BookFront):
         else:
             message = ""
         commission = commission_model.commission(qty, price) if qty > 0 else 0.0
-        cash = book.spendable()
+        cash = book.portfolio.cash if book.margin is None else book.spendable()
         if sign > 0 and qty > 0:
             opening = qty - min(qty, max(-held, 0.0))
             if opening > 0 and opening * price + commission > cash + EPS:

@@ -267,12 +267,6 @@ class Strategy(SizingHelpers):
             reason=reason,
         )
 
-    def _trade(self, side: Side, asset_id: str, qty: float, order: Mapping[str, Any]) -> Order:
-        """``buy`` or ``sell`` with the helper's order keywords (the sizing helpers' way in)."""
-        if side is _BUY:
-            return self.buy(asset_id, qty, **order)
-        return self.sell(asset_id, qty, **order)
-
     def _place(self, request: OrderRequest, levels: BracketLegs) -> Order:
         """An order with options; with exit levels, a bracket (its entry is returned)."""
         broker = self._broker()

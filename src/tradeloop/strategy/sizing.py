@@ -19,7 +19,7 @@ Sizing rules, shared by every helper:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tradeloop.broker.base import Broker
@@ -38,16 +38,15 @@ class SizingHelpers:
     """Mixed into ``Strategy``: the helpers that size orders (see the module docstring)."""
 
     if TYPE_CHECKING:
+        # what the helpers use of ``Strategy`` (which defines them)
+        buy: Callable[..., Order]
+        sell: Callable[..., Order]
 
         def _broker(self) -> Broker: ...
 
         def get_portfolio_value(self) -> float: ...
 
         def get_position(self, asset_id: str) -> float: ...
-
-        def _trade(self, side: Side, asset_id: str, qty: float, order: Mapping[str, Any]) -> Order:
-            """``buy`` or ``sell`` with the helper's order keywords."""
-            ...
 
     def buy_percent(
         self,
@@ -64,7 +63,7 @@ class SizingHelpers:
             return None
         if _at_fill(sizing):
             return self._sized_at_fill(asset_id, _BUY, qty, percent, False, order)
-        return self._trade(_BUY, asset_id, qty, order)
+        return self.buy(asset_id, qty, **order)
 
     def sell_percent(
         self,
@@ -81,7 +80,7 @@ class SizingHelpers:
             return None
         if _at_fill(sizing):
             return self._sized_at_fill(asset_id, _SELL, qty, percent, False, order)
-        return self._trade(_SELL, asset_id, qty, order)
+        return self.sell(asset_id, qty, **order)
 
     def close_position(self, asset_id: str, **order: Any) -> Order | None:
         """Cancel the asset's open orders and flatten it with a market order; None if flat."""
@@ -91,7 +90,9 @@ class SizingHelpers:
         qty = broker.position(asset_id)
         if qty == 0:
             return None
-        return self._trade(_SELL if qty > 0 else _BUY, asset_id, abs(qty), order)
+        if qty > 0:
+            return self.sell(asset_id, qty, **order)
+        return self.buy(asset_id, -qty, **order)
 
     def reduce_position(self, asset_id: str, fraction: float, **order: Any) -> Order | None:
         """Trade ``fraction`` (0..1) of the position back toward flat; None if < 1 share."""
@@ -101,8 +102,8 @@ class SizingHelpers:
         if qty <= 0:
             return None
         if self.get_position(asset_id) > 0:
-            return self._trade(_SELL, asset_id, qty, order)
-        return self._trade(_BUY, asset_id, qty, order)
+            return self.sell(asset_id, qty, **order)
+        return self.buy(asset_id, qty, **order)
 
     def set_position_percent(
         self,
@@ -208,7 +209,7 @@ class SizingHelpers:
         if weight is not None:
             side = _BUY if delta > 0 else _SELL
             return self._sized_at_fill(asset_id, side, qty, weight, True, order)
-        return self._trade(_BUY if delta > 0 else _SELL, asset_id, qty, order)
+        return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
 
     def _sized_at_fill(
         self,
