@@ -165,17 +165,9 @@ class Strategy(SizingHelpers):
         if trail_amount is None and expire_at is None and options == _NO_OPTIONS:
             return self._submit(asset_id, _BUY, qty, limit, stop, tif, reason)
         request = order_request(
-            asset_id,
-            _BUY,
-            qty,
-            limit=limit,
-            stop=stop,
-            tif=tif,
-            reason=reason,
-            trail_percent=trail_percent,
-            trail_amount=trail_amount,
-            expire_at=expire_at,
-        )
+            asset_id, _BUY, qty, limit=limit, stop=stop, tif=tif, reason=reason,
+            trail_percent=trail_percent, trail_amount=trail_amount, expire_at=expire_at,
+        )  # fmt: skip
         return self._place(request, BracketLegs(*options[:4]))
 
     def sell(
@@ -201,17 +193,9 @@ class Strategy(SizingHelpers):
         if trail_amount is None and expire_at is None and options == _NO_OPTIONS:
             return self._submit(asset_id, _SELL, qty, limit, stop, tif, reason)
         request = order_request(
-            asset_id,
-            _SELL,
-            qty,
-            limit=limit,
-            stop=stop,
-            tif=tif,
-            reason=reason,
-            trail_percent=trail_percent,
-            trail_amount=trail_amount,
-            expire_at=expire_at,
-        )
+            asset_id, _SELL, qty, limit=limit, stop=stop, tif=tif, reason=reason,
+            trail_percent=trail_percent, trail_amount=trail_amount, expire_at=expire_at,
+        )  # fmt: skip
         return self._place(request, BracketLegs(*options[:4]))
 
     def oco(self, *legs: OrderRequest) -> OrderGroup:

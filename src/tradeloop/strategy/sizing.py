@@ -58,12 +58,7 @@ class SizingHelpers:
     ) -> Order | None:
         """Buy ``percent`` of portfolio value worth of ``asset_id``; None if that is < 1 share.
         ``sizing="fill"`` sizes at the fill price (see the module docstring)."""
-        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
-        if qty <= 0:
-            return None
-        if _at_fill(sizing):
-            return self._sized_at_fill(asset_id, _BUY, qty, percent, False, order)
-        return self.buy(asset_id, qty, **order)
+        return self._percent_of_equity(_BUY, asset_id, percent, price, sizing, order)
 
     def sell_percent(
         self,
@@ -75,12 +70,7 @@ class SizingHelpers:
     ) -> Order | None:
         """Sell ``percent`` of portfolio value worth of ``asset_id``; None if < 1 share.
         ``sizing="fill"`` sizes at the fill price (see the module docstring)."""
-        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
-        if qty <= 0:
-            return None
-        if _at_fill(sizing):
-            return self._sized_at_fill(asset_id, _SELL, qty, percent, False, order)
-        return self.sell(asset_id, qty, **order)
+        return self._percent_of_equity(_SELL, asset_id, percent, price, sizing, order)
 
     def close_position(self, asset_id: str, **order: Any) -> Order | None:
         """Cancel the asset's open orders and flatten it with a market order; None if flat."""
@@ -210,6 +200,25 @@ class SizingHelpers:
             side = _BUY if delta > 0 else _SELL
             return self._sized_at_fill(asset_id, side, qty, weight, True, order)
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
+
+    def _percent_of_equity(
+        self,
+        side: Side,
+        asset_id: str,
+        percent: float,
+        price: float | None,
+        sizing: str,
+        order: Mapping[str, Any],
+    ) -> Order | None:
+        """``percent`` of portfolio value worth of ``asset_id``, bought or sold."""
+        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
+        if qty <= 0:
+            return None
+        if _at_fill(sizing):
+            return self._sized_at_fill(asset_id, side, qty, percent, False, order)
+        return (
+            self.buy(asset_id, qty, **order) if side is _BUY else self.sell(asset_id, qty, **order)
+        )
 
     def _sized_at_fill(
         self,
