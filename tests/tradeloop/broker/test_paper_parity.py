@@ -12,6 +12,7 @@ import pytest
 
 from tradeloop import (
     Engine,
+    Margin,
     MarketEvent,
     PaperBroker,
     ReplayFeed,
@@ -55,6 +56,9 @@ class Entries(Strategy):
 
     def on_order(self, order: Any) -> None:
         self.told.append((order.id, order.status.value, order.qty, order.message))
+
+    def on_margin_call(self, call: Any) -> None:
+        self.told.append((-1, "margin_call", call.equity, str(call.shorts)))
 
 
 def _buy(s: Strategy, e: MarketEvent) -> Any:
@@ -120,10 +124,11 @@ def _run_both(
         feed: Any = BARS if broker_type is SimulationBroker else ReplayFeed(BARS)
         risk = risk_factory() if risk_factory is not None else None
         Engine(feed, strategy, broker, risk=risk).run()
-        fills = [
+        fills: list[Any] = [
             (f.ts_ns, f.asset_id, f.side, f.qty, f.price, f.commission, f.reason)
             for f in broker.fills
         ]
+        fills += [(c.ts_ns, c.asset_id, c.amount, c.reason) for c in broker.book.charges]
         outcomes.append((fills, strategy.told))
     return outcomes[0], outcomes[1]
 
@@ -147,4 +152,21 @@ def test_risk_exit_cancelling_resting_exits_matches_on_paper() -> None:
         PLACES["bracket_prices"], risk=lambda: RiskManager().add_rule(StopLoss(0.01))
     )
     assert any("risk exit" in told[3] for told in replay[1])
+    assert paper == replay
+
+
+def test_shorts_with_margin_calls_and_borrow_fees_match_on_paper() -> None:
+    # a tight maintenance (95 % of the shorts' value) so that calls happen in 160 bars
+    margin = Margin(initial=1.0, maintenance=0.95, borrow_rate=0.5, liquidate=True)
+    short = (lambda s, e: s.sell_percent(e.asset_id, 0.45), lambda s, e: None)  # held on
+    replay, paper = _run_both(short, allow_short=True, margin=margin)
+    assert any(told[1] == "margin_call" for told in replay[1])
+    assert any(fill[-1] == "borrow_fee" for fill in replay[0])
+    assert paper == replay
+
+
+def test_day_orders_by_exchange_session_match_on_paper() -> None:
+    day_limit = (lambda s, e: s.buy(e.asset_id, 10, limit=e.close * 0.995, tif="day"), None)
+    replay, paper = _run_both(day_limit, calendar="XNYS")
+    assert any(told[1] == "expired" for told in replay[1])
     assert paper == replay
