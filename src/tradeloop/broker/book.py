@@ -438,6 +438,8 @@ class OrderBook:
         for order in self.orders:
             if order.is_open:
                 self.open_by_asset.setdefault(order.asset_id, []).append(order)
+            if order.group is not None:
+                self.n_groups = max(self.n_groups, order.group.id)
         self._reserve = dict(reserve)
         self._reserved_total = reserved_total
         self.marks.update(marks)

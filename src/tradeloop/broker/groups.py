@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradeloop.broker.orders import Order, OrderRequest
 from tradeloop.errors import OrderError
@@ -29,7 +29,14 @@ from tradeloop.events import OrderStatus, OrderType
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
 
-__all__ = ["OrderGroup", "after_close", "after_fill", "place_group"]
+__all__ = [
+    "OrderGroup",
+    "after_close",
+    "after_fill",
+    "order_extras",
+    "place_group",
+    "restore_extras",
+]
 
 _EPS = 1e-9
 _HELD, _CANCELLED = OrderStatus.HELD, OrderStatus.CANCELLED
@@ -47,6 +54,7 @@ class OrderGroup:
     oco: bool = False  # the legs cancel each other
     qty: float = 0.0  # the legs' shared quantity (an OCO without a parent)
     matched_ns: int = -1  # when the legs were last matched: once a bar, whichever comes first
+    venue_class: str = ""  # live: the venue's native order class carrying the group, if any
 
     @property
     def orders(self) -> list[Order]:
@@ -146,3 +154,62 @@ def _check_shape(parent: OrderRequest | None, legs: Sequence[OrderRequest], oco:
                 raise OrderError(
                     f"a leg priced from the fill is a stop or a limit, not {leg.order_type}"
                 )
+
+
+# -- what a journal keeps of the orders that are more than plain ones -------------------------
+
+_EXTRA_FIELDS = (
+    "trail_amount",
+    "trail_percent",
+    "trail_ref",
+    "expire_at_ns",
+    "fill_percent",
+    "fill_target",
+    "reduce_only",
+    "from_fill",
+)
+
+
+def order_extras(order: Order) -> dict[str, Any] | None:
+    """The options and group links of a special order, as plain values (None if plain)."""
+    if not order.special:
+        return None
+    extras: dict[str, Any] = {name: getattr(order, name) for name in _EXTRA_FIELDS}
+    group = order.group
+    if group is not None:
+        extras["group"] = {
+            "id": group.id,
+            "kind": group.kind,
+            "parent": group.parent.id if group.parent is not None else None,
+            "legs": [leg.id for leg in group.legs],
+            "oco": group.oco,
+            "qty": group.qty,
+            "venue_class": group.venue_class,
+        }
+    return extras
+
+
+def restore_extras(orders: Sequence[Order], extras: dict[int, dict[str, Any]]) -> None:
+    """Give restored ``orders`` (ids from 1, in order) back their options and groups."""
+    groups: dict[int, OrderGroup] = {}
+    for order_id, values in extras.items():
+        order = orders[order_id - 1]
+        order.special = True
+        for name in _EXTRA_FIELDS:
+            setattr(order, name, values.get(name, getattr(order, name)))
+        link = values.get("group")
+        if link is None:
+            continue
+        group = groups.get(link["id"])
+        if group is None:
+            parent = link["parent"]
+            group = groups[link["id"]] = OrderGroup(
+                link["id"],
+                link["kind"],
+                orders[parent - 1] if parent is not None else None,
+                [orders[leg - 1] for leg in link["legs"]],
+                oco=link["oco"],
+                qty=link["qty"],
+                venue_class=link.get("venue_class", ""),
+            )
+        order.group = group

@@ -85,7 +85,6 @@ class LiveBroker(BookFront):
         self.book.activation_listeners.append(self._send_later)
         self.book.cancel_linked = self._cancel_linked
         self.native_classes = frozenset(getattr(client, "native_order_classes", ()))
-        self._native: dict[int, str] = {}  # group id -> the venue's order class for it
 
     # -- the strategy's side -------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class LiveBroker(BookFront):
         group = place_group(self.book, parent, legs, oco)
         order_class = native_class(group, self.native_classes)
         if order_class and group.orders[0].is_open:
-            self._native[group.id] = order_class
+            group.venue_class = order_class
             head = group.orders[0]
             self._register(head)
             for order in group.orders[1:]:
@@ -152,12 +151,12 @@ class LiveBroker(BookFront):
     def _send_later(self, order: Order) -> None:
         """An order that became live after its submission (an OTO child): send it, unless
         the venue holds it already (a native group)."""
-        if order.group is None or order.group.id not in self._native:
+        if order.group is None or not order.group.venue_class:
             self.outbox.append(order)
 
     def _cancel_linked(self, order: Order, message: str) -> None:
         """An OCO sibling after a leg filled: a native group's venue cancels it itself."""
-        if order.group is not None and order.group.id in self._native:
+        if order.group is not None and order.group.venue_class:
             self.book.close(order, OrderStatus.CANCELLED, f"{message} (cancelled by the venue)")
         else:
             self.cancel(order.id, message)
@@ -204,7 +203,7 @@ class LiveBroker(BookFront):
                 break
             cid = order.client_order_id
             group = order.group
-            order_class = self._native.get(group.id, "") if group is not None else ""
+            order_class = group.venue_class if group is not None else ""
             request = (
                 group_venue_order(group, order_class)
                 if group is not None and order_class
