@@ -8,10 +8,7 @@ Admission, in this order, when an order is placed:
 
 1. the pre-trade gate of a paper or live run (``tradeloop.risk.gate``): yes or no;
 2. the risk guards (``RiskManager``'s ``pre_trade_checks``): they may cut the quantity;
-3. the cash check: a buy must fit the cash left after every open order (pending sells that
-   reduce a long count as proceeds), estimated at the reference price (limit, stop, or the
-   latest close) with the cost models' slippage and commission; selling more than is held
-   (and not already being sold) is refused unless ``allow_short``.
+3. the cash, margin and shorting check (``broker.admission`` states the rules).
 
 A refusal is a rejected order with the reason, never an exception (an order that cannot be
 an order, a negative quantity say, raises ``OrderError``). Every order gets its client order
@@ -25,10 +22,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker import groups
+from tradeloop.broker.admission import cash_problem, pre_trade_problem
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.margin import Charge, Margin, free_cash
-from tradeloop.broker.orders import Order, OrderRequest
+from tradeloop.broker.orders import Order, OrderRequest, start_trail
 from tradeloop.broker.validation import validate_order, validate_request
 from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
@@ -98,7 +96,7 @@ class OrderBook:
         self.margin: Margin | None = None  # shorts' margin (``broker.margin``), if checked
         self.charges: list[Charge] = []  # cash taken outside fills (borrow fees)
         self._reserve: dict[int, float] = {}
-        self._reserved_total = 0.0
+        self.reserved_total = 0.0
 
     # -- what a strategy may ask --------------------------------------------------------------
 
@@ -149,11 +147,11 @@ class OrderBook:
 
     def buying_power_reserved(self) -> float:
         """The running total of ``reserved()``, exactly as the admission check uses it."""
-        return self._reserved_total
+        return self.reserved_total
 
     def buying_power(self) -> float:
         """Cash minus what open orders will need (plus what pending reducing sells bring)."""
-        return self.spendable() - self._reserved_total
+        return self.spendable() - self.reserved_total
 
     def spendable(self) -> float:
         """The cash a buy may spend: all of it, or with margin the cash not tied to shorts."""
@@ -213,27 +211,7 @@ class OrderBook:
         stop, good-till-date, sizing at the fill, reduce-only, a group). ``held``: an OTO
         child that waits for its parent's fill (see ``activate``)."""
         validate_request(request, self.fractional)
-        order = Order(
-            id=len(self.orders) + 1,
-            asset_id=request.asset_id,
-            side=request.side,
-            qty=float(request.qty),
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            tif=request.tif,
-            submitted_ts_ns=self.now_ns,
-            reason=request.reason,
-            special=True,
-            trail_amount=request.trail_amount,
-            trail_percent=request.trail_percent,
-            expire_at_ns=request.expire_at_ns,
-            fill_percent=request.fill_percent,
-            fill_target=request.fill_target,
-            reduce_only=request.reduce_only,
-            from_fill=request.from_fill,
-            group=group,
-        )
+        order = Order.from_request(len(self.orders) + 1, request, self.now_ns, group)
         self.orders.append(order)
         if held:
             order.status = _HELD
@@ -242,7 +220,10 @@ class OrderBook:
             if self.order_listeners:
                 self.tell(order)
             return order
-        if order.order_type is _TRAIL and not self._start_trail(order):
+        mark = self.marks.get(order.asset_id)
+        if order.order_type is _TRAIL and mark is not None:
+            start_trail(order, mark)
+        elif order.order_type is _TRAIL:
             order.status = _REJECTED
             order.message = (
                 f"no price known for {order.asset_id!r} yet to start the trailing stop from; "
@@ -256,9 +237,9 @@ class OrderBook:
         """Make a held order live (its parent filled): reduce-only legs skip admission,
         others pass the cash and shorting check now."""
         order.status = _ACCEPTED
-        if order.order_type is _TRAIL:
-            self._start_trail(order)
-        problem = "" if order.reduce_only else self._admission_problem(order)
+        if order.order_type is _TRAIL and order.group is not None and order.group.parent:
+            start_trail(order, order.group.parent.avg_fill_price)
+        problem = "" if order.reduce_only else cash_problem(self, order)
         if problem:
             order.status = _REJECTED
             order.message = problem
@@ -274,8 +255,8 @@ class OrderBook:
         """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
-            or self._pre_trade(order)
-            or self._admission_problem(order)
+            or pre_trade_problem(self, order)
+            or cash_problem(self, order)
         )
         if self.mint_client_id is not None:
             order.client_order_id = self.mint_client_id(order)
@@ -288,20 +269,6 @@ class OrderBook:
         if self.order_listeners:
             self.tell(order)
         return order
-
-    def _start_trail(self, order: Order) -> bool:
-        """Set a trailing stop's first level from the latest close; False if there is none."""
-        mark = self.marks.get(order.asset_id)
-        if mark is None:
-            return False
-        order.trail_ref = mark
-        sign = order.side_sign  # a sell trails below the price, a buy above it
-        if order.trail_amount is not None:
-            order.stop_price = mark + sign * order.trail_amount
-        else:
-            assert order.trail_percent is not None
-            order.stop_price = mark * (1.0 + sign * order.trail_percent)
-        return True
 
     def _cancel_linked(self, order: Order, message: str) -> None:
         self.cancel(order.id, message)
@@ -385,7 +352,7 @@ class OrderBook:
             order.status = _PARTIAL
             reserved = self._reserve.get(order.id)
             if reserved is not None:
-                self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
+                self.set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
             if self.order_listeners:
                 self.tell(order)
         for listener in self.fill_listeners:
@@ -441,103 +408,16 @@ class OrderBook:
             if order.group is not None:
                 self.n_groups = max(self.n_groups, order.group.id)
         self._reserve = dict(reserve)
-        self._reserved_total = reserved_total
+        self.reserved_total = reserved_total
         self.marks.update(marks)
 
-    # -- admission ------------------------------------------------------------------------------
-
-    def _pre_trade(self, order: Order) -> str:
-        """Run the risk guards; they may cut the quantity (noted) or refuse the order."""
-        if not self.pre_trade_checks:
-            return ""
-        ref = self.reference_price(order)
-        if ref is None:
-            return ""
-        notes = []
-        for check in self.pre_trade_checks:
-            allowed, message = check(self, order.asset_id, order.side, order.qty, ref)
-            if message:
-                notes.append(message)
-            if allowed <= 0:
-                return "; ".join(notes) or "refused by a pre-trade check"
-            order.qty = min(order.qty, allowed)
-        order.message = "; ".join(notes)
-        return ""
-
-    def _admission_problem(self, order: Order) -> str:
-        held = self.position(order.asset_id)
-        open_here = self.open_by_asset.get(order.asset_id)
-        pending_sells = pending_buys = 0.0
-        if open_here:
-            group = order.group
-            for other in open_here:
-                if group is not None and other.group is group:
-                    continue  # one of an OCO's legs fills, not all: count the order once
-                if other.side is _SELL:
-                    pending_sells += other.remaining
-                else:
-                    pending_buys += other.remaining
-        ref = self.reference_price(order)
-        if order.reduce_only:
-            return ""  # capped at the position when it fills: never a short, never cash
-        if order.side is _SELL:
-            sellable = held - pending_sells
-            if not self.allow_short and order.qty > sellable + EPS:
-                return (
-                    f"shorting disabled: sell {order.qty:g} but only {max(sellable, 0):g} held "
-                    "and not already being sold; pass allow_short=True to short"
-                )
-            reducing = min(order.qty, max(sellable, 0.0))
-            need = 0.0
-            if self.margin is not None and order.qty > reducing + EPS:
-                if ref is None:
-                    return f"no price known for {order.asset_id!r} yet to margin the short"
-                need = self.margin.initial * (order.qty - reducing) * ref
-                available = self.spendable() - self._reserved_total
-                if need > available + EPS:
-                    return (
-                        f"margin: shorting {order.qty - reducing:g} at ~{ref:,.4f} needs "
-                        f"{need:,.2f} ({self.margin.initial:.0%}), {available:,.2f} free"
-                    )
-            if ref is not None and (reducing > 0 or need):
-                self._set_reserve(order.id, need - reducing * ref)
-            return ""
-        if ref is None:
-            return (
-                f"no price known for {order.asset_id!r} yet to size the cash check; give a "
-                "limit price or trade after its first bar"
-            )
-        covering = min(order.qty, max(-(held + pending_buys), 0.0))
-        est_price = self.slippage_model.price(1, ref, order.qty, math.inf)
-        need = (order.qty - covering) * est_price + self.commission_model.commission(
-            order.qty, est_price
-        )
-        cash = self.portfolio.cash if self.margin is None else self.spendable()
-        available = cash - self._reserved_total
-        if order.fill_percent is not None and available > 0:
-            need = min(need, available)  # sized at the fill, within the cash there is then
-        if need > available + EPS and order.qty > covering + EPS:  # covering is never blocked
-            return (
-                f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
-                f"{available:,.2f} available after open orders"
-            )
-        self._set_reserve(order.id, need)
-        return ""
-
-    def reference_price(self, order: Order) -> float | None:
-        """The price an order is sized and checked at: its limit, its stop, or the mark."""
-        if order.order_type is _LIMIT or order.order_type is _STOP_LIMIT:
-            return order.limit_price
-        if order.order_type is _STOP or order.order_type is _TRAIL:
-            return order.stop_price
-        return self.marks.get(order.asset_id)
-
-    def _set_reserve(self, order_id: int, amount: float) -> None:
-        self._reserved_total += amount - self._reserve.get(order_id, 0.0)
+    def set_reserve(self, order_id: int, amount: float) -> None:
+        """Hold back ``amount`` of cash for an open order (negative: proceeds it brings)."""
+        self.reserved_total += amount - self._reserve.get(order_id, 0.0)
         self._reserve[order_id] = amount
 
     def _drop_reserve(self, order_id: int) -> None:
         amount = self._reserve.pop(order_id, None)
         if amount is not None:
             # reset exactly when nothing is reserved, so rounding never accumulates
-            self._reserved_total = self._reserved_total - amount if self._reserve else 0.0
+            self.reserved_total = self.reserved_total - amount if self._reserve else 0.0

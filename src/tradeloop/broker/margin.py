@@ -22,11 +22,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
 from tradeloop.portfolio import Position
 
-__all__ = ["Charge", "Margin", "MarginCall", "borrow_fee", "free_cash", "short_value"]
+if TYPE_CHECKING:
+    from tradeloop.broker.book import OrderBook
+
+_DAY_NS = 86_400 * 1_000_000_000
+_EPS = 1e-9
+
+__all__ = ["Charge", "Margin", "MarginCall", "borrow_fee", "free_cash", "settle", "short_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +101,24 @@ def free_cash(
 def borrow_fee(margin: Margin, value: float, days: int) -> float:
     """The fee for holding shorts worth ``value`` for ``days`` days."""
     return margin.borrow_rate / 365.0 * value * days
+
+
+def settle(book: OrderBook, margin: Margin, fee_day: int | None) -> tuple[MarginCall | None, int]:
+    """At the end of a timestamp: charge the borrow fees of the days since ``fee_day`` (the
+    UTC day last charged), then the call if equity is below maintenance (or below zero).
+    Returns the call (or None) and the day charged up to."""
+    positions = book.portfolio.positions
+    day = book.now_ns // _DAY_NS
+    shorts = {a: p.qty for a, p in positions.items() if p.qty < 0}
+    if not shorts and book.portfolio.cash >= 0:
+        return None, day  # nothing borrowed, nothing owed
+    if margin.borrow_rate and fee_day is not None and day > fee_day:
+        for asset_id, qty in shorts.items():
+            value = -qty * book.marks.get(asset_id, positions[asset_id].avg_price)
+            book.charge(asset_id, borrow_fee(margin, value, day - fee_day), "borrow_fee")
+    requirement = margin.maintenance * short_value(positions, book.marks)
+    equity = book.equity()
+    if equity >= requirement - _EPS:
+        return None, day
+    when = book.now if book.now is not None else utc_datetime(book.now_ns)
+    return MarginCall(when, book.now_ns, equity, requirement, shorts), day

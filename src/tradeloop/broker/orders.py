@@ -14,7 +14,15 @@ from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 if TYPE_CHECKING:
     from tradeloop.broker.groups import OrderGroup
 
-__all__ = ["Order", "OrderRequest", "largest_fitting", "match_price", "net_remaining", "ratchet"]
+__all__ = [
+    "Order",
+    "OrderRequest",
+    "largest_fitting",
+    "match_price",
+    "net_remaining",
+    "ratchet",
+    "start_trail",
+]
 
 # Enum members bound once: attribute access on an Enum class is slow on Python 3.11.
 _BUY, _SELL = Side.BUY, Side.SELL
@@ -62,6 +70,33 @@ class Order:
     reduce_only: bool = False  # fills only what reduces the position (bracket exits)
     from_fill: float | None = None  # a leg priced at parent fill × (1 + from_fill)
     group: OrderGroup | None = None
+
+    @classmethod
+    def from_request(
+        cls, order_id: int, request: OrderRequest, now_ns: int, group: OrderGroup | None
+    ) -> Order:
+        """A new (special) order as ``request`` describes it."""
+        return cls(
+            id=order_id,
+            asset_id=request.asset_id,
+            side=request.side,
+            qty=float(request.qty),
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            tif=request.tif,
+            submitted_ts_ns=now_ns,
+            reason=request.reason,
+            special=True,
+            trail_amount=request.trail_amount,
+            trail_percent=request.trail_percent,
+            expire_at_ns=request.expire_at_ns,
+            fill_percent=request.fill_percent,
+            fill_target=request.fill_target,
+            reduce_only=request.reduce_only,
+            from_fill=request.from_fill,
+            group=group,
+        )
 
     @property
     def remaining(self) -> float:
@@ -139,6 +174,17 @@ def match_price(
     if (high >= stop) if buy else (low <= stop):
         return _stop_limit_intrabar(buy, stop, limit, close), True
     return None, False
+
+
+def start_trail(order: Order, price: float) -> None:
+    """Start a trailing stop from ``price`` (the latest close when it is placed, or its
+    parent's fill price): a sell at price − amount (or × (1 − percent)), a buy above."""
+    order.trail_ref = price
+    sign = order.side_sign  # a sell trails below the price, a buy above it
+    if order.trail_amount is not None:
+        order.stop_price = price + sign * order.trail_amount
+    else:
+        order.stop_price = price * (1.0 + sign * _pct(order))
 
 
 def ratchet(order: Order, price: float) -> None:

@@ -27,10 +27,8 @@ first), else a stop (the bar cannot say which level came first, and the worse ou
 honest assumption, as the risk rules do), else the earlier order; the others are then
 cancelled or resized by the group (``broker.groups``). A bracket's exits, activated by an
 entry filled at the bar's open, are matched on that same bar (its range trades after the
-open); activated by a fill inside the bar, from the next bar. An order sized at the fill
-(``fill_percent``) gets its quantity at its fill price: the largest whose cost, commission
-included, fits in the fraction of equity (for a target: the trade to the target position).
-A reduce-only order fills only what reduces the position.
+open); activated by a fill inside the bar, from the next bar. An order sized at the fill, and a
+reduce-only one, get their quantity at the fill (``broker.fill_sizing``).
 """
 
 from __future__ import annotations
@@ -42,12 +40,12 @@ from datetime import datetime
 from tradeloop.broker.base import Bar, BarSource
 from tradeloop.broker.book import EPS, OrderBook
 from tradeloop.broker.costs import CommissionModel, SlippageModel
+from tradeloop.broker.fill_sizing import size_at_fill
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
-from tradeloop.broker.margin import Margin, MarginCall, borrow_fee, short_value
+from tradeloop.broker.margin import Margin, MarginCall, settle
 from tradeloop.broker.orders import Order, OrderRequest, largest_fitting, match_price, ratchet
 from tradeloop.broker.sessions import sessions_for
-from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 
@@ -241,36 +239,17 @@ class SimulationBroker(BookFront):
             self._check_margin(self.book.margin)
 
     def _check_margin(self, margin: Margin) -> None:
-        """Charge borrow fees for the days since the last charge, then check maintenance:
-        below it, a ``MarginCall`` (and with ``liquidate``, orders buying the shorts back)."""
-        book = self.book
-        positions = book.portfolio.positions
-        day = book.now_ns // _DAY_NS
-        shorts = {a: p.qty for a, p in positions.items() if p.qty < 0}
-        if not shorts and book.portfolio.cash >= 0:
-            self._fee_day = day  # nothing borrowed, nothing owed
+        """Borrow fees and maintenance (``broker.margin.settle``): a call is told to the
+        listeners, and with ``liquidate`` every short gets a buy-back order."""
+        call, self._fee_day = settle(self.book, margin, self._fee_day)
+        if call is None:
             return
-        if margin.borrow_rate and self._fee_day is not None and day > self._fee_day:
-            for asset_id, qty in shorts.items():
-                value = -qty * book.marks.get(asset_id, positions[asset_id].avg_price)
-                book.charge(asset_id, borrow_fee(margin, value, day - self._fee_day), "borrow_fee")
-        self._fee_day = day
-        requirement = margin.maintenance * short_value(positions, book.marks)
-        equity = book.equity()
-        if equity >= requirement - EPS:
-            return
-        call = MarginCall(
-            book.now if book.now is not None else utc_datetime(book.now_ns),
-            book.now_ns,
-            equity,
-            requirement,
-            shorts,
-        )
         self.margin_calls.append(call)
         for listener in self.margin_listeners:
             listener(call)
         if margin.liquidate:
-            for asset_id in shorts:
+            book = self.book
+            for asset_id in call.shorts:
                 covering = any(o.reason == "margin_call" for o in book.open_orders(asset_id))
                 if not covering and book.position(asset_id) < 0:
                     self.submit(asset_id, _BUY, -book.position(asset_id), reason="margin_call")
@@ -329,47 +308,13 @@ class SimulationBroker(BookFront):
             if leg.is_open and leg.order_type is _TRAIL:
                 ratchet(leg, bar[1] if leg.side is not _BUY else bar[2])
 
-    def _size_at_fill(self, order: Order, base_price: float) -> bool:
-        """Give an order sized at the fill its quantity, and cap a reduce-only order at the
-        position; False (and the order cancelled) when nothing is left to trade."""
-        book = self.book
-        held = book.position(order.asset_id)
-        sign = order.side_sign
-        if order.fill_percent is not None and order.filled_qty == 0:
-            price = book.slippage_model.price(sign, base_price, 1.0, math.inf)
-            value = abs(order.fill_percent) * book.equity()
-            qty = self._qty_for_value(value, price)
-            if order.fill_target:
-                target = math.copysign(qty, order.fill_percent)
-                delta = target - held
-                qty = abs(delta) if delta * sign > 0 else 0.0
-            order.fill_percent = None  # sized once, at its first fill
-            if qty <= 0:
-                book.close(order, _CANCELLED, f"sized to nothing at the fill price {price:g}")
-                return False
-            order.qty = qty
-        if order.reduce_only:
-            reducible = max(-sign * held, 0.0)
-            if reducible <= EPS:
-                book.close(order, _CANCELLED, "reduce-only: no position left to reduce")
-                return False
-            order.qty = min(order.qty, order.filled_qty + reducible)
-        return True
-
-    def _qty_for_value(self, value: float, price: float) -> float:
-        """The largest quantity whose cost at ``price``, commission included, fits ``value``."""
-        commission = self.book.commission_model.commission
-        rough = value / price if self.book.fractional else math.floor(value / price + EPS)
-        return largest_fitting(
-            rough,
-            lambda q: q * price + (commission(q, price) if q > 0 else 0.0) <= value + EPS,
-            self.book.fractional,
-        )
-
     def _execute(self, order: Order, base_price: float, bar: Bar) -> None:
         book = self.book
-        if order.special and not self._size_at_fill(order, base_price):
-            return
+        if order.special:
+            problem = size_at_fill(book, order, base_price)
+            if problem:
+                book.close(order, _CANCELLED, problem)
+                return
         slippage, commission_model = book.slippage_model, book.commission_model
         sign = order.side_sign
         volume = bar[4]
