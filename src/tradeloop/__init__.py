@@ -14,6 +14,8 @@ from tradeloop.broker import (
     SimulationBroker,
     VolumeShareSlippage,
 )
+from tradeloop.broker.margin import Margin, MarginCall
+from tradeloop.broker.orders import OrderRequest
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data import (
     CallableFeatureProvider,
@@ -39,6 +41,7 @@ from tradeloop.risk.gate import GateLimits, PreTradeGate
 from tradeloop.setup import Setup
 from tradeloop.strategy import FixedSizer, PercentSizer, Rule, SignalStrategy, Strategy
 from tradeloop.strategy.declarative import CompileFallbackWarning
+from tradeloop.strategy.requests import order_request
 from tradeloop.stream.replay import ReplayFeed
 
 if TYPE_CHECKING:
@@ -89,8 +92,11 @@ __all__ = [
     "HistoricalFeed",
     "LiveBroker",
     "LiveRuntime",
+    "Margin",
+    "MarginCall",
     "MarketEvent",
     "OrderError",
+    "OrderRequest",
     "PaperBroker",
     "PerShareCommission",
     "PercentCommission",
@@ -113,6 +119,7 @@ __all__ = [
     "VolumeShareSlippage",
     "WalkForwardResult",
     "WebSocketFeed",
+    "order_request",
     "sweep",
     "walk_forward",
 ]

@@ -49,7 +49,10 @@ class Engine:
     ``Setup`` that brings the strategy with its parameters, risk manager, features, context
     and costs (any of them given here too overrides the setup's).
     Broker settings (``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
-    ``allow_short``, ``fractional``) build a ``SimulationBroker``; or pass ``broker=``.
+    ``allow_short``, ``fractional``, ``cash_shortfall``, ``calendar``) build a
+    ``SimulationBroker``; or pass ``broker=``. Metrics annualise by ``periods_per_year``; left
+    out, by the broker's calendar (its sessions a year over the run: ~252 for ``"XNYS"``,
+    365 for ``"24/7"``), else 252.
     ``context`` is market-wide data (``Context`` or anything ``Context`` accepts);
     ``features`` a feature provider whose per-asset features become signals and whose
     market-wide features become context (a ``RiskManager(provider)`` given no other provider
@@ -82,6 +85,8 @@ class Engine:
         fill_timing: str | None = None,
         allow_short: bool | None = None,
         fractional: bool | None = None,
+        cash_shortfall: str | None = None,
+        calendar: str | Mapping[str, str] | None = None,
         periods_per_year: float | None = None,
         progress: bool | None = None,
     ) -> None:
@@ -115,6 +120,8 @@ class Engine:
                 "fill_timing": fill_timing,
                 "allow_short": allow_short,
                 "fractional": fractional,
+                "cash_shortfall": cash_shortfall,
+                "calendar": calendar,
             }.items()
             if v is not None
         }
@@ -145,7 +152,8 @@ class Engine:
         else:
             self.context = context if isinstance(context, Context) else Context(context)
             self.context_names = self.context.names
-        self.periods_per_year = 252.0 if periods_per_year is None else float(periods_per_year)
+        # None: by the broker's calendar (results.build), else 252
+        self.periods_per_year = None if periods_per_year is None else float(periods_per_year)
         self.progress = progress
         self._ran = False
 

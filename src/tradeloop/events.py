@@ -48,14 +48,17 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(StrEnum):
     DAY = "day"
     GTC = "gtc"
+    GTD = "gtd"  # good till a date: ``expire_at``
 
 
 class OrderStatus(StrEnum):
+    HELD = "held"  # a child of an OTO/bracket waiting for its parent to fill
     ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"

@@ -42,6 +42,8 @@ BROKER_OPTIONS = (
     "fill_timing",
     "allow_short",
     "fractional",
+    "cash_shortfall",
+    "calendar",
 )
 
 
@@ -60,6 +62,8 @@ class Setup:
     fill_timing: str | None = None
     allow_short: bool | None = None
     fractional: bool | None = None
+    cash_shortfall: str | None = None
+    calendar: str | Mapping[str, str] | None = None
     periods_per_year: float | None = None
 
     def __post_init__(self) -> None:

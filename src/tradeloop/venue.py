@@ -27,6 +27,38 @@ The rules every client keeps:
   myTrades, Alpaca account activities): what a restart missed.
 - ``start()`` connects what needs connecting (time offset, the executions stream);
   ``close()`` releases it.
+
+Order kinds and groups (all optional: a plain order leaves every new field at its default,
+so an adapter that ignores them keeps working for plain orders):
+
+- a trailing stop has ``order_type=TRAILING_STOP`` and ``trail_amount`` or ``trail_percent``
+  (a fraction: 0.03 is 3 %); a good-till-date order ``tif=GTD`` and ``expire_at_ns``. A
+  client that cannot send one raises ``OrderRejectedError`` saying so (never sends a plain
+  order in its place).
+- a client may declare ``native_order_classes`` (a set of ``"bracket"``, ``"oco"``,
+  ``"oto"``). For those, ``LiveBroker`` sends a whole group as ONE ``VenueOrder`` with
+  ``order_class`` set: the parent's fields (an OCO: its first leg's), ``take_profit_limit``,
+  ``stop_loss_stop`` (and ``stop_loss_limit`` for a stop-limit stop leg), and
+  ``leg_client_order_ids`` (stop leg first, then target) plus ``list_client_order_id``;
+  the venue then triggers and cancels the legs itself, and every leg's fill must come back
+  as an ``Execution`` under that leg's client order id. What each adapter sends:
+
+  - Alpaca (``POST /v2/orders``): ``type=trailing_stop`` with ``trail_percent`` (in
+    percent: 100 × the fraction) or ``trail_price``; ``order_class=bracket|oco|oto`` with
+    ``take_profit.limit_price`` and ``stop_loss.stop_price`` (``stop_loss.limit_price``);
+    the legs' ids are the venue's, so the adapter maps them to ``leg_client_order_ids``
+    from the order's ``legs`` in the response and in ``trade_updates``. Alpaca has no GTD:
+    refuse it.
+  - Binance spot: an OCO is ``POST /api/v3/orderList/oco`` (``aboveType``/``belowType``,
+    ``abovePrice``, ``belowStopPrice``/``belowPrice``, ``listClientOrderId``,
+    ``aboveClientOrderId``/``belowClientOrderId`` from ``leg_client_order_ids``); a
+    bracket is ``POST /api/v3/orderList/otoco`` (working order + pending above/below; note
+    the pending pair goes out only once the working order is fully filled); a trailing stop
+    is a ``STOP_LOSS`` with ``trailingDelta`` in basis points (10,000 × ``trail_percent``;
+    ``trail_amount`` is not expressible: refuse it).
+
+  Without native support the runtime emulates the group: it sends the working orders, a
+  child when its parent's fill comes in, and a cancel for an OCO sibling when a leg fills.
 """
 
 from __future__ import annotations
@@ -63,6 +95,16 @@ class VenueOrder:
     limit_price: float | None = None
     stop_price: float | None = None
     tif: TimeInForce = TimeInForce.GTC
+    # added for issue 13; the defaults describe a plain order (see the module docstring)
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    expire_at_ns: int | None = None
+    order_class: str = "simple"  # "simple", or a native "bracket" / "oco" / "oto"
+    take_profit_limit: float | None = None
+    stop_loss_stop: float | None = None
+    stop_loss_limit: float | None = None
+    leg_client_order_ids: tuple[str, ...] = ()
+    list_client_order_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from tradeloop.broker.orders import Order
+from tradeloop.broker.orders import Order, OrderRequest
 from tradeloop.events import Fill, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
 
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
+    from tradeloop.broker.groups import OrderGroup
 
 __all__ = [
     "Bar",
@@ -78,6 +79,16 @@ class Broker(Holdings, Protocol):
         tif: TimeInForce = TimeInForce.GTC,
         reason: str = "strategy",
     ) -> Order: ...
+
+    def submit_request(self, request: OrderRequest) -> Order:
+        """An order with options (trailing stop, good-till-date, sizing at the fill)."""
+        ...
+
+    def submit_group(
+        self, parent: OrderRequest | None, legs: list[OrderRequest], *, oco: bool
+    ) -> OrderGroup:
+        """An OCO (no parent), an OTO or a bracket (``tradeloop.broker.groups``)."""
+        ...
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool: ...
 

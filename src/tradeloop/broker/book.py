@@ -8,10 +8,7 @@ Admission, in this order, when an order is placed:
 
 1. the pre-trade gate of a paper or live run (``tradeloop.risk.gate``): yes or no;
 2. the risk guards (``RiskManager``'s ``pre_trade_checks``): they may cut the quantity;
-3. the cash check: a buy must fit the cash left after every open order (pending sells that
-   reduce a long count as proceeds), estimated at the reference price (limit, stop, or the
-   latest close) with the cost models' slippage and commission; selling more than is held
-   (and not already being sold) is refused unless ``allow_short``.
+3. the cash, margin and shorting check (``broker.admission`` states the rules).
 
 A refusal is a rejected order with the reason, never an exception (an order that cannot be
 an order, a negative quantity say, raises ``OrderError``). Every order gets its client order
@@ -24,15 +21,19 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from tradeloop.broker import groups
+from tradeloop.broker.admission import cash_problem, pre_trade_problem
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
-from tradeloop.broker.orders import Order
+from tradeloop.broker.margin import Charge, Margin, free_cash
+from tradeloop.broker.orders import Order, OrderRequest, start_trail
+from tradeloop.broker.validation import validate_order, validate_request
 from tradeloop.clock import utc_datetime
-from tradeloop.errors import ConfigError, OrderError
+from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
 
-__all__ = ["BookFront", "OrderBook"]
+__all__ = ["EPS", "OrderBook"]
 
 EPS = 1e-9
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
@@ -44,12 +45,13 @@ _FILLED, _PARTIAL, _CANCELLED, _REJECTED = (
     OrderStatus.CANCELLED,
     OrderStatus.REJECTED,
 )
-_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
-    OrderType.MARKET,
+_LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
     OrderType.LIMIT,
     OrderType.STOP,
     OrderType.STOP_LIMIT,
+    OrderType.TRAILING_STOP,
 )
+_HELD, _ACCEPTED = OrderStatus.HELD, OrderStatus.ACCEPTED
 
 
 class OrderBook:
@@ -84,8 +86,17 @@ class OrderBook:
         self.now_ns = 0
         self.now: datetime | None = None
         self.open_by_asset: dict[str, list[Order]] = {}
+        # how an order linked to a fill is cancelled (an OCO sibling): here at once; a
+        # LiveBroker sends the cancel to its venue instead
+        self.cancel_linked: Callable[[Order, str], object] = self._cancel_linked
+        # told of every order that becomes live later than its submission (an OTO child
+        # whose parent filled): a LiveBroker sends it
+        self.activation_listeners: list[Callable[[Order], None]] = []
+        self.n_groups = 0
+        self.margin: Margin | None = None  # shorts' margin (``broker.margin``), if checked
+        self.charges: list[Charge] = []  # cash taken outside fills (borrow fees)
         self._reserve: dict[int, float] = {}
-        self._reserved_total = 0.0
+        self.reserved_total = 0.0
 
     # -- what a strategy may ask --------------------------------------------------------------
 
@@ -136,11 +147,22 @@ class OrderBook:
 
     def buying_power_reserved(self) -> float:
         """The running total of ``reserved()``, exactly as the admission check uses it."""
-        return self._reserved_total
+        return self.reserved_total
 
     def buying_power(self) -> float:
         """Cash minus what open orders will need (plus what pending reducing sells bring)."""
-        return self.portfolio.cash - self._reserved_total
+        return self.spendable() - self.reserved_total
+
+    def spendable(self) -> float:
+        """The cash a buy may spend: all of it, or with margin the cash not tied to shorts."""
+        if self.margin is None:
+            return self.portfolio.cash
+        return free_cash(self.portfolio.cash, self.margin, self.portfolio.positions, self.marks)
+
+    def charge(self, asset_id: str, amount: float, reason: str) -> None:
+        """Take ``amount`` of cash outside a fill (a borrow fee), recorded in ``charges``."""
+        self.portfolio.cash -= amount
+        self.charges.append(Charge(self.now_ns, asset_id, amount, reason))
 
     # -- orders in ----------------------------------------------------------------------------
 
@@ -166,7 +188,7 @@ class OrderBook:
         side = side if type(side) is Side else Side(side)
         order_type = order_type if type(order_type) is OrderType else OrderType(order_type)
         tif = tif if type(tif) is TimeInForce else TimeInForce(tif)
-        validate_order(qty, order_type, limit_price, stop_price, self.fractional)
+        validate_order(qty, order_type, limit_price, stop_price, self.fractional, tif)
         order = Order(
             id=len(self.orders) + 1,
             asset_id=asset_id,
@@ -180,10 +202,61 @@ class OrderBook:
             reason=reason,
         )
         self.orders.append(order)
+        return self._admit(order)
+
+    def place_request(
+        self, request: OrderRequest, group: groups.OrderGroup | None = None, held: bool = False
+    ) -> Order:
+        """Admit or reject an order with the options a plain ``place`` has not (a trailing
+        stop, good-till-date, sizing at the fill, reduce-only, a group). ``held``: an OTO
+        child that waits for its parent's fill (see ``activate``)."""
+        validate_request(request, self.fractional)
+        order = Order.from_request(len(self.orders) + 1, request, self.now_ns, group)
+        self.orders.append(order)
+        if held:
+            order.status = _HELD
+            if self.mint_client_id is not None:
+                order.client_order_id = self.mint_client_id(order)
+            if self.order_listeners:
+                self.tell(order)
+            return order
+        mark = self.marks.get(order.asset_id)
+        if order.order_type is _TRAIL and mark is not None:
+            start_trail(order, mark)
+        elif order.order_type is _TRAIL:
+            order.status = _REJECTED
+            order.message = (
+                f"no price known for {order.asset_id!r} yet to start the trailing stop from; "
+                "trade after its first bar"
+            )
+            self.tell(order)
+            return order
+        return self._admit(order)
+
+    def activate(self, order: Order, message: str = "") -> None:
+        """Make a held order live (its parent filled): reduce-only legs skip admission,
+        others pass the cash and shorting check now."""
+        order.status = _ACCEPTED
+        if order.order_type is _TRAIL and order.group is not None and order.group.parent:
+            start_trail(order, order.group.parent.avg_fill_price)
+        problem = "" if order.reduce_only else cash_problem(self, order)
+        if problem:
+            order.status = _REJECTED
+            order.message = problem
+            self.tell(order)
+            return
+        order.message = message
+        self.open_by_asset.setdefault(order.asset_id, []).append(order)
+        self.tell(order)
+        for listener in self.activation_listeners:
+            listener(order)
+
+    def _admit(self, order: Order) -> Order:
+        """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
-            or self._pre_trade(order)
-            or self._admission_problem(order)
+            or pre_trade_problem(self, order)
+            or cash_problem(self, order)
         )
         if self.mint_client_id is not None:
             order.client_order_id = self.mint_client_id(order)
@@ -192,10 +265,13 @@ class OrderBook:
             order.message = problem
             self.tell(order)
             return order
-        self.open_by_asset.setdefault(asset_id, []).append(order)
+        self.open_by_asset.setdefault(order.asset_id, []).append(order)
         if self.order_listeners:
             self.tell(order)
         return order
+
+    def _cancel_linked(self, order: Order, message: str) -> None:
+        self.cancel(order.id, message)
 
     def place_exit(
         self, asset_id: str, qty: float, order_type: OrderType, reason: str, stop: float | None
@@ -267,27 +343,33 @@ class OrderBook:
         )
         order.filled_qty += qty
         self.fills.append(fill)
+        group = order.group
         if message:
-            self.close(order, _CANCELLED, message)
+            self.close(order, _CANCELLED, message, linked=False)
         elif order.remaining <= EPS:
-            self.close(order, _FILLED, "")
+            self.close(order, _FILLED, "", linked=False)
         else:
             order.status = _PARTIAL
             reserved = self._reserve.get(order.id)
             if reserved is not None:
-                self._set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
+                self.set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
             if self.order_listeners:
                 self.tell(order)
         for listener in self.fill_listeners:
             listener(fill)
+        if group is not None:
+            groups.after_fill(self, group, order)
         return fill
 
     def tell(self, order: Order) -> None:
         for listener in self.order_listeners:
             listener(order)
 
-    def close(self, order: Order, status: OrderStatus, message: str) -> None:
-        """End ``order`` with ``status`` (filled, cancelled, expired, rejected)."""
+    def close(
+        self, order: Order, status: OrderStatus, message: str, *, linked: bool = True
+    ) -> None:
+        """End ``order`` with ``status`` (filled, cancelled, expired, rejected); a group's
+        parent that ends unfilled takes its held children with it (``linked``)."""
         order.status = status
         if message:
             order.message = message
@@ -299,6 +381,8 @@ class OrderBook:
             orders.remove(order)
             if not orders:
                 del self.open_by_asset[order.asset_id]
+        if linked and order.group is not None:
+            groups.after_close(self, order.group, order)
 
     def restore(
         self,
@@ -321,220 +405,19 @@ class OrderBook:
         for order in self.orders:
             if order.is_open:
                 self.open_by_asset.setdefault(order.asset_id, []).append(order)
+            if order.group is not None:
+                self.n_groups = max(self.n_groups, order.group.id)
         self._reserve = dict(reserve)
-        self._reserved_total = reserved_total
+        self.reserved_total = reserved_total
         self.marks.update(marks)
 
-    # -- admission ------------------------------------------------------------------------------
-
-    def _pre_trade(self, order: Order) -> str:
-        """Run the risk guards; they may cut the quantity (noted) or refuse the order."""
-        if not self.pre_trade_checks:
-            return ""
-        ref = self.reference_price(order)
-        if ref is None:
-            return ""
-        notes = []
-        for check in self.pre_trade_checks:
-            allowed, message = check(self, order.asset_id, order.side, order.qty, ref)
-            if message:
-                notes.append(message)
-            if allowed <= 0:
-                return "; ".join(notes) or "refused by a pre-trade check"
-            order.qty = min(order.qty, allowed)
-        order.message = "; ".join(notes)
-        return ""
-
-    def _admission_problem(self, order: Order) -> str:
-        held = self.position(order.asset_id)
-        open_here = self.open_by_asset.get(order.asset_id)
-        pending_sells = pending_buys = 0.0
-        if open_here:
-            for other in open_here:
-                if other.side is _SELL:
-                    pending_sells += other.remaining
-                else:
-                    pending_buys += other.remaining
-        ref = self.reference_price(order)
-        if order.side is _SELL:
-            sellable = held - pending_sells
-            if not self.allow_short and order.qty > sellable + EPS:
-                return (
-                    f"shorting disabled: sell {order.qty:g} but only {max(sellable, 0):g} held "
-                    "and not already being sold; pass allow_short=True to short"
-                )
-            reducing = min(order.qty, max(sellable, 0.0))
-            if ref is not None and reducing > 0:
-                self._set_reserve(order.id, -reducing * ref)
-            return ""
-        if ref is None:
-            return (
-                f"no price known for {order.asset_id!r} yet to size the cash check; give a "
-                "limit price or trade after its first bar"
-            )
-        covering = min(order.qty, max(-(held + pending_buys), 0.0))
-        est_price = self.slippage_model.price(1, ref, order.qty, math.inf)
-        need = (order.qty - covering) * est_price + self.commission_model.commission(
-            order.qty, est_price
-        )
-        available = self.portfolio.cash - self._reserved_total
-        if need > available + EPS:
-            return (
-                f"insufficient cash: needs {need:,.2f} at ~{est_price:,.4f}, "
-                f"{available:,.2f} available after open orders"
-            )
-        self._set_reserve(order.id, need)
-        return ""
-
-    def reference_price(self, order: Order) -> float | None:
-        """The price an order is sized and checked at: its limit, its stop, or the mark."""
-        if order.order_type is _LIMIT or order.order_type is _STOP_LIMIT:
-            return order.limit_price
-        if order.order_type is _STOP:
-            return order.stop_price
-        return self.marks.get(order.asset_id)
-
-    def _set_reserve(self, order_id: int, amount: float) -> None:
-        self._reserved_total += amount - self._reserve.get(order_id, 0.0)
+    def set_reserve(self, order_id: int, amount: float) -> None:
+        """Hold back ``amount`` of cash for an open order (negative: proceeds it brings)."""
+        self.reserved_total += amount - self._reserve.get(order_id, 0.0)
         self._reserve[order_id] = amount
 
     def _drop_reserve(self, order_id: int) -> None:
         amount = self._reserve.pop(order_id, None)
         if amount is not None:
             # reset exactly when nothing is reserved, so rounding never accumulates
-            self._reserved_total = self._reserved_total - amount if self._reserve else 0.0
-
-
-class BookFront:
-    """What every broker answers straight from its ``book``: the strategy's questions and
-    the run's records. Shared by ``SimulationBroker`` and ``LiveBroker``."""
-
-    book: OrderBook
-
-    @property
-    def fractional(self) -> bool:
-        return self.book.fractional
-
-    @property
-    def allow_short(self) -> bool:
-        return self.book.allow_short
-
-    @property
-    def initial_cash(self) -> float:
-        return self.book.portfolio.initial_cash
-
-    @property
-    def cash(self) -> float:
-        return self.book.portfolio.cash
-
-    @property
-    def portfolio(self) -> Portfolio:
-        return self.book.portfolio
-
-    @property
-    def marks(self) -> dict[str, float]:
-        return self.book.marks
-
-    @property
-    def orders(self) -> list[Order]:
-        return self.book.orders
-
-    @property
-    def fills(self) -> list[Fill]:
-        return self.book.fills
-
-    @property
-    def fill_listeners(self) -> list[Callable[[Fill], None]]:
-        return self.book.fill_listeners
-
-    @property
-    def order_listeners(self) -> list[Callable[[Order], None]]:
-        return self.book.order_listeners
-
-    @property
-    def pre_trade_checks(self) -> list[PreTradeCheck]:
-        return self.book.pre_trade_checks
-
-    @property
-    def gate(self) -> OrderGate | None:
-        return self.book.gate
-
-    @gate.setter
-    def gate(self, gate: OrderGate | None) -> None:
-        self.book.gate = gate
-
-    @property
-    def commission_model(self) -> CommissionModel:
-        return self.book.commission_model
-
-    @property
-    def slippage_model(self) -> SlippageModel:
-        return self.book.slippage_model
-
-    def equity(self) -> float:
-        return self.book.equity()
-
-    def valuation(self) -> tuple[float, float]:
-        return self.book.valuation()
-
-    def position(self, asset_id: str) -> float:
-        position = self.book.portfolio.positions.get(asset_id)  # the most asked: one call
-        return 0.0 if position is None else position.qty
-
-    def positions(self) -> Mapping[str, Position]:
-        return self.book.portfolio.positions
-
-    def mark(self, asset_id: str) -> float | None:
-        return self.book.marks.get(asset_id)
-
-    def open_orders(self, asset_id: str | None = None) -> list[Order]:
-        return self.book.open_orders(asset_id)
-
-    def reserved(self) -> dict[int, float]:
-        return self.book.reserved()
-
-    def buying_power_reserved(self) -> float:
-        return self.book.buying_power_reserved()
-
-    def buying_power(self) -> float:
-        return self.book.buying_power()
-
-    def restore(
-        self,
-        orders: list[Order],
-        fills: list[Fill],
-        reserve: dict[int, float],
-        reserved_total: float,
-        marks: dict[str, float],
-    ) -> None:
-        """Rebuild the book a journal recorded (see ``OrderBook.restore``)."""
-        self.book.restore(orders, fills, reserve, reserved_total, marks)
-
-
-def validate_order(
-    qty: float,
-    order_type: OrderType,
-    limit_price: float | None,
-    stop_price: float | None,
-    fractional: bool,
-) -> None:
-    """Raise ``OrderError`` for what cannot be an order at all (a rejection is for the rest)."""
-    if not 0 < qty < math.inf:
-        raise OrderError(f"order quantity must be a positive number, got {qty}")
-    if not fractional and qty != math.floor(qty):
-        raise OrderError(
-            f"quantity {qty} is fractional; whole shares are the default. "
-            "Round it, or build the broker with fractional=True."
-        )
-    if order_type is _MARKET and limit_price is None and stop_price is None:
-        return
-    needs_limit = order_type is _LIMIT or order_type is _STOP_LIMIT
-    needs_stop = order_type is _STOP or order_type is _STOP_LIMIT
-    for needed, value, name in (
-        (needs_limit, limit_price, "limit"),
-        (needs_stop, stop_price, "stop"),
-    ):
-        if needed and not (value is not None and 0 < value < math.inf):
-            raise OrderError(f"a {order_type} order needs a positive {name} price, got {value}")
-        if not needed and value is not None:
-            raise OrderError(f"a {order_type} order takes no {name} price (got {value})")
+            self.reserved_total = self.reserved_total - amount if self._reserve else 0.0

@@ -6,6 +6,11 @@ order id it was given when placed, waits in ``outbox`` until the runtime has jou
 then ``send`` hands it to the venue; fills arrive as ``Execution``s and are booked by
 ``apply``, once per trade id.
 
+Order groups (OCO, OTO, brackets) go whole where the client declares the class in
+``native_order_classes`` (``broker.routing``): the venue then triggers and cancels the legs,
+and the book follows its fills. Otherwise they are emulated: the working orders go out, a
+child when its parent's fill comes in, and an OCO sibling's cancel when a leg fills.
+
 An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
 looks it up by client order id and adopts what the venue says; an order the venue has never
 heard of is marked rejected. Nothing is ever submitted twice. After a restart every order
@@ -21,12 +26,15 @@ from datetime import datetime
 import structlog
 
 from tradeloop.broker.base import Bar, BarSource
-from tradeloop.broker.book import BookFront, OrderBook
-from tradeloop.broker.orders import Order
+from tradeloop.broker.book import OrderBook
+from tradeloop.broker.front import BookFront
+from tradeloop.broker.groups import OrderGroup, place_group
+from tradeloop.broker.orders import Order, OrderRequest
+from tradeloop.broker.routing import group_venue_order, native_class, venue_order
 from tradeloop.errors import ConfigError, OrderRejectedError, OutcomeUnknownError, RateLimitError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
-from tradeloop.venue import Execution, VenueClient, VenueOrder, VenueOrderState, VenueSnapshot
+from tradeloop.venue import Execution, VenueClient, VenueOrderState, VenueSnapshot
 
 __all__ = ["LiveBroker"]
 
@@ -63,6 +71,7 @@ class LiveBroker(BookFront):
         self._bars: BarSource = _NoBars()
         self.outbox: list[Order] = []
         self.cancels: list[Order] = []
+        self._cancel_messages: dict[int, str] = {}
         self.trade_ids: list[str] = []  # one per fill, aligned with ``fills`` (journaled)
         self.duplicate_executions = 0
         self.foreign_executions = 0  # fills of orders this run did not place
@@ -71,6 +80,11 @@ class LiveBroker(BookFront):
         self._clock = clock
         self._not_before = 0.0
         self._log = structlog.get_logger().bind(component="live_broker")
+        # groups are emulated here: a child goes out when its parent's fill comes in, and an
+        # OCO sibling's cancel goes to the venue (see ``broker.groups``)
+        self.book.activation_listeners.append(self._send_later)
+        self.book.cancel_linked = self._cancel_linked
+        self.native_classes = frozenset(getattr(client, "native_order_classes", ()))
 
     # -- the strategy's side -------------------------------------------------------------------
 
@@ -97,15 +111,55 @@ class LiveBroker(BookFront):
             tif=tif,
             reason=reason,
         )
-        if not placed.client_order_id:
+        self._register(placed)
+        return placed
+
+    def submit_request(self, request: OrderRequest) -> Order:
+        """An order with options, checked here and sent by ``send`` once journaled."""
+        placed = self.book.place_request(request)
+        self._register(placed)
+        return placed
+
+    def submit_group(
+        self, parent: OrderRequest | None, legs: list[OrderRequest], *, oco: bool
+    ) -> OrderGroup:
+        """An OCO, OTO or bracket, emulated: the working orders go out now, held children
+        when their parent fills, and a filled leg's siblings are cancelled at the venue."""
+        group = place_group(self.book, parent, legs, oco)
+        order_class = native_class(group, self.native_classes)
+        if order_class and group.orders[0].is_open:
+            group.venue_class = order_class
+            head = group.orders[0]
+            self._register(head)
+            for order in group.orders[1:]:
+                self._register(order, send=False)  # the venue holds the legs
+            return group
+        for order in group.orders:
+            self._register(order)
+        return group
+
+    def _register(self, order: Order, send: bool = True) -> None:
+        if not order.client_order_id:
             raise ConfigError(
                 "LiveBroker needs client order ids: build it with "
                 "client_id=journal.client_id_minter()"
             )
-        self._by_cid[placed.client_order_id] = placed
-        if placed.is_open:
-            self.outbox.append(placed)
-        return placed
+        self._by_cid[order.client_order_id] = order
+        if send and order.is_open:
+            self.outbox.append(order)
+
+    def _send_later(self, order: Order) -> None:
+        """An order that became live after its submission (an OTO child): send it, unless
+        the venue holds it already (a native group)."""
+        if order.group is None or not order.group.venue_class:
+            self.outbox.append(order)
+
+    def _cancel_linked(self, order: Order, message: str) -> None:
+        """An OCO sibling after a leg filled: a native group's venue cancels it itself."""
+        if order.group is not None and order.group.venue_class:
+            self.book.close(order, OrderStatus.CANCELLED, f"{message} (cancelled by the venue)")
+        else:
+            self.cancel(order.id, message)
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
         order = self.book.order(order_id)
@@ -118,6 +172,7 @@ class LiveBroker(BookFront):
             return False
         if order not in self.cancels:
             self.cancels.append(order)
+            self._cancel_messages[order.id] = message
         return True
 
     def exit_position(
@@ -147,15 +202,12 @@ class LiveBroker(BookFront):
             if self._clock() < self._not_before:
                 break
             cid = order.client_order_id
-            request = VenueOrder(
-                cid,
-                order.asset_id,
-                order.side,
-                order.qty,
-                order.order_type,
-                order.limit_price,
-                order.stop_price,
-                order.tif,
+            group = order.group
+            order_class = group.venue_class if group is not None else ""
+            request = (
+                group_venue_order(group, order_class)
+                if group is not None and order_class
+                else venue_order(order)
             )
             try:
                 state = await self.client.submit(request)
@@ -165,6 +217,10 @@ class LiveBroker(BookFront):
                 break  # a 429 was refused, not executed: the rest goes next time
             except OrderRejectedError as err:
                 self.book.close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
+                if group is not None and order_class:  # the legs went nowhere either
+                    for leg in group.orders:
+                        if leg.is_open:
+                            self.book.close(leg, OrderStatus.REJECTED, f"group rejected: {err}")
             except OutcomeUnknownError as err:
                 order.status = OrderStatus.UNKNOWN
                 order.message = f"outcome unknown ({err}); will look it up"
@@ -186,8 +242,10 @@ class LiveBroker(BookFront):
             except OrderRejectedError as err:
                 self._log.info("cancel_refused", order_id=order.id, error=str(err))
             else:
-                self.book.close(order, OrderStatus.CANCELLED, "cancelled by strategy")
+                message = self._cancel_messages.get(order.id, "cancelled by strategy")
+                self.book.close(order, OrderStatus.CANCELLED, message)
             self.cancels.remove(order)
+            self._cancel_messages.pop(order.id, None)
 
     async def resolve(self) -> int:
         """Look up every ``UNKNOWN`` order by client order id; return how many are left."""

@@ -59,7 +59,8 @@ def sweep(
     this machine (``max_workers`` processes, default one per CPU); ``"dask://host:port"`` or a
     ``distributed.Client`` a Dask cluster; ``"inline"`` this process, one run after another.
     ``engine_options``: ``initial_cash``, ``commission``, ``slippage``, ``fill_timing``,
-    ``allow_short``, ``fractional``, ``periods_per_year``, as ``Engine`` takes them.
+    ``allow_short``, ``fractional``, ``cash_shortfall``, ``calendar``, ``periods_per_year``,
+    as ``Engine`` takes them.
     What reaches the workers must pickle: a class or a module-level function, not a lambda
     (a setup in a ``file.py`` goes as a ``SetupSpec``). A progress bar shows on a terminal
     unless ``progress=False``. ``keep_equity=True`` adds an ``equity_curve`` column (each

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from tradeloop.broker.base import RuntimeBroker
+from tradeloop.broker.sessions import periods_per_year
 from tradeloop.data.bars import BarTable
 from tradeloop.results.benchmark import equal_weight_buy_and_hold
 from tradeloop.results.equity import EquityRecord, equity_record
@@ -37,7 +38,7 @@ class RunFacts:
 
     strategy: str
     context: tuple[str, ...] = ()
-    periods_per_year: float = 252.0
+    periods_per_year: float | None = None  # None: by the broker's calendar, else 252
     # a RiskManager (its rules, exits and guard interventions are reported), or that report
     risk: Any = None
     extra: dict[str, Any] = field(default_factory=dict)  # timings, the runtime's counters
@@ -51,7 +52,8 @@ def build_result(
     ``exact``: the book moved only by fills (replay, paper), so the rebuilt equity must equal
     the broker's; a live book that reconciliation adjusted passes ``exact=False``.
     """
-    record = equity_record(table, broker.fills, broker.initial_cash)
+    charges = [(c.ts_ns, c.amount) for c in broker.book.charges]
+    record = equity_record(table, broker.fills, broker.initial_cash, charges)
     live_equity, _ = broker.valuation()
     gap = live_equity - float(record.equity[-1]) if len(record.equity) else 0.0
     if exact and abs(gap) > 1e-6 * max(1.0, abs(live_equity)):
@@ -74,6 +76,11 @@ def _result(
 ) -> BacktestResult:
     fills = fills_frame(broker.fills)
     trades = round_trips(broker.fills)
+    calendar = getattr(broker, "calendar", None)
+    periods = facts.periods_per_year
+    if periods is None and len(record.ts_ns):
+        periods = periods_per_year(calendar, int(record.ts_ns[0]), int(record.ts_ns[-1]))
+    periods = 252.0 if periods is None else periods
     metrics = compute_metrics(
         ts_ns=record.ts_ns,
         equity=record.equity,
@@ -83,7 +90,7 @@ def _result(
         trades=trades,
         traded_notional=float(sum(f.notional for f in broker.fills)),
         commission=broker.portfolio.commission_paid,
-        periods_per_year=facts.periods_per_year,
+        periods_per_year=periods,
     )
     positions = positions_frame(broker)
     metrics["realized_pnl"] = broker.portfolio.realized_pnl
@@ -115,7 +122,12 @@ def _result(
         "fill_timing": getattr(broker, "fill_timing", "venue"),
         "allow_short": book.allow_short,
         "fractional": book.fractional,
-        "periods_per_year": facts.periods_per_year,
+        "cash_shortfall": getattr(broker, "cash_shortfall", None),
+        "margin": repr(book.margin) if book.margin is not None else None,
+        "margin_calls": len(getattr(broker, "margin_calls", ())),
+        "borrow_fees": sum(c.amount for c in book.charges),
+        "calendar": calendar,
+        "periods_per_year": periods,
         **_risk_config(facts.risk),
         **extra,
     }

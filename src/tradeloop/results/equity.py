@@ -31,11 +31,21 @@ class EquityRecord:
     positions: npt.NDArray[np.int64]
 
 
-def equity_record(table: BarTable, fills: Sequence[Fill], initial_cash: float) -> EquityRecord:
+def equity_record(
+    table: BarTable,
+    fills: Sequence[Fill],
+    initial_cash: float,
+    charges: Sequence[tuple[int, float]] = (),
+) -> EquityRecord:
+    """Cash and equity at every timestamp, rebuilt from the fills (and ``charges``: cash taken
+    outside a fill, as (ts_ns, amount), e.g. borrow fees)."""
     n_ts = table.n_timestamps
     cash_flow = np.zeros(n_ts)
+    if charges:
+        at = np.searchsorted(table.unique_ts_ns, np.array([c[0] for c in charges], dtype=np.int64))
+        np.add.at(cash_flow, at, -np.array([c[1] for c in charges]))
     if not fills:
-        cash = np.full(n_ts, float(initial_cash))
+        cash = initial_cash + np.cumsum(cash_flow)
         return EquityRecord(
             table.unique_ts_ns, cash, cash.copy(), np.zeros(n_ts), np.zeros(n_ts, dtype=np.int64)
         )

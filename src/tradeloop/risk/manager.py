@@ -11,7 +11,13 @@ and return levels; the bar is then read as an exchange would see it:
    worse outcome is the honest assumption.
 
 Exits carry their rule's name into fills and trades (``exit_reason``). The strategy then sees
-the resulting positions. Guards (``MaxPositionSize``, ``MaxExposure``, ``MaxDrawdownHalt``)
+the resulting positions. An exit first cancels the strategy's resting exit orders for that
+asset (open orders on the reducing side: a stale stop, a target, a bracket's legs), each with
+the message ``risk exit <rule> closed the position`` that ``on_order`` hears; orders that add
+to the position stay. ``RiskManager(cancel_resting_exits=False)`` keeps them (they then may
+open a position the other way, if shorting is allowed, or be refused when they fill).
+
+Guards (``MaxPositionSize``, ``MaxExposure``, ``MaxDrawdownHalt``)
 check orders that add exposure when they are submitted. State is kept only for open positions
 (and features only for assets with a position or an open order), so it never grows with the
 length of a run.
@@ -75,8 +81,11 @@ class RiskManager:
     for the strategy and the rules alike.
     """
 
-    def __init__(self, feature_provider: FeatureProvider | None = None) -> None:
+    def __init__(
+        self, feature_provider: FeatureProvider | None = None, *, cancel_resting_exits: bool = True
+    ) -> None:
         self.feature_provider = feature_provider
+        self.cancel_resting_exits = cancel_resting_exits
         self.rules: list[RiskRule] = []
         self.guards: list[PortfolioGuard] = []
         self.exits: dict[str, int] = {}
@@ -323,9 +332,21 @@ class RiskManager:
         bar: tuple[float, float, float, float, float, int],
     ) -> None:
         self.exits[reason] = self.exits.get(reason, 0) + 1
+        if self.cancel_resting_exits:
+            _cancel_resting_exits(broker, asset_id, reason)
         broker.exit_position(asset_id, price, reason, kind, bar)
 
     def _require_broker(self) -> RuntimeBroker:
         if self._broker is None:
             raise ConfigError("RiskManager is not bound to a broker; pass it as Engine(risk=...)")
         return self._broker
+
+
+def _cancel_resting_exits(broker: RuntimeBroker, asset_id: str, reason: str) -> None:
+    """Cancel the open orders that would reduce ``asset_id``'s position: the risk exit closes
+    it, and a stale exit left working would trade a position that is no longer there."""
+    held = broker.position(asset_id)
+    reducing = Side.SELL if held > 0 else Side.BUY
+    for order in broker.open_orders(asset_id):
+        if order.side is reducing:
+            broker.cancel(order.id, f"risk exit {reason} closed the position")

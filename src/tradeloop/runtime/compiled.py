@@ -65,6 +65,8 @@ def compile_problem(
         return " and ".join(extras) + " run on the event path only"
     if broker.fill_timing != "next_open":
         return "fill_timing='close' is not compiled"
+    if broker.cash_shortfall != "partial":
+        return f"cash_shortfall={broker.cash_shortfall!r} is not compiled"
     if broker.fractional or broker.allow_short:
         return "fractional quantities and shorting are not compiled"
     if broker.fill_listeners or broker.pre_trade_checks:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tradeloop.broker.base import RuntimeBroker
+from tradeloop.broker.groups import order_extras, restore_extras
 from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
 from tradeloop.data.bars import BarTable, TimestampColumns
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS orders (
     side TEXT NOT NULL, qty REAL NOT NULL, order_type TEXT NOT NULL, limit_price REAL,
     stop_price REAL, tif TEXT NOT NULL, submitted_ts_ns INTEGER NOT NULL, reason TEXT NOT NULL,
     status TEXT NOT NULL, filled_qty REAL NOT NULL, avg_fill_price REAL NOT NULL,
-    triggered INTEGER NOT NULL, session_day INTEGER, message TEXT NOT NULL, reserve REAL
+    triggered INTEGER NOT NULL, session_day INTEGER, message TEXT NOT NULL, reserve REAL,
+    extra TEXT
 );
 CREATE TABLE IF NOT EXISTS fills (
     seq INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, asset_id TEXT NOT NULL,
@@ -92,6 +94,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+            if "extra" not in columns:  # a journal from before order options and groups
+                self._db.execute("ALTER TABLE orders ADD COLUMN extra TEXT")
         self._saved_fills = 0
         self._saved_orders = 0
         self._open_ids: set[int] = set()
@@ -144,6 +149,7 @@ class Journal:
         state = JournalState(self.run_key, None if last is None else int(last))
         if last is None:
             return state
+        extras: dict[int, dict[str, Any]] = {}
         for row in self._db.execute("SELECT * FROM orders ORDER BY order_id"):
             order = Order(
                 id=row[0],
@@ -160,13 +166,16 @@ class Journal:
                 filled_qty=row[12],
                 avg_fill_price=row[13],
                 triggered=bool(row[14]),
-                session_day=row[15],
+                session_end_ns=_session_end(row[15]),
                 message=row[16],
                 client_order_id=row[1],
             )
             state.orders.append(order)
             if order.is_open and row[17] is not None:
                 state.reserve[order.id] = row[17]
+            if row[18] is not None:
+                extras[order.id] = json.loads(row[18])
+        restore_extras(state.orders, extras)
         for row in self._db.execute("SELECT * FROM fills ORDER BY seq"):
             state.fills.append(
                 Fill(
@@ -192,7 +201,7 @@ class Journal:
         state.strategy = json.loads(self._meta("strategy_state") or "null")
         self._saved_fills = len(state.fills)
         self._saved_orders = len(state.orders)
-        self._open_ids = {o.id for o in state.orders if o.is_open}
+        self._open_ids = {o.id for o in state.orders if _live(o)}
         return state
 
     def commit(
@@ -210,7 +219,7 @@ class Journal:
             for order in changed:
                 cid = order.client_order_id or client_order_id(self.run_key, self.strategy, order)
                 db.execute(
-                    "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         order.id,
                         cid,
@@ -227,9 +236,10 @@ class Journal:
                         order.filled_qty,
                         order.avg_fill_price,
                         int(order.triggered),
-                        order.session_day,
+                        order.session_end_ns,
                         order.message,
                         reserve.get(order.id),
+                        _extras_json(order),
                     ),
                 )
             db.executemany(
@@ -279,7 +289,7 @@ class Journal:
         self._pending_bars = []
         self._saved_orders = len(orders)
         self._saved_fills = len(broker.fills)
-        self._open_ids = {o.id for o in orders if o.is_open}
+        self._open_ids = {o.id for o in orders if _live(o)}
 
 
 def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:
@@ -288,3 +298,21 @@ def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:
     header = json.dumps({"asset_id": ids, "columns": names})
     body = np.concatenate([np.asarray(columns[n], dtype="<f8") for n in names]) if names else b""
     return ts_ns, header, body.tobytes() if isinstance(body, np.ndarray) else body
+
+
+def _live(order: Order) -> bool:
+    """Open or held: an order whose row may still change (and must be written again)."""
+    return order.is_open or order.status is OrderStatus.HELD
+
+
+def _extras_json(order: Order) -> str | None:
+    extras = order_extras(order)
+    return None if extras is None else json.dumps(extras)
+
+
+def _session_end(stored: int | None) -> int | None:
+    """A DAY order's session end as journaled: nanoseconds; a journal written before
+    sessions existed holds the UTC day index instead (that day ends at the next midnight)."""
+    if stored is None or stored > 10**12:
+        return stored
+    return (stored + 1) * 86_400 * 1_000_000_000

@@ -4,29 +4,27 @@ Helpers talk to whatever broker the run attached (simulated, paper or live), so 
 class runs everywhere. Outside a run there is no broker and every helper raises
 ``StrategyNotRunningError`` (a ``ValueError``).
 
-Sizing rules, shared by every helper:
-- "percent" means a fraction of portfolio value (cash + positions at their latest close):
-  ``buy_percent(a, 0.10)`` buys about 10 % of equity worth of ``a``.
-- the sizing price is the asset's latest close (the bar being handled) unless ``price=`` is
-  given; whole shares are rounded toward zero unless the broker trades fractions.
-- helpers that aim at a target (``set_position_percent``, ``size_by_confidence``,
-  ``rebalance_to_weights``) count orders still open, so calling them every bar never
-  stacks duplicate orders.
+The sizing helpers (``buy_percent``, ``set_position_percent``...) and their rules are in
+``strategy.sizing``; order options (brackets, trailing stops, GTD) in ``strategy.requests``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tradeloop.broker.base import Broker
-from tradeloop.broker.orders import Order, net_remaining
-from tradeloop.errors import OrderError, StrategyNotRunningError
+from tradeloop.broker.orders import Order, OrderRequest
+from tradeloop.errors import StrategyNotRunningError
 from tradeloop.events import Fill, MarketEvent, OrderType, Side, TimeInForce, TimestampBatch
+from tradeloop.strategy.requests import BracketLegs, bracket_legs, order_request
+from tradeloop.strategy.sizing import SizingHelpers
 
 if TYPE_CHECKING:
     from tradeloop.broker.base import RuntimeBroker
+    from tradeloop.broker.groups import OrderGroup
+    from tradeloop.broker.margin import MarginCall
 
 __all__ = ["Strategy", "attach"]
 
@@ -39,6 +37,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
     OrderType.STOP_LIMIT,
 )
 
+_NO_OPTIONS = (None, None, None, None, None)
 _NOT_RUNNING = (
     "Broker not initialized. Helper methods only available during backtest "
     "(or a paper/live run): call them from on_start, on_market_event, on_timestamp_batch, "
@@ -46,7 +45,7 @@ _NOT_RUNNING = (
 )
 
 
-class Strategy:
+class Strategy(SizingHelpers):
     """Subclass and override ``on_market_event`` (per bar) or ``on_timestamp_batch``
     (all assets at one timestamp), or both; per-bar calls come first.
     """
@@ -71,8 +70,13 @@ class Strategy:
         """Called after each fill is booked."""
 
     def on_order(self, order: Order) -> None:
-        """Called when an order's status changes: accepted or rejected at submission, then
-        partially filled, filled, cancelled, expired, or (live) unknown until looked up."""
+        """Called when an order's status changes: accepted, rejected or held (an OTO child
+        waiting for its parent) at submission, then partially filled, filled, cancelled,
+        expired, or (live) unknown until looked up."""
+
+    def on_margin_call(self, call: MarginCall) -> None:
+        """Called when equity falls below the shorts' maintenance margin (``broker.margin``),
+        at the end of the timestamp; orders placed here fill from the next bar."""
 
     def on_end(self) -> None:
         """Called once after the last bar, with the broker still attached."""
@@ -143,9 +147,28 @@ class Strategy:
         stop: float | None = None,
         tif: TimeInForce | str = TimeInForce.GTC,
         reason: str = "strategy",
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        stop_loss_pct: float | None = None,
+        take_profit_pct: float | None = None,
+        trail_percent: float | None = None,
+        trail_amount: float | None = None,
+        expire_at: datetime | None = None,
     ) -> Order:
-        """Buy ``qty``: a market order, or limit/stop/stop-limit when those prices are given."""
-        return self._submit(asset_id, _BUY, qty, limit, stop, tif, reason)
+        """Buy ``qty``: a market order, or limit/stop/stop-limit when those prices are given,
+        a trailing stop with ``trail_percent``/``trail_amount``, good-till-date with
+        ``expire_at``. ``stop_loss``/``take_profit`` (prices) or ``stop_loss_pct``/
+        ``take_profit_pct`` (fractions of the fill price) make it a bracket: the exits wait
+        for the fill, then one cancels the other (the entry is returned; ``order.group``
+        holds the exits)."""
+        options = (stop_loss, take_profit, stop_loss_pct, take_profit_pct, trail_percent)
+        if trail_amount is None and expire_at is None and options == _NO_OPTIONS:
+            return self._submit(asset_id, _BUY, qty, limit, stop, tif, reason)
+        request = order_request(
+            asset_id, _BUY, qty, limit=limit, stop=stop, tif=tif, reason=reason,
+            trail_percent=trail_percent, trail_amount=trail_amount, expire_at=expire_at,
+        )  # fmt: skip
+        return self._place(request, BracketLegs(*options[:4]))
 
     def sell(
         self,
@@ -156,103 +179,40 @@ class Strategy:
         stop: float | None = None,
         tif: TimeInForce | str = TimeInForce.GTC,
         reason: str = "strategy",
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        stop_loss_pct: float | None = None,
+        take_profit_pct: float | None = None,
+        trail_percent: float | None = None,
+        trail_amount: float | None = None,
+        expire_at: datetime | None = None,
     ) -> Order:
-        """Sell ``qty`` (a short only if the broker allows shorting)."""
-        return self._submit(asset_id, _SELL, qty, limit, stop, tif, reason)
+        """Sell ``qty`` (a short only if the broker allows shorting); options as ``buy``
+        (a short's bracket has its stop above the fill and its target below)."""
+        options = (stop_loss, take_profit, stop_loss_pct, take_profit_pct, trail_percent)
+        if trail_amount is None and expire_at is None and options == _NO_OPTIONS:
+            return self._submit(asset_id, _SELL, qty, limit, stop, tif, reason)
+        request = order_request(
+            asset_id, _SELL, qty, limit=limit, stop=stop, tif=tif, reason=reason,
+            trail_percent=trail_percent, trail_amount=trail_amount, expire_at=expire_at,
+        )  # fmt: skip
+        return self._place(request, BracketLegs(*options[:4]))
+
+    def oco(self, *legs: OrderRequest) -> OrderGroup:
+        """Place orders of which only one fills: when one fills the others are cancelled
+        (a partial fill resizes them). Build the legs with ``OrderRequest``/
+        ``tradeloop.order_request``; they share one quantity."""
+        return self._broker().submit_group(None, list(legs), oco=True)
+
+    def oto(self, parent: OrderRequest, *children: OrderRequest, oco: bool = False) -> OrderGroup:
+        """Place ``parent``; ``children`` wait (held) until it fills, then work with the
+        quantity it filled. ``oco=True`` makes the children one-cancels-the-other (a
+        bracket)."""
+        return self._broker().submit_group(parent, list(children), oco=oco)
 
     def cancel(self, order: Order | int) -> bool:
         """Cancel an open order (or order id); False if it was no longer open."""
         return self._broker().cancel(order if isinstance(order, int) else order.id)
-
-    # -- sizing helpers ---------------------------------------------------------------------
-
-    def buy_percent(
-        self, asset_id: str, percent: float, price: float | None = None, **order: Any
-    ) -> Order | None:
-        """Buy ``percent`` of portfolio value worth of ``asset_id``; None if that is < 1 share."""
-        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
-        return self.buy(asset_id, qty, **order) if qty > 0 else None
-
-    def sell_percent(
-        self, asset_id: str, percent: float, price: float | None = None, **order: Any
-    ) -> Order | None:
-        """Sell ``percent`` of portfolio value worth of ``asset_id``; None if < 1 share."""
-        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
-        return self.sell(asset_id, qty, **order) if qty > 0 else None
-
-    def close_position(self, asset_id: str, **order: Any) -> Order | None:
-        """Cancel the asset's open orders and flatten it with a market order; None if flat."""
-        broker = self._broker()
-        for open_order in broker.open_orders(asset_id):
-            broker.cancel(open_order.id)
-        qty = broker.position(asset_id)
-        if qty == 0:
-            return None
-        side = _SELL if qty > 0 else _BUY
-        return (
-            self.buy(asset_id, abs(qty), **order)
-            if side is _BUY
-            else self.sell(asset_id, abs(qty), **order)
-        )
-
-    def reduce_position(self, asset_id: str, fraction: float, **order: Any) -> Order | None:
-        """Trade ``fraction`` (0..1) of the position back toward flat; None if < 1 share."""
-        if not 0 <= fraction <= 1:
-            raise OrderError(f"reduce_position fraction must be in [0, 1], got {fraction}")
-        qty = self._round(abs(self.get_position(asset_id)) * fraction)
-        if qty <= 0:
-            return None
-        if self.get_position(asset_id) > 0:
-            return self.sell(asset_id, qty, **order)
-        return self.buy(asset_id, qty, **order)
-
-    def set_position_percent(
-        self, asset_id: str, percent: float, price: float | None = None, **order: Any
-    ) -> Order | None:
-        """Trade toward a position worth ``percent`` of portfolio value (negative = short)."""
-        broker = self._broker()
-        target = self._qty_for_value(asset_id, percent * broker.equity(), price, signed=True)
-        return self._trade_to(asset_id, target, **order)
-
-    def size_by_confidence(
-        self,
-        asset_id: str,
-        confidence: float,
-        max_percent: float = 0.20,
-        price: float | None = None,
-        **order: Any,
-    ) -> Order | None:
-        """Target ``max_percent × confidence`` of portfolio value (confidence clipped to 0..1)."""
-        weight = max_percent * min(max(confidence, 0.0), 1.0)
-        return self.set_position_percent(asset_id, weight, price, **order)
-
-    def rebalance_to_weights(
-        self,
-        target_weights: Mapping[str, float],
-        current_prices: Mapping[str, float] | None = None,
-        **order: Any,
-    ) -> list[Order]:
-        """Trade every asset toward ``weight × portfolio value``; held assets not named go
-        to zero. Sells are submitted first so their proceeds fund the buys.
-        """
-        broker = self._broker()
-        equity = broker.equity()
-        prices = current_prices or {}
-        held = set(broker.positions()) | {o.asset_id for o in broker.open_orders()}
-        targets = {asset: 0.0 for asset in held}
-        for asset, weight in target_weights.items():
-            targets[asset] = self._qty_for_value(
-                asset, weight * equity, prices.get(asset), signed=True
-            )
-        expected = {asset: self._expected_qty(asset) for asset in targets}
-        sells_first = sorted(targets, key=lambda a: (targets[a] - expected[a] > 0, a))
-
-        orders: list[Order] = []
-        for asset in sells_first:
-            placed = self._trade_to(asset, targets[asset], **order)
-            if placed is not None:
-                orders.append(placed)
-        return orders
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -291,45 +251,15 @@ class Strategy:
             reason=reason,
         )
 
-    def _round(self, qty: float) -> float:
-        if self._broker().fractional:
-            return qty
-        return float(math.floor(qty + 1e-9))
-
-    def _qty_for_value(
-        self, asset_id: str, value: float, price: float | None, signed: bool = False
-    ) -> float:
-        price = price if price is not None else self._broker().mark(asset_id)
-        if price is None or not price > 0:
-            raise OrderError(
-                f"no price for {asset_id!r} to size the order; pass price= or wait for its "
-                "first bar"
-            )
-        qty = self._round(abs(value) / price)
-        return math.copysign(qty, value) if signed else qty
-
-    def _expected_qty(self, asset_id: str) -> float:
-        """Position plus what open orders will add (buys) or remove (sells)."""
+    def _place(self, request: OrderRequest, levels: BracketLegs) -> Order:
+        """An order with options; with exit levels, a bracket (its entry is returned)."""
         broker = self._broker()
-        return broker.position(asset_id) + net_remaining(broker.open_orders(asset_id))
-
-    def _trade_to(self, asset_id: str, target: float, **order: Any) -> Order | None:
-        """One order toward ``target``; open orders pulling the other way are cancelled first
-        (a pending buy is withdrawn rather than offset by a sell of shares not yet held)."""
-        broker = self._broker()
-        open_orders = broker.open_orders(asset_id)
-        delta = target - broker.position(asset_id) - net_remaining(open_orders)
-        if delta and open_orders:
-            opposing = _SELL if delta > 0 else _BUY
-            stale = [o for o in open_orders if o.side is opposing]
-            for open_order in stale:
-                broker.cancel(open_order.id)
-            if stale:
-                delta += net_remaining(stale)
-        qty = self._round(abs(delta))
-        if qty <= 0:
-            return None
-        return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
+        if not levels.any:
+            return broker.submit_request(request)
+        legs = bracket_legs(request, levels)
+        group = broker.submit_group(request, legs, oco=len(legs) > 1)
+        assert group.parent is not None
+        return group.parent
 
 
 def attach(strategy: Strategy, broker: RuntimeBroker) -> None:
@@ -339,4 +269,8 @@ def attach(strategy: Strategy, broker: RuntimeBroker) -> None:
         broker.fill_listeners.append(strategy.on_fill)
     if type(strategy).on_order is not Strategy.on_order:
         broker.order_listeners.append(strategy.on_order)
+    margin_listeners = getattr(broker, "margin_listeners", None)  # a simulating broker's
+    hears_calls = type(strategy).on_margin_call is not Strategy.on_margin_call
+    if margin_listeners is not None and hears_calls:
+        margin_listeners.append(strategy.on_margin_call)
     strategy.broker = broker

@@ -7,8 +7,11 @@ import pytest
 from tradeloop.broker.orders import Order, match_price
 from tradeloop.events import OrderType, Side, TimeInForce
 
-# The bar used throughout unless a case says otherwise: open 100, high 105, low 95.
-BAR = (100.0, 105.0, 95.0)
+# The bar used throughout unless a case says otherwise: open 100, high 105, low 95, close 100.
+BAR = (100.0, 105.0, 95.0, 100.0)
+# The same range closing high (104) or low (96): where the close lies decides a stop-limit.
+CLOSE_HIGH = (100.0, 105.0, 95.0, 104.0)
+CLOSE_LOW = (100.0, 105.0, 95.0, 96.0)
 
 
 def order(
@@ -43,14 +46,27 @@ def order(
         (Side.SELL, OrderType.STOP, None, 94.0, BAR, None),
         # buy stop-limit stop 103 limit 104: triggered intrabar, stop within limit -> the stop
         (Side.BUY, OrderType.STOP_LIMIT, 104.0, 103.0, BAR, 103.0),
-        # buy stop-limit stop 103 limit 102: triggered, but the bar cannot show a return to
-        # 102 after the trigger -> no fill this bar
-        (Side.BUY, OrderType.STOP_LIMIT, 102.0, 103.0, BAR, None),
+        # buy stop-limit stop 103 limit 102: triggered intrabar at 103; closing at 104 the bar
+        # cannot show a return to 102 after the trigger (the low 95 may have come first) -> no
+        # fill this bar
+        (Side.BUY, OrderType.STOP_LIMIT, 102.0, 103.0, CLOSE_HIGH, None),
+        # ... but closing at 100 (<= 102) it certainly fell through 102 after touching 103 ->
+        # the limit, on this bar
+        (Side.BUY, OrderType.STOP_LIMIT, 102.0, 103.0, BAR, 102.0),
+        # a close exactly at the limit counts: the price reached it after the trigger
+        (Side.BUY, OrderType.STOP_LIMIT, 102.0, 103.0, (100.0, 105.0, 95.0, 102.0), 102.0),
         # buy stop-limit stop 98 limit 99: triggered at the open (100 >= 98), then a limit
         # 99 on the whole bar: low 95 reaches it -> 99
         (Side.BUY, OrderType.STOP_LIMIT, 99.0, 98.0, BAR, 99.0),
         # sell stop-limit stop 97 limit 96: triggered intrabar, stop 97 >= limit 96 -> 97
         (Side.SELL, OrderType.STOP_LIMIT, 96.0, 97.0, BAR, 97.0),
+        # sell stop-limit stop 97 limit 98: triggered at 97, below the limit; a close of 100
+        # (>= 98) proves a rise through 98 after the trigger -> 98; a close of 96 does not
+        (Side.SELL, OrderType.STOP_LIMIT, 98.0, 97.0, BAR, 98.0),
+        (Side.SELL, OrderType.STOP_LIMIT, 98.0, 97.0, CLOSE_LOW, None),
+        # the close never matters once the stop is within the limit: buy stop 103 limit 104
+        # closing at 96 still fills at the stop
+        (Side.BUY, OrderType.STOP_LIMIT, 104.0, 103.0, CLOSE_LOW, 103.0),
         # sell stop-limit stop 101 limit 102: gap down through the stop at the open 100,
         # then a sell limit 102 on the bar: high 105 reaches it -> 102
         (Side.SELL, OrderType.STOP_LIMIT, 102.0, 101.0, BAR, 102.0),
@@ -61,7 +77,7 @@ def test_match_price_each_order_type_fills_where_worked_by_hand(
     kind: OrderType,
     limit: float | None,
     stop: float | None,
-    bar: tuple[float, float, float],
+    bar: tuple[float, float, float, float],
     expected: float | None,
 ) -> None:
     price, _ = match_price(order(side, kind, limit, stop), *bar)
@@ -70,12 +86,12 @@ def test_match_price_each_order_type_fills_where_worked_by_hand(
 
 def test_match_price_triggered_stop_limit_rests_as_limit_on_later_bars() -> None:
     pending = order(Side.BUY, OrderType.STOP_LIMIT, limit=102.0, stop=103.0)
-    price, pending.triggered = match_price(pending, *BAR)
+    price, pending.triggered = match_price(pending, *CLOSE_HIGH)
     assert (price, pending.triggered) == (None, True)
     # next bar opens 104 and never trades below 103: a resting limit 102 does not fill
-    assert match_price(pending, 104.0, 106.0, 103.0) == (None, True)
+    assert match_price(pending, 104.0, 106.0, 103.0, 105.0) == (None, True)
     # a bar that trades down to 101 fills the limit at 102, even though the stop is not hit again
-    assert match_price(pending, 103.5, 104.0, 101.0) == (102.0, True)
+    assert match_price(pending, 103.5, 104.0, 101.0, 103.0) == (102.0, True)
 
 
 def test_match_price_untriggered_stop_limit_stays_untriggered() -> None:

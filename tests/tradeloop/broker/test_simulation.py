@@ -101,6 +101,23 @@ def test_buy_stop_limit_triggered_intrabar_fills_at_stop() -> None:
     assert result.orders["order_type"].to_list() == ["stop_limit"]
 
 
+def test_buy_stop_limit_triggered_intrabar_closing_through_limit_fills_at_limit() -> None:
+    # stop 103, limit 102.5. Day 1: open 102 (below the stop), high 104 triggers it at 103,
+    # then the close 102.2 is below the limit: the price fell through 102.5 after the
+    # trigger, so it fills at 102.5 on day 1 (not later)
+    rows = [X3[0], (1, "X", 102, 104, 101, 102.2), X3[2]]
+    result, _ = run(rows, {(0, "X"): lambda s, e: s.buy("X", 5, stop=103.0, limit=102.5)})
+    assert fills(result) == [(1, "X", "buy", 5, 102.5)]
+
+
+def test_buy_stop_limit_triggered_intrabar_closing_above_limit_rests_to_next_bar() -> None:
+    # the same order, day 1 closing at 103.5: nothing proves a return to 102.5 after the
+    # trigger, so it rests as a limit 102.5; day 2 opens 102.4 (below it) -> the open
+    rows = [X3[0], (1, "X", 102, 104, 101, 103.5), (2, "X", 102.4, 103, 102, 102.8)]
+    result, _ = run(rows, {(0, "X"): lambda s, e: s.buy("X", 5, stop=103.0, limit=102.5)})
+    assert fills(result) == [(2, "X", "buy", 5, 102.4)]
+
+
 def test_day_order_expires_after_its_first_session() -> None:
     # a DAY limit at 90 can fill only on day 1 (its first eligible bar); on day 2 it expires
     result, _ = run(X3, {(0, "X"): lambda s, e: s.buy("X", 10, limit=90.0, tif="day")})
@@ -280,3 +297,67 @@ def test_broker_options_with_explicit_broker_raise_config_error() -> None:
 def test_unknown_fill_timing_raises_config_error_naming_choices() -> None:
     with pytest.raises(ConfigError, match="next_open"):
         SimulationBroker(fill_timing="vwap")
+
+
+def test_cash_shortfall_reject_rejects_a_gapped_buy_whole() -> None:
+    rows = [(0, "X", 100, 101, 99, 100), (1, "X", 110, 111, 109, 110)]
+    script = {(0, "X"): lambda s, e: s.buy("X", 99)}
+    result, _ = run(rows, script, initial_cash=10_000, cash_shortfall="reject")
+    # admitted at the 100 close (9,900 <= 10,000); at the 110 open it needs 10,890 > 10,000,
+    # so nothing fills and the order is rejected with the numbers (partial would buy 90)
+    assert fills(result) == []
+    order = result.orders.row(0, named=True)
+    assert order["status"] == "rejected"
+    assert "10,890.00" in order["message"]
+    assert "cash_shortfall='reject'" in order["message"]
+    assert result.equity_curve["cash"][-1] == pytest.approx(10_000.0)
+    assert result.config["cash_shortfall"] == "reject"
+
+
+def test_cash_shortfall_reject_still_fills_a_buy_that_fits() -> None:
+    rows = [(0, "X", 100, 101, 99, 100), (1, "X", 101, 111, 100, 110)]
+    script = {(0, "X"): lambda s, e: s.buy("X", 99)}
+    result, _ = run(rows, script, initial_cash=10_000, cash_shortfall="reject")
+    # 99 × 101 = 9,999 <= 10,000: fits at the fill, so it fills whole
+    assert fills(result) == [(1, "X", "buy", 99, 101.0)]
+
+
+def test_cash_shortfall_reject_after_a_partial_fill_cancels_the_rest() -> None:
+    # 15 × 100 = 1,500 is admitted. Volume share 10 % of 100 = 10 a bar: day 1 fills 10 at
+    # 100 (cash 500 left); day 2 opens 110: the last 5 need 550 > 500, so the rest is
+    # cancelled (not rejected: part of the order filled)
+    rows = [
+        (0, "X", 100, 101, 99, 100, 1_000),
+        (1, "X", 100, 101, 99, 100, 100),
+        (2, "X", 110, 111, 109, 110, 100),
+    ]
+    slip = VolumeShareSlippage(volume_limit=0.1, price_impact=0.0)
+    script = {(0, "X"): lambda s, e: s.buy("X", 15)}
+    result, _ = run(rows, script, initial_cash=1_500, slippage=slip, cash_shortfall="reject")
+    assert fills(result) == [(1, "X", "buy", 10, 100.0)]
+    assert result.orders["status"].to_list() == ["cancelled"]
+
+
+def test_cash_shortfall_unknown_policy_raises_config_error_naming_choices() -> None:
+    with pytest.raises(ConfigError, match="partial"):
+        SimulationBroker(cash_shortfall="some")
+
+
+def test_good_till_date_fills_until_its_date_then_expires() -> None:
+    rows = [*X3, (3, "X", 101, 102, 99.5, 100), (4, "X", 98, 99, 97, 98)]
+    # a buy limit 99 good till day 3 (21:00, day 3's bar time): days 1-3 never trade at 99
+    # (day 3 low 99.5); day 4 would fill it (low 97), but it is past the date -> expired
+    script = {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, expire_at=day(3))}
+    result, _ = run(rows, script)
+    assert result.fills.height == 0
+    assert result.orders["status"].to_list() == ["expired"]
+    assert result.orders["tif"].to_list() == ["gtd"]
+    # good till day 4 it fills on day 4, at its open 98 (better than the limit)
+    script = {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, expire_at=day(4))}
+    result, _ = run(rows, script)
+    assert fills(result) == [(4, "X", "buy", 10, 98.0)]
+
+
+def test_good_till_date_without_a_date_raises_order_error() -> None:
+    with pytest.raises(OrderError, match="expire_at"):
+        run(X3, {(0, "X"): lambda s, e: s.buy("X", 10, limit=99.0, tif="gtd")})

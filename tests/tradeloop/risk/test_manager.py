@@ -284,3 +284,52 @@ def test_context_is_built_once_per_asset_and_bar_for_all_rules() -> None:
     assert [ctx.bars_held for ctx in first.seen] == [0, 1, 2, 3, 4]
     assert first.seen[0].high_water_mark == 100.0  # the entry price on the entry bar
     assert first.seen[1].high_water_mark == 101.0  # then the highest high since entry
+
+
+class StopAndTell(Scripted):
+    """Buys 10 on day 0 and rests its own sell stop at 90 on day 1; records on_order."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                (0, "X"): lambda s, e: s.buy("X", 10),
+                (1, "X"): lambda s, e: (s.sell("X", 10, stop=90.0), s.buy("X", 5, limit=80.0)),
+            }
+        )
+        self.told: list[tuple[int, str, str]] = []
+
+    def on_order(self, order: Any) -> None:
+        self.told.append((order.id, order.status.value, order.message))
+
+
+RESTING = [*ENTRY, (2, "X", 98, 99, 94, 95), (3, "X", 95, 96, 88, 89), (4, "X", 89, 90, 87, 88)]
+
+
+def test_risk_exit_cancels_the_strategys_resting_exit_and_says_so() -> None:
+    # the 5 % stop (95) closes the 10 on day 2; the strategy's own sell stop at 90 would
+    # otherwise sell 10 more on day 3 (low 88) with nothing held. It is cancelled with the
+    # rule's name, heard in on_order; the buy limit at 80 (adding, not exiting) stays
+    strategy = StopAndTell()
+    risk = RiskManager().add_rule(StopLoss(0.05))
+    result = Engine(HistoricalFeed(bars(RESTING)), strategy, risk=risk).run()
+    assert exits(result) == [(2, "sell", 95.0, "stop_loss")]
+    assert (2, "cancelled", "risk exit stop_loss closed the position") in strategy.told
+    assert result.orders["status"].to_list() == ["filled", "cancelled", "accepted", "filled"]
+
+
+def test_risk_exit_keeps_resting_exits_when_told_to() -> None:
+    # cancel_resting_exits=False: the stale stop stays; on day 3 it tries to sell 10 with
+    # nothing held and shorting off, so it fills nothing and is cancelled at the fill
+    strategy = StopAndTell()
+    risk = RiskManager(cancel_resting_exits=False).add_rule(StopLoss(0.05))
+    result = Engine(HistoricalFeed(bars(RESTING)), strategy, risk=risk).run()
+    assert result.orders["status"].to_list()[1] == "cancelled"
+    assert "sold what was held" in result.orders["message"][1]
+
+
+def test_risk_exit_cancels_a_brackets_legs() -> None:
+    script = {(0, "X"): lambda s, e: s.buy("X", 10, stop_loss=80.0, take_profit=130.0)}
+    result, _, _ = run(RESTING, StopLoss(0.05), script=script)
+    # the rule's 95 stop fires on day 2 first; both legs (80 and 130) are cancelled
+    assert exits(result) == [(2, "sell", 95.0, "stop_loss")]
+    assert result.orders["status"].to_list() == ["filled", "cancelled", "cancelled", "filled"]

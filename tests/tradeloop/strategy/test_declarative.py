@@ -150,6 +150,7 @@ def test_compiled_run_fills_at_next_open_worked_by_hand() -> None:
         ({"fill_timing": "close"}, "fill_timing"),
         ({"risk": RiskManager().add_rule(StopLoss(0.05))}, "RiskManager"),
         ({"fractional": True}, "fractional"),
+        ({"cash_shortfall": "reject"}, "cash_shortfall"),
     ],
 )
 def test_uncompilable_setup_falls_back_with_warning_and_same_results(

@@ -1,0 +1,82 @@
+"""The journal keeps what the new order kinds need across a restart: a paper run stopped
+mid-way, restored from its SQLite file and resumed, gives the uninterrupted run's fills with
+brackets (held children, OCO links), trailing stops and good-till-date orders working."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tradeloop.broker.test_paper_parity import BARS, PLACES, Entries
+from tradeloop import PaperBroker, ReplayFeed
+from tradeloop.runtime.live import LiveRuntime
+from tradeloop.service.journal import Journal
+
+
+def fills(broker: PaperBroker) -> list[tuple[Any, ...]]:
+    return [(f.ts_ns, f.asset_id, f.side, f.qty, f.price, f.reason) for f in broker.fills]
+
+
+async def run(path: Path, kind: str, stop_after: int | None) -> tuple[PaperBroker, int]:
+    """One daemon life: restore what the journal holds, run until ``stop_after`` timestamps
+    (or the end), committing every timestamp."""
+    journal = Journal(path, "Entries")
+    saved = journal.load()
+    broker = PaperBroker(100_000.0, commission=5e-4)
+    broker.book.mint_client_id = journal.client_id_minter()
+    if saved.last_ts_ns is not None:
+        broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+    strategy = Entries(*PLACES[kind])
+    seen = 0
+
+    def commit(ts_ns: int) -> None:
+        nonlocal seen
+        journal.commit(ts_ns, broker, runtime.state(), None)
+        seen += 1
+        if stop_after is not None and seen >= stop_after:
+            runtime.request_stop()
+
+    runtime = LiveRuntime(
+        ReplayFeed(BARS),
+        strategy,
+        broker,
+        resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+        on_timestamp=commit,
+    )
+    await runtime.run()
+    journal.close()
+    return broker, seen
+
+
+@pytest.mark.parametrize(
+    "kind", ["bracket_prices", "bracket_fractions", "oco", "trailing", "good_till_date"]
+)
+async def test_restart_mid_run_keeps_order_groups_and_options(tmp_path: Path, kind: str) -> None:
+    whole, _ = await run(tmp_path / "whole.sqlite", kind, None)
+    path = tmp_path / "journal.sqlite"
+    for stop_after in (37, 41, 29):  # three lives, stopped at different points
+        await run(path, kind, stop_after)
+    resumed, _ = await run(path, kind, None)
+    assert fills(resumed) == fills(whole)
+    assert [o.status for o in resumed.orders] == [o.status for o in whole.orders]
+
+
+def test_journal_from_before_order_options_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, client_order_id TEXT NOT NULL UNIQUE,"
+        " asset_id TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, order_type TEXT NOT NULL,"
+        " limit_price REAL, stop_price REAL, tif TEXT NOT NULL, submitted_ts_ns INTEGER NOT NULL,"
+        " reason TEXT NOT NULL, status TEXT NOT NULL, filled_qty REAL NOT NULL,"
+        " avg_fill_price REAL NOT NULL, triggered INTEGER NOT NULL, session_day INTEGER,"
+        " message TEXT NOT NULL, reserve REAL)"
+    )
+    db.commit()
+    db.close()
+    Journal(path, "s").close()
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(orders)")]
+    assert columns[-1] == "extra"
