@@ -142,12 +142,10 @@ def _bar(symbol: str, t: int, values: list[Any], where: str) -> BarMessage:
             number = float(value)
         except ValueError:
             raise VenueProtocolError(f"{where}{name} is {value!r}, not a decimal") from None
-        if not math.isfinite(number) or number < 0:
-            raise VenueProtocolError(f"{where}{name} is {value!r}, not a finite price")
         parsed.append(number)
+    # whether the values make a possible bar is the one set of bar rules' call (the runtime
+    # checks every bar from every source: data.validation.BAR_RULES), not this codec's
     o, h, low, c, v = parsed
-    if not 0.0 < low <= min(o, c) or max(o, c) > h:
-        raise VenueProtocolError(f"{where}o/h/l/c are impossible: {values[:4]}")
     return BarMessage(symbol, t * _MS, o, h, low, c, v)
 
 

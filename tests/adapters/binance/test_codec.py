@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import orjson
 import pytest
 from adapters.binance.codec import (
@@ -78,8 +79,6 @@ def test_decode_stream_frame_server_shutdown_is_reported_wrapped_or_not() -> Non
         ("h", 16543.5, "k.h is 16543.5, not a decimal string"),
         ("x", "true", "k.x is 'true'"),
         ("t", "1672515780000", "t is '1672515780000', not an integer"),
-        ("l", "16600.0", "o/h/l/c are impossible"),
-        ("v", "NaN", "k.v is 'NaN', not a finite price"),
     ],
 )
 def test_decode_stream_frame_malformed_kline_names_the_field(
@@ -89,6 +88,22 @@ def test_decode_stream_frame_malformed_kline_names_the_field(
     frame["data"]["k"][field] = value
     with pytest.raises(VenueProtocolError, match=re.escape(named)):
         decode_stream_frame(orjson.dumps(frame))
+
+
+@pytest.mark.parametrize(("field", "value"), [("l", "16600.0"), ("c", "NaN"), ("o", "-1")])
+def test_decode_stream_frame_impossible_values_are_decoded_for_the_bar_rules(
+    field: str, value: str
+) -> None:
+    """The codec reads a kline's shape; its values are the runtime's bar rules' to judge
+    (one set for every source), so an impossible kline decodes as sent and they refuse it."""
+    from tradeloop.data.validation import bar_problems
+
+    frame = payload("ws_kline_closed.json")
+    frame["data"]["k"][field] = value
+    bar = decode_stream_frame(orjson.dumps(frame))
+    assert isinstance(bar, BarMessage)
+    columns = [np.array([getattr(bar, n)]) for n in ("open", "high", "low", "close", "volume")]
+    assert len(bar_problems(*columns)) == 1
 
 
 def test_decode_stream_frame_not_json_is_a_protocol_error() -> None:
