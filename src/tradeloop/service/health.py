@@ -62,6 +62,12 @@ async def start_health(
             f'tradeloop_gate_rejections_total{{rule="{rule}"}} {count}\n'
             for rule, count in sorted(gate.rejections.items())
         )
+        text += "# TYPE tradeloop_invalid_bars_total counter\n" + "".join(
+            f'tradeloop_invalid_bars_total{{rule="{rule}"}} {count}\n'
+            for rule, count in sorted(runtime.invalid_bars.items())
+        )
+        text += "# TYPE tradeloop_unknown_context_total counter\n"
+        text += f"tradeloop_unknown_context_total {runtime.unknown_context}\n"
         return web.Response(text=text, content_type="text/plain")
 
     app = web.Application()

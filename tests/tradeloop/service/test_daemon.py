@@ -405,3 +405,70 @@ def test_live_mode_without_venue_keys_exits_with_the_missing_variable(tmp_path: 
     assert done.returncode == 1
     assert "BINANCE_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_daemon_skips_a_bad_bar_counts_it_by_rule_and_trades_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A feed that sends one impossible bar (close above high) among good ones: the daemon
+    logs `bar_refused` with the rule, counts it in summary.json, and its fills equal a
+    backtest of the good bars alone (the same rules refuse that bar in a backtest)."""
+    import asyncio
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from tradeloop.clock import utc_ns
+    from tradeloop.events import BarMessage, EndMessage
+    from tradeloop.stream.codec import encode
+
+    bars = pl.read_parquet(DATA / "sample.parquet").sort("timestamp", "asset_id").head(200)
+    rows = bars.to_dicts()
+    bad = dict(rows[57], close=rows[57]["high"] * 1.5)
+    frames = [
+        encode(
+            BarMessage(
+                r["asset_id"],
+                utc_ns(r["timestamp"]),
+                r["open"],
+                r["high"],
+                r["low"],
+                r["close"],
+                r["volume"],
+                {"ml_pred": r["ml_pred"], "confidence": r["confidence"]},
+            )
+        )
+        for r in [*rows[:57], bad, *rows[58:]]
+    ]
+
+    async def handler(connection: ServerConnection) -> None:
+        for frame in frames:
+            await connection.send(frame)
+        await connection.send(encode(EndMessage()))
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        proc = daemon(write_config(tmp_path, url))
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    assert proc.returncode == 0, err
+    refused = [json.loads(line) for line in out.splitlines() if '"bar_refused"' in line]
+    assert [(e["rule"], e["asset"]) for e in refused] == [("outside_range", bad["asset_id"])]
+    summary = json.loads((tmp_path / "state" / "summary.json").read_text())
+    assert summary["invalid_bars"] == {"outside_range": 1}
+
+    good = pl.DataFrame([*rows[:57], *rows[58:]], schema=bars.schema)
+    backtest = Engine(
+        feed=good, strategy=_ml_strategy(), initial_cash=100_000.0, commission=0.0005
+    ).run()
+    columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
+    paper = pl.read_parquet(tmp_path / "state" / "fills.parquet").select(columns)
+    assert paper.equals(backtest.fills.select(columns))
+    assert paper.height > 0
+
+
+def _ml_strategy() -> Any:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from ml_strategy import MLStrategy
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    return MLStrategy()
