@@ -18,7 +18,7 @@ from tradeloop.broker.base import RuntimeBroker
 from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.bars import BarTable, TimestampColumns
-from tradeloop.data.context import Context
+from tradeloop.data.context import Context, context_names
 from tradeloop.data.features import (
     CallableFeatureProvider,
     FeatureJoin,
@@ -298,9 +298,7 @@ def _stream_context_names(stream: Any, context: Any) -> tuple[str, ...]:
     """The context a stream run expects: given names, a Context's names, or the feed's own."""
     if context is None:
         return tuple(getattr(stream, "context_names", ()) or ())
-    if isinstance(context, list | tuple) and all(isinstance(n, str) for n in context):
-        return tuple(context)
-    return Context(context).names
+    return context_names(context)
 
 
 def _as_feed(feed: Any) -> HistoricalFeed:

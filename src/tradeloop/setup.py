@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradeloop.broker.costs import CommissionModel, SlippageModel
-from tradeloop.data.context import Context
+from tradeloop.data.context import context_names
 from tradeloop.data.features import FeatureProvider
 from tradeloop.errors import ConfigError
 from tradeloop.risk.manager import RiskManager
@@ -145,11 +145,7 @@ class Setup:
 
     def context_names(self) -> tuple[str, ...]:
         """The context series the strategy expects."""
-        if self.context is None:
-            return ()
-        if isinstance(self.context, list | tuple) and all(isinstance(n, str) for n in self.context):
-            return tuple(self.context)
-        return Context(self.context).names
+        return context_names(self.context)
 
     def replace(self, **changes: Any) -> Setup:
         """A copy with ``changes`` (e.g. ``params={"entry": 0.6}``)."""

@@ -26,7 +26,7 @@ from tradeloop.data.feed import to_polars
 from tradeloop.data.validation import utc_ns_expr
 from tradeloop.errors import DataError, UnknownContextError
 
-__all__ = ["Context", "ContextSnapshot"]
+__all__ = ["Context", "ContextSnapshot", "context_names"]
 
 
 class ContextSnapshot(Mapping[str, Any]):
@@ -285,3 +285,13 @@ class Context:
 
 def _is_timestamp(key: Any) -> bool:
     return isinstance(key, datetime | date) or type(key).__name__ in {"Timestamp", "datetime64"}
+
+
+def context_names(context: Any) -> tuple[str, ...]:
+    """The series names ``context`` stands for: a list of names as given, else the names of
+    the ``Context`` it makes (what a stream run declares it expects)."""
+    if context is None:
+        return ()
+    if isinstance(context, list | tuple) and all(isinstance(n, str) for n in context):
+        return tuple(context)
+    return (context if isinstance(context, Context) else Context(context)).names
