@@ -27,6 +27,7 @@ from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.margin import Charge, Margin, free_cash
 from tradeloop.broker.orders import Order, OrderRequest, start_trail
+from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.broker.validation import validate_order, validate_request
 from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
@@ -74,8 +75,8 @@ class OrderBook:
         self.fractional = fractional
         self.portfolio = Portfolio(initial_cash)
         self.marks: dict[str, float] = {}
-        self.orders: list[Order] = []
-        self.fills: list[Fill] = []
+        self.orders = OrderLog()
+        self.fills = FillLog()  # columns: a Fill is made again when one is read
         self.fill_listeners: list[Callable[[Fill], None]] = []
         # told of every status change: accepted/rejected at submit, then each later one
         self.order_listeners: list[Callable[[Order], None]] = []
@@ -396,12 +397,12 @@ class OrderBook:
         accounting, so cash and positions come back bit for bit."""
         if self.orders or self.fills:
             raise ConfigError("restore() needs a fresh broker")
-        self.orders[:] = orders
+        self.orders.extend(orders)
         for fill in fills:
             self.portfolio.apply_fill(
                 fill.asset_id, fill.signed_qty, fill.price, fill.commission, fill.ts_ns
             )
-        self.fills[:] = fills
+        self.fills.extend(fills)
         for order in self.orders:
             if order.is_open:
                 self.open_by_asset.setdefault(order.asset_id, []).append(order)

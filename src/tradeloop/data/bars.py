@@ -33,7 +33,10 @@ class BarTable:
 
     Rows are sorted by time, then asset code; asset codes follow the sorted asset names.
     ``ts_bounds[k]:ts_bounds[k + 1]`` are the rows of the k-th distinct timestamp
-    ``unique_ts_ns[k]``. ``bar_index[i]`` counts that asset's bars from 0.
+    ``unique_ts_ns[k]``. ``bar_index[i]`` counts that asset's bars from 0. ``asset_rows``
+    lists the rows asset by asset, each asset's in time order (what per-asset results read),
+    and ``asset_keys`` their sorted keys ``code × n_timestamps + k`` (row of asset ``code`` at
+    the k-th timestamp), so "the asset's last bar at or before k" is one ``searchsorted``.
     """
 
     ts_ns: I64
@@ -48,6 +51,8 @@ class BarTable:
     signals: dict[str, F64]
     unique_ts_ns: I64
     ts_bounds: I64
+    asset_rows: I64
+    asset_keys: I64
 
     @property
     def n_rows(self) -> int:
@@ -116,6 +121,10 @@ class BarTable:
                 "feeds or frames. Fix: give each asset exactly one feed."
             )
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
+        asset_rows, bar_index = _per_asset_count(codes, len(asset_ids))
+        row_k = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(starts, append=len(ts)))
+        asset_keys = codes[asset_rows] * len(starts) + row_k[asset_rows]
+        del row_k
         reserved = {"ts_ns", "asset_id", "asset_code", "source_row", *OHLCV}
         return cls(
             ts_ns=ts,
@@ -126,18 +135,21 @@ class BarTable:
             low=column("low"),
             close=column("close"),
             volume=column("volume"),
-            bar_index=_per_asset_count(codes, len(asset_ids)),
+            bar_index=bar_index,
             signals={name: column(name) for name in frame.columns if name not in reserved},
             unique_ts_ns=ts[starts],
             ts_bounds=np.append(starts, len(ts)).astype(np.int64),
+            asset_rows=asset_rows,
+            asset_keys=asset_keys,
         )
 
 
-def _per_asset_count(codes: I64, n_assets: int) -> I64:
-    """For rows in time order, how many earlier rows share the row's asset code."""
-    order = np.argsort(codes, kind="stable")
+def _per_asset_count(codes: I64, n_assets: int) -> tuple[I64, I64]:
+    """For rows in time order: the rows asset by asset (stable), and how many earlier rows
+    share each row's asset code."""
+    order = np.argsort(codes, kind="stable").astype(np.int64)
     counts = np.bincount(codes, minlength=n_assets)
     firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     out = np.empty(len(codes), dtype=np.int64)
     out[order] = np.arange(len(codes)) - np.repeat(firsts, counts)
-    return out
+    return order, out
