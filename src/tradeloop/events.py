@@ -121,6 +121,10 @@ class MarketEvent:
     market-wide values (VIX, regime) shared by every asset at this timestamp. Treat both as
     read-only. ``event.data`` returns the event itself, for code written against the older
     ``event.data.signals`` spelling.
+
+    An event is valid during the callback it is passed to: the replay makes one event per
+    asset and moves it to the asset's next bar (its fields and its signal view's row), so
+    keep the values you need (``event.close``, ``event.signals["x"]``), not the event.
     """
 
     __slots__ = (

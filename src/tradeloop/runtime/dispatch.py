@@ -220,26 +220,31 @@ class Dispatcher:
         ``decide=False`` runs every step but the strategy's callbacks (its features are
         missing): orders fill, marks move, risk exits still fire.
         """
-        self.run(
-            block, [block.ts_ns], [block.start, block.stop], lambda ts_ns: context, decide=decide
-        )
+        self.run(block, [block.ts_ns], [block.start, block.stop], context, decide=decide)
 
     def run(
         self,
         block: BarBlock,
         stamps: list[int],
         bounds: list[int],
-        snapshot_at: Callable[[int], Mapping[str, Any]],
+        snapshot_at: Callable[[int], Mapping[str, Any]] | Mapping[str, Any],
         *,
         decide: bool = True,
     ) -> None:
         """Handle consecutive timestamps: ``stamps[j]`` owns rows ``bounds[j]:bounds[j + 1]``.
 
+        ``snapshot_at`` gives the context of a timestamp (or is the one context of them all).
         One loop with everything it touches bound to locals, because this is the replay's
-        innermost loop; ``step`` runs it for a single timestamp.
+        innermost loop; ``step`` runs it for a single timestamp. A timestamp with nothing to
+        fill costs the broker nothing: a broker that says so (``skips_idle_timestamps``: it
+        has no work but its clock while no order is open) is not called then, and without a
+        risk manager nothing else is either. Each asset's ``MarketEvent`` (and its signal
+        view) is made once and moved from bar to bar (see ``MarketEvent``).
         """
         broker = self.broker
+        book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
+        open_orders = book.open_by_asset
         ids, close = block.asset_ids, block.close
         opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
         signals, close_array = block.signals, block.arrays["close"]
@@ -247,13 +252,21 @@ class Dispatcher:
         if not decide:
             on_event = on_batch = None
         risk = self.risk
+        quiet = risk is None and getattr(broker, "skips_idle_timestamps", False)
+        constant = None if callable(snapshot_at) else snapshot_at
+        events: dict[str, MarketEvent] = {}
         for j, ts_ns in enumerate(stamps):
             start, stop = bounds[j], bounds[j + 1]
-            block.move(ts_ns, start, stop)
-            context = snapshot_at(ts_ns)
-            begin(ts_ns, block)
-            if risk is not None:
-                risk.check(block)
+            context = constant if constant is not None else snapshot_at(ts_ns)  # type: ignore[operator]
+            if quiet and not open_orders:
+                book.now_ns = ts_ns
+                moved = False
+            else:
+                block.move(ts_ns, start, stop)
+                moved = True
+                begin(ts_ns, block)
+                if risk is not None:
+                    risk.check(block)
             if not close:
                 marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
             elif stop - start == 1:
@@ -262,24 +275,40 @@ class Dispatcher:
                 marks.update(zip(ids[start:stop], close[start:stop], strict=True))
             if on_event is not None:
                 for i in range(start, stop):
-                    event = MarketEvent(
-                        None,
-                        ids[i],
-                        opens[i],
-                        highs[i],
-                        lows[i],
-                        close[i],
-                        volumes[i],
-                        SignalView(signals, i),
-                        context,
-                        ts_ns,
-                    )
+                    asset = ids[i]
+                    event = events.get(asset)
+                    if event is None:
+                        event = events[asset] = MarketEvent(
+                            None,
+                            asset,
+                            opens[i],
+                            highs[i],
+                            lows[i],
+                            close[i],
+                            volumes[i],
+                            SignalView(signals, i),
+                            context,
+                            ts_ns,
+                        )
+                    else:  # the asset's event moves to this bar (MarketEvent's docstring)
+                        event.open = opens[i]
+                        event.high = highs[i]
+                        event.low = lows[i]
+                        event.close = close[i]
+                        event.volume = volumes[i]
+                        event.ts_ns = ts_ns
+                        event._timestamp = None
+                        event.context = context
+                        event.signals._row = i  # type: ignore[attr-defined]
                     on_event(event, context)
             if on_batch is not None:
+                if not moved:
+                    block.move(ts_ns, start, stop)
                 on_batch(block.batch(context), context)
-            end()
-            if risk is not None:
-                risk.record(block, context)
+            if not quiet:
+                end()
+                if risk is not None:
+                    risk.record(block, context)
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:
