@@ -255,6 +255,10 @@ class Dispatcher:
         quiet = risk is None and getattr(broker, "skips_idle_timestamps", False)
         constant = None if callable(snapshot_at) else snapshot_at
         events: dict[str, MarketEvent] = {}
+        one_bar_each = bounds[-1] - bounds[0] == len(stamps)
+        if quiet and one_bar_each and constant is not None and on_batch is None and on_event:
+            self._run_bars(block, stamps, bounds[0], constant, on_event)
+            return
         for j, ts_ns in enumerate(stamps):
             start, stop = bounds[j], bounds[j + 1]
             context = constant if constant is not None else snapshot_at(ts_ns)  # type: ignore[operator]
@@ -309,6 +313,58 @@ class Dispatcher:
                 end()
                 if risk is not None:
                     risk.record(block, context)
+
+    def _run_bars(
+        self,
+        block: BarBlock,
+        stamps: list[int],
+        first: int,
+        context: Mapping[str, Any],
+        on_event: Callable[[MarketEvent, Mapping[str, Any]], None],
+    ) -> None:
+        """``run`` where every timestamp has one bar (one asset, or assets that never share
+        a timestamp), the context never changes, no risk manager runs and the broker skips
+        idle timestamps: the same steps in the same order, with nothing looked up twice."""
+        broker = self.broker
+        book = broker.book
+        begin, marks, open_orders = broker.begin_timestamp, broker.marks, book.open_by_asset
+        stop = first + len(stamps)
+        signals = block.signals
+        rows = zip(
+            stamps,
+            range(first, stop),
+            block.asset_ids[first:stop],
+            block.open[first:stop],
+            block.high[first:stop],
+            block.low[first:stop],
+            block.close[first:stop],
+            block.volume[first:stop],
+            strict=True,
+        )
+        events: dict[str, MarketEvent] = {}
+        for ts_ns, i, asset, open_, high, low, close, volume in rows:
+            if open_orders:
+                block.move(ts_ns, i, i + 1)
+                begin(ts_ns, block)
+            else:
+                book.now_ns = ts_ns
+            marks[asset] = close
+            event = events.get(asset)
+            if event is None:
+                view = SignalView(signals, i)
+                event = events[asset] = MarketEvent(
+                    None, asset, open_, high, low, close, volume, view, context, ts_ns
+                )
+            else:  # the asset's event moves to this bar (MarketEvent's docstring)
+                event.open = open_
+                event.high = high
+                event.low = low
+                event.close = close
+                event.volume = volume
+                event.ts_ns = ts_ns
+                event._timestamp = None
+                event.signals._row = i  # type: ignore[attr-defined]
+            on_event(event, context)
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:
