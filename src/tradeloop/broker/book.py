@@ -29,7 +29,6 @@ from tradeloop.broker.margin import Charge, Margin, free_cash
 from tradeloop.broker.orders import Order, OrderRequest, start_trail
 from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.broker.validation import validate_order, validate_request
-from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
@@ -321,29 +320,45 @@ class OrderBook:
         message: str = "",
         ts_ns: int | None = None,
     ) -> Fill:
-        """Account for one fill of ``order`` (now, unless ``ts_ns``) and tell the listeners.
+        """``book_fill``, returning the ``Fill`` (what a live broker reports on)."""
+        return self.fills[
+            self.book_fill(order, qty, price, commission, slippage, bar_index, message, ts_ns)
+        ]
+
+    def book_fill(
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        commission: float,
+        slippage: float,
+        bar_index: int,
+        message: str = "",
+        ts_ns: int | None = None,
+    ) -> int:
+        """Account for one fill of ``order`` (now, unless ``ts_ns``), record it in ``fills``
+        (columns: a ``Fill`` is made only for the listeners) and tell the listeners; return
+        its index in ``fills``.
 
         A ``message`` closes the order as cancelled after this fill (the rest cannot fill)."""
         when = self.now_ns if ts_ns is None else ts_ns
         self.portfolio.apply_fill(order.asset_id, order.side_sign * qty, price, commission, when)
-        fill = Fill(
-            order_id=order.id,
-            asset_id=order.asset_id,
-            side=order.side,
-            qty=qty,
-            price=price,
-            commission=commission,
-            slippage=slippage,
-            timestamp=self.now if ts_ns is None and self.now is not None else utc_datetime(when),
-            ts_ns=when,
-            bar_index=bar_index,
-            reason=order.reason,
+        index = self.fills.record(
+            order.id,
+            order.asset_id,
+            order.side,
+            qty,
+            price,
+            commission,
+            slippage,
+            when,
+            bar_index,
+            order.reason,
         )
         order.avg_fill_price = (order.avg_fill_price * order.filled_qty + price * qty) / (
             order.filled_qty + qty
         )
         order.filled_qty += qty
-        self.fills.append(fill)
         group = order.group
         if message:
             self.close(order, _CANCELLED, message, linked=False)
@@ -356,11 +371,13 @@ class OrderBook:
                 self.set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
             if self.order_listeners:
                 self.tell(order)
-        for listener in self.fill_listeners:
-            listener(fill)
+        if self.fill_listeners:
+            fill = self.fills[index]
+            for listener in self.fill_listeners:
+                listener(fill)
         if group is not None:
             groups.after_fill(self, group, order)
-        return fill
+        return index
 
     def tell(self, order: Order) -> None:
         for listener in self.order_listeners:

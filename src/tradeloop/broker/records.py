@@ -6,16 +6,18 @@ kernel's arrays straight in, so results are built from columns (``FillLog.arrays
 made only when someone reads one (``log[i]``, iteration, a slice): both logs are sequences,
 so code that reads ``broker.fills`` or ``broker.orders`` as lists keeps working.
 
-An ``OrderLog`` holds the live ``Order`` objects of an event-driven run (they change as the
-run goes: a strategy holds them); a compiled run's orders are finished when they arrive, so
-they stay columns and an ``Order`` is built (once) only if one is read.
+An ``OrderLog`` is the list of the live ``Order`` objects of an event-driven run (they
+change as the run goes: a strategy holds them); a compiled run's orders are finished when
+they arrive, so its ``CompiledOrderLog`` keeps them as columns and builds an ``Order``
+(once) only if one is read.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +26,7 @@ from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["CompiledOrders", "FillArrays", "FillLog", "OrderLog"]
+__all__ = ["CompiledOrderLog", "CompiledOrders", "FillArrays", "FillLog", "OrderLog"]
 
 _BUY, _SELL = Side.BUY, Side.SELL
 _FILL_COLUMNS = (
@@ -112,6 +114,33 @@ class FillLog(Sequence[Fill]):
     def extend(self, fills: Iterable[Fill]) -> None:
         for fill in fills:
             self.append(fill)
+
+    def record(
+        self,
+        order_id: int,
+        asset_id: str,
+        side: Side,
+        qty: float,
+        price: float,
+        commission: float,
+        slippage: float,
+        ts_ns: int,
+        bar_index: int,
+        reason: str,
+    ) -> int:
+        """Append one fill's fields (no ``Fill`` is made); return its index."""
+        self.order_id.append(order_id)
+        self.asset_id.append(asset_id)
+        self.side.append(side)
+        self.qty.append(qty)
+        self.price.append(price)
+        self.commission.append(commission)
+        self.slippage.append(slippage)
+        self.ts_ns.append(ts_ns)
+        self.bar_index.append(bar_index)
+        self.reason.append(reason)
+        self._arrays = None
+        return len(self.qty) - 1
 
     def extend_columns(self, **columns: list[Any]) -> None:
         """Append whole columns at once (a compiled run's fills); every column is required."""
@@ -223,62 +252,47 @@ class CompiledOrders:
         )
 
 
-class OrderLog(Sequence[Order]):
-    """Every order of a run, in id order (order ``n`` is ``log[n - 1]``)."""
+class OrderLog(list[Order]):
+    """Every order of a run, in id order (order ``n`` is ``log[n - 1]``): a plain list of the
+    run's ``Order`` objects, which change as the run goes (a strategy holds them)."""
 
-    __slots__ = ("_compiled", "_objects")
-
-    def __init__(self, orders: Iterable[Order] = ()) -> None:
-        self._objects: list[Order | None] = list(orders)
-        self._compiled: CompiledOrders | None = None
-
-    def append(self, order: Order) -> None:
-        self._objects.append(order)
-
-    def extend(self, orders: Iterable[Order]) -> None:
-        self._objects.extend(orders)
-
-    def extend_compiled(self, orders: CompiledOrders) -> None:
-        """Take a compiled run's finished orders as columns (into an empty log)."""
-        if self._objects:
-            raise ValueError("compiled orders go into an empty order log")
-        self._compiled = orders
-        self._objects = [None] * len(orders)
-
-    @property
-    def compiled(self) -> CompiledOrders | None:
-        """The columns of a compiled run's orders, or None (the objects are the record)."""
-        return self._compiled
-
-    def __len__(self) -> int:
-        return len(self._objects)
-
-    @overload
-    def __getitem__(self, index: int) -> Order: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Order]: ...
-
-    def __getitem__(self, index: int | slice) -> Order | list[Order]:
-        if isinstance(index, slice):
-            return [self._order(i) for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("order index out of range")
-        return self._order(index)
-
-    def __iter__(self) -> Iterator[Order]:
-        if self._compiled is None:
-            return iter(self._objects)  # type: ignore[arg-type]
-        return (self._order(i) for i in range(len(self)))
+    compiled: CompiledOrders | None = None
 
     def __repr__(self) -> str:
         return f"OrderLog({len(self)} orders)"
 
+
+class CompiledOrderLog(OrderLog):
+    """A compiled run's finished orders, kept as columns (``compiled``): an ``Order`` is built
+    (once) when it is read."""
+
+    def __init__(self, orders: CompiledOrders) -> None:
+        super().__init__([None] * len(orders))  # type: ignore[list-item]
+        self.compiled = orders
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Order: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Order]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Order | list[Order]:
+        if isinstance(index, slice):
+            return [self._order(i) for i in range(*index.indices(len(self)))]
+        i = operator.index(index)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("order index out of range")
+        return self._order(i)
+
+    def __iter__(self) -> Iterator[Order]:
+        return (self._order(i) for i in range(len(self)))
+
     def _order(self, i: int) -> Order:
-        order = self._objects[i]
+        order = list.__getitem__(self, i)
         if order is None:
-            assert self._compiled is not None
-            order = self._objects[i] = self._compiled.order(i)
+            assert self.compiled is not None
+            order = self.compiled.order(i)
+            list.__setitem__(self, i, order)
         return order

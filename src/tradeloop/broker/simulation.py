@@ -354,7 +354,9 @@ class SimulationBroker(BookFront):
         if qty <= 0:
             book.close(order, _CANCELLED, message or "nothing could fill")
             return
-        book.book(order, qty, price, commission, abs(price - base_price) * qty, bar[5], message)
+        book.book_fill(
+            order, qty, price, commission, abs(price - base_price) * qty, bar[5], message
+        )
         group = order.group
         if (
             group is not None

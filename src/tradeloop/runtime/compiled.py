@@ -22,7 +22,7 @@ from tradeloop.broker.costs import (
     PercentCommission,
     PerShareCommission,
 )
-from tradeloop.broker.records import CompiledOrders
+from tradeloop.broker.records import CompiledOrderLog, CompiledOrders
 from tradeloop.broker.simulation import SimulationBroker
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
@@ -251,7 +251,7 @@ def _rebuild(
         return ""
 
     reason_codes = out.o_reason + 1  # -1 (an entry) is "strategy"
-    broker.orders.extend_compiled(
+    broker.book.orders = CompiledOrderLog(
         CompiledOrders(
             first_id=1,
             asset_id=ids[out.o_code].tolist(),

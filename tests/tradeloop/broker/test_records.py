@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.tradeloop.results.random_fills import NS_DAY, T0, make_fill
-from tradeloop.broker.records import CompiledOrders, FillLog, OrderLog
+from tradeloop.broker.records import CompiledOrderLog, CompiledOrders, FillLog, OrderLog
 from tradeloop.events import OrderStatus, Side
 
 
@@ -28,8 +28,7 @@ def test_order_log_compiled_orders_are_built_only_when_read() -> None:
         asked.append(i)
         return f"m{i}"
 
-    log = OrderLog()
-    log.extend_compiled(
+    log = CompiledOrderLog(
         CompiledOrders(
             first_id=1,
             asset_id=["A", "B"],
@@ -52,5 +51,8 @@ def test_order_log_compiled_orders_are_built_only_when_read() -> None:
     assert log[1] is second  # built once
     assert [o.id for o in log] == [1, 2]
     assert asked == [1, 0]
-    with pytest.raises(ValueError, match="empty"):
-        log.extend_compiled(log.compiled)  # type: ignore[arg-type]
+    assert log[-1] is second
+    assert log[:1] == [log[0]]
+    with pytest.raises(IndexError):
+        log[2]
+    assert OrderLog().compiled is None
