@@ -280,10 +280,40 @@ class TimestampBatch:
         )
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        return (self[i] for i in range(len(self.asset_ids)))
+        """Every bar as a ``MarketEvent`` (columns turned into Python values once, not per bar;
+        each event is its own, so a list of them may be kept)."""
+        timestamp, context = self.timestamp, self.context
+        ts_ns = utc_ns(timestamp)
+        columns = {name: _floats(values) for name, values in self.signals.items()}
+        bars = zip(
+            self.asset_ids,
+            _floats(self.open),
+            _floats(self.high),
+            _floats(self.low),
+            _floats(self.close),
+            _floats(self.volume),
+            strict=True,
+        )
+        for i, (asset, open_, high, low, close, volume) in enumerate(bars):
+            yield MarketEvent(
+                timestamp,
+                asset,
+                open_,
+                high,
+                low,
+                close,
+                volume,
+                SignalView(columns, i),
+                context,
+                ts_ns,
+            )
 
     def __repr__(self) -> str:
         return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"
+
+
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values] if not hasattr(values, "tolist") else values.tolist()  # type: ignore[no-any-return]
 
 
 # -- messages of a bar stream (the wire codec, ReplayFeed and the venue feeds make them) --

@@ -278,28 +278,29 @@ class Dispatcher:
             else:
                 marks.update(zip(ids[start:stop], close[start:stop], strict=True))
             if on_event is not None:
-                for i in range(start, stop):
-                    asset = ids[i]
+                bars = zip(
+                    range(start, stop),
+                    ids[start:stop],
+                    opens[start:stop],
+                    highs[start:stop],
+                    lows[start:stop],
+                    close[start:stop],
+                    volumes[start:stop],
+                    strict=True,
+                )
+                for i, asset, open_, high, low, last, volume in bars:
                     event = events.get(asset)
                     if event is None:
+                        view = SignalView(signals, i)
                         event = events[asset] = MarketEvent(
-                            None,
-                            asset,
-                            opens[i],
-                            highs[i],
-                            lows[i],
-                            close[i],
-                            volumes[i],
-                            SignalView(signals, i),
-                            context,
-                            ts_ns,
+                            None, asset, open_, high, low, last, volume, view, context, ts_ns
                         )
                     else:  # the asset's event moves to this bar (MarketEvent's docstring)
-                        event.open = opens[i]
-                        event.high = highs[i]
-                        event.low = lows[i]
-                        event.close = close[i]
-                        event.volume = volumes[i]
+                        event.open = open_
+                        event.high = high
+                        event.low = low
+                        event.close = last
+                        event.volume = volume
                         event.ts_ns = ts_ns
                         event._timestamp = None
                         event.context = context
