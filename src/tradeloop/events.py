@@ -313,7 +313,7 @@ class TimestampBatch:
 
 
 def _floats(values: Any) -> list[float]:
-    return [float(v) for v in values] if not hasattr(values, "tolist") else values.tolist()  # type: ignore[no-any-return]
+    return [float(v) for v in values] if not hasattr(values, "tolist") else values.tolist()
 
 
 # -- messages of a bar stream (the wire codec, ReplayFeed and the venue feeds make them) --
