@@ -216,16 +216,21 @@ class FillLog(Sequence[Fill]):
 class CompiledOrders:
     """A compiled run's orders as columns: market, GTC, ids ``first_id`` on, in order.
 
-    ``message`` makes an order's message from its row (rejections and cuts), only when asked.
+    Assets, reasons and statuses are codes into ``asset_names``, ``reason_labels`` and
+    ``statuses``; ``message`` makes an order's message from its row (rejections and cuts).
+    Nothing per order is made until an order or the frame is asked for.
     """
 
     first_id: int
-    asset_id: list[str]
+    asset_code: npt.NDArray[np.int64]
+    asset_names: tuple[str, ...]
     buy: npt.NDArray[np.bool_]
     qty: npt.NDArray[np.float64]
     submitted_ts_ns: npt.NDArray[np.int64]
-    reason: list[str]
-    status: list[OrderStatus]
+    reason_code: npt.NDArray[np.int64]
+    reason_labels: tuple[str, ...]
+    status_code: npt.NDArray[np.int64]
+    statuses: tuple[OrderStatus, ...]
     filled_qty: npt.NDArray[np.float64]
     avg_fill_price: npt.NDArray[np.float64]
     message: Callable[[int], str]
@@ -233,10 +238,14 @@ class CompiledOrders:
     def __len__(self) -> int:
         return len(self.qty)
 
+    def column(self, codes: npt.NDArray[np.int64], labels: tuple[Any, ...]) -> list[Any]:
+        """``labels[code]`` for every order."""
+        return np.asarray(labels, dtype=object)[codes].tolist()  # type: ignore[no-any-return]
+
     def order(self, i: int) -> Order:
         return Order(
             id=self.first_id + i,
-            asset_id=self.asset_id[i],
+            asset_id=self.asset_names[self.asset_code[i]],
             side=_BUY if self.buy[i] else _SELL,
             qty=float(self.qty[i]),
             order_type=OrderType.MARKET,
@@ -244,8 +253,8 @@ class CompiledOrders:
             stop_price=None,
             tif=TimeInForce.GTC,
             submitted_ts_ns=int(self.submitted_ts_ns[i]),
-            reason=self.reason[i],
-            status=self.status[i],
+            reason=self.reason_labels[self.reason_code[i]],
+            status=self.statuses[self.status_code[i]],
             filled_qty=float(self.filled_qty[i]),
             avg_fill_price=float(self.avg_fill_price[i]),
             message=self.message(i),

@@ -97,10 +97,11 @@ class BarTable:
         as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
         raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
         raw_ts = frame["ts_ns"].to_numpy()
-        order: npt.NDArray[np.intp] | None = np.lexsort((raw_codes, raw_ts))  # time, asset
-        assert order is not None
-        if bool((np.diff(order) == 1).all()):
-            order = None  # already in replay order: keep zero-copy views of the input
+        step = np.diff(raw_ts)
+        in_order = bool((step >= 0).all()) and bool(((step > 0) | (np.diff(raw_codes) > 0)).all())
+        # already in replay order (time, asset): keep zero-copy views of the input
+        order: npt.NDArray[np.intp] | None = None if in_order else np.lexsort((raw_codes, raw_ts))
+        del step
         ts = (raw_ts if order is None else raw_ts[order]).astype(np.int64, copy=False)
         codes = raw_codes if order is None else raw_codes[order]
         del raw_codes, raw_ts
@@ -112,7 +113,9 @@ class BarTable:
             array = values.cast(pl.Float64).to_numpy()
             return array if order is None else array[order]
 
-        same = (np.diff(ts) == 0) & (np.diff(codes) == 0)
+        same = (
+            np.zeros(0, dtype=np.bool_) if in_order else (np.diff(ts) == 0) & (np.diff(codes) == 0)
+        )
         if same.any():
             i = int(np.flatnonzero(same)[0])
             when = datetimes_from_ns(ts[i : i + 1])[0]
@@ -121,10 +124,17 @@ class BarTable:
                 "feeds or frames. Fix: give each asset exactly one feed."
             )
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
-        asset_rows, bar_index = _per_asset_count(codes, len(asset_ids))
-        row_k = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(starts, append=len(ts)))
-        asset_keys = codes[asset_rows] * len(starts) + row_k[asset_rows]
-        del row_k
+        n_ts, n_assets = len(starts), len(asset_ids)
+        if len(ts) == n_ts * n_assets:  # a complete panel: row k × n_assets + code, closed form
+            by_time = np.arange(n_ts, dtype=np.int64)
+            asset_rows = (np.arange(n_assets)[:, None] + by_time[None, :] * n_assets).ravel()
+            bar_index = np.repeat(by_time, n_assets)
+            asset_keys = np.arange(len(ts), dtype=np.int64)
+        else:
+            asset_rows, bar_index = _per_asset_count(codes, n_assets)
+            row_k = np.repeat(np.arange(n_ts, dtype=np.int64), np.diff(starts, append=len(ts)))
+            asset_keys = codes[asset_rows] * n_ts + row_k[asset_rows]
+            del row_k
         reserved = {"ts_ns", "asset_id", "asset_code", "source_row", *OHLCV}
         return cls(
             ts_ns=ts,

@@ -101,9 +101,13 @@ def _holdings(
     offsets = np.arange(n_pairs) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     k = begin[stretch] + offsets
     pair_code = codes[stretch]
-    at = np.searchsorted(table.asset_keys, pair_code * n_ts + k, side="right") - 1
-    found = (at >= 0) & (table.asset_keys[np.maximum(at, 0)] >= pair_code * n_ts)
-    marks = np.where(found, table.close[table.asset_rows[np.maximum(at, 0)]], 0.0)
+    n_assets = len(table.asset_ids)
+    if table.n_rows == n_ts * n_assets:  # a complete panel: the bar is row k × n_assets + code
+        marks = table.close[k * n_assets + pair_code]
+    else:
+        at = np.searchsorted(table.asset_keys, pair_code * n_ts + k, side="right") - 1
+        found = (at >= 0) & (table.asset_keys[np.maximum(at, 0)] >= pair_code * n_ts)
+        marks = np.where(found, table.close[table.asset_rows[np.maximum(at, 0)]], 0.0)
     worth = position[stretch] * marks
     value = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64)
     gross = np.bincount(k, weights=np.abs(worth), minlength=n_ts).astype(np.float64)

@@ -128,29 +128,28 @@ def _object_orders(orders: list[Order]) -> pl.DataFrame:
 
 def _compiled_orders(orders: CompiledOrders) -> pl.DataFrame:
     n = len(orders)
+    statuses = orders.column(orders.status_code, orders.statuses)
     with_message = {"rejected", "cancelled"}
-    statuses = pl.Series(orders.status, dtype=pl.String)
     messages = [
-        orders.message(i) if status in with_message else ""
-        for i, status in enumerate(statuses.to_list())
+        orders.message(i) if status in with_message else "" for i, status in enumerate(statuses)
     ]
     frame = pl.DataFrame(
         {
             "order_id": pl.Series(np.arange(orders.first_id, orders.first_id + n)),
             "submitted_at": _utc_us(orders.submitted_ts_ns),
-            "asset_id": pl.Series(orders.asset_id, dtype=pl.String),
+            "asset_id": pl.Series(orders.column(orders.asset_code, orders.asset_names)),
             "side": pl.Series(np.where(orders.buy, "buy", "sell"), dtype=pl.String),
             "order_type": pl.Series(["market"] * n, dtype=pl.String),
             "qty": orders.qty,
             "limit_price": pl.Series([None] * n, dtype=pl.Float64),
             "stop_price": pl.Series([None] * n, dtype=pl.Float64),
             "tif": pl.Series(["gtc"] * n, dtype=pl.String),
-            "status": statuses,
+            "status": pl.Series(statuses, dtype=pl.String),
             "filled_qty": orders.filled_qty,
             "avg_fill_price": pl.Series(
                 np.where(orders.filled_qty != 0, orders.avg_fill_price, np.nan)
             ).fill_nan(None),
-            "reason": pl.Series(orders.reason, dtype=pl.String),
+            "reason": pl.Series(orders.column(orders.reason_code, orders.reason_labels)),
             "message": pl.Series(messages, dtype=pl.String),
         }
     )

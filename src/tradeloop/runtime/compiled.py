@@ -232,8 +232,7 @@ def _rebuild(
     """Write the kernel's orders and fills into the broker's logs as columns: no ``Order``
     or ``Fill`` object is made unless someone reads one."""
     ids = np.asarray(table.asset_ids, dtype=object)
-    labels = np.asarray(["strategy", *(rule.label for rule in strategy.exit_rules)], dtype=object)
-    statuses = np.asarray([_STATUS[code] for code in sorted(_STATUS)], dtype=object)
+    labels = ("strategy", *(rule.label for rule in strategy.exit_rules))
     filled, prices, info = out.o_filled, out.o_price, out.o_info
 
     def message(n: int) -> str:
@@ -254,12 +253,15 @@ def _rebuild(
     broker.book.orders = CompiledOrderLog(
         CompiledOrders(
             first_id=1,
-            asset_id=ids[out.o_code].tolist(),
+            asset_code=out.o_code,
+            asset_names=table.asset_ids,
             buy=out.o_side > 0,
             qty=out.o_qty,
             submitted_ts_ns=table.ts_ns[out.o_row],
-            reason=labels[reason_codes].tolist(),
-            status=statuses[out.o_status].tolist(),
+            reason_code=reason_codes,
+            reason_labels=labels,
+            status_code=out.o_status,
+            statuses=tuple(_STATUS[code] for code in range(len(_STATUS))),
             filled_qty=filled,
             avg_fill_price=prices,
             message=message,
@@ -276,5 +278,5 @@ def _rebuild(
         slippage=(np.abs(out.f_price - out.f_base) * out.f_qty).tolist(),
         ts_ns=table.ts_ns[rows].tolist(),
         bar_index=table.bar_index[rows].tolist(),
-        reason=labels[reason_codes[order_index]].tolist(),
+        reason=np.asarray(labels, dtype=object)[reason_codes[order_index]].tolist(),
     )

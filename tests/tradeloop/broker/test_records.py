@@ -31,12 +31,15 @@ def test_order_log_compiled_orders_are_built_only_when_read() -> None:
     log = CompiledOrderLog(
         CompiledOrders(
             first_id=1,
-            asset_id=["A", "B"],
+            asset_code=np.array([0, 1]),
+            asset_names=("A", "B"),
             buy=np.array([True, False]),
             qty=np.array([5.0, 2.0]),
             submitted_ts_ns=np.array([T0, T0 + NS_DAY]),
-            reason=["strategy", "exit"],
-            status=[OrderStatus.FILLED, OrderStatus.REJECTED],
+            reason_code=np.array([0, 1]),
+            reason_labels=("strategy", "exit"),
+            status_code=np.array([1, 0]),
+            statuses=(OrderStatus.REJECTED, OrderStatus.FILLED),
             filled_qty=np.array([5.0, 0.0]),
             avg_fill_price=np.array([10.0, 0.0]),
             message=message,

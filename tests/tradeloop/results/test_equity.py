@@ -31,16 +31,17 @@ def reference_equity(table: BarTable, fills: list[Fill], cash: float) -> list[fl
 
 
 @settings(max_examples=200, deadline=None)
-@given(fill_lists, st.integers(0, 2**31))
+@given(fill_lists, st.integers(0, 2**31), st.booleans())
 def test_equity_record_random_fills_equals_the_per_timestamp_loop(
-    spec: list[tuple[str, float, float, float]], seed: int
+    spec: list[tuple[str, float, float, float]], seed: int, complete: bool
 ) -> None:
     rng = np.random.default_rng(seed)
-    rows = [  # a ragged panel: some assets miss some days, so marks are carried forward
+    # a ragged panel (some assets miss some days, so marks are carried forward), or complete
+    rows = [
         {"ts_ns": T0 + d * NS_DAY, "asset_id": a, "close": float(rng.uniform(50, 150))}
         for d in range(45)
         for a in ("A", "B", "C")
-        if rng.random() < 0.7 or d == 0
+        if complete or rng.random() < 0.7 or d == 0
     ]
     frame = pl.DataFrame(rows).with_columns(
         open=pl.col("close"), high=pl.col("close"), low=pl.col("close"), volume=pl.lit(1.0)

@@ -194,7 +194,9 @@ def test_one_bar_per_timestamp_loop_matches_the_general_loop() -> None:
     fast, general = Recorder(), Recorder()
     one = Engine(feed=bars(rows, scores), strategy=fast).run()
     other = Engine(
-        feed=bars(rows, scores), strategy=general, context=Context(pl.DataFrame({"timestamp": [day(0)], "flat": [1.0]}))
+        feed=bars(rows, scores),
+        strategy=general,
+        context=Context(pl.DataFrame({"timestamp": [day(0)], "flat": [1.0]})),
     ).run()
     assert one.fills.height > 4
     assert one.fills.equals(other.fills)
