@@ -229,6 +229,7 @@ class TimestampBatch:
     """
 
     __slots__ = (
+        "_events",
         "asset_ids",
         "close",
         "context",
@@ -251,7 +252,9 @@ class TimestampBatch:
         volume: Any,
         signals: Mapping[str, Any],
         context: Mapping[str, Any],
+        events: dict[str, MarketEvent] | None = None,
     ) -> None:
+        self._events = events  # the runtime's per-asset events, moved to this batch's bars
         self.timestamp = timestamp
         self.asset_ids = asset_ids
         self.open = open
@@ -280,12 +283,14 @@ class TimestampBatch:
         )
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        """Every bar as a ``MarketEvent`` (columns turned into Python values once, not per bar;
-        each event is its own, so a list of them may be kept)."""
-        timestamp, context = self.timestamp, self.context
+        """Every bar as a ``MarketEvent``, the columns turned into Python values once. In a
+        run each asset's event is made once and moved to its next bar, as for
+        ``on_market_event`` (keep values, not events, past the callback)."""
+        timestamp, context, events = self.timestamp, self.context, self._events
         ts_ns = utc_ns(timestamp)
         columns = {name: _floats(values) for name, values in self.signals.items()}
         bars = zip(
+            range(len(self.asset_ids)),
             self.asset_ids,
             _floats(self.open),
             _floats(self.high),
@@ -294,19 +299,28 @@ class TimestampBatch:
             _floats(self.volume),
             strict=True,
         )
-        for i, (asset, open_, high, low, close, volume) in enumerate(bars):
-            yield MarketEvent(
-                timestamp,
-                asset,
-                open_,
-                high,
-                low,
-                close,
-                volume,
-                SignalView(columns, i),
-                context,
-                ts_ns,
-            )
+        for i, asset, open_, high, low, close, volume in bars:
+            event = events.get(asset) if events is not None else None
+            if event is None:
+                view = SignalView(columns, i)
+                event = MarketEvent(
+                    timestamp, asset, open_, high, low, close, volume, view, context, ts_ns
+                )
+                if events is not None:
+                    events[asset] = event
+            else:
+                event.open = open_
+                event.high = high
+                event.low = low
+                event.close = close
+                event.volume = volume
+                event.ts_ns = ts_ns
+                event._timestamp = timestamp
+                event.context = context
+                view = event.signals  # type: ignore[assignment]
+                view._columns = columns
+                view._row = i
+            yield event
 
     def __repr__(self) -> str:
         return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"

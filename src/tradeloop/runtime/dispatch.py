@@ -41,6 +41,7 @@ class BarBlock:
     """
 
     __slots__ = (
+        "_events",
         "_lookups",
         "_rows",
         "_timestamp",
@@ -84,6 +85,7 @@ class BarBlock:
         self.stop = 0
         self._rows: dict[str, int] | None = None
         self._lookups = 0
+        self._events: dict[str, MarketEvent] = {}  # what iterating its batches reuses
 
     @classmethod
     def single(
@@ -178,6 +180,7 @@ class BarBlock:
             _read_only(arrays["volume"][start:stop]),
             {name: _read_only(arrays[f"signal:{name}"][start:stop]) for name in self.signal_names},
             context,
+            self._events,
         )
 
 

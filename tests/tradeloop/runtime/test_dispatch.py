@@ -202,3 +202,37 @@ def test_one_bar_per_timestamp_loop_matches_the_general_loop() -> None:
     assert one.fills.equals(other.fills)
     assert one.equity_curve.equals(other.equity_curve)
     assert fast.seen == general.seen
+
+
+class BatchEvents(Strategy):
+    """Reads every bar of each batch as events; records their values and identities."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[Any, ...]] = []
+        self.ids: list[list[int]] = []
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        events = list(batch)
+        self.ids.append([id(e) for e in events])
+        self.values.append(
+            tuple((e.ts_ns, e.asset_id, e.open, e.close, e.signals["score"]) for e in events)
+        )
+
+
+def test_batch_events_carry_each_bar_and_are_distinct_within_a_batch() -> None:
+    strategy = BatchEvents()
+    Engine(feed=bars(ROWS, SCORES), strategy=strategy).run()
+    day_ns = 86_400 * 1_000_000_000
+    t0 = int(day(0).timestamp()) * 1_000_000_000
+    # by hand from ROWS/SCORES: (day, asset, open, close) with the score of that row
+    expected = [
+        tuple(
+            (t0 + r[0] * day_ns, r[1], float(r[2]), float(r[5]), SCORES["score"][n])
+            for n, r in enumerate(ROWS)
+            if r[0] == d
+        )
+        for d in range(3)
+    ]
+    assert strategy.values == expected
+    assert all(len(set(ids)) == len(ids) for ids in strategy.ids)
