@@ -228,8 +228,8 @@ def main() -> None:
             )
             print(
                 f"    whole Engine.run warm: {e2e:.3f} s (load and validation "
-                f"{warm['load_s']:.3f} s) vs floor 0.3 s / goal 0.1 s: {verdict}; given a validated BarTable (a sweep "
-                f"worker's run): {warm['table_total_s']:.3f} s"
+                f"{warm['load_s']:.3f} s) vs floor 0.3 s / goal 0.1 s: {verdict}; given a "
+                f"validated BarTable (a sweep worker's run): {warm['table_total_s']:.3f} s"
             )
             warm["verdict"] = verdict
         print(
