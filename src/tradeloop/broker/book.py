@@ -255,7 +255,7 @@ class OrderBook:
         """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
-            or pre_trade_problem(self, order)
+            or (pre_trade_problem(self, order) if self.pre_trade_checks else "")
             or cash_problem(self, order)
         )
         if self.mint_client_id is not None:
