@@ -176,6 +176,30 @@ class MarketEvent:
             value = self._timestamp = utc_datetime(self.ts_ns)
         return value
 
+    def move_to(
+        self,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts_ns: int,
+        context: Mapping[str, Any],
+        row: int,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Make this event the asset's bar at ``ts_ns`` (row ``row`` of its signal columns):
+        how the runtime reuses one event per asset instead of making one per bar."""
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.ts_ns = ts_ns
+        self._timestamp = timestamp
+        self.context = context
+        self.signals._row = row  # type: ignore[attr-defined]
+
     @property
     def data(self) -> MarketEvent:
         """The event itself (alias for the older ``event.data.signals`` spelling)."""
@@ -309,17 +333,8 @@ class TimestampBatch:
                 if events is not None:
                     events[asset] = event
             else:
-                event.open = open_
-                event.high = high
-                event.low = low
-                event.close = close
-                event.volume = volume
-                event.ts_ns = ts_ns
-                event._timestamp = timestamp
-                event.context = context
-                view = event.signals  # type: ignore[assignment]
-                view._columns = columns
-                view._row = i
+                event.signals._columns = columns  # type: ignore[attr-defined]
+                event.move_to(open_, high, low, close, volume, ts_ns, context, i, timestamp)
             yield event
 
     def __repr__(self) -> str:

@@ -298,16 +298,8 @@ class Dispatcher:
                         event = events[asset] = MarketEvent(
                             None, asset, open_, high, low, last, volume, view, context, ts_ns
                         )
-                    else:  # the asset's event moves to this bar (MarketEvent's docstring)
-                        event.open = open_
-                        event.high = high
-                        event.low = low
-                        event.close = last
-                        event.volume = volume
-                        event.ts_ns = ts_ns
-                        event._timestamp = None
-                        event.context = context
-                        event.signals._row = i  # type: ignore[attr-defined]
+                    else:
+                        event.move_to(open_, high, low, last, volume, ts_ns, context, i)
                     on_event(event, context)
             if on_batch is not None:
                 if not moved:
@@ -359,15 +351,8 @@ class Dispatcher:
                 event = events[asset] = MarketEvent(
                     None, asset, open_, high, low, close, volume, view, context, ts_ns
                 )
-            else:  # the asset's event moves to this bar (MarketEvent's docstring)
-                event.open = open_
-                event.high = high
-                event.low = low
-                event.close = close
-                event.volume = volume
-                event.ts_ns = ts_ns
-                event._timestamp = None
-                event.signals._row = i  # type: ignore[attr-defined]
+            else:
+                event.move_to(open_, high, low, close, volume, ts_ns, context, i)
             on_event(event, context)
 
 
