@@ -36,7 +36,9 @@ class BarTable:
     ``unique_ts_ns[k]``. ``bar_index[i]`` counts that asset's bars from 0. ``asset_rows``
     lists the rows asset by asset, each asset's in time order (what per-asset results read),
     and ``asset_keys`` their sorted keys ``code × n_timestamps + k`` (row of asset ``code`` at
-    the k-th timestamp), so "the asset's last bar at or before k" is one ``searchsorted``.
+    the k-th timestamp), so "the asset's last bar at or before k" is one ``searchsorted``. A
+    ``complete`` table (every asset at every timestamp) stores neither: its row of asset
+    ``code`` at the k-th timestamp is ``k × n_assets + code``, so both are arithmetic.
     """
 
     ts_ns: I64
@@ -51,8 +53,8 @@ class BarTable:
     signals: dict[str, F64]
     unique_ts_ns: I64
     ts_bounds: I64
-    asset_rows: I64
-    asset_keys: I64
+    ragged_rows: I64 | None  # ``asset_rows`` of a table that is not complete
+    ragged_keys: I64 | None  # its ``asset_keys``
 
     @property
     def n_rows(self) -> int:
@@ -62,11 +64,31 @@ class BarTable:
     def n_timestamps(self) -> int:
         return len(self.unique_ts_ns)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every asset has a bar at every timestamp."""
+        return self.n_rows == self.n_timestamps * len(self.asset_ids)
+
+    @property
+    def asset_rows(self) -> I64:
+        if self.ragged_rows is not None:
+            return self.ragged_rows
+        n_assets = len(self.asset_ids)
+        by_time = np.arange(self.n_timestamps, dtype=np.int64) * n_assets
+        return (np.arange(n_assets, dtype=np.int64)[:, None] + by_time[None, :]).ravel()
+
+    @property
+    def asset_keys(self) -> I64:
+        if self.ragged_keys is not None:
+            return self.ragged_keys
+        return np.arange(self.n_rows, dtype=np.int64)
+
     @classmethod
-    def from_frames(cls, frames: Sequence[pl.DataFrame]) -> BarTable:
-        """Merge normalised frames (see ``validation.normalize_bars``) into one table."""
+    def from_frames(cls, frames: Sequence[pl.DataFrame], *, consume: bool = False) -> BarTable:
+        """Merge normalised frames (see ``validation.normalize_bars``) into one table;
+        ``consume``: the frames are the caller's to give up (see ``from_frame``)."""
         frame = pl.concat(list(frames), how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-        return cls.from_frame(frame)
+        return cls.from_frame(frame, consume=consume)
 
     @classmethod
     def from_timestamps(cls, stamps: Iterable[TimestampColumns]) -> BarTable:
@@ -90,13 +112,19 @@ class BarTable:
         return cls.from_frame(pl.DataFrame(frame))
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame) -> BarTable:
+    def from_frame(cls, frame: pl.DataFrame, *, consume: bool = False) -> BarTable:
+        """The table of a normalised frame. ``consume=True`` empties ``frame`` column by column
+        as each becomes an array, so a large run never holds both copies at once (for a frame
+        nobody else reads: an engine's freshly validated bars)."""
         if frame.height == 0:
             raise DataError("no bars to replay: the data is empty (check start/end filters)")
         asset_ids = tuple(sorted(frame["asset_id"].unique().to_list()))
         as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
         raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
         raw_ts = frame["ts_ns"].to_numpy()
+        if consume:
+            frame.drop_in_place("asset_id")
+            frame.drop_in_place("ts_ns")
         step = np.diff(raw_ts)
         in_order = bool((step >= 0).all()) and bool(((step > 0) | (np.diff(raw_codes) > 0)).all())
         # already in replay order (time, asset): keep zero-copy views of the input
@@ -107,7 +135,7 @@ class BarTable:
         del raw_codes, raw_ts
 
         def column(name: str) -> F64:
-            values = frame[name]
+            values = frame.drop_in_place(name) if consume else frame[name]
             if values.null_count():
                 values = values.fill_null(float("nan"))
             array = values.cast(pl.Float64).to_numpy()
@@ -125,15 +153,13 @@ class BarTable:
             )
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
         n_ts, n_assets = len(starts), len(asset_ids)
-        if len(ts) == n_ts * n_assets:  # a complete panel: row k × n_assets + code, closed form
-            by_time = np.arange(n_ts, dtype=np.int64)
-            asset_rows = (np.arange(n_assets)[:, None] + by_time[None, :] * n_assets).ravel()
-            bar_index = np.repeat(by_time, n_assets)
-            asset_keys = np.arange(len(ts), dtype=np.int64)
+        ragged_rows = ragged_keys = None
+        if len(ts) == n_ts * n_assets:  # complete: row k × n_assets + code (see the docstring)
+            bar_index = np.repeat(np.arange(n_ts, dtype=np.int64), n_assets)
         else:
-            asset_rows, bar_index = _per_asset_count(codes, n_assets)
+            ragged_rows, bar_index = _per_asset_count(codes, n_assets)
             row_k = np.repeat(np.arange(n_ts, dtype=np.int64), np.diff(starts, append=len(ts)))
-            asset_keys = codes[asset_rows] * n_ts + row_k[asset_rows]
+            ragged_keys = codes[ragged_rows] * n_ts + row_k[ragged_rows]
             del row_k
         reserved = {"ts_ns", "asset_id", "asset_code", "source_row", *OHLCV}
         return cls(
@@ -149,8 +175,8 @@ class BarTable:
             signals={name: column(name) for name in frame.columns if name not in reserved},
             unique_ts_ns=ts[starts],
             ts_bounds=np.append(starts, len(ts)).astype(np.int64),
-            asset_rows=asset_rows,
-            asset_keys=asset_keys,
+            ragged_rows=ragged_rows,
+            ragged_keys=ragged_keys,
         )
 
 

@@ -102,11 +102,12 @@ def _holdings(
     k = begin[stretch] + offsets
     pair_code = codes[stretch]
     n_assets = len(table.asset_ids)
-    if table.n_rows == n_ts * n_assets:  # a complete panel: the bar is row k × n_assets + code
+    if table.complete:  # the bar is row k × n_assets + code
         marks = table.close[k * n_assets + pair_code]
     else:
-        at = np.searchsorted(table.asset_keys, pair_code * n_ts + k, side="right") - 1
-        found = (at >= 0) & (table.asset_keys[np.maximum(at, 0)] >= pair_code * n_ts)
+        keys = table.asset_keys
+        at = np.searchsorted(keys, pair_code * n_ts + k, side="right") - 1
+        found = (at >= 0) & (keys[np.maximum(at, 0)] >= pair_code * n_ts)
         marks = np.where(found, table.close[table.asset_rows[np.maximum(at, 0)]], 0.0)
     worth = position[stretch] * marks
     value = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64)

@@ -33,7 +33,8 @@ def traded_prices(table: BarTable, fills: Sequence[Fill]) -> pl.DataFrame:
     # ``asset_rows`` is already by asset (codes follow the sorted names), then time
     keep = np.zeros(len(table.asset_ids), dtype=np.bool_)
     keep[codes] = True
-    rows = table.asset_rows[keep[table.asset_code[table.asset_rows]]]
+    by_asset = table.asset_rows
+    rows = by_asset[keep[table.asset_code[by_asset]]]
     names = np.asarray(table.asset_ids, dtype=object)[table.asset_code[rows]]
     frame = pl.DataFrame(
         {
