@@ -11,6 +11,7 @@ from the fills is reported in ``config["unexplained_equity"]`` instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,7 @@ def _result(
         positions=record.positions,
         initial_cash=broker.initial_cash,
         trades=trips.pnl,
-        traded_notional=float(np.dot(log.qty, log.price)),
+        traded_notional=math.fsum((log.qty * log.price).tolist()),  # exact: the same in any process
         commission=broker.portfolio.commission_paid,
         periods_per_year=periods,
     )
