@@ -100,11 +100,14 @@ def _drawdown(
     """Deepest drop from a running peak (a negative fraction), and the longest time under
     water in days (from a peak to the last timestamp still below it)."""
     curve = np.concatenate(([initial_cash], equity))
-    times = np.concatenate(([ts_ns[0]], ts_ns))
     peaks = np.maximum.accumulate(curve)
-    depth = float((curve / peaks - 1.0).min())
     at_peak = curve >= peaks
-    peak_times = np.where(at_peak, times, 0)
-    last_peak = np.maximum.accumulate(peak_times)
-    longest = float((times - last_peak).max()) / _NS_PER_DAY
+    np.divide(curve, peaks, out=curve)  # in place: a long curve's temporaries add up
+    depth = float(curve.min()) - 1.0  # min(x) - 1 == min(x - 1): subtracting 1 is monotone
+    del curve, peaks
+    times = np.concatenate(([ts_ns[0]], ts_ns))
+    since_peak = np.where(at_peak, times, 0)
+    np.maximum.accumulate(since_peak, out=since_peak)
+    np.subtract(times, since_peak, out=since_peak)
+    longest = float(since_peak.max()) / _NS_PER_DAY
     return depth, longest
