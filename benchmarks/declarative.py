@@ -47,13 +47,17 @@ def _tradeloop(kind: str, bars: int, assets: int, days: int, repeat: int) -> dic
     else:
         frame = pl.read_parquet(data.panel_path(assets, days))
         signal, entry, exit_, percent = "score", PANEL_ENTRY, PANEL_EXIT, PANEL_PERCENT
-    runs = []
-    for _ in range(repeat):
-        strategy = SignalStrategy(
+
+    def rule() -> SignalStrategy:
+        return SignalStrategy(
             [Rule.signal_above(signal, entry), Rule.not_in_position()],
             [Rule.signal_below(signal, exit_)],
             PercentSizer(percent),
         )
+
+    runs = []
+    for _ in range(repeat):
+        strategy = rule()
         started = time.perf_counter()
         result = Engine(
             feed=HistoricalFeed(frame, signal_columns=[signal]), strategy=strategy, progress=False
@@ -69,11 +73,7 @@ def _tradeloop(kind: str, bars: int, assets: int, days: int, repeat: int) -> dic
     table = BarTable.from_frame(HistoricalFeed(frame, signal_columns=[signal]).frame())
     on_table = []
     for _ in range(repeat):
-        strategy = SignalStrategy(
-            [Rule.signal_above(signal, entry), Rule.not_in_position()],
-            [Rule.signal_below(signal, exit_)],
-            PercentSizer(percent),
-        )
+        strategy = rule()
         started = time.perf_counter()
         Engine(table, strategy, progress=False).run()
         on_table.append(time.perf_counter() - started)
