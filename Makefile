@@ -49,7 +49,8 @@ bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both in
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/codec_binance.py
 	$(BIN)/python benchmarks/codec_alpaca.py
-	$(BIN)/python benchmarks/sweep.py  # 64-combination sweep: inline, local pool, Dask (1 vs 2 workers)
+	$(BIN)/python benchmarks/sweep.py  # 64-combination sweep: inline, local pool, Dask (1 vs 2 workers); 1,000 on 2; vectorbt
+	$(BIN)/python benchmarks/instructions.py  # callgrind instructions per bar of (a): the figure that does not drift
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ __all__ = [
     "SELL_BELOW",
     "Threshold",
     "TopNBatch",
+    "TopNBatchEvents",
     "TopNEvent",
     "expected_trades",
 ]
@@ -80,6 +81,32 @@ class TopNEvent(Strategy):
             return
         ids, scores = self.ids, self.scores
         self.ids, self.scores = [], []
+        step = self.step
+        self.step = step + 1
+        if step % self.every:
+            return
+        top = np.argsort(np.asarray(scores), kind="stable")[-self.n :]
+        weight = 1.0 / self.n
+        self.rebalance_to_weights({ids[i]: weight for i in top.tolist()})
+
+
+class TopNBatchEvents(Strategy):
+    """(b') The rotation of (b), written against per-asset events built from the batch: the
+    timestamp's bars are iterated as ``MarketEvent``s and their scores collected (what a
+    user porting per-bar code to ``on_timestamp_batch`` writes); the same orders as (b)."""
+
+    def __init__(self, n: int = 25, every: int = 5) -> None:
+        super().__init__()
+        self.n = n
+        self.every = every
+        self.step = 0
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        ids: list[str] = []
+        scores: list[float] = []
+        for event in batch:
+            ids.append(event.asset_id)
+            scores.append(event.signals["score"])
         step = self.step
         self.step = step + 1
         if step % self.every:

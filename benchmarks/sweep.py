@@ -1,4 +1,4 @@
-"""Sweep benchmark (``make bench``): 64 combinations over 500 assets × 2,520 days.
+"""Sweep benchmark (``make bench``): 64 and 1,000 combinations over 500 assets × 2,520 days.
 
 The strategy is the declarative ``SignalStrategy`` of (g) in BENCHMARKS.md (compiled numba
 kernel): enter when ``score`` > ``entry``, exit when ``score`` < ``exit`` or at a
@@ -10,8 +10,15 @@ worker's one read of the parquet file included), and on a Dask ``LocalCluster`` 
 worker processes (the cluster is started before the clock: a cluster outlives sweeps; the
 scatter and each worker's read are included). Repetitions are interleaved across the
 configurations, so a slow minute of this VM hits them all alike; the table shows the median
-and the best. Every configuration must return the identical table. ``--quick``: a small
-panel and 8 combinations, one repetition (a smoke test). Results: benchmarks/out/sweep.json.
+and the best. Every configuration must return the identical table. Then, once each: the
+1,000-combination grid on the local pool of 2 workers, and vectorbt's
+``Portfolio.from_signals`` on the 64-combination grid with parameter broadcasting (every
+combination's 500 columns side by side, one group with shared cash per combination, the
+stop as ``sl_stop``; its numba kernels compiled on a two-combination call first), for a
+ratio. Targets (issue 14): 64 combinations inline floor 10 s / goal 4 s, on 2 workers
+floor 6 s / goal 2.5 s; 1,000 combinations on 2 workers floor 90 s / goal 30 s.
+``--quick``: a small panel and 8 combinations, one repetition (a smoke test). Results:
+benchmarks/out/sweep.json.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ GRID = {
     "stop": [0.05, 0.10, 0.15, 0.20],
 }
 QUICK_GRID = {"entry": [1.25, 1.5], "exit": [-0.25, 0.0], "stop": [0.05, 0.10]}
+BIG_GRID = {
+    "entry": [1.0 + 0.1 * i for i in range(10)],
+    "exit": [-0.5 + 0.1 * i for i in range(10)],
+    "stop": [0.03 + 0.02 * i for i in range(10)],
+}
+TARGETS = {"inline": (10.0, 4.0), "pool 2": (6.0, 2.5), "1,000 on pool 2": (90.0, 30.0)}
 SPEEDUP_OVER = {"pool 2": "pool 1", "dask 2": "dask 1"}
 
 
@@ -57,6 +70,57 @@ def _time_sweep(grid: dict[str, list[float]], path: Path, **options: Any) -> tup
     return time.perf_counter() - started, table
 
 
+def _vectorbt(path: Path, grid: dict[str, list[float]]) -> dict[str, Any]:
+    """vectorbt on the same grid in one broadcast call (see the module docstring)."""
+    from itertools import product
+
+    import numpy as np
+    import vectorbt as vbt
+
+    frame = pl.read_parquet(path)
+    wide = {
+        c: frame.pivot(on="asset_id", index="timestamp", values=c).drop("timestamp").to_numpy()
+        for c in ("open", "close", "score")
+    }
+    # decided at a close, filled at the next open: the signal shifted one bar, priced at the open
+    score = np.full_like(wide["score"], np.nan)
+    score[1:] = wide["score"][:-1]
+    combos = list(product(grid["entry"], grid["exit"], grid["stop"]))
+
+    def run(chosen: list[tuple[float, float, float]]) -> Any:
+        n, assets = len(chosen), score.shape[1]
+        entries = np.concatenate([score > e for e, _, _ in chosen], axis=1)
+        exits = np.concatenate([score < x for _, x, _ in chosen], axis=1)
+        stops = np.repeat([s for _, _, s in chosen], assets)[None, :]
+        portfolio = vbt.Portfolio.from_signals(
+            np.tile(wide["close"], (1, n)),
+            entries,
+            exits,
+            price=np.tile(wide["open"], (1, n)),
+            size=0.04,
+            size_type="percent",
+            sl_stop=stops,
+            init_cash=100_000.0,
+            cash_sharing=True,
+            group_by=np.repeat(np.arange(n), assets),
+            freq="1D",
+        )
+        return portfolio.sharpe_ratio()
+
+    started = time.perf_counter()
+    run(combos[:2])  # compiles vectorbt's numba kernels (several groups, as below)
+    compile_s = time.perf_counter() - started
+    started = time.perf_counter()
+    sharpe = run(combos)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "compile_s": compile_s,
+        "n_runs": len(combos),
+        "groups": len(sharpe),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -64,10 +128,13 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=500)
     parser.add_argument("--days", type=int, default=2_520)
     parser.add_argument("--no-dask", action="store_true", help="local pool only")
+    parser.add_argument("--no-vectorbt", action="store_true", help="skip the vectorbt ratio")
     args = parser.parse_args()
     grid = GRID
+    big = BIG_GRID
     if args.quick:
         args.assets, args.days, args.repeat, grid = 50, 252, 1, QUICK_GRID
+        big = {"entry": BIG_GRID["entry"][:5], "exit": BIG_GRID["exit"][:4], "stop": [0.05]}
     path = data.panel_path(args.assets, args.days)
     n_runs = len(grid["entry"]) * len(grid["exit"]) * len(grid["stop"])
     one = {name: values[:1] for name, values in grid.items()}
@@ -107,6 +174,10 @@ def main() -> None:
         for cluster, client in clusters.values():
             client.close()
             cluster.close()
+    n_big = len(big["entry"]) * len(big["exit"]) * len(big["stop"])
+    big_s, _ = _time_sweep(big, path, max_workers=2)
+    print(f"  {n_big} combinations on pool 2: {big_s:.1f} s", flush=True)
+    vbt = None if args.no_vectorbt else _vectorbt(path, grid)
     reference = tables["inline"]
     for name, table in tables.items():
         assert table.equals(reference), f"{name} returned a different table than inline"
@@ -126,6 +197,28 @@ def main() -> None:
         results[name] = {"median_s": median, "best_s": min(samples), "samples_s": samples}
         if base is not None:
             results[name]["speedup_vs_1"] = base / median
+    results[f"{n_big} on pool 2"] = {"seconds": big_s, "runs_per_s": n_big / big_s}
+    print(
+        f"{n_big} combinations, local pool of 2 workers: {big_s:.1f} s ({n_big / big_s:.1f} runs/s)"
+    )
+    for name, (floor, goal) in TARGETS.items():
+        key = name if name in results else f"{n_big} on pool 2"
+        if args.quick or key not in results:
+            continue
+        got = results[key].get("median_s", results[key].get("seconds"))
+        verdict = (
+            f"floor {'PASS' if got <= floor else 'MISS'}, goal {'PASS' if got <= goal else 'MISS'}"
+        )
+        results[key]["verdict"] = verdict
+        print(f"  {name}: {got:.1f} s vs floor {floor:g} s / goal {goal:g} s: {verdict}")
+    if vbt is not None:
+        results["vectorbt"] = vbt
+        inline = results["inline"]["median_s"]
+        print(
+            f"vectorbt 1.2.0 from_signals, {vbt['n_runs']} combinations broadcast in one call: "
+            f"{vbt['seconds']:.1f} s (after {vbt['compile_s']:.1f} s compiling); tradeloop inline "
+            f"{inline:.1f} s = {vbt['seconds'] / inline:.2f}x vectorbt's speed"
+        )
     scored = reference.filter(pl.col("sharpe").is_not_nan())
     best = scored.sort("sharpe", descending=True).row(0, named=True)
     print(

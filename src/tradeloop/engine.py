@@ -169,7 +169,7 @@ class Engine:
         frames = [feed.frame() for feed in self.feeds]
         if isinstance(self.features, PrecomputedFeatureProvider):
             frames = [self.features.join_signals(frame) for frame in frames]
-        return BarTable.from_frames(frames)
+        return BarTable.from_frames(frames, consume=True)  # the validated frames are ours
 
     def run(self) -> BacktestResult:
         """Replay every bar through the strategy (or run the stream) and return the result."""

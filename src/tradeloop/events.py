@@ -121,6 +121,10 @@ class MarketEvent:
     market-wide values (VIX, regime) shared by every asset at this timestamp. Treat both as
     read-only. ``event.data`` returns the event itself, for code written against the older
     ``event.data.signals`` spelling.
+
+    An event is valid during the callback it is passed to: the replay makes one event per
+    asset and moves it to the asset's next bar (its fields and its signal view's row), so
+    keep the values you need (``event.close``, ``event.signals["x"]``), not the event.
     """
 
     __slots__ = (
@@ -171,6 +175,30 @@ class MarketEvent:
         if value is None:
             value = self._timestamp = utc_datetime(self.ts_ns)
         return value
+
+    def move_to(
+        self,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        ts_ns: int,
+        context: Mapping[str, Any],
+        row: int,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Make this event the asset's bar at ``ts_ns`` (row ``row`` of its signal columns):
+        how the runtime reuses one event per asset instead of making one per bar."""
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.ts_ns = ts_ns
+        self._timestamp = timestamp
+        self.context = context
+        self.signals._row = row  # type: ignore[attr-defined]
 
     @property
     def data(self) -> MarketEvent:
@@ -225,6 +253,7 @@ class TimestampBatch:
     """
 
     __slots__ = (
+        "_events",
         "asset_ids",
         "close",
         "context",
@@ -247,7 +276,9 @@ class TimestampBatch:
         volume: Any,
         signals: Mapping[str, Any],
         context: Mapping[str, Any],
+        events: dict[str, MarketEvent] | None = None,
     ) -> None:
+        self._events = events  # the runtime's per-asset events, moved to this batch's bars
         self.timestamp = timestamp
         self.asset_ids = asset_ids
         self.open = open
@@ -276,10 +307,42 @@ class TimestampBatch:
         )
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        return (self[i] for i in range(len(self.asset_ids)))
+        """Every bar as a ``MarketEvent``, the columns turned into Python values once. In a
+        run each asset's event is made once and moved to its next bar, as for
+        ``on_market_event`` (keep values, not events, past the callback)."""
+        timestamp, context, events = self.timestamp, self.context, self._events
+        ts_ns = utc_ns(timestamp)
+        columns = {name: _floats(values) for name, values in self.signals.items()}
+        bars = zip(
+            range(len(self.asset_ids)),
+            self.asset_ids,
+            _floats(self.open),
+            _floats(self.high),
+            _floats(self.low),
+            _floats(self.close),
+            _floats(self.volume),
+            strict=True,
+        )
+        for i, asset, open_, high, low, close, volume in bars:
+            event = events.get(asset) if events is not None else None
+            if event is None:
+                view = SignalView(columns, i)
+                event = MarketEvent(
+                    timestamp, asset, open_, high, low, close, volume, view, context, ts_ns
+                )
+                if events is not None:
+                    events[asset] = event
+            else:
+                event.signals._columns = columns  # type: ignore[attr-defined]
+                event.move_to(open_, high, low, close, volume, ts_ns, context, i, timestamp)
+            yield event
 
     def __repr__(self) -> str:
         return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"
+
+
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values] if not hasattr(values, "tolist") else values.tolist()
 
 
 # -- messages of a bar stream (the wire codec, ReplayFeed and the venue feeds make them) --

@@ -31,7 +31,8 @@ __all__ = ["cash_problem", "pre_trade_problem", "reference_price"]
 
 EPS = 1e-9
 _SELL = Side.SELL
-_LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
+    OrderType.MARKET,
     OrderType.LIMIT,
     OrderType.STOP,
     OrderType.STOP_LIMIT,
@@ -60,8 +61,10 @@ def pre_trade_problem(book: OrderBook, order: Order) -> str:
 
 def cash_problem(book: OrderBook, order: Order) -> str:
     """The cash, margin and shorting check (step 3 of the admission); "" admits."""
-    held = book.position(order.asset_id)
-    open_here = book.open_by_asset.get(order.asset_id)
+    asset_id = order.asset_id
+    position = book.portfolio.positions.get(asset_id)
+    held = 0.0 if position is None else position.qty
+    open_here = book.open_by_asset.get(asset_id)
     pending_sells = pending_buys = 0.0
     if open_here:
         group = order.group
@@ -72,7 +75,7 @@ def cash_problem(book: OrderBook, order: Order) -> str:
                 pending_sells += other.remaining
             else:
                 pending_buys += other.remaining
-    ref = reference_price(book, order)
+    ref = book.marks.get(asset_id) if order.order_type is _MARKET else reference_price(book, order)
     if order.reduce_only:
         return ""  # capped at the position when it fills: never a short, never cash
     if order.side is _SELL:

@@ -20,6 +20,7 @@ from tradeloop.portfolio import Portfolio, Position
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
     from tradeloop.broker.groups import OrderGroup
+    from tradeloop.broker.records import FillLog, OrderLog
 
 __all__ = [
     "Bar",
@@ -120,10 +121,10 @@ class RuntimeBroker(Broker, Protocol):
     def marks(self) -> dict[str, float]: ...
 
     @property
-    def orders(self) -> list[Order]: ...
+    def orders(self) -> OrderLog: ...
 
     @property
-    def fills(self) -> list[Fill]: ...
+    def fills(self) -> FillLog: ...
 
     @property
     def fill_listeners(self) -> list[Callable[[Fill], None]]: ...

@@ -27,8 +27,8 @@ from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.margin import Charge, Margin, free_cash
 from tradeloop.broker.orders import Order, OrderRequest, start_trail
+from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.broker.validation import validate_order, validate_request
-from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
@@ -74,8 +74,8 @@ class OrderBook:
         self.fractional = fractional
         self.portfolio = Portfolio(initial_cash)
         self.marks: dict[str, float] = {}
-        self.orders: list[Order] = []
-        self.fills: list[Fill] = []
+        self.orders = OrderLog()
+        self.fills = FillLog()  # columns: a Fill is made again when one is read
         self.fill_listeners: list[Callable[[Fill], None]] = []
         # told of every status change: accepted/rejected at submit, then each later one
         self.order_listeners: list[Callable[[Order], None]] = []
@@ -255,7 +255,7 @@ class OrderBook:
         """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
-            or pre_trade_problem(self, order)
+            or (pre_trade_problem(self, order) if self.pre_trade_checks else "")
             or cash_problem(self, order)
         )
         if self.mint_client_id is not None:
@@ -320,29 +320,45 @@ class OrderBook:
         message: str = "",
         ts_ns: int | None = None,
     ) -> Fill:
-        """Account for one fill of ``order`` (now, unless ``ts_ns``) and tell the listeners.
+        """``book_fill``, returning the ``Fill`` (what a live broker reports on)."""
+        return self.fills[
+            self.book_fill(order, qty, price, commission, slippage, bar_index, message, ts_ns)
+        ]
+
+    def book_fill(
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        commission: float,
+        slippage: float,
+        bar_index: int,
+        message: str = "",
+        ts_ns: int | None = None,
+    ) -> int:
+        """Account for one fill of ``order`` (now, unless ``ts_ns``), record it in ``fills``
+        (columns: a ``Fill`` is made only for the listeners) and tell the listeners; return
+        its index in ``fills``.
 
         A ``message`` closes the order as cancelled after this fill (the rest cannot fill)."""
         when = self.now_ns if ts_ns is None else ts_ns
         self.portfolio.apply_fill(order.asset_id, order.side_sign * qty, price, commission, when)
-        fill = Fill(
-            order_id=order.id,
-            asset_id=order.asset_id,
-            side=order.side,
-            qty=qty,
-            price=price,
-            commission=commission,
-            slippage=slippage,
-            timestamp=self.now if ts_ns is None and self.now is not None else utc_datetime(when),
-            ts_ns=when,
-            bar_index=bar_index,
-            reason=order.reason,
+        index = self.fills.record(
+            order.id,
+            order.asset_id,
+            order.side,
+            qty,
+            price,
+            commission,
+            slippage,
+            when,
+            bar_index,
+            order.reason,
         )
         order.avg_fill_price = (order.avg_fill_price * order.filled_qty + price * qty) / (
             order.filled_qty + qty
         )
         order.filled_qty += qty
-        self.fills.append(fill)
         group = order.group
         if message:
             self.close(order, _CANCELLED, message, linked=False)
@@ -355,11 +371,13 @@ class OrderBook:
                 self.set_reserve(order.id, reserved * order.remaining / (order.remaining + qty))
             if self.order_listeners:
                 self.tell(order)
-        for listener in self.fill_listeners:
-            listener(fill)
+        if self.fill_listeners:
+            fill = self.fills[index]
+            for listener in self.fill_listeners:
+                listener(fill)
         if group is not None:
             groups.after_fill(self, group, order)
-        return fill
+        return index
 
     def tell(self, order: Order) -> None:
         for listener in self.order_listeners:
@@ -396,12 +414,12 @@ class OrderBook:
         accounting, so cash and positions come back bit for bit."""
         if self.orders or self.fills:
             raise ConfigError("restore() needs a fresh broker")
-        self.orders[:] = orders
+        self.orders.extend(orders)
         for fill in fills:
             self.portfolio.apply_fill(
                 fill.asset_id, fill.signed_qty, fill.price, fill.commission, fill.ts_ns
             )
-        self.fills[:] = fills
+        self.fills.extend(fills)
         for order in self.orders:
             if order.is_open:
                 self.open_by_asset.setdefault(order.asset_id, []).append(order)

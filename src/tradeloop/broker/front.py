@@ -9,6 +9,7 @@ from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.book import OrderBook
 from tradeloop.broker.costs import CommissionModel, SlippageModel
 from tradeloop.broker.orders import Order
+from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.events import Fill
 from tradeloop.portfolio import Portfolio, Position
 
@@ -46,11 +47,11 @@ class BookFront:
         return self.book.marks
 
     @property
-    def orders(self) -> list[Order]:
+    def orders(self) -> OrderLog:
         return self.book.orders
 
     @property
-    def fills(self) -> list[Fill]:
+    def fills(self) -> FillLog:
         return self.book.fills
 
     @property

@@ -191,6 +191,13 @@ class SimulationBroker(BookFront):
 
     # -- what the replay loop drives --------------------------------------------------------
 
+    @property
+    def skips_idle_timestamps(self) -> bool:
+        """Whether a timestamp with no open order needs nothing of this broker but its clock
+        (``book.now_ns``): true unless orders fill at the close or shorts' margin is checked
+        at every timestamp. The dispatcher then calls neither timestamp hook."""
+        return self.fill_timing == "next_open" and self.book.margin is None
+
     def begin_timestamp(
         self, ts_ns: int, bars: BarSource, timestamp: datetime | None = None
     ) -> None:
@@ -347,7 +354,9 @@ class SimulationBroker(BookFront):
         if qty <= 0:
             book.close(order, _CANCELLED, message or "nothing could fill")
             return
-        book.book(order, qty, price, commission, abs(price - base_price) * qty, bar[5], message)
+        book.book_fill(
+            order, qty, price, commission, abs(price - base_price) * qty, bar[5], message
+        )
         group = order.group
         if (
             group is not None

@@ -33,7 +33,12 @@ class BarTable:
 
     Rows are sorted by time, then asset code; asset codes follow the sorted asset names.
     ``ts_bounds[k]:ts_bounds[k + 1]`` are the rows of the k-th distinct timestamp
-    ``unique_ts_ns[k]``. ``bar_index[i]`` counts that asset's bars from 0.
+    ``unique_ts_ns[k]``. ``bar_index[i]`` counts that asset's bars from 0. ``asset_rows``
+    lists the rows asset by asset, each asset's in time order (what per-asset results read),
+    and ``asset_keys`` their sorted keys ``code × n_timestamps + k`` (row of asset ``code`` at
+    the k-th timestamp), so "the asset's last bar at or before k" is one ``searchsorted``. A
+    ``complete`` table (every asset at every timestamp) stores neither: its row of asset
+    ``code`` at the k-th timestamp is ``k × n_assets + code``, so both are arithmetic.
     """
 
     ts_ns: I64
@@ -48,6 +53,8 @@ class BarTable:
     signals: dict[str, F64]
     unique_ts_ns: I64
     ts_bounds: I64
+    ragged_rows: I64 | None  # ``asset_rows`` of a table that is not complete
+    ragged_keys: I64 | None  # its ``asset_keys``
 
     @property
     def n_rows(self) -> int:
@@ -57,11 +64,31 @@ class BarTable:
     def n_timestamps(self) -> int:
         return len(self.unique_ts_ns)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every asset has a bar at every timestamp."""
+        return self.n_rows == self.n_timestamps * len(self.asset_ids)
+
+    @property
+    def asset_rows(self) -> I64:
+        if self.ragged_rows is not None:
+            return self.ragged_rows
+        n_assets = len(self.asset_ids)
+        by_time = np.arange(self.n_timestamps, dtype=np.int64) * n_assets
+        return (np.arange(n_assets, dtype=np.int64)[:, None] + by_time[None, :]).ravel()
+
+    @property
+    def asset_keys(self) -> I64:
+        if self.ragged_keys is not None:
+            return self.ragged_keys
+        return np.arange(self.n_rows, dtype=np.int64)
+
     @classmethod
-    def from_frames(cls, frames: Sequence[pl.DataFrame]) -> BarTable:
-        """Merge normalised frames (see ``validation.normalize_bars``) into one table."""
+    def from_frames(cls, frames: Sequence[pl.DataFrame], *, consume: bool = False) -> BarTable:
+        """Merge normalised frames (see ``validation.normalize_bars``) into one table;
+        ``consume``: the frames are the caller's to give up (see ``from_frame``)."""
         frame = pl.concat(list(frames), how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-        return cls.from_frame(frame)
+        return cls.from_frame(frame, consume=consume)
 
     @classmethod
     def from_timestamps(cls, stamps: Iterable[TimestampColumns]) -> BarTable:
@@ -85,29 +112,38 @@ class BarTable:
         return cls.from_frame(pl.DataFrame(frame))
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame) -> BarTable:
+    def from_frame(cls, frame: pl.DataFrame, *, consume: bool = False) -> BarTable:
+        """The table of a normalised frame. ``consume=True`` empties ``frame`` column by column
+        as each becomes an array, so a large run never holds both copies at once (for a frame
+        nobody else reads: an engine's freshly validated bars)."""
         if frame.height == 0:
             raise DataError("no bars to replay: the data is empty (check start/end filters)")
         asset_ids = tuple(sorted(frame["asset_id"].unique().to_list()))
         as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
         raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
         raw_ts = frame["ts_ns"].to_numpy()
-        order: npt.NDArray[np.intp] | None = np.lexsort((raw_codes, raw_ts))  # time, asset
-        assert order is not None
-        if bool((np.diff(order) == 1).all()):
-            order = None  # already in replay order: keep zero-copy views of the input
+        if consume:
+            frame.drop_in_place("asset_id")
+            frame.drop_in_place("ts_ns")
+        step = np.diff(raw_ts)
+        in_order = bool((step >= 0).all()) and bool(((step > 0) | (np.diff(raw_codes) > 0)).all())
+        # already in replay order (time, asset): keep zero-copy views of the input
+        order: npt.NDArray[np.intp] | None = None if in_order else np.lexsort((raw_codes, raw_ts))
+        del step
         ts = (raw_ts if order is None else raw_ts[order]).astype(np.int64, copy=False)
         codes = raw_codes if order is None else raw_codes[order]
         del raw_codes, raw_ts
 
         def column(name: str) -> F64:
-            values = frame[name]
+            values = frame.drop_in_place(name) if consume else frame[name]
             if values.null_count():
                 values = values.fill_null(float("nan"))
             array = values.cast(pl.Float64).to_numpy()
             return array if order is None else array[order]
 
-        same = (np.diff(ts) == 0) & (np.diff(codes) == 0)
+        same = (
+            np.zeros(0, dtype=np.bool_) if in_order else (np.diff(ts) == 0) & (np.diff(codes) == 0)
+        )
         if same.any():
             i = int(np.flatnonzero(same)[0])
             when = datetimes_from_ns(ts[i : i + 1])[0]
@@ -116,6 +152,15 @@ class BarTable:
                 "feeds or frames. Fix: give each asset exactly one feed."
             )
         starts = np.flatnonzero(np.diff(ts, prepend=ts[0] - 1))
+        n_ts, n_assets = len(starts), len(asset_ids)
+        ragged_rows = ragged_keys = None
+        if len(ts) == n_ts * n_assets:  # complete: row k × n_assets + code (see the docstring)
+            bar_index = np.repeat(np.arange(n_ts, dtype=np.int64), n_assets)
+        else:
+            ragged_rows, bar_index = _per_asset_count(codes, n_assets)
+            row_k = np.repeat(np.arange(n_ts, dtype=np.int64), np.diff(starts, append=len(ts)))
+            ragged_keys = codes[ragged_rows] * n_ts + row_k[ragged_rows]
+            del row_k
         reserved = {"ts_ns", "asset_id", "asset_code", "source_row", *OHLCV}
         return cls(
             ts_ns=ts,
@@ -126,18 +171,21 @@ class BarTable:
             low=column("low"),
             close=column("close"),
             volume=column("volume"),
-            bar_index=_per_asset_count(codes, len(asset_ids)),
+            bar_index=bar_index,
             signals={name: column(name) for name in frame.columns if name not in reserved},
             unique_ts_ns=ts[starts],
             ts_bounds=np.append(starts, len(ts)).astype(np.int64),
+            ragged_rows=ragged_rows,
+            ragged_keys=ragged_keys,
         )
 
 
-def _per_asset_count(codes: I64, n_assets: int) -> I64:
-    """For rows in time order, how many earlier rows share the row's asset code."""
-    order = np.argsort(codes, kind="stable")
+def _per_asset_count(codes: I64, n_assets: int) -> tuple[I64, I64]:
+    """For rows in time order: the rows asset by asset (stable), and how many earlier rows
+    share each row's asset code."""
+    order = np.argsort(codes, kind="stable").astype(np.int64)
     counts = np.bincount(codes, minlength=n_assets)
     firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     out = np.empty(len(codes), dtype=np.int64)
     out[order] = np.arange(len(codes)) - np.repeat(firsts, counts)
-    return out
+    return order, out

@@ -11,14 +11,17 @@ from the fills is reported in ``config["unexplained_equity"]`` instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from tradeloop.broker.base import RuntimeBroker
+from tradeloop.broker.records import FillLog
 from tradeloop.broker.sessions import periods_per_year
 from tradeloop.data.bars import BarTable
 from tradeloop.results.benchmark import equal_weight_buy_and_hold
@@ -27,9 +30,9 @@ from tradeloop.results.frames import fills_frame, orders_frame, positions_frame
 from tradeloop.results.metrics import compute_metrics, daily_returns
 from tradeloop.results.prices import traded_prices
 from tradeloop.results.result import BacktestResult
-from tradeloop.results.trades import round_trips
+from tradeloop.results.trades import round_trip_columns, trades_frame
 
-__all__ = ["RunFacts", "build_result", "risk_report"]
+__all__ = ["RunFacts", "build_result", "equity_frame", "risk_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,10 @@ def _result(
     facts: RunFacts,
     extra: dict[str, Any],
 ) -> BacktestResult:
-    fills = fills_frame(broker.fills)
-    trades = round_trips(broker.fills)
+    """The metrics now (from the fill log's columns and the equity record); every frame only
+    when it is first read, so a sweep that keeps the metrics builds none."""
+    log = FillLog.of(broker.fills).arrays()
+    trips = round_trip_columns(log)
     calendar = getattr(broker, "calendar", None)
     periods = facts.periods_per_year
     if periods is None and len(record.ts_ns):
@@ -87,27 +92,18 @@ def _result(
         gross_exposure=record.gross_exposure,
         positions=record.positions,
         initial_cash=broker.initial_cash,
-        trades=trades,
-        traded_notional=float(sum(f.notional for f in broker.fills)),
+        trades=trips.pnl,
+        traded_notional=math.fsum((log.qty * log.price).tolist()),  # exact: the same in any process
         commission=broker.portfolio.commission_paid,
         periods_per_year=periods,
     )
-    positions = positions_frame(broker)
-    metrics["realized_pnl"] = broker.portfolio.realized_pnl
-    metrics["unrealized_pnl"] = float(positions["unrealized_pnl"].sum())
-    peak = np.maximum.accumulate(np.concatenate(([broker.initial_cash], record.equity)))[1:]
-    curve = pl.DataFrame(
-        {
-            "timestamp": pl.Series(record.ts_ns)
-            .cast(pl.Datetime("ns", "UTC"))
-            .cast(pl.Datetime("us", "UTC")),
-            "equity": record.equity,
-            "cash": record.cash,
-            "positions_value": record.equity - record.cash,
-            "gross_exposure": record.gross_exposure,
-            "drawdown": record.equity / peak - 1.0,
-            "n_positions": record.positions,
-        }
+    portfolio, marks = broker.portfolio, broker.marks
+    metrics["realized_pnl"] = portfolio.realized_pnl
+    metrics["unrealized_pnl"] = float(
+        sum(
+            (marks.get(asset, p.avg_price) - p.avg_price) * p.qty
+            for asset, p in sorted(portfolio.positions.items())
+        )
     )
     book = broker.book
     config = {
@@ -131,23 +127,51 @@ def _result(
         **_risk_config(facts.risk),
         **extra,
     }
+    initial_cash = broker.initial_cash
+    fills = broker.fills
+
+    def curve() -> pl.DataFrame:
+        return equity_frame(record, initial_cash)
+
     return BacktestResult(
-        metrics=metrics,
-        equity_curve=curve,
-        fills=fills,
-        orders=orders_frame(broker),
-        trades=trades,
-        daily_returns=daily_returns(record.ts_ns, record.equity, broker.initial_cash),
-        final_positions={a: p.qty for a, p in broker.portfolio.positions.items()},
-        positions=positions,
+        metrics,
+        final_positions={a: p.qty for a, p in portfolio.positions.items()},
         config=config,
-        benchmark_curve=pl.DataFrame(
+        equity_curve=curve,
+        fills=lambda: fills_frame(fills),
+        orders=lambda: orders_frame(broker),
+        trades=lambda: trades_frame(log, trips),
+        daily_returns=lambda: daily_returns(record.ts_ns, record.equity, initial_cash),
+        positions=lambda: positions_frame(broker),
+        benchmark_curve=lambda: pl.DataFrame(
             {
-                "timestamp": curve["timestamp"],
-                "equity": equal_weight_buy_and_hold(table, broker.initial_cash),
+                "timestamp": _timestamps(record.ts_ns),
+                "equity": equal_weight_buy_and_hold(table, initial_cash),
             }
         ),
-        prices=traded_prices(table, broker.fills),
+        prices=lambda: traded_prices(table, fills),
+    )
+
+
+def equity_frame(record: EquityRecord, initial_cash: float) -> pl.DataFrame:
+    """``result.equity_curve``: the record's columns with the drawdown from the running peak."""
+    peak = np.maximum.accumulate(np.concatenate(([initial_cash], record.equity)))[1:]
+    return pl.DataFrame(
+        {
+            "timestamp": _timestamps(record.ts_ns),
+            "equity": record.equity,
+            "cash": record.cash,
+            "positions_value": record.equity - record.cash,
+            "gross_exposure": record.gross_exposure,
+            "drawdown": record.equity / peak - 1.0,
+            "n_positions": record.positions,
+        }
+    )
+
+
+def _timestamps(ts_ns: npt.NDArray[np.int64]) -> pl.Series:
+    return (
+        pl.Series("timestamp", ts_ns).cast(pl.Datetime("ns", "UTC")).cast(pl.Datetime("us", "UTC"))
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tradeloop.broker.records import FillLog
 from tradeloop.data.bars import BarTable
 from tradeloop.events import Fill
 
@@ -49,45 +50,67 @@ def equity_record(
         return EquityRecord(
             table.unique_ts_ns, cash, cash.copy(), np.zeros(n_ts), np.zeros(n_ts, dtype=np.int64)
         )
-    fill_ts = np.array([f.ts_ns for f in fills], dtype=np.int64)
+    log = FillLog.of(fills).arrays()
     # a fill counts from the first timestamp at or after it; a venue's fill that came after
     # the last bar (a live run) counts at the last one
-    fill_k = np.minimum(np.searchsorted(table.unique_ts_ns, fill_ts), n_ts - 1)
-    signed = np.array([f.signed_qty for f in fills])
-    price = np.array([f.price for f in fills])
-    commission = np.array([f.commission for f in fills])
-    np.add.at(cash_flow, fill_k, -(signed * price + commission))
+    fill_k = np.minimum(np.searchsorted(table.unique_ts_ns, log.ts_ns), n_ts - 1)
+    signed = log.signed_qty
+    np.add.at(cash_flow, fill_k, -(signed * log.price + log.commission))
     cash = initial_cash + np.cumsum(cash_flow)
-
-    code_of = {asset: code for code, asset in enumerate(table.asset_ids)}
-    fill_codes = np.array([code_of[f.asset_id] for f in fills], dtype=np.int64)
-    row_k = np.repeat(np.arange(n_ts), np.diff(table.ts_bounds))
-    by_asset = np.argsort(table.asset_code, kind="stable")
-    starts = np.searchsorted(table.asset_code[by_asset], np.arange(len(table.asset_ids) + 1))
-    value = np.zeros(n_ts)
-    gross = np.zeros(n_ts)
-    held = np.zeros(n_ts, dtype=np.int64)
-    for code in np.unique(fill_codes).tolist():
-        mine = fill_codes == code
-        qty = np.zeros(n_ts)
-        np.add.at(qty, fill_k[mine], signed[mine])
-        qty = np.cumsum(qty)
-        qty[np.abs(qty) <= 1e-9 * np.maximum(1.0, np.abs(qty))] = 0.0
-        rows = by_asset[starts[code] : starts[code + 1]]
-        marks = _forward_filled(n_ts, row_k[rows], table.close[rows])
-        position_value = qty * marks
-        value += position_value
-        gross += np.abs(position_value)
-        held += qty != 0
+    value, gross, held = _holdings(table, log.asset_id, fill_k, signed)
     return EquityRecord(table.unique_ts_ns, cash + value, cash, gross, held)
 
 
-def _forward_filled(
-    n: int, at: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """A length-``n`` series holding ``values[j]`` from index ``at[j]`` on (0 before the first)."""
-    index = np.full(n, -1, dtype=np.int64)
-    index[at] = np.arange(len(at))
-    index = np.maximum.accumulate(index)
-    out = np.where(index >= 0, values[np.maximum(index, 0)], 0.0)
-    return out.astype(np.float64)
+def _holdings(
+    table: BarTable,
+    assets: Sequence[str],
+    fill_k: npt.NDArray[np.intp],
+    signed: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Σ qty × mark, Σ |qty × mark| and the count of open positions at every timestamp.
+
+    Vectorised over every (asset, timestamp) a position is open: each stretch between two
+    fills of an asset holds one quantity, marked at the asset's latest close at or before
+    each timestamp (0 before its first bar), found in ``table.asset_keys``.
+    """
+    n_ts = table.n_timestamps
+    code_of = {asset: code for code, asset in enumerate(table.asset_ids)}
+    codes = np.array([code_of[a] for a in assets], dtype=np.int64)
+    keys = codes * n_ts + fill_k
+    order = np.argsort(keys, kind="stable")
+    keys, codes, qty = keys[order], codes[order], signed[order]
+    # each asset's position after each fill: a cumulative sum that restarts at every asset
+    total = np.cumsum(qty)
+    first = np.flatnonzero(np.diff(codes, prepend=-1))
+    before = np.concatenate(([0.0], total))[first]
+    position = total - np.repeat(before, np.diff(first, append=len(codes)))
+    position[np.abs(position) <= 1e-9 * np.maximum(1.0, np.abs(position))] = 0.0
+    # one stretch per (asset, timestamp) with fills, holding the position after the last one
+    last = np.flatnonzero(np.diff(keys, append=keys[-1] + 1))
+    keys, codes, position = keys[last], codes[last], position[last]
+    begin = keys - codes * n_ts
+    same_next = np.append(codes[1:] == codes[:-1], False)
+    end = np.where(same_next, np.append(begin[1:], n_ts), n_ts)
+    held = position != 0
+    begin, end, codes, position = begin[held], end[held], codes[held], position[held]
+    lengths = end - begin
+    n_pairs = int(lengths.sum())
+    if not n_pairs:
+        return np.zeros(n_ts), np.zeros(n_ts), np.zeros(n_ts, dtype=np.int64)
+    stretch = np.repeat(np.arange(len(lengths)), lengths)
+    offsets = np.arange(n_pairs) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    k = begin[stretch] + offsets
+    pair_code = codes[stretch]
+    n_assets = len(table.asset_ids)
+    if table.complete:  # the bar is row k × n_assets + code
+        marks = table.close[k * n_assets + pair_code]
+    else:
+        keys = table.asset_keys
+        at = np.searchsorted(keys, pair_code * n_ts + k, side="right") - 1
+        found = (at >= 0) & (keys[np.maximum(at, 0)] >= pair_code * n_ts)
+        marks = np.where(found, table.close[table.asset_rows[np.maximum(at, 0)]], 0.0)
+    worth = position[stretch] * marks
+    value = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64)
+    gross = np.bincount(k, weights=np.abs(worth), minlength=n_ts).astype(np.float64)
+    count = np.bincount(k, minlength=n_ts).astype(np.int64)
+    return value, gross, count

@@ -1,42 +1,72 @@
-"""A run's fills, orders and final positions as polars frames (the result's tables)."""
+"""A run's fills, orders and final positions as polars frames (the result's tables), built
+from the broker's logs' columns (``broker.records``), never one row object at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from tradeloop.broker.base import RuntimeBroker
+from tradeloop.broker.orders import Order
+from tradeloop.broker.records import CompiledOrders, FillLog, OrderLog
 from tradeloop.events import Fill
 
-__all__ = ["fills_frame", "orders_frame", "positions_frame"]
+__all__ = ["FILL_SCHEMA", "ORDER_SCHEMA", "fills_frame", "orders_frame", "positions_frame"]
+
+FILL_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "order_id": pl.Int64,
+    "asset_id": pl.String,
+    "side": pl.String,
+    "qty": pl.Float64,
+    "price": pl.Float64,
+    "commission": pl.Float64,
+    "slippage": pl.Float64,
+    "bar_index": pl.Int64,
+    "reason": pl.String,
+}
+ORDER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "order_id": pl.Int64,
+    "submitted_at": pl.Datetime("us", "UTC"),
+    "asset_id": pl.String,
+    "side": pl.String,
+    "order_type": pl.String,
+    "qty": pl.Float64,
+    "limit_price": pl.Float64,
+    "stop_price": pl.Float64,
+    "tif": pl.String,
+    "status": pl.String,
+    "filled_qty": pl.Float64,
+    "avg_fill_price": pl.Float64,
+    "reason": pl.String,
+    "message": pl.String,
+}
 
 
-def fills_frame(fills: list[Fill]) -> pl.DataFrame:
-    return pl.DataFrame(
+def _utc_us(ts_ns: Sequence[int] | npt.NDArray[np.int64]) -> pl.Series:
+    return pl.Series(ts_ns, dtype=pl.Int64).cast(pl.Datetime("ns", "UTC"))
+
+
+def fills_frame(fills: Sequence[Fill]) -> pl.DataFrame:
+    log = FillLog.of(fills)
+    frame = pl.DataFrame(
         {
-            "timestamp": [f.timestamp for f in fills],
-            "order_id": [f.order_id for f in fills],
-            "asset_id": [f.asset_id for f in fills],
-            "side": [f.side.value for f in fills],
-            "qty": [f.qty for f in fills],
-            "price": [f.price for f in fills],
-            "commission": [f.commission for f in fills],
-            "slippage": [f.slippage for f in fills],
-            "bar_index": [f.bar_index for f in fills],
-            "reason": [f.reason for f in fills],
-        },
-        schema={
-            "timestamp": pl.Datetime("us", "UTC"),
-            "order_id": pl.Int64,
-            "asset_id": pl.String,
-            "side": pl.String,
-            "qty": pl.Float64,
-            "price": pl.Float64,
-            "commission": pl.Float64,
-            "slippage": pl.Float64,
-            "bar_index": pl.Int64,
-            "reason": pl.String,
-        },
+            "timestamp": _utc_us(log.ts_ns),
+            "order_id": pl.Series(log.order_id, dtype=pl.Int64),
+            "asset_id": pl.Series(log.asset_id, dtype=pl.String),
+            "side": pl.Series(log.side, dtype=pl.String),  # a StrEnum member is its value
+            "qty": pl.Series(log.qty, dtype=pl.Float64),
+            "price": pl.Series(log.price, dtype=pl.Float64),
+            "commission": pl.Series(log.commission, dtype=pl.Float64),
+            "slippage": pl.Series(log.slippage, dtype=pl.Float64),
+            "bar_index": pl.Series(log.bar_index, dtype=pl.Int64),
+            "reason": pl.Series(log.reason, dtype=pl.String),
+        }
     )
+    return frame.cast(FILL_SCHEMA)  # type: ignore[arg-type]
 
 
 def positions_frame(broker: RuntimeBroker) -> pl.DataFrame:
@@ -66,38 +96,61 @@ def positions_frame(broker: RuntimeBroker) -> pl.DataFrame:
 
 def orders_frame(broker: RuntimeBroker) -> pl.DataFrame:
     orders = broker.orders
-    return pl.DataFrame(
+    compiled = orders.compiled if isinstance(orders, OrderLog) else None
+    if compiled is not None:
+        return _compiled_orders(compiled)
+    return _object_orders(list(orders))
+
+
+def _object_orders(orders: list[Order]) -> pl.DataFrame:
+    frame = pl.DataFrame(
         {
-            "order_id": [o.id for o in orders],
-            "submitted_at": pl.Series([o.submitted_ts_ns for o in orders], dtype=pl.Int64)
-            .cast(pl.Datetime("ns", "UTC"))
-            .cast(pl.Datetime("us", "UTC")),
-            "asset_id": [o.asset_id for o in orders],
-            "side": [o.side.value for o in orders],
-            "order_type": [o.order_type.value for o in orders],
-            "qty": [o.qty for o in orders],
-            "limit_price": [o.limit_price for o in orders],
-            "stop_price": [o.stop_price for o in orders],
-            "tif": [o.tif.value for o in orders],
-            "status": [o.status.value for o in orders],
-            "filled_qty": [o.filled_qty for o in orders],
-            "avg_fill_price": [o.avg_fill_price if o.filled_qty else None for o in orders],
-            "reason": [o.reason for o in orders],
-            "message": [o.message for o in orders],
-        },
-        schema_overrides={
-            "asset_id": pl.String,
-            "side": pl.String,
-            "order_type": pl.String,
-            "qty": pl.Float64,
-            "limit_price": pl.Float64,
-            "stop_price": pl.Float64,
-            "tif": pl.String,
-            "status": pl.String,
-            "filled_qty": pl.Float64,
-            "avg_fill_price": pl.Float64,
-            "reason": pl.String,
-            "message": pl.String,
-            "order_id": pl.Int64,
-        },
+            "order_id": pl.Series([o.id for o in orders], dtype=pl.Int64),
+            "submitted_at": _utc_us([o.submitted_ts_ns for o in orders]),
+            "asset_id": pl.Series([o.asset_id for o in orders], dtype=pl.String),
+            "side": pl.Series([o.side for o in orders], dtype=pl.String),
+            "order_type": pl.Series([o.order_type for o in orders], dtype=pl.String),
+            "qty": pl.Series([o.qty for o in orders], dtype=pl.Float64),
+            "limit_price": pl.Series([o.limit_price for o in orders], dtype=pl.Float64),
+            "stop_price": pl.Series([o.stop_price for o in orders], dtype=pl.Float64),
+            "tif": pl.Series([o.tif for o in orders], dtype=pl.String),
+            "status": pl.Series([o.status for o in orders], dtype=pl.String),
+            "filled_qty": pl.Series([o.filled_qty for o in orders], dtype=pl.Float64),
+            "avg_fill_price": pl.Series(
+                [o.avg_fill_price if o.filled_qty else None for o in orders], dtype=pl.Float64
+            ),
+            "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
+            "message": pl.Series([o.message for o in orders], dtype=pl.String),
+        }
     )
+    return frame.cast(ORDER_SCHEMA)  # type: ignore[arg-type]
+
+
+def _compiled_orders(orders: CompiledOrders) -> pl.DataFrame:
+    n = len(orders)
+    statuses = orders.column(orders.status_code, orders.statuses)
+    with_message = {"rejected", "cancelled"}
+    messages = [
+        orders.message(i) if status in with_message else "" for i, status in enumerate(statuses)
+    ]
+    frame = pl.DataFrame(
+        {
+            "order_id": pl.Series(np.arange(orders.first_id, orders.first_id + n)),
+            "submitted_at": _utc_us(orders.submitted_ts_ns),
+            "asset_id": pl.Series(orders.column(orders.asset_code, orders.asset_names)),
+            "side": pl.Series(np.where(orders.buy, "buy", "sell"), dtype=pl.String),
+            "order_type": pl.Series(["market"] * n, dtype=pl.String),
+            "qty": orders.qty,
+            "limit_price": pl.Series([None] * n, dtype=pl.Float64),
+            "stop_price": pl.Series([None] * n, dtype=pl.Float64),
+            "tif": pl.Series(["gtc"] * n, dtype=pl.String),
+            "status": pl.Series(statuses, dtype=pl.String),
+            "filled_qty": orders.filled_qty,
+            "avg_fill_price": pl.Series(
+                np.where(orders.filled_qty != 0, orders.avg_fill_price, np.nan)
+            ).fill_nan(None),
+            "reason": pl.Series(orders.column(orders.reason_code, orders.reason_labels)),
+            "message": pl.Series(messages, dtype=pl.String),
+        }
+    )
+    return frame.cast(ORDER_SCHEMA)  # type: ignore[arg-type]

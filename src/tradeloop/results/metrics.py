@@ -23,17 +23,25 @@ def daily_returns(
     ts_ns: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], initial_cash: float
 ) -> pl.DataFrame:
     """``date, equity, return``: one row per UTC date with a bar."""
+    days, closes, returns = _daily(ts_ns, equity, initial_cash)
+    return pl.DataFrame(
+        {
+            "date": pl.Series(days * _NS_PER_DAY).cast(pl.Datetime("ns", "UTC")).dt.date(),
+            "equity": closes,
+            "return": returns,
+        }
+    )
+
+
+def _daily(
+    ts_ns: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], initial_cash: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each UTC date with a bar (days since the epoch), its last equity, and its return."""
     days = ts_ns // _NS_PER_DAY
     last = np.flatnonzero(np.diff(days, append=days[-1] + 1))
     closes = equity[last]
     previous = np.concatenate(([initial_cash], closes[:-1]))
-    return pl.DataFrame(
-        {
-            "date": pl.Series(days[last] * _NS_PER_DAY).cast(pl.Datetime("ns", "UTC")).dt.date(),
-            "equity": closes,
-            "return": closes / previous - 1.0,
-        }
-    )
+    return days[last], closes, closes / previous - 1.0
 
 
 def compute_metrics(
@@ -43,7 +51,7 @@ def compute_metrics(
     gross_exposure: npt.NDArray[np.float64],
     positions: npt.NDArray[np.int64],
     initial_cash: float,
-    trades: pl.DataFrame,
+    trades: pl.DataFrame | npt.NDArray[np.float64],
     traded_notional: float,
     commission: float,
     periods_per_year: float = 252.0,
@@ -51,14 +59,17 @@ def compute_metrics(
     final = float(equity[-1])
     years = (int(ts_ns[-1]) - int(ts_ns[0])) / _NS_PER_DAY / 365.25
     total_return = final / initial_cash - 1.0
-    returns = daily_returns(ts_ns, equity, initial_cash)["return"].to_numpy()
+    returns = _daily(ts_ns, equity, initial_cash)[2]
     mean = float(returns.mean())
     std = float(returns.std(ddof=1)) if len(returns) > 1 else math.nan
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
     root = math.sqrt(periods_per_year)
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else math.nan
     max_dd, dd_days = _drawdown(ts_ns, equity, initial_cash)
-    pnl = trades["pnl"].to_numpy() if trades.height else np.empty(0)
+    if isinstance(trades, pl.DataFrame):
+        pnl = trades["pnl"].to_numpy() if trades.height else np.empty(0)
+    else:
+        pnl = trades  # each closed trade's pnl (``RoundTrips.pnl``)
     wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     mean_equity = float(np.mean(equity))
     return {
@@ -89,11 +100,14 @@ def _drawdown(
     """Deepest drop from a running peak (a negative fraction), and the longest time under
     water in days (from a peak to the last timestamp still below it)."""
     curve = np.concatenate(([initial_cash], equity))
-    times = np.concatenate(([ts_ns[0]], ts_ns))
     peaks = np.maximum.accumulate(curve)
-    depth = float((curve / peaks - 1.0).min())
     at_peak = curve >= peaks
-    peak_times = np.where(at_peak, times, 0)
-    last_peak = np.maximum.accumulate(peak_times)
-    longest = float((times - last_peak).max()) / _NS_PER_DAY
+    np.divide(curve, peaks, out=curve)  # in place: a long curve's temporaries add up
+    depth = float(curve.min()) - 1.0  # min(x) - 1 == min(x - 1): subtracting 1 is monotone
+    del curve, peaks
+    times = np.concatenate(([ts_ns[0]], ts_ns))
+    since_peak = np.where(at_peak, times, 0)
+    np.maximum.accumulate(since_peak, out=since_peak)
+    np.subtract(times, since_peak, out=since_peak)
+    longest = float(since_peak.max()) / _NS_PER_DAY
     return depth, longest

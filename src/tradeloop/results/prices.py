@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from tradeloop.broker.records import FillLog
 from tradeloop.data.bars import BarTable
 from tradeloop.events import Fill
 
@@ -25,11 +26,15 @@ PRICE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 
 def traded_prices(table: BarTable, fills: Sequence[Fill]) -> pl.DataFrame:
     """Every bar's close of the assets in ``fills``, by asset then time."""
-    traded = {fill.asset_id for fill in fills}
+    traded = set(FillLog.of(fills).asset_id)
     codes = [code for code, asset in enumerate(table.asset_ids) if asset in traded]
     if not codes:
         return pl.DataFrame(schema=PRICE_SCHEMA)
-    rows = np.flatnonzero(np.isin(table.asset_code, codes))
+    # ``asset_rows`` is already by asset (codes follow the sorted names), then time
+    keep = np.zeros(len(table.asset_ids), dtype=np.bool_)
+    keep[codes] = True
+    by_asset = table.asset_rows
+    rows = by_asset[keep[table.asset_code[by_asset]]]
     names = np.asarray(table.asset_ids, dtype=object)[table.asset_code[rows]]
     frame = pl.DataFrame(
         {
@@ -38,4 +43,4 @@ def traded_prices(table: BarTable, fills: Sequence[Fill]) -> pl.DataFrame:
             "close": table.close[rows],
         }
     )
-    return frame.cast(PRICE_SCHEMA).sort("asset_id", "timestamp", maintain_order=True)  # type: ignore[arg-type]
+    return frame.cast(PRICE_SCHEMA)  # type: ignore[arg-type]

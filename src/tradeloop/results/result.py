@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-__all__ = ["BacktestResult"]
+__all__ = ["FRAMES", "BacktestResult"]
 
 _STATUS_LABELS = {"accepted": "open at end", "partially_filled": "partly filled, open at end"}
 
@@ -38,9 +37,30 @@ def _no_prices() -> pl.DataFrame:
     return pl.DataFrame(schema=PRICE_SCHEMA)
 
 
-@dataclass(frozen=True)
+FRAMES = (
+    "equity_curve",
+    "fills",
+    "orders",
+    "trades",
+    "daily_returns",
+    "positions",
+    "benchmark_curve",
+    "prices",
+)
+_DEFAULTS: dict[str, Callable[[], pl.DataFrame]] = {
+    "benchmark_curve": _no_benchmark,
+    "prices": _no_prices,
+}
+Frame = pl.DataFrame | Callable[[], pl.DataFrame]
+
+
 class BacktestResult(Mapping[str, float]):
     """A run's metrics (read as a mapping), frames and config.
+
+    ``equity_curve``, ``fills``, ``orders``, ``trades``, ``daily_returns``, ``positions``,
+    ``benchmark_curve`` and ``prices`` are polars frames, each built the first time it is
+    read (a sweep that reads only the metrics never builds one): pass a frame, or a function
+    of no arguments that builds it.
 
     ``benchmark_curve`` (``timestamp, equity``) is an equal-weight buy-and-hold of every asset
     in the data on the run's timestamps, starting from the same cash (see
@@ -48,17 +68,80 @@ class BacktestResult(Mapping[str, float]):
     closes of every asset the run traded, which the report draws its trades on.
     """
 
-    metrics: dict[str, float]
-    equity_curve: pl.DataFrame
-    fills: pl.DataFrame
-    orders: pl.DataFrame
-    trades: pl.DataFrame
-    daily_returns: pl.DataFrame
-    final_positions: dict[str, float]
-    positions: pl.DataFrame
-    config: dict[str, Any] = field(default_factory=dict)
-    benchmark_curve: pl.DataFrame = field(default_factory=_no_benchmark)
-    prices: pl.DataFrame = field(default_factory=_no_prices)
+    __slots__ = ("_built", "_frames", "config", "final_positions", "metrics")
+
+    def __init__(
+        self,
+        metrics: dict[str, float],
+        *,
+        final_positions: dict[str, float],
+        config: dict[str, Any] | None = None,
+        **frames: Frame,
+    ) -> None:
+        unknown = sorted(set(frames) - set(FRAMES))
+        missing = sorted(set(FRAMES) - set(frames) - set(_DEFAULTS))
+        if unknown or missing:
+            raise TypeError(f"BacktestResult frames: unknown {unknown}, missing {missing}")
+        self.metrics = metrics
+        self.final_positions = final_positions
+        self.config = config if config is not None else {}
+        self._frames: dict[str, Frame] = {**_DEFAULTS, **frames}
+        self._built: dict[str, pl.DataFrame] = {}
+
+    def _frame(self, name: str) -> pl.DataFrame:
+        built = self._built.get(name)
+        if built is None:
+            source = self._frames[name]
+            built = self._built[name] = source if isinstance(source, pl.DataFrame) else source()
+        return built
+
+    @property
+    def equity_curve(self) -> pl.DataFrame:
+        return self._frame("equity_curve")
+
+    @property
+    def fills(self) -> pl.DataFrame:
+        return self._frame("fills")
+
+    @property
+    def orders(self) -> pl.DataFrame:
+        return self._frame("orders")
+
+    @property
+    def trades(self) -> pl.DataFrame:
+        return self._frame("trades")
+
+    @property
+    def daily_returns(self) -> pl.DataFrame:
+        return self._frame("daily_returns")
+
+    @property
+    def positions(self) -> pl.DataFrame:
+        return self._frame("positions")
+
+    @property
+    def benchmark_curve(self) -> pl.DataFrame:
+        return self._frame("benchmark_curve")
+
+    @property
+    def prices(self) -> pl.DataFrame:
+        return self._frame("prices")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with every frame built (the builders hold the run's broker)."""
+        return {
+            "metrics": self.metrics,
+            "final_positions": self.final_positions,
+            "config": self.config,
+            "frames": {name: self._frame(name) for name in FRAMES},
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.metrics = state["metrics"]
+        self.final_positions = state["final_positions"]
+        self.config = state["config"]
+        self._frames = dict(state["frames"])
+        self._built = dict(state["frames"])
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -194,7 +277,7 @@ class BacktestResult(Mapping[str, float]):
     def __repr__(self) -> str:
         return (
             f"BacktestResult(final_value={self.final_value:,.2f}, "
-            f"total_return={self.total_return:.2%}, trades={self.trades.height})"
+            f"total_return={self.total_return:.2%}, trades={self.metrics.get('n_trades', 0)})"
         )
 
 

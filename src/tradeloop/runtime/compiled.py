@@ -22,12 +22,11 @@ from tradeloop.broker.costs import (
     PercentCommission,
     PerShareCommission,
 )
-from tradeloop.broker.orders import Order
+from tradeloop.broker.records import CompiledOrderLog, CompiledOrders
 from tradeloop.broker.simulation import SimulationBroker
-from tradeloop.clock import datetimes_from_ns
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import Context
-from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.events import OrderStatus, Side
 from tradeloop.portfolio import Position
 from tradeloop.strategy.declarative import (
     CompileFallbackWarning,
@@ -42,7 +41,7 @@ __all__ = ["CompileFallbackWarning", "compile_problem", "run_compiled"]
 
 _SIGNAL_KINDS = (RuleKind.SIGNAL_ABOVE, RuleKind.SIGNAL_BELOW)
 _CONTEXT_KINDS = (RuleKind.CONTEXT_ABOVE, RuleKind.CONTEXT_BELOW)
-_BUY, _SELL, _MARKET, _GTC = Side.BUY, Side.SELL, OrderType.MARKET, TimeInForce.GTC
+_BUY, _SELL = Side.BUY, Side.SELL
 # the kernel's status codes (strategy/kernel.py), spelt out here so that importing this module
 # does not import numba: only a compiled run pays for that
 _STATUS = {
@@ -230,62 +229,54 @@ class KernelOutput(NamedTuple):
 def _rebuild(
     broker: SimulationBroker, table: BarTable, strategy: SignalStrategy, out: KernelOutput
 ) -> None:
-    ids = table.asset_ids
-    labels = [rule.label for rule in strategy.exit_rules]
-    submitted = table.ts_ns[out.o_row].tolist()
-    codes, sides, qtys = out.o_code.tolist(), out.o_side.tolist(), out.o_qty.tolist()
-    statuses, reasons = out.o_status.tolist(), out.o_reason.tolist()
-    filled, prices, info = out.o_filled.tolist(), out.o_price.tolist(), out.o_info.tolist()
-    for n in range(len(codes)):
-        status = _STATUS[statuses[n]]
-        order = Order(
-            id=n + 1,
-            asset_id=ids[codes[n]],
-            side=_BUY if sides[n] > 0 else _SELL,
-            qty=qtys[n],
-            order_type=_MARKET,
-            limit_price=None,
-            stop_price=None,
-            tif=_GTC,
-            submitted_ts_ns=submitted[n],
-            reason="strategy" if reasons[n] < 0 else labels[reasons[n]],
-            status=status,
-            filled_qty=filled[n],
-            avg_fill_price=prices[n],
-        )
+    """Write the kernel's orders and fills into the broker's logs as columns: no ``Order``
+    or ``Fill`` object is made unless someone reads one."""
+    ids = np.asarray(table.asset_ids, dtype=object)
+    labels = ("strategy", *(rule.label for rule in strategy.exit_rules))
+    filled, prices, info = out.o_filled, out.o_price, out.o_info
+
+    def message(n: int) -> str:
+        status = _STATUS[int(out.o_status[n])]
         if status is OrderStatus.REJECTED:
-            need, est, available = info[n]
-            order.message = (
+            need, est, available = info[n].tolist()
+            return (
                 f"insufficient cash: needs {need:,.2f} at ~{est:,.4f}, "
                 f"{available:,.2f} available after open orders"
             )
-        elif status is OrderStatus.CANCELLED:
-            order.message = (
-                f"cash {info[n][2]:,.2f} covered only {filled[n]:g} at {prices[n]:,.4f}"
-                if filled[n]
-                else "nothing could fill"
-            )
-        broker.orders.append(order)
-    rows = out.f_row
-    times = datetimes_from_ns(table.ts_ns[rows]) if len(rows) else []
-    stamps, bar_index = table.ts_ns[rows].tolist(), table.bar_index[rows].tolist()
-    f_qty, f_price = out.f_qty.tolist(), out.f_price.tolist()
-    f_commission, f_base = out.f_commission.tolist(), out.f_base.tolist()
-    orders = broker.orders
-    for n, order_index in enumerate(out.f_order.tolist()):
-        order = orders[order_index]
-        broker.fills.append(
-            Fill(
-                order.id,
-                order.asset_id,
-                order.side,
-                f_qty[n],
-                f_price[n],
-                f_commission[n],
-                abs(f_price[n] - f_base[n]) * f_qty[n],
-                times[n],
-                stamps[n],
-                bar_index[n],
-                order.reason,
-            )
+        if status is OrderStatus.CANCELLED:
+            if filled[n]:
+                return f"cash {info[n][2]:,.2f} covered only {filled[n]:g} at {prices[n]:,.4f}"
+            return "nothing could fill"
+        return ""
+
+    reason_codes = out.o_reason + 1  # -1 (an entry) is "strategy"
+    broker.book.orders = CompiledOrderLog(
+        CompiledOrders(
+            first_id=1,
+            asset_code=out.o_code,
+            asset_names=table.asset_ids,
+            buy=out.o_side > 0,
+            qty=out.o_qty,
+            submitted_ts_ns=table.ts_ns[out.o_row],
+            reason_code=reason_codes,
+            reason_labels=labels,
+            status_code=out.o_status,
+            statuses=tuple(_STATUS[code] for code in range(len(_STATUS))),
+            filled_qty=filled,
+            avg_fill_price=prices,
+            message=message,
         )
+    )
+    rows, order_index = out.f_row, out.f_order
+    broker.fills.extend_columns(
+        order_id=(order_index + 1).tolist(),
+        asset_id=ids[out.o_code[order_index]].tolist(),
+        side=np.asarray([_SELL, _BUY], dtype=object)[(out.o_side[order_index] > 0) * 1].tolist(),
+        qty=out.f_qty.tolist(),
+        price=out.f_price.tolist(),
+        commission=out.f_commission.tolist(),
+        slippage=(np.abs(out.f_price - out.f_base) * out.f_qty).tolist(),
+        ts_ns=table.ts_ns[rows].tolist(),
+        bar_index=table.bar_index[rows].tolist(),
+        reason=np.asarray(labels, dtype=object)[reason_codes[order_index]].tolist(),
+    )

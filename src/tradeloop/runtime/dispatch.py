@@ -41,6 +41,7 @@ class BarBlock:
     """
 
     __slots__ = (
+        "_events",
         "_lookups",
         "_rows",
         "_timestamp",
@@ -84,6 +85,7 @@ class BarBlock:
         self.stop = 0
         self._rows: dict[str, int] | None = None
         self._lookups = 0
+        self._events: dict[str, MarketEvent] = {}  # what iterating its batches reuses
 
     @classmethod
     def single(
@@ -178,6 +180,7 @@ class BarBlock:
             _read_only(arrays["volume"][start:stop]),
             {name: _read_only(arrays[f"signal:{name}"][start:stop]) for name in self.signal_names},
             context,
+            self._events,
         )
 
 
@@ -220,26 +223,31 @@ class Dispatcher:
         ``decide=False`` runs every step but the strategy's callbacks (its features are
         missing): orders fill, marks move, risk exits still fire.
         """
-        self.run(
-            block, [block.ts_ns], [block.start, block.stop], lambda ts_ns: context, decide=decide
-        )
+        self.run(block, [block.ts_ns], [block.start, block.stop], context, decide=decide)
 
     def run(
         self,
         block: BarBlock,
         stamps: list[int],
         bounds: list[int],
-        snapshot_at: Callable[[int], Mapping[str, Any]],
+        snapshot_at: Callable[[int], Mapping[str, Any]] | Mapping[str, Any],
         *,
         decide: bool = True,
     ) -> None:
         """Handle consecutive timestamps: ``stamps[j]`` owns rows ``bounds[j]:bounds[j + 1]``.
 
+        ``snapshot_at`` gives the context of a timestamp (or is the one context of them all).
         One loop with everything it touches bound to locals, because this is the replay's
-        innermost loop; ``step`` runs it for a single timestamp.
+        innermost loop; ``step`` runs it for a single timestamp. A timestamp with nothing to
+        fill costs the broker nothing: a broker that says so (``skips_idle_timestamps``: it
+        has no work but its clock while no order is open) is not called then, and without a
+        risk manager nothing else is either. Each asset's ``MarketEvent`` (and its signal
+        view) is made once and moved from bar to bar (see ``MarketEvent``).
         """
         broker = self.broker
+        book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
+        open_orders = book.open_by_asset
         ids, close = block.asset_ids, block.close
         opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
         signals, close_array = block.signals, block.arrays["close"]
@@ -247,13 +255,25 @@ class Dispatcher:
         if not decide:
             on_event = on_batch = None
         risk = self.risk
+        quiet = risk is None and getattr(broker, "skips_idle_timestamps", False)
+        constant = None if callable(snapshot_at) else snapshot_at
+        events: dict[str, MarketEvent] = {}
+        one_bar_each = bounds[-1] - bounds[0] == len(stamps)
+        if quiet and one_bar_each and constant is not None and on_batch is None and on_event:
+            self._run_bars(block, stamps, bounds[0], constant, on_event)
+            return
         for j, ts_ns in enumerate(stamps):
             start, stop = bounds[j], bounds[j + 1]
-            block.move(ts_ns, start, stop)
-            context = snapshot_at(ts_ns)
-            begin(ts_ns, block)
-            if risk is not None:
-                risk.check(block)
+            context = constant if constant is not None else snapshot_at(ts_ns)  # type: ignore[operator]
+            if quiet and not open_orders:
+                book.now_ns = ts_ns
+                moved = False
+            else:
+                block.move(ts_ns, start, stop)
+                moved = True
+                begin(ts_ns, block)
+                if risk is not None:
+                    risk.check(block)
             if not close:
                 marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
             elif stop - start == 1:
@@ -261,25 +281,79 @@ class Dispatcher:
             else:
                 marks.update(zip(ids[start:stop], close[start:stop], strict=True))
             if on_event is not None:
-                for i in range(start, stop):
-                    event = MarketEvent(
-                        None,
-                        ids[i],
-                        opens[i],
-                        highs[i],
-                        lows[i],
-                        close[i],
-                        volumes[i],
-                        SignalView(signals, i),
-                        context,
-                        ts_ns,
-                    )
+                bars = zip(
+                    range(start, stop),
+                    ids[start:stop],
+                    opens[start:stop],
+                    highs[start:stop],
+                    lows[start:stop],
+                    close[start:stop],
+                    volumes[start:stop],
+                    strict=True,
+                )
+                for i, asset, open_, high, low, last, volume in bars:
+                    event = events.get(asset)
+                    if event is None:
+                        view = SignalView(signals, i)
+                        event = events[asset] = MarketEvent(
+                            None, asset, open_, high, low, last, volume, view, context, ts_ns
+                        )
+                    else:
+                        event.move_to(open_, high, low, last, volume, ts_ns, context, i)
                     on_event(event, context)
             if on_batch is not None:
+                if not moved:
+                    block.move(ts_ns, start, stop)
                 on_batch(block.batch(context), context)
-            end()
-            if risk is not None:
-                risk.record(block, context)
+            if not quiet:
+                end()
+                if risk is not None:
+                    risk.record(block, context)
+
+    def _run_bars(
+        self,
+        block: BarBlock,
+        stamps: list[int],
+        first: int,
+        context: Mapping[str, Any],
+        on_event: Callable[[MarketEvent, Mapping[str, Any]], None],
+    ) -> None:
+        """``run`` where every timestamp has one bar (one asset, or assets that never share
+        a timestamp), the context never changes, no risk manager runs and the broker skips
+        idle timestamps: the same steps in the same order, with nothing looked up twice."""
+        broker = self.broker
+        book = broker.book
+        begin, marks, open_orders = broker.begin_timestamp, broker.marks, book.open_by_asset
+        stop = first + len(stamps)
+        signals = block.signals
+        rows = zip(
+            stamps,
+            range(first, stop),
+            block.asset_ids[first:stop],
+            block.open[first:stop],
+            block.high[first:stop],
+            block.low[first:stop],
+            block.close[first:stop],
+            block.volume[first:stop],
+            strict=True,
+        )
+        events: dict[str, MarketEvent] = {}
+        for ts_ns, i, asset, open_, high, low, close, volume in rows:
+            if open_orders:
+                block.move(ts_ns, i, i + 1)
+                begin(ts_ns, block)
+            else:
+                book.now_ns = ts_ns
+            marks[asset] = close
+            event = events.get(asset)
+            if event is None:
+                view = SignalView(signals, i)
+                event = events[asset] = MarketEvent(
+                    None, asset, open_, high, low, close, volume, view, context, ts_ns
+                )
+            else:
+                event.move_to(open_, high, low, close, volume, ts_ns, context, i)
+            on_event(event, context)
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:

@@ -40,7 +40,7 @@ def replay(
     names = np.array(table.asset_ids, dtype=object)
     signal_names = tuple(table.signals)
     needs_rows = dispatcher.needs_rows
-    snapshot_at = context.at_ns if context else lambda ts_ns: EMPTY_SNAPSHOT
+    snapshot_at = context.at_ns if context else EMPTY_SNAPSHOT
     bounds = table.ts_bounds
     show = (
         progress
@@ -102,7 +102,7 @@ def replay(
 def _replay_each(
     table: BarTable,
     dispatcher: Dispatcher,
-    snapshot_at: Callable[[int], ContextSnapshot],
+    snapshot_at: Callable[[int], ContextSnapshot] | ContextSnapshot,
     features: FeatureJoin,
     bar: Any,
 ) -> None:
@@ -122,7 +122,8 @@ def _replay_each(
             **{f"signal:{n}": values[a:b] for n, values in signals},
         }
         per_asset, market = features.ask(asset_ids, ts_ns, columns)
-        snapshot = features.join(ts_ns, asset_ids, columns, per_asset, market, snapshot_at(ts_ns))
+        now = snapshot_at if isinstance(snapshot_at, ContextSnapshot) else snapshot_at(ts_ns)
+        snapshot = features.join(ts_ns, asset_ids, columns, per_asset, market, now)
         block = BarBlock.single(
             ts_ns, asset_ids, columns, table.bar_index[a:b], needs_rows=dispatcher.needs_rows
         )

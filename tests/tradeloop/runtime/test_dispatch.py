@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
-from tests.conftest import bars
+from tests.conftest import bars, day
 from tradeloop import Context, Engine, MarketEvent, Strategy, TimestampBatch
 
 ROWS = [
@@ -160,3 +161,78 @@ def test_batch_arrays_written_by_a_strategy_are_refused_and_the_bars_unchanged(
     ).run()
     assert strategy.normalised[0] == [0.5, 1.0, 1.5]  # 10, 20, 30 over their mean 20
     assert result.fills["price"].to_list() == [11.0]
+
+
+class Recorder(Strategy):
+    """Threshold trades; records every input a callback saw (values, not the event)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[Any, ...]] = []
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        score = event.signals["score"]
+        self.seen.append(
+            (event.ts_ns, event.timestamp, event.asset_id, event.open, event.close, score)
+        )
+        held = self.get_position(event.asset_id)
+        if held == 0 and score > 0.6:
+            self.buy(event.asset_id, 3)
+        elif held > 0 and score < 0.4:
+            self.close_position(event.asset_id)
+
+
+def test_one_bar_per_timestamp_loop_matches_the_general_loop() -> None:
+    # one asset, so every timestamp has one bar: without context and risk the dispatcher
+    # takes its one-bar loop; a context (a snapshot looked up per timestamp) forces the
+    # general loop over the same bars. Fills, equity and every callback's inputs must agree.
+    rng = np.random.default_rng(7)
+    n = 40
+    closes = (100 + rng.normal(0, 1, n).cumsum()).tolist()
+    rows = [(d, "A", c, c + 1, c - 1, c) for d, c in enumerate(closes)]
+    scores = {"score": rng.uniform(0, 1, n).tolist()}
+    fast, general = Recorder(), Recorder()
+    one = Engine(feed=bars(rows, scores), strategy=fast).run()
+    other = Engine(
+        feed=bars(rows, scores),
+        strategy=general,
+        context=Context(pl.DataFrame({"timestamp": [day(0)], "flat": [1.0]})),
+    ).run()
+    assert one.fills.height > 4
+    assert one.fills.equals(other.fills)
+    assert one.equity_curve.equals(other.equity_curve)
+    assert fast.seen == general.seen
+
+
+class BatchEvents(Strategy):
+    """Reads every bar of each batch as events; records their values and identities."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[Any, ...]] = []
+        self.ids: list[list[int]] = []
+
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        events = list(batch)
+        self.ids.append([id(e) for e in events])
+        self.values.append(
+            tuple((e.ts_ns, e.asset_id, e.open, e.close, e.signals["score"]) for e in events)
+        )
+
+
+def test_batch_events_carry_each_bar_and_are_distinct_within_a_batch() -> None:
+    strategy = BatchEvents()
+    Engine(feed=bars(ROWS, SCORES), strategy=strategy).run()
+    day_ns = 86_400 * 1_000_000_000
+    t0 = int(day(0).timestamp()) * 1_000_000_000
+    # by hand from ROWS/SCORES: (day, asset, open, close) with the score of that row
+    expected = [
+        tuple(
+            (t0 + r[0] * day_ns, r[1], float(r[2]), float(r[5]), SCORES["score"][n])
+            for n, r in enumerate(ROWS)
+            if r[0] == d
+        )
+        for d in range(3)
+    ]
+    assert strategy.values == expected
+    assert all(len(set(ids)) == len(ids) for ids in strategy.ids)

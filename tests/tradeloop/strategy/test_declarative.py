@@ -227,3 +227,21 @@ def test_compiled_matches_event_path_for_random_rule_sets(
     assert_frame_equal(compiled.fills, event_path.fills)
     assert_frame_equal(compiled.orders, event_path.orders)
     assert compiled["final_value"] == event_path["final_value"]
+
+
+def test_compiled_broker_reads_back_the_event_paths_orders_and_fills() -> None:
+    # a compiled run keeps its orders and fills as columns; read through the broker they
+    # must be the very Order/Fill values the event path's broker holds as objects
+    frame, vix = synthetic_market(n_assets=4, n_bars=250, seed=9)
+    sizer = FixedSizer(400)  # some buys rejected: their messages are built when read
+    engines = [
+        Engine(feed=frame, strategy=declarative(sizer=sizer, compile=c), context=Context(vix))
+        for c in (True, False)
+    ]
+    for engine in engines:
+        engine.run()
+    compiled, event_path = (engine.broker for engine in engines)
+    assert len(compiled.orders) == len(event_path.orders) > 20
+    assert list(compiled.orders) == list(event_path.orders)
+    assert list(compiled.fills) == list(event_path.fills)
+    assert compiled.orders[-1] is compiled.orders[len(compiled.orders) - 1]

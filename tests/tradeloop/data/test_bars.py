@@ -1,0 +1,49 @@
+"""BarTable: replay order, and the per-asset row order the results read (worked by hand)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tradeloop.data.bars import BarTable
+
+NS_DAY = 86_400 * 1_000_000_000
+
+
+def table(rows: list[tuple[int, str]]) -> BarTable:
+    frame = pl.DataFrame(
+        {"ts_ns": [d * NS_DAY for d, _ in rows], "asset_id": [a for _, a in rows]}
+    ).with_columns(
+        *(pl.lit(1.0).alias(c) for c in ("open", "high", "low", "close", "volume")),
+    )
+    return BarTable.from_frame(frame)
+
+
+@pytest.mark.parametrize(
+    ("rows", "asset_rows", "bar_index", "asset_keys"),
+    [
+        # complete panel (every asset every day): rows k × 2 + code, by asset then time
+        (
+            [(0, "A"), (0, "B"), (1, "A"), (1, "B"), (2, "A"), (2, "B")],
+            [0, 2, 4, 1, 3, 5],
+            [0, 0, 1, 1, 2, 2],
+            [0, 1, 2, 3, 4, 5],
+        ),
+        # ragged, given out of order: B misses day 1; keys are code × 3 + day index
+        (
+            [(2, "B"), (0, "A"), (1, "A"), (0, "B"), (2, "A")],
+            [0, 2, 3, 1, 4],
+            [0, 0, 1, 2, 1],
+            [0, 1, 2, 3, 5],
+        ),
+    ],
+)
+def test_bar_table_asset_rows_list_each_asset_in_time_order(
+    rows: list[tuple[int, str]], asset_rows: list[int], bar_index: list[int], asset_keys: list[int]
+) -> None:
+    t = table(rows)
+    assert t.asset_rows.tolist() == asset_rows
+    assert t.bar_index.tolist() == bar_index
+    assert t.asset_keys.tolist() == asset_keys
+    assert np.all(np.diff(t.ts_ns) >= 0)
