@@ -73,12 +73,25 @@ def values(array: Any) -> list[Any]:
     return list(array)
 
 
+def rendered(browser: webdriver.Chrome, expected: int, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The page's charts once plotly has drawn all ``expected`` of them (a loaded machine
+    can take a moment after the load event)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        charts = {chart["id"]: chart for chart in browser.execute_script(CHART_STATE)}
+        if len(charts) >= expected or time.monotonic() > deadline:
+            return charts
+        time.sleep(0.1)
+
+
 def test_report_renders_every_chart_with_the_runs_data_offline(
     sample_result: BacktestResult, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     page = sample_result.report(tmp_path / "report.html")
     browser.get(page.as_uri())
-    charts = {chart["id"]: chart for chart in browser.execute_script(CHART_STATE)}
+    charts = rendered(browser, len(CHARTS))
     assert list(charts) == list(CHARTS)
     assert charts["trades"]["lines"] >= 1
     data = {key: json.loads(chart["data"]) for key, chart in charts.items()}
