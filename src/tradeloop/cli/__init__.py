@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except TradeloopError as err:
         print(f"tradeloop: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+        exit_code_of = getattr(args, "exit_code_of", None)  # a command's own codes
+        return 1 if exit_code_of is None else int(exit_code_of(err))
     except BrokenPipeError:
         # the reader went away (``tradeloop ... --json | head``): stop quietly, and point
         # stdout at /dev/null so the interpreter's final flush does not raise again

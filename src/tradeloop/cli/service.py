@@ -1,4 +1,15 @@
-"""`tradeloop paper`, `tradeloop live` and `tradeloop kill`: the daemon and its switch."""
+"""`tradeloop paper`, `tradeloop live` and `tradeloop kill`: the daemon and its switch.
+
+Exit codes of the daemon commands, chosen so a restart policy never loops on a run that a
+restart cannot fix (the shipped systemd unit lists them in ``RestartPreventExitStatus``):
+
+    0   stopped: SIGTERM/SIGINT, or the stream ended
+    1   crashed (an unexpected error): a restart may help
+    70  the strategy raised (EX_SOFTWARE): fix it, then start again; the run resumes at the
+        bar that failed (it was never committed)
+    78  refused to start (EX_CONFIG): the config, or a state_dir that cannot be trusted
+        (locked, damaged, rolled back, another run's); the message says how to recover
+"""
 
 from __future__ import annotations
 
@@ -6,9 +17,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tradeloop.errors import ConfigError
+from tradeloop.errors import ConfigError, StateError, StrategyError, TradeloopError
 
-__all__ = ["add"]
+__all__ = ["EXIT_REFUSED", "EXIT_STRATEGY", "add", "daemon_exit_code"]
+
+EXIT_STRATEGY = 70
+EXIT_REFUSED = 78
 
 
 def add(commands: Any) -> None:
@@ -31,7 +45,18 @@ def add(commands: Any) -> None:
         daemon.add_argument(
             "--confirm-live", action="store_true", help='required when run.mode is "live"'
         )
-        daemon.set_defaults(handler=run_daemon_command, daemon=name)
+        daemon.add_argument(
+            "--fresh",
+            action="store_true",
+            help="begin a new run: move the state_dir's earlier run to state_dir/archive/",
+        )
+        daemon.add_argument(
+            "--restored",
+            action="store_true",
+            help="the journal was put back from a backup on purpose: resume from its last "
+            "bar even though the run had committed more",
+        )
+        daemon.set_defaults(handler=run_daemon_command, daemon=name, exit_code_of=daemon_exit_code)
 
     kill = commands.add_parser(
         "kill",
@@ -69,7 +94,18 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
     if args.daemon == "live" and config.mode != "live":
         raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
-    return asyncio.run(run_daemon(config, confirm_live=args.confirm_live))
+    return asyncio.run(
+        run_daemon(config, confirm_live=args.confirm_live, fresh=args.fresh, restored=args.restored)
+    )
+
+
+def daemon_exit_code(err: TradeloopError) -> int:
+    """The exit code of a daemon command that ended with ``err`` (see the module's table)."""
+    if isinstance(err, StrategyError):
+        return EXIT_STRATEGY
+    if isinstance(err, ConfigError | StateError):
+        return EXIT_REFUSED
+    return 1
 
 
 def run_kill(args: argparse.Namespace) -> int:

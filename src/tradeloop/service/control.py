@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.service.state import atomic_write
+from tradeloop.service.storage import atomic_write
 
 __all__ = ["CONTROL_FILE", "Control", "write_control"]
 

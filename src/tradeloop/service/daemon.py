@@ -34,7 +34,9 @@ from tradeloop.plugins import load_feature_provider, load_setup
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.control import CONTROL_FILE, Control
+from tradeloop.service.header import paper_costs, run_header
 from tradeloop.service.health import start_health
+from tradeloop.service.integrity import open_state
 from tradeloop.service.journal import Journal
 from tradeloop.service.reconcile import reconcile
 from tradeloop.service.results import remember_facts, run_result
@@ -47,8 +49,18 @@ from tradeloop.venue import VenueClient, load_venue
 __all__ = ["run_daemon"]
 
 
-async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int:
-    """Run until the stream ends or a stop signal arrives; return the exit code."""
+async def run_daemon(
+    config: DaemonConfig,
+    *,
+    confirm_live: bool = False,
+    fresh: bool = False,
+    restored: bool = False,
+) -> int:
+    """Run until the stream ends or a stop signal arrives; return the exit code.
+
+    The state_dir is locked and its journal checked first (``service.integrity``); ``fresh``
+    archives an earlier run's state, ``restored`` accepts a journal put back from a backup.
+    """
     if config.mode == "live" and not confirm_live:
         raise ConfigError(
             'run.mode = "live" trades real money: start it with --confirm-live. '
@@ -65,8 +77,10 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         else setup.feature_provider()
     )
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
-    journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
-    saved = journal.load()
+    state = open_state(
+        config.state_dir, run_header(config, setup), log, fresh=fresh, restored=restored
+    )
+    journal, saved = state.journal, state.saved
     gate = PreTradeGate(config.risk)
     tasks: list[asyncio.Task[None]] = []
     client: VenueClient | None = None
@@ -156,7 +170,10 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         result = run_result(journal, broker, setup, runtime)
     finally:
         journal.close()
-    summary = write_state(config.state_dir, runtime, broker, supervised, gate, run_id, result)
+    summary = write_state(
+        config.state_dir, runtime, broker, supervised, gate, run_id, result, journal.seq
+    )
+    state.lock.release()
     log.info("daemon_stopped", **summary)
     return 0
 
@@ -164,11 +181,8 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
 def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> PaperBroker:
     """The paper broker: each cost from the config, else the setup's, else the default. Its
     starting cash is remembered, so a restart (and ``tradeloop report``) use the same."""
-    costs = setup.broker_options()
-    for key in ("initial_cash", "commission", "slippage"):
-        if getattr(config, key) is not None:
-            costs[key] = getattr(config, key)
-    initial_cash = float(costs.pop("initial_cash", 100_000.0))
+    costs = paper_costs(config, setup)
+    initial_cash = float(costs.pop("initial_cash"))
     remembered = journal.recall("initial_cash")
     if remembered is None:
         journal.remember("initial_cash", repr(initial_cash))

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from tradeloop import Context, Engine
+from tradeloop.cli.service import EXIT_REFUSED
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "examples" / "data"
@@ -164,7 +165,7 @@ def test_bad_config_exits_nonzero_with_a_clear_error_and_writes_nothing(
 ) -> None:
     proc = daemon(write_config(tmp_path, "ws://127.0.0.1:9", **override))
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_REFUSED
     assert message in err
     assert not (tmp_path / "state").exists()
 
@@ -178,7 +179,7 @@ def test_live_mode_refuses_without_confirmation(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "--confirm-live" in done.stderr
 
 
@@ -353,7 +354,7 @@ def test_live_mode_names_an_unknown_venue(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "venue = 'ftx': no such adapter (installed: alpaca, binance)" in done.stderr
 
 
@@ -402,6 +403,6 @@ def test_live_mode_without_venue_keys_exits_with_the_missing_variable(tmp_path: 
         check=False,
         env=env,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "BINANCE_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
