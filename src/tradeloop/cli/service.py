@@ -89,14 +89,28 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     from tradeloop.service.daemon import run_daemon
 
     configure_logging()
-    config = load_config(args.config)
-    if args.daemon == "paper" and config.mode != "paper":
-        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
-    if args.daemon == "live" and config.mode != "live":
-        raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
-    return asyncio.run(
-        run_daemon(config, confirm_live=args.confirm_live, fresh=args.fresh, restored=args.restored)
-    )
+    try:
+        config = load_config(args.config)
+        if args.daemon == "paper" and config.mode != "paper":
+            raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
+        if args.daemon == "live" and config.mode != "live":
+            raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
+        return asyncio.run(
+            run_daemon(
+                config, confirm_live=args.confirm_live, fresh=args.fresh, restored=args.restored
+            )
+        )
+    except TradeloopError as err:  # one JSON line for the log pipeline; main prints it too
+        import structlog
+
+        structlog.get_logger().error(
+            "daemon_error",
+            error=type(err).__name__,
+            message=str(err),
+            exit_code=daemon_exit_code(err),
+            config=str(args.config),
+        )
+        raise
 
 
 def daemon_exit_code(err: TradeloopError) -> int:

@@ -4,7 +4,8 @@ The same ``Dispatcher`` as the replay handles each timestamp, so a strategy beha
 same live. A timestamp is handed over when it is complete: a ``bars`` message carries a
 whole timestamp; single ``bar`` messages complete one when every asset of ``universe`` has
 reported, or when the first bar of a later timestamp arrives (or the stream ends).
-After a reconnect, a half-received timestamp is dropped and received again whole.
+After a reconnect, a half-received timestamp is dropped and received again whole; so is
+the timestamp in hand when the runtime is stopped (``request_stop``, a cancel).
 Context messages are observations of the run's ``Context`` (the replay's as-of lookup):
 each timestamp sees the latest value at or before it, and a name declared up front
 (``context_names``) is ``None`` until its first value, as in a replay. With names declared,
@@ -155,7 +156,10 @@ class LiveRuntime:
             except asyncio.CancelledError:
                 # the owner cancels a runtime stuck waiting on a silent feed: stop cleanly
                 self.stopped = True
-            await self._flush_pending()
+            if self.stopped:
+                self._drop_pending()
+            else:
+                await self._flush_pending()  # the stream ended: its last timestamp is whole
             strategy.on_end()
         finally:
             strategy.broker = None
@@ -258,6 +262,18 @@ class LiveRuntime:
             ids = [ids[i] for i in order]
             arrays = {name: column[order] for name, column in arrays.items()}
         await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
+
+    def _drop_pending(self) -> None:
+        """Stopping mid-timestamp: its bars so far may be a part of it, and handling a part
+        would lose the rest (a restart skips what was handled). Never handled, never
+        journaled: a restart receives the timestamp again, whole."""
+        if self._pending:
+            self._log.info(
+                "partial_timestamp_dropped",
+                ts=str(utc_datetime(self._ts_ns or 0)),
+                bars=len(self._pending),
+            )
+            self._pending = {}
 
     async def _flush_pending(self) -> None:
         if not self._pending or self._ts_ns is None:

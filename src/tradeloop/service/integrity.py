@@ -21,9 +21,11 @@ Checks 3 to 5 read the journal read-only, so a refusal leaves every file as it w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,14 +136,12 @@ def _check(state_dir: Path, path: Path, header: RunHeader, restored: bool, log: 
                 f"--restored), or {_START_OVER.format(dir=state_dir)}."
             )
         return  # a new run
-    reader = _reader(path)
-    try:
+    with _reading(path) as reader:
         reader.check()
         committed = reader.has_state()
         seq, stored = reader.seq, reader.header()
-    finally:
-        reader.close()
     if not committed:
+        _check_sequence(state_dir, path, 0, False, log)  # a -wal lost before any checkpoint
         if evidence:
             raise StateMissingError(
                 f"{path}: the journal holds no committed bar, but an earlier run left "
@@ -193,10 +193,25 @@ def _summary_seq(path: Path) -> int | None:
     return seq if isinstance(seq, int) else None
 
 
-def _reader(path: Path) -> Journal:
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[Journal]:
+    """The journal opened read-only; the empty -wal and -shm a WAL reader creates are
+    removed again, so a refusal leaves the state_dir exactly as it was found."""
     if not os.access(path, os.R_OK):
         raise StateStorageError(
             f"{path}: the journal is not readable by this user. Fix: run the daemon as the "
             "user that owns its state_dir."
         )
-    return Journal.reader(path)
+    companions = [path.with_name(f"{path.name}-{suffix}") for suffix in ("wal", "shm")]
+    absent = [p for p in companions if not p.exists()]
+    reader = None
+    try:
+        reader = Journal.reader(path)
+        yield reader
+    finally:
+        if reader is not None:
+            reader.close()
+        wal = companions[0]
+        if wal in absent and wal.exists() and wal.stat().st_size == 0:
+            for created in absent:
+                created.unlink(missing_ok=True)

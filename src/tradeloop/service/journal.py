@@ -120,6 +120,8 @@ class Journal:
             self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
             self.seq = int(self._meta("seq") or 0)
         except sqlite3.Error as err:
+            if hasattr(self, "_db"):
+                self._db.close()
             raise sqlite_error(path, "open the journal", err) from err
         self._saved_fills = 0
         self._saved_orders = 0
@@ -182,7 +184,12 @@ class Journal:
         return BarTable.from_timestamps(stamps) if stamps else None
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):  # read-only, before the schema's first commit
+                return None
+            raise
         return None if row is None else str(row[0])
 
     def remember(self, key: str, value: str) -> None:

@@ -33,7 +33,7 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 _RESTART = "then start the daemon again (the journal keeps every committed bar)"
-_DAMAGED = ("not a database", "malformed", "file is encrypted", "no such table")
+_DAMAGED = ("not a database", "malformed", "file is encrypted")
 _BUSY = ("database is locked", "database is busy")
 
 
