@@ -12,6 +12,10 @@ each timestamp sees the latest value at or before it, and a name declared up fro
 a message for any other name is counted and dropped. Late bars (at or before a timestamp
 already handled) and repeated (asset, time) bars are counted and skipped.
 
+An exception raised by a strategy callback leaves ``run`` as it is (as in a replay); the
+timestamp it was raised in is not handed to ``on_timestamp`` (not journaled), and
+``current_ts_ns`` says which it was (``runtime.failures`` names the callback and asset).
+
 Every bar passes the one set of bar rules (``data.validation.BAR_RULES``) before anything
 sees it: a bad bar is skipped, counted under the rule it broke and logged.
 
@@ -55,6 +59,7 @@ from tradeloop.strategy.base import Strategy, attach
 __all__ = ["LiveRuntime", "MessageSource"]
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_YIELD_EVERY_S = 0.05
 
 
 class MessageSource(Protocol):
@@ -115,6 +120,7 @@ class LiveRuntime:
         self.after_timestamp = after_timestamp  # e.g. sending the journaled orders to a venue
         self._last_flushed: int | None = self._resume_after
         self._stop = False
+        self._yielded_s = time.monotonic()
         self.stopped = False
         # told every handled timestamp's columns (the result is built from them)
         self._record = record
@@ -163,6 +169,11 @@ class LiveRuntime:
             strategy.on_end()
         finally:
             strategy.broker = None
+
+    @property
+    def current_ts_ns(self) -> int | None:
+        """The timestamp being received or handled (the last one, once the run ended)."""
+        return self._ts_ns
 
     @property
     def last_flushed(self) -> int | None:
@@ -344,6 +355,12 @@ class LiveRuntime:
             self.on_timestamp(ts_ns)
         if self.after_timestamp is not None:
             await self.after_timestamp(ts_ns)
+        now = time.monotonic()
+        if now - self._yielded_s >= _YIELD_EVERY_S:
+            # a feed with a backlog never suspends: let the loop's other tasks (the kill
+            # switch, the health pulse, the venue's streams) run between timestamps
+            self._yielded_s = now
+            await asyncio.sleep(0)
 
     def _valid(
         self, ts_ns: int, asset_ids: list[str], arrays: dict[str, npt.NDArray[np.float64]]

@@ -12,7 +12,8 @@ I/O edge. It wires a ``WebSocketFeed``, the user's strategy and a ``PaperBroker`
 ``LiveRuntime``; serves ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` with aiohttp;
 logs JSON lines with run, strategy and mode bound; stops gracefully on SIGTERM/SIGINT (the
 bar in progress finishes); and writes its fills, orders and a summary into ``state_dir``
-atomically (a file is either complete or absent).
+atomically (a file is either complete or absent). A strategy that raises ends the run with
+a ``strategy_failed`` event, the state as journaled, and exit code 70 (``service.failure``).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from tradeloop.config import DaemonConfig
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_feature_provider, load_setup
 from tradeloop.risk.gate import PreTradeGate
+from tradeloop.runtime.failures import strategy_error
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.control import CONTROL_FILE, Control
+from tradeloop.service.failure import EXIT_STRATEGY, failure_event
 from tradeloop.service.header import paper_costs, run_header
 from tradeloop.service.health import start_health
 from tradeloop.service.integrity import open_state
-from tradeloop.service.journal import Journal
+from tradeloop.service.journal import Journal, JournalState
 from tradeloop.service.reconcile import reconcile
 from tradeloop.service.results import remember_facts, run_result
 from tradeloop.service.state import write_state
@@ -82,6 +85,7 @@ async def run_daemon(
     )
     journal, saved = state.journal, state.saved
     gate = PreTradeGate(config.risk)
+    control = Control(config.state_dir / CONTROL_FILE, gate, log)
     tasks: list[asyncio.Task[None]] = []
     client: VenueClient | None = None
     try:
@@ -94,9 +98,7 @@ async def run_daemon(
             source = venue.feed(config.venue_settings)
         broker.book.mint_client_id = journal.client_id_minter()
         if saved.last_ts_ns is not None:
-            broker.restore(
-                saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
-            )
+            broker.restore(*_book_of(saved))
             if isinstance(broker, LiveBroker):
                 broker.restore_live(saved.trade_ids)
             strategy.set_state(saved.strategy)
@@ -112,6 +114,7 @@ async def run_daemon(
         )
 
         def commit(ts_ns: int) -> None:
+            control.poll()  # a kill that came while the strategy decided: before any send
             journal.commit(ts_ns, broker, runtime.state(), strategy.get_state())
 
         runtime = LiveRuntime(
@@ -143,9 +146,9 @@ async def run_daemon(
             tasks.append(
                 asyncio.create_task(_reconcile_every(check, broker, config.reconcile_every_s))
             )
-        control = Control(config.state_dir / CONTROL_FILE, gate, log)
         control.poll()
         health = await start_health(runtime, broker, supervised, gate, config)
+        tasks.append(asyncio.create_task(health.heartbeat()))
         log.info(
             "daemon_started",
             feed=config.feed_url or config.venue_name,
@@ -157,10 +160,20 @@ async def run_daemon(
             loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
         loop.add_signal_handler(signal.SIGUSR1, control.kill)
         tasks.append(asyncio.create_task(control.watch()))
+        failure: dict[str, Any] | None = None
         try:
             await task
+        except Exception as raised:
+            err = strategy_error(raised, strategy, runtime.current_ts_ns)
+            if err is None:
+                raise  # tradeloop's own failure: a crash (exit 1), not the strategy's
+            failure = failure_event(err, raised)
+            log.error("strategy_failed", message=str(err), **failure)
+            if isinstance(broker, PaperBroker):  # report what the journal holds, no more
+                broker = _paper_broker(config, setup, journal)
+                broker.restore(*_book_of(journal.load()))
         finally:
-            await health.runner.cleanup()
+            await health.close()
     finally:
         for background in tasks:
             background.cancel()
@@ -171,11 +184,16 @@ async def run_daemon(
     finally:
         journal.close()
     summary = write_state(
-        config.state_dir, runtime, broker, supervised, gate, run_id, result, journal.seq
+        config.state_dir, runtime, broker, supervised, gate, run_id, result, journal.seq, failure
     )
     state.lock.release()
     log.info("daemon_stopped", **summary)
-    return 0
+    return EXIT_STRATEGY if failure is not None else 0
+
+
+def _book_of(saved: JournalState) -> tuple[Any, ...]:
+    """``broker.restore``'s arguments from what the journal holds."""
+    return saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
 
 
 def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> PaperBroker:

@@ -37,16 +37,16 @@ from tradeloop.errors import (
     StateRollbackError,
     StateStorageError,
 )
+from tradeloop.service.control import ACK_FILE, CONTROL_FILE
 from tradeloop.service.header import RunHeader, differences
 from tradeloop.service.journal import JOURNAL_FILE, Journal, JournalState
 from tradeloop.service.lock import LOCK_FILE, StateLock
 from tradeloop.service.storage import secure_dir, storage_error
 from tradeloop.service.watermark import WATERMARK_FILE, Watermark, read_watermark
 
-__all__ = ["ACK_FILE", "ARCHIVE_DIR", "OpenState", "archive", "earlier_run", "open_state"]
+__all__ = ["ARCHIVE_DIR", "OpenState", "archive", "earlier_run", "open_state"]
 
 ARCHIVE_DIR = "archive"
-ACK_FILE = "control.ack.json"  # written by a daemon when it applies control.json
 # what a daemon leaves behind once it has committed something
 _EVIDENCE = (
     f"{JOURNAL_FILE}-wal",
@@ -55,9 +55,9 @@ _EVIDENCE = (
     "fills.parquet",
     "orders.parquet",
     "result",
-    ACK_FILE,
+    ACK_FILE,  # the daemon's answer to the operator's control.json
 )
-_KEPT = (LOCK_FILE, ARCHIVE_DIR, "control.json")  # --fresh leaves these in place
+_KEPT = (LOCK_FILE, ARCHIVE_DIR, CONTROL_FILE)  # --fresh leaves these in place
 _START_OVER = "start a new run with --fresh (the old state is moved to {dir}/archive/, not deleted)"
 
 

@@ -38,6 +38,7 @@ def write_state(
     run_id: str,
     result: BacktestResult | None = None,
     journal_seq: int | None = None,
+    error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write fills, orders, the run's ``BacktestResult`` (``result/``: the same frames and
     metrics a backtest writes) and ``summary.json`` (the daemon's counters and the metrics)."""
@@ -68,6 +69,7 @@ def write_state(
         "unknown_context": runtime.unknown_context,
         "metrics": {} if result is None else dict(result.metrics),
         "journal_seq": journal_seq,  # the journal's last commit (a restart checks it)
+        "error": error,  # what stopped the run, when a strategy raised (service.failure)
     }
     if result is not None:
         _write_result(state_dir, result)

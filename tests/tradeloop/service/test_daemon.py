@@ -218,7 +218,7 @@ def test_kill_switch_halts_trading_and_survives_a_restart(
             timeout=60,
             check=True,
         )
-        assert "halted (drift) written to" in done.stdout
+        assert f"halted (drift) applied by the daemon (pid {proc.pid})" in done.stdout
     else:
         proc.send_signal(signal.SIGUSR1)
     changed = json_lines(proc.stdout, "gate_mode_changed", timeout_s=10)
