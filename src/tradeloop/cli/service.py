@@ -95,12 +95,15 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from tradeloop.config import load_config
-    from tradeloop.logs import configure_logging
+    from tradeloop.logs import configure_logging, remember_secret
     from tradeloop.service.daemon import run_daemon
 
     configure_logging()
     try:
         config = load_config(args.config)
+        for key, value in config.venue_settings.items():  # secrets belong in the env...
+            if isinstance(value, str) and any(w in key for w in ("secret", "key", "token")):
+                remember_secret(value)  # ...but one in the file is still never logged
         if args.daemon == "paper" and config.mode != "paper":
             raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
         if args.daemon == "live" and config.mode != "live":

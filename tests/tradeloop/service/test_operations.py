@@ -245,3 +245,34 @@ def test_strategy_exception_ends_the_run_with_its_state_and_exit_70(
 
 def summary_ts_ns(day: Any) -> int:
     return int(day.replace(tzinfo=UTC).timestamp()) * 10**9
+
+
+def test_feed_credentials_never_reach_the_logs(tmp_path: Path) -> None:
+    url = "ws://trader:hunter2pass@127.0.0.1:9/stream?token=tok3n-value&symbols=A"
+    config = write_config(tmp_path, url, feed__stale_after_s="0.5")
+    env = {**os.environ, "ALPACA_SECRET_KEY": "alpaca-s3cret"}
+    proc = daemon(config, env=env)
+    lines = []
+    for line in proc.stdout:  # type: ignore[union-attr]
+        lines.append(line)
+        if sum('"feed_reconnecting"' in x for x in lines) >= 2:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    text = "".join(lines) + out + err
+    assert '"daemon_started"' in text
+    assert "ws://***@127.0.0.1:9/stream?token=***&symbols=A" in text
+    for secret in ("hunter2pass", "tok3n-value", "trader:"):
+        assert secret not in text
+    # the same URL in a config error on stderr
+    bad = write_config(tmp_path, url.replace(":9/", ":99999/"))
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "paper", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "cannot be parsed" in done.stderr
+    assert "hunter2pass" not in done.stderr + done.stdout
+    assert "tok3n-value" not in done.stderr + done.stdout
