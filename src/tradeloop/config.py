@@ -22,7 +22,15 @@ live in the file: they come from the environment.
     stale_after_s = 30.0                            # no message this long: reconnect
     context = ["VIX"]                               # the context the strategy expects (None
                                                     # until its first value); default: the
-                                                    # setup's context names
+                                                    # setup's context names; other names on
+                                                    # the feed are counted and dropped
+    universe = ["AAPL", "MSFT"]                     # optional: the only assets traded (bars
+                                                    # of others are counted and dropped)
+    max_future_s = 300.0                            # a bar stamped later than this after the
+                                                    # wall clock is refused (never advances
+                                                    # the run's clock)
+    max_assets = 10000                              # no universe: distinct assets let in
+    max_context_names = 1000                        # no context names: distinct names let in
 
     [broker]                                        # each key: default the setup's, else
     initial_cash = 100000.0                         # 100000 / 0 / 0
@@ -60,7 +68,15 @@ __all__ = ["DaemonConfig", "load_config"]
 _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {"mode": str, "strategy": str, "state_dir": str, "features": str, "params": dict},
-    "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list, "context": list},
+    "feed": {
+        "url": str,
+        "stale_after_s": _NUMBER,
+        "universe": list,
+        "context": list,
+        "max_future_s": _NUMBER,
+        "max_assets": int,
+        "max_context_names": int,
+    },
     "broker": {
         "initial_cash": _NUMBER,
         "commission": _NUMBER,
@@ -87,7 +103,12 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
-    "feed": {"stale_after_s": 30.0},
+    "feed": {
+        "stale_after_s": 30.0,
+        "max_future_s": 300.0,
+        "max_assets": 10_000,
+        "max_context_names": 1_000,
+    },
     "health": {"host": "127.0.0.1", "port": 8080},
     "venue": {"reconcile_every_s": 60.0, "on_mismatch": "halt"},
 }
@@ -123,6 +144,11 @@ class DaemonConfig:
     universe: tuple[str, ...] | None = None
     # /readyz: the most bar time the run may be behind its feed (None: not checked)
     health_max_lag_s: float | None = None
+    # bars stamped further than this after the wall clock are refused (runtime.intake)
+    max_future_s: float = 300.0
+    # with no universe / no context names declared: how many distinct ones a feed may bring
+    max_assets: int = 10_000
+    max_context_names: int = 1_000
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -182,11 +208,18 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
             f"{source}: run.state_dir is empty (the journal would land in the current "
             'directory). Fix: name a directory, e.g. state_dir = "/var/lib/tradeloop/state"'
         )
-    for section, key in (("feed", "stale_after_s"), ("health", "max_lag_s")):
+    for section, key in (
+        ("feed", "stale_after_s"),
+        ("feed", "max_future_s"),
+        ("feed", "max_assets"),
+        ("feed", "max_context_names"),
+        ("health", "max_lag_s"),
+    ):
         value = merged[section].get(key)
         if value is not None and not value > 0:
             raise ConfigError(
-                f"{source}: {section}.{key} = {value!r} must be > 0 (seconds). Fix: e.g. 30"
+                f"{source}: {section}.{key} = {value!r} must be > 0. Fix: leave it out for the "
+                "default"
             )
     if venue["on_mismatch"] not in ("halt", "reduce_only"):
         raise ConfigError(f'{source}: venue.on_mismatch must be "halt" or "reduce_only"')
@@ -226,6 +259,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         params=dict(run.get("params", {})),
         context=tuple(context) if context is not None else None,
         health_max_lag_s=_number(health.get("max_lag_s")),
+        max_future_s=float(merged["feed"]["max_future_s"]),
+        max_assets=merged["feed"]["max_assets"],
+        max_context_names=merged["feed"]["max_context_names"],
     )
 
 

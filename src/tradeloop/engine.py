@@ -94,6 +94,11 @@ class Engine:
             feed, feeds = None, feed
         if (feed is None) == (feeds is None):
             raise ConfigError("give exactly one of feed= (one feed) or feeds= ({asset_id: feed})")
+        if feeds is not None and not feeds:
+            raise ConfigError(
+                "feeds={} names no asset: there is nothing to replay. Fix: give "
+                "feeds={'SPY': spy_frame, ...}, or feed= one frame of every asset"
+            )
         self.stream = feed if hasattr(feed, "messages") else None
         # bars already validated into a table (a sweep worker reuses one for many runs)
         self.table = feed if isinstance(feed, BarTable) else None

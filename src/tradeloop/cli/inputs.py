@@ -31,17 +31,21 @@ def context_from(path: Path | None) -> Any:
     import polars as pl
 
     from tradeloop.data.context import Context
+    from tradeloop.data.feed import unreadable
     from tradeloop.errors import DataError
 
     if path is None:
         return None
     if not path.exists():
         raise DataError(f"{path}: no such context file")
-    frame = (
-        pl.read_parquet(path)
-        if path.suffix == ".parquet"
-        else pl.read_csv(path, try_parse_dates=True)
-    )
+    try:
+        frame = (
+            pl.read_parquet(path)
+            if path.suffix == ".parquet"
+            else pl.read_csv(path, try_parse_dates=True)
+        )
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise unreadable(path, err) from err
     return Context(frame)
 
 

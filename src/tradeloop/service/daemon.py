@@ -127,6 +127,9 @@ async def run_daemon(
             universe=config.universe,
             context_names=config.context if config.context else (setup.context_names() or None),
             resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+            max_future_s=config.max_future_s,
+            max_assets=config.max_assets,
+            max_context_names=config.max_context_names,
             record=journal.record_bars,
             on_timestamp=commit,
             after_timestamp=(

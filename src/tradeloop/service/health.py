@@ -156,6 +156,11 @@ class HealthServer:
             ("tradeloop_feed_stalls_total", "counter", feed.stalls),
             ("tradeloop_feed_backfilled_total", "counter", feed.backfilled),
             ("tradeloop_feature_skips_total", "counter", runtime.feature_skips),
+            *(
+                (f"tradeloop_{name}_total", "counter", count)
+                for name, count in runtime.intake.counters().items()
+            ),
+            ("tradeloop_invalid_bars_total", "counter", sum(runtime.invalid_bars.values())),
             ("tradeloop_fills_total", "counter", book["fills"]),
             ("tradeloop_orders_total", "counter", book["orders"]),
             ("tradeloop_equity", "gauge", book["equity"]),

@@ -66,7 +66,7 @@ def write_state(
         "stopped_early": runtime.stopped,
         "replayed_bars_skipped": runtime.replayed,
         "invalid_bars": dict(runtime.invalid_bars),
-        "unknown_context": runtime.unknown_context,
+        **runtime.intake.counters(),  # future bars, unknown assets and context, refused
         "metrics": {} if result is None else dict(result.metrics),
         "journal_seq": journal_seq,  # the journal's last commit (a restart checks it)
         "error": error,  # what stopped the run, when a strategy raised (service.failure)
