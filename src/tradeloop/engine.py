@@ -32,6 +32,7 @@ from tradeloop.results.result import BacktestResult
 from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.compiled import CompileFallbackWarning, compile_problem, run_compiled
 from tradeloop.runtime.dispatch import Dispatcher
+from tradeloop.runtime.preflight import check_callbacks, check_context, check_signals
 from tradeloop.runtime.replay import replay
 from tradeloop.setup import Setup
 from tradeloop.strategy.base import Strategy, attach
@@ -192,6 +193,10 @@ class Engine:
         table = self.load()
         loaded = time.perf_counter()
         context = self.context
+        check_callbacks(self.strategy)
+        check_signals(table.signals)
+        if table.n_timestamps:
+            check_context(context, int(table.unique_ts_ns[0]), int(table.unique_ts_ns[-1]))
         join = None
         if isinstance(self.features, PrecomputedFeatureProvider):
             context = context.merged(self.features.market_context())
@@ -243,6 +248,7 @@ class Engine:
         if self.stream is None:
             raise ConfigError("run_async() runs a stream; a replay runs with run()")
         self._start()
+        check_callbacks(self.strategy)
         started = time.perf_counter()
         handled: list[TimestampColumns] = []
         runtime = LiveRuntime(
