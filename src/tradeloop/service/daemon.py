@@ -80,6 +80,7 @@ async def run_daemon(
         else setup.feature_provider()
     )
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
+    paper = _paper_broker(config, setup) if venue is None else None  # a bad cost: refused now
     state = open_state(
         config.state_dir, run_header(config, setup), log, fresh=fresh, restored=restored
     )
@@ -90,7 +91,10 @@ async def run_daemon(
     client: VenueClient | None = None
     try:
         if venue is None:
-            broker: PaperBroker | LiveBroker = _paper_broker(config, setup, journal)
+            assert paper is not None
+            broker: PaperBroker | LiveBroker = paper
+            if journal.recall("initial_cash") is None:  # for tradeloop report
+                journal.remember("initial_cash", repr(paper.initial_cash))
             source: Any = WebSocketFeed(config.feed_url)
         else:
             client = venue.client(config.venue_settings)
@@ -173,7 +177,7 @@ async def run_daemon(
             failure = failure_event(err, raised)
             log.error("strategy_failed", message=str(err), **failure)
             if isinstance(broker, PaperBroker):  # report what the journal holds, no more
-                broker = _paper_broker(config, setup, journal)
+                broker = _paper_broker(config, setup)
                 broker.restore(*_book_of(journal.load()))
         finally:
             await health.close()
@@ -199,15 +203,10 @@ def _book_of(saved: JournalState) -> tuple[Any, ...]:
     return saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
 
 
-def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> PaperBroker:
-    """The paper broker: each cost from the config, else the setup's, else the default. Its
-    starting cash is remembered, so a restart (and ``tradeloop report``) use the same."""
+def _paper_broker(config: DaemonConfig, setup: Setup) -> PaperBroker:
+    """The paper broker: each cost from the config, else the setup's, else the default."""
     costs = paper_costs(config, setup)
-    initial_cash = float(costs.pop("initial_cash"))
-    remembered = journal.recall("initial_cash")
-    if remembered is None:
-        journal.remember("initial_cash", repr(initial_cash))
-    return PaperBroker(initial_cash, **costs)
+    return PaperBroker(float(costs.pop("initial_cash")), **costs)
 
 
 async def _live_broker(
