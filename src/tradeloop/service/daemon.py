@@ -160,6 +160,7 @@ async def run_daemon(
             "daemon_started",
             feed=config.feed_url or config.venue_name,
             health=f"http://{config.health_host}:{health.port}",
+            state_dir=str(config.state_dir.absolute()),  # what tradeloop kill must find
         )
         loop = asyncio.get_running_loop()
         task = asyncio.create_task(runtime.run())

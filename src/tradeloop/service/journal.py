@@ -36,7 +36,7 @@ from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
 from tradeloop.data.bars import BarTable, TimestampColumns
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.service.storage import PRIVATE_FILE, sqlite_error, storage_error
+from tradeloop.service.storage import open_private, sqlite_error
 from tradeloop.service.watermark import Watermark
 
 __all__ = ["JOURNAL_FILE", "Journal", "JournalState", "client_order_id"]
@@ -110,7 +110,8 @@ class Journal:
                 # a reader beside a running daemon: WAL lets it read while the daemon writes
                 self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
             else:
-                self._db = sqlite3.connect(_private(path), isolation_level=None)
+                os.close(open_private(path, "open the journal"))  # 0600: its -wal and -shm follow
+                self._db = sqlite3.connect(path, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
@@ -367,18 +368,6 @@ class Journal:
         self._saved_orders = len(orders)
         self._saved_fills = len(broker.fills)
         self._open_ids = {o.id for o in orders if _live(o)}
-
-
-def _private(path: Path) -> Path:
-    """``path``, created 0600 if missing and made 0600 if not (SQLite's -wal and -shm files
-    take the database file's mode)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-        os.fchmod(fd, PRIVATE_FILE)
-        os.close(fd)
-    except OSError as err:
-        raise storage_error(path, "open the journal", err) from err
-    return path
 
 
 def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:

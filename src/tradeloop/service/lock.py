@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from tradeloop.errors import StateLockedError
-from tradeloop.service.storage import PRIVATE_FILE, secure_dir, storage_error
+from tradeloop.service.storage import open_private, secure_dir, storage_error
 
 __all__ = ["LOCK_FILE", "StateLock", "holder_pid"]
 
@@ -31,10 +31,7 @@ class StateLock:
     def acquire(self) -> StateLock:
         """Take the lock or raise ``StateLockedError`` naming the pid that holds it."""
         secure_dir(self.path.parent)
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-        except OSError as err:
-            raise storage_error(self.path, "open the lock file", err) from err
+        fd = open_private(self.path, "open the lock file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,9 +43,12 @@ class StateLock:
                 f"stop it first (kill -TERM {pid or '<pid>'}), or give this daemon its own "
                 "[run] state_dir."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fchmod(fd, PRIVATE_FILE)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as err:
+            os.close(fd)
+            raise storage_error(self.path, "write the lock file", err) from err
         self._fd = fd
         return self
 

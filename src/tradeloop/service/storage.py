@@ -24,6 +24,7 @@ __all__ = [
     "PRIVATE_DIR",
     "PRIVATE_FILE",
     "atomic_write",
+    "open_private",
     "secure_dir",
     "sqlite_error",
     "storage_error",
@@ -47,6 +48,16 @@ def secure_dir(path: Path) -> Path:
     except OSError as err:
         raise storage_error(path, "create the state_dir", err) from err
     return path
+
+
+def open_private(path: Path, doing: str) -> int:
+    """A read-write descriptor of ``path``, created 0600 if missing and made 0600 if not."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError as err:
+        raise storage_error(path, doing, err) from err
+    return fd
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

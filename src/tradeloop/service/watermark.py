@@ -16,7 +16,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from tradeloop.service.storage import PRIVATE_FILE, storage_error
+from tradeloop.service.storage import open_private, storage_error
 
 __all__ = ["WATERMARK_FILE", "Watermark", "read_watermark"]
 
@@ -29,11 +29,7 @@ class Watermark:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
-            os.fchmod(self._fd, PRIVATE_FILE)
-        except OSError as err:
-            raise storage_error(path, "open the journal's mark", err) from err
+        self._fd = open_private(path, "open the journal's mark")
 
     def advance(self, seq: int) -> None:
         try:
