@@ -93,6 +93,7 @@ def add(commands: Any) -> None:
 
 def run_daemon_command(args: argparse.Namespace) -> int:
     import asyncio
+    import signal
 
     from tradeloop.config import load_config
     from tradeloop.logs import configure_logging, remember_secret
@@ -108,11 +109,16 @@ def run_daemon_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop live'")
         if args.daemon == "live" and config.mode != "live":
             raise ConfigError(f"{args.config}: run.mode is {config.mode!r}; use 'tradeloop paper'")
-        return asyncio.run(
-            run_daemon(
-                config, confirm_live=args.confirm_live, fresh=args.fresh, restored=args.restored
+        try:
+            return asyncio.run(
+                run_daemon(
+                    config, confirm_live=args.confirm_live, fresh=args.fresh, restored=args.restored
+                )
             )
-        )
+        finally:
+            # the loop (and its SIGTERM handler) is gone, the state is written: a stop
+            # signal now must not turn a finished run into a killed one (exit -15)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except TradeloopError as err:  # one JSON line for the log pipeline; main prints it too
         import structlog
 

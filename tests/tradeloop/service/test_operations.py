@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from tests.tradeloop.service.daemons import daemon, json_lines, write_config
 from tradeloop.service.failure import EXIT_STRATEGY
@@ -102,6 +103,7 @@ def test_kill_without_a_daemon_says_no_daemon_answered(tmp_path: Path) -> None:
     assert "applied" not in done.stdout
 
 
+@pytest.mark.parametrize("replay_server", [(86_400 / 0.02,)], indirect=True)  # ~10 s
 def test_kill_finds_the_state_dir_the_daemon_was_given_by_its_environment(
     replay_server: str, tmp_path: Path
 ) -> None:
@@ -139,6 +141,7 @@ def test_kill_finds_the_state_dir_the_daemon_was_given_by_its_environment(
     )
 
 
+@pytest.mark.parametrize("replay_server", [(86_400 / 0.05,)], indirect=True)  # ~25 s
 def test_control_watcher_survives_any_content_and_logs_it(
     replay_server: str, tmp_path: Path
 ) -> None:
