@@ -7,6 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/data/numba-cache \
     TRADELOOP_RUN_STATE_DIR=/data/state \
     TRADELOOP_HEALTH_HOST=0.0.0.0
+# 0.0.0.0 inside the container, so a published port reaches it; compose.yaml publishes it
+# on the host's loopback only (127.0.0.1:8080)
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -2,7 +2,9 @@
 
 Pure validation: a dict in, a frozen ``DaemonConfig`` out, or a ``ConfigError`` that names
 the key and what it accepts. Unknown keys are errors (a typo must not silently fall back to a
-default). Secrets never live in the file: they come from the environment.
+default), in the file and in the environment alike: ``TRADELOOP_<SECTION>_<KEY>`` naming a
+section (or something close to one) with a key it does not have is refused. Secrets never
+live in the file: they come from the environment.
 
     [run]
     mode = "paper"                                  # "paper" or "live"
@@ -20,7 +22,15 @@ default). Secrets never live in the file: they come from the environment.
     stale_after_s = 30.0                            # no message this long: reconnect
     context = ["VIX"]                               # the context the strategy expects (None
                                                     # until its first value); default: the
-                                                    # setup's context names
+                                                    # setup's context names; other names on
+                                                    # the feed are counted and dropped
+    universe = ["AAPL", "MSFT"]                     # optional: the only assets traded (bars
+                                                    # of others are counted and dropped)
+    max_future_s = 300.0                            # a bar stamped later than this after the
+                                                    # wall clock is refused (never advances
+                                                    # the run's clock)
+    max_assets = 10000                              # no universe: distinct assets let in
+    max_context_names = 1000                        # no context names: distinct names let in
 
     [broker]                                        # each key: default the setup's, else
     initial_cash = 100000.0                         # 100000 / 0 / 0
@@ -30,6 +40,8 @@ default). Secrets never live in the file: they come from the environment.
     [health]
     host = "127.0.0.1"
     port = 8080
+    max_lag_s = 3600.0                              # optional: /readyz 503 when the run is
+                                                    # this much bar time behind its feed
 
     [risk]                                          # the pre-trade gate; every key optional
     max_order_qty = 1000                            # see tradeloop.risk.gate for all limits
@@ -39,6 +51,7 @@ default). Secrets never live in the file: they come from the environment.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -55,14 +68,22 @@ __all__ = ["DaemonConfig", "load_config"]
 _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "run": {"mode": str, "strategy": str, "state_dir": str, "features": str, "params": dict},
-    "feed": {"url": str, "stale_after_s": _NUMBER, "universe": list, "context": list},
+    "feed": {
+        "url": str,
+        "stale_after_s": _NUMBER,
+        "universe": list,
+        "context": list,
+        "max_future_s": _NUMBER,
+        "max_assets": int,
+        "max_context_names": int,
+    },
     "broker": {
         "initial_cash": _NUMBER,
         "commission": _NUMBER,
         "slippage": _NUMBER,
         "fractional": bool,
     },
-    "health": {"host": str, "port": int},
+    "health": {"host": str, "port": int, "max_lag_s": _NUMBER},
     "risk": {
         "max_order_qty": _NUMBER,
         "max_order_notional": _NUMBER,
@@ -82,7 +103,12 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
-    "feed": {"stale_after_s": 30.0},
+    "feed": {
+        "stale_after_s": 30.0,
+        "max_future_s": 300.0,
+        "max_assets": 10_000,
+        "max_context_names": 1_000,
+    },
     "health": {"host": "127.0.0.1", "port": 8080},
     "venue": {"reconcile_every_s": 60.0, "on_mismatch": "halt"},
 }
@@ -116,6 +142,13 @@ class DaemonConfig:
     # the feed's assets: a timestamp is complete once each has reported (no waiting for the
     # first bar of the next one)
     universe: tuple[str, ...] | None = None
+    # /readyz: the most bar time the run may be behind its feed (None: not checked)
+    health_max_lag_s: float | None = None
+    # bars stamped further than this after the wall clock are refused (runtime.intake)
+    max_future_s: float = 300.0
+    # with no universe / no context names declared: how many distinct ones a feed may bring
+    max_assets: int = 10_000
+    max_context_names: int = 1_000
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -146,11 +179,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
                     f"{', '.join(_SCHEMA[section])}"
                 )
             merged[section][key] = value
-    for section, keys in _SCHEMA.items():
-        for key, kind in keys.items():
-            name = f"TRADELOOP_{section.upper()}_{key.upper()}"
-            if name in env:
-                merged[section][key] = _from_env(name, env[name], kind)
+    for section, key, name in _env_keys(env, source):
+        merged[section][key] = _from_env(name, env[name], _SCHEMA[section][key])
     for section, key in _REQUIRED:
         if key not in merged[section]:
             raise ConfigError(f"{source}: missing {section}.{key}")
@@ -170,10 +200,27 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
     if run["mode"] == "paper":
         if "url" not in merged["feed"]:
             raise ConfigError(f"{source}: missing feed.url (paper mode streams from it)")
-        if not merged["feed"]["url"].startswith(("ws://", "wss://")):
-            raise ConfigError(f"{source}: feed.url must start with ws:// or wss://")
+        _check_feed_url(merged["feed"]["url"], source)
     elif "name" not in venue:
         raise ConfigError(f'{source}: live mode needs [venue] name = "binance" (or "alpaca")')
+    if not run["state_dir"].strip():
+        raise ConfigError(
+            f"{source}: run.state_dir is empty (the journal would land in the current "
+            'directory). Fix: name a directory, e.g. state_dir = "/var/lib/tradeloop/state"'
+        )
+    for section, key in (
+        ("feed", "stale_after_s"),
+        ("feed", "max_future_s"),
+        ("feed", "max_assets"),
+        ("feed", "max_context_names"),
+        ("health", "max_lag_s"),
+    ):
+        value = merged[section].get(key)
+        if value is not None and not value > 0:
+            raise ConfigError(
+                f"{source}: {section}.{key} = {value!r} must be > 0. Fix: leave it out for the "
+                "default"
+            )
     if venue["on_mismatch"] not in ("halt", "reduce_only"):
         raise ConfigError(f'{source}: venue.on_mismatch must be "halt" or "reduce_only"')
     if "initial_cash" in broker and not broker["initial_cash"] > 0:
@@ -211,7 +258,61 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         universe=tuple(universe) if universe is not None else None,
         params=dict(run.get("params", {})),
         context=tuple(context) if context is not None else None,
+        health_max_lag_s=_number(health.get("max_lag_s")),
+        max_future_s=float(merged["feed"]["max_future_s"]),
+        max_assets=merged["feed"]["max_assets"],
+        max_context_names=merged["feed"]["max_context_names"],
     )
+
+
+def _env_keys(env: Mapping[str, str], source: str) -> list[tuple[str, str, str]]:
+    """(section, key, variable) of every ``TRADELOOP_<SECTION>_<KEY>`` override in ``env``.
+    A variable naming a section, or something close to one, with a key the section does not
+    take is an error, as the same typo in the file is; other TRADELOOP_* names are not ours."""
+    found = []
+    for name in sorted(env):
+        if not name.startswith("TRADELOOP_"):
+            continue
+        head, _, rest = name.removeprefix("TRADELOOP_").partition("_")
+        section = head.lower()
+        if section not in _SCHEMA:
+            close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.75)
+            if close:
+                raise ConfigError(
+                    f"{name}: unknown section {head} (for {source}); did you mean "
+                    f"TRADELOOP_{close[0].upper()}_{rest}?"
+                )
+            continue
+        key = rest.lower()
+        if key not in _SCHEMA[section]:
+            close = difflib.get_close_matches(key, list(_SCHEMA[section]), n=1)
+            hint = f" did you mean TRADELOOP_{head}_{close[0].upper()}?" if close else ""
+            raise ConfigError(
+                f"{name}: [{section}] has no key {key!r} (for {source});{hint} "
+                f"[{section}] takes {', '.join(_SCHEMA[section])}"
+            )
+        found.append((section, key, name))
+    return found
+
+
+def _check_feed_url(url: str, source: str) -> None:
+    """A WebSocket URL that can be connected to: ws:// or wss://, a host, a valid port."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number in 0..65535
+    except ValueError as err:
+        raise ConfigError(
+            f"{source}: feed.url = {url!r} cannot be parsed ({err}). Fix: e.g. "
+            '"ws://127.0.0.1:8765"'
+        ) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise ConfigError(f"{source}: feed.url must start with ws:// or wss:// (got {url!r})")
+    if not parts.hostname:
+        raise ConfigError(
+            f'{source}: feed.url = {url!r} names no host. Fix: e.g. "ws://127.0.0.1:8765"'
+        )
 
 
 def _number(value: Any) -> float | None:

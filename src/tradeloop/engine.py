@@ -32,6 +32,7 @@ from tradeloop.results.result import BacktestResult
 from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.compiled import CompileFallbackWarning, compile_problem, run_compiled
 from tradeloop.runtime.dispatch import Dispatcher
+from tradeloop.runtime.preflight import check_callbacks, check_context, check_signals
 from tradeloop.runtime.replay import replay
 from tradeloop.setup import Setup
 from tradeloop.strategy.base import Strategy, attach
@@ -94,6 +95,11 @@ class Engine:
             feed, feeds = None, feed
         if (feed is None) == (feeds is None):
             raise ConfigError("give exactly one of feed= (one feed) or feeds= ({asset_id: feed})")
+        if feeds is not None and not feeds:
+            raise ConfigError(
+                "feeds={} names no asset: there is nothing to replay. Fix: give "
+                "feeds={'SPY': spy_frame, ...}, or feed= one frame of every asset"
+            )
         self.stream = feed if hasattr(feed, "messages") else None
         # bars already validated into a table (a sweep worker reuses one for many runs)
         self.table = feed if isinstance(feed, BarTable) else None
@@ -187,6 +193,10 @@ class Engine:
         table = self.load()
         loaded = time.perf_counter()
         context = self.context
+        check_callbacks(self.strategy)
+        check_signals(table.signals)
+        if table.n_timestamps:
+            check_context(context, int(table.unique_ts_ns[0]), int(table.unique_ts_ns[-1]))
         join = None
         if isinstance(self.features, PrecomputedFeatureProvider):
             context = context.merged(self.features.market_context())
@@ -238,6 +248,7 @@ class Engine:
         if self.stream is None:
             raise ConfigError("run_async() runs a stream; a replay runs with run()")
         self._start()
+        check_callbacks(self.strategy)
         started = time.perf_counter()
         handled: list[TimestampColumns] = []
         runtime = LiveRuntime(

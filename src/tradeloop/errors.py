@@ -13,6 +13,15 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
     ├── OrderError                 an order request that is malformed (never a rejection:
     │                              rejections are events, the run goes on)
     ├── StrategyNotRunningError    also a ValueError: a helper called outside a run
+    ├── StrategyError              a strategy callback raised in a daemon (names callback,
+    │                              timestamp, asset; the original is its __cause__)
+    ├── StateError                 a daemon's state_dir cannot be trusted or written
+    │   ├── StateLockedError       another daemon holds the state_dir (names its pid)
+    │   ├── StateMismatchError     the journal belongs to another run (strategy, cash, venue)
+    │   ├── StateMissingError      the journal is gone or empty beside an earlier run's files
+    │   ├── StateDamagedError      the journal is not a readable SQLite database
+    │   ├── StateRollbackError     the journal is behind what the run had committed
+    │   └── StateStorageError      the state_dir cannot be written (read-only, disk full)
     ├── WorkerLostError            a sweep's worker processes kept dying; runs left unfinished
     └── AdapterError               venue adapters (feeds and brokers)
         ├── ConnectionLostError
@@ -37,6 +46,14 @@ __all__ = [
     "OrderRejectedError",
     "OutcomeUnknownError",
     "RateLimitError",
+    "StateDamagedError",
+    "StateError",
+    "StateLockedError",
+    "StateMismatchError",
+    "StateMissingError",
+    "StateRollbackError",
+    "StateStorageError",
+    "StrategyError",
     "StrategyNotRunningError",
     "TradeloopError",
     "UnknownContextError",
@@ -87,6 +104,48 @@ class OrderError(TradeloopError):
 
 class StrategyNotRunningError(TradeloopError, ValueError):
     """A strategy helper was called while no broker is attached (outside a run)."""
+
+
+class StrategyError(TradeloopError):
+    """A strategy callback raised while a daemon ran it: where (callback, bar time, asset)
+    and what (the original exception is ``__cause__``)."""
+
+    def __init__(
+        self, message: str, *, callback: str, ts_ns: int | None, asset_id: str | None
+    ) -> None:
+        super().__init__(message)
+        self.callback = callback
+        self.ts_ns = ts_ns
+        self.asset_id = asset_id
+
+
+class StateError(TradeloopError):
+    """A daemon's state_dir that cannot be trusted or written: the daemon refuses to trade
+    on a guess (nothing is decided or sent) and says how to recover."""
+
+
+class StateLockedError(StateError):
+    """Another live process holds the state_dir's lock."""
+
+
+class StateMismatchError(StateError):
+    """The journal was written by a different run (strategy, parameters, cash, venue)."""
+
+
+class StateMissingError(StateError):
+    """The journal is missing or empty while files of an earlier run remain."""
+
+
+class StateDamagedError(StateError):
+    """The journal is not a readable SQLite database (truncated, overwritten)."""
+
+
+class StateRollbackError(StateError):
+    """The journal holds fewer commits than the run had made (its -wal lost or damaged)."""
+
+
+class StateStorageError(StateError):
+    """The state_dir cannot be written: read-only, full, or an I/O error."""
 
 
 class WorkerLostError(TradeloopError):

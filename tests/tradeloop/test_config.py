@@ -58,3 +58,44 @@ def test_environment_overrides_win_and_are_typed() -> None:
 def test_bad_values_raise_config_error_naming_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, {}, "cfg")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TRADELOOP_BROKER_COMISSION": "0.001"}, r"\[broker\] has no key 'comission'.*COMMISSION"),
+        ({"TRADELOOP_BROKR_COMMISSION": "0.001"}, "unknown section BROKR.*TRADELOOP_BROKER_"),
+        ({"TRADELOOP_VENUE_REST_URL": "http://x"}, r"\[venue\] has no key 'rest_url'"),
+        ({"TRADELOOP_RUN_STATE_DIR": ""}, "run.state_dir is empty"),
+        ({"TRADELOOP_RUN_STATE_DIR": "  "}, "run.state_dir is empty"),
+        ({"TRADELOOP_FEED_STALE_AFTER_S": "0"}, r"feed.stale_after_s = 0.0 must be > 0"),
+        ({"TRADELOOP_FEED_URL": "ws://[::1:8765"}, "cannot be parsed"),
+        ({"TRADELOOP_FEED_URL": "ws://127.0.0.1:99999"}, "cannot be parsed"),
+        ({"TRADELOOP_FEED_URL": "ws://:8765"}, "names no host"),
+        ({"TRADELOOP_FEED_URL": "127.0.0.1:8765"}, "must start with ws://"),
+    ],
+)
+def test_environment_typos_and_unusable_values_are_config_errors(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(BASE, env, "cfg")
+
+
+def test_environment_names_that_are_not_config_keys_are_left_alone() -> None:
+    env = {"TRADELOOP_EXAMPLES_DIR": "/tmp", "TRADELOOP_PARITY_LOG": "x", "PATH": "/bin"}
+    assert parse_config(BASE, env, "cfg").state_dir == Path("state")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**BASE, "run": {"strategy": "m:S", "state_dir": ""}}, "run.state_dir is empty"),
+        ({**BASE, "feed": {"url": "ws://x:1", "stale_after_s": 0}}, "must be > 0"),
+        ({**BASE, "feed": {"url": "ws://x:1", "stale_after_s": -1}}, "must be > 0"),
+        ({**BASE, "health": {"max_lag_s": 0}}, r"health.max_lag_s = 0 must be > 0"),
+    ],
+)
+def test_unusable_values_in_the_file_are_config_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, {}, "cfg")

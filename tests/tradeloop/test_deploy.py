@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,111 @@ def test_deploy_config_setup_trades_on_bare_venue_bars(name: str) -> None:
     result = Engine(ReplayFeed(venue_bars), setup.replace(params={**setup.params})).run()
     assert result.fills.height > 0
     assert result.config["signals"] == ["model_score"]
+
+
+def _unit(name: str = "tradeloop-paper.service") -> dict[str, list[str]]:
+    """A systemd unit's ``Key=value`` lines (a key may repeat, as Environment= does)."""
+    keys: dict[str, list[str]] = {}
+    for line in (ROOT / "deploy" / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            keys.setdefault(key.strip(), []).append(value.strip())
+    return keys
+
+
+def _compose() -> dict[str, Any]:
+    import yaml
+
+    return dict(yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text()))
+
+
+def test_compose_publishes_health_on_loopback_and_each_service_checks_its_own_port() -> None:
+    services = _compose()["services"]
+    assert services["paper"]["ports"] == ["127.0.0.1:8080:8080"]  # equity and cash: local
+    replay_check = " ".join(services["replay"]["healthcheck"]["test"])
+    assert "8765" in replay_check  # not the image's /healthz on 8080, which it does not serve
+    assert services["paper"]["depends_on"]["replay"]["condition"] == "service_healthy"
+
+
+def test_dockerignore_keeps_the_virtualenv_and_the_state_out_of_the_build_context() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", ".git", "tests", "state", "*.sqlite"} <= ignored
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    }
+    assert not copied & ignored  # nothing the image copies is ignored
+
+
+def test_systemd_unit_owns_a_private_state_directory() -> None:
+    unit = _unit()
+    assert unit["StateDirectory"] == ["tradeloop"]
+    assert unit["StateDirectoryMode"] == ["0700"]
+    assert unit["UMask"] == ["0077"]
+    state_dir = next(v for v in unit["Environment"] if v.startswith("TRADELOOP_RUN_STATE_DIR="))
+    assert state_dir.split("=", 1)[1].startswith("/var/lib/tradeloop/")  # inside it
+
+
+# what each shipped policy does with an exit (systemd.service(5), "Restart=": on-failure
+# restarts a non-zero exit and an unclean signal, RestartPreventExitStatus= excepted;
+# compose's on-failure[:max-retries] restarts a non-zero exit, at most max-retries times)
+def _systemd_restarts(returncode: int) -> bool:
+    unit = _unit()
+    assert unit["Restart"] == ["on-failure"]
+    prevented = {int(code) for code in unit["RestartPreventExitStatus"][0].split()}
+    if returncode < 0:  # killed by a signal: SIGTERM, SIGINT, SIGHUP, SIGPIPE are clean
+        return -returncode not in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE)
+    return returncode != 0 and returncode not in prevented
+
+
+def _compose_restarts(returncode: int) -> int:
+    """How many times compose starts it again after this exit."""
+    policy = _compose()["services"]["paper"]["restart"]
+    assert policy.startswith("on-failure:")
+    return int(policy.split(":")[1]) if returncode != 0 else 0
+
+
+def test_shipped_restart_policies_restart_a_crash_and_never_loop(tmp_path: Path) -> None:
+    from tests.tradeloop.service.daemons import daemon, serving_replay, write_config
+    from tradeloop.service.failure import EXIT_REFUSED, EXIT_STRATEGY
+
+    (tmp_path / "raises.py").write_text(
+        "from tradeloop import Strategy\n"
+        "class Raises(Strategy):\n"
+        "    def on_timestamp_batch(self, batch, context):\n"
+        "        raise ValueError('a bug in the strategy')\n"
+    )
+    exits = {}
+    for name in ("ended", "raised", "refused", "killed"):
+        (tmp_path / name).mkdir()
+    with serving_replay(0.0) as url:
+        ended = daemon(write_config(tmp_path / "ended", url))  # the stream ends: exit 0
+        raised = daemon(
+            write_config(tmp_path / "raised", url, run__strategy=f'"{tmp_path}/raises.py:Raises"')
+        )
+        refused = daemon(write_config(tmp_path / "refused", "http://not-a-feed"))
+        killed = daemon(write_config(tmp_path / "killed", url))
+        killed.stdout.readline()  # type: ignore[union-attr]  # it is up
+        killed.kill()
+        for name, proc in (
+            ("ended", ended),
+            ("raised", raised),
+            ("refused", refused),
+            ("killed", killed),
+        ):
+            proc.communicate(timeout=180)
+            exits[name] = proc.returncode
+    assert exits == {
+        "ended": 0,
+        "raised": EXIT_STRATEGY,
+        "refused": EXIT_REFUSED,
+        "killed": -signal.SIGKILL,
+    }
+    assert [_systemd_restarts(exits[n]) for n in exits] == [False, False, False, True]
+    assert _compose_restarts(exits["ended"]) == 0  # the end of a stream is not a loop
+    assert 0 < _compose_restarts(exits["raised"]) <= 3  # bounded, and each retry refuses early

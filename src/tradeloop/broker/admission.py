@@ -1,6 +1,9 @@
-"""Admission of a new order, after the gate: the risk guards, then the cash, margin and
-shorting check. Pure: rules over an ``OrderBook``'s cash, positions, marks and open orders.
+"""Admission of a new order, after the gate: a known asset, the risk guards, then the cash,
+margin and shorting check. Pure: rules over an ``OrderBook``'s cash, positions, marks and
+open orders.
 
+- an asset the run has never had a bar of (and does not hold) is refused: nothing would
+  ever fill the order, and a limit order would hold its cash back for good;
 - the guards (``RiskManager``'s ``pre_trade_checks``) may cut the quantity (noted in the
   order's message) or refuse it;
 - a buy must fit the cash left after every open order (pending sells that reduce a long count
@@ -27,7 +30,7 @@ from tradeloop.events import OrderType, Side
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
 
-__all__ = ["cash_problem", "pre_trade_problem", "reference_price"]
+__all__ = ["cash_problem", "pre_trade_problem", "reference_price", "unknown_asset_problem"]
 
 EPS = 1e-9
 _SELL = Side.SELL
@@ -38,6 +41,17 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
     OrderType.STOP_LIMIT,
     OrderType.TRAILING_STOP,
 )
+
+
+def unknown_asset_problem(book: OrderBook, order: Order) -> str:
+    """An order for an asset the run has never had a bar of (nor holds): no bar will fill
+    it, so admitting it would hold its cash back forever."""
+    if order.asset_id in book.marks or book.position(order.asset_id):
+        return ""
+    return (
+        f"unknown asset {order.asset_id!r}: no bar of it has been seen, so nothing can fill "
+        "it. Fix: trade an asset of the data (asset ids are case-sensitive), after its first bar"
+    )
 
 
 def pre_trade_problem(book: OrderBook, order: Order) -> str:

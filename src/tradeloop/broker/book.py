@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker import groups
-from tradeloop.broker.admission import cash_problem, pre_trade_problem
+from tradeloop.broker.admission import cash_problem, pre_trade_problem, unknown_asset_problem
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.margin import Charge, Margin, free_cash
@@ -33,7 +33,9 @@ from tradeloop.errors import ConfigError
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Portfolio, Position
 
-__all__ = ["EPS", "OrderBook"]
+__all__ = ["EPS", "MAX_CASH", "OrderBook"]
+
+MAX_CASH = 1e15  # a float keeps cents exactly up to about 1e13; 1e15 is a typo anyway
 
 EPS = 1e-9
 # Enum members bound once: attribute access on an Enum class is slow on the hot path.
@@ -68,6 +70,11 @@ class OrderBook:
     ) -> None:
         if not (initial_cash > 0 and math.isfinite(initial_cash)):
             raise ConfigError(f"initial_cash must be a positive number, got {initial_cash}")
+        if initial_cash > MAX_CASH:  # floats lose cents long before this; reports overflow
+            raise ConfigError(
+                f"initial_cash {initial_cash:g} is more than {MAX_CASH:g}: money sums lose "
+                "their cents at that size. Fix: a real amount, e.g. initial_cash=100_000"
+            )
         self.commission_model = as_commission(commission)
         self.slippage_model = as_slippage(slippage)
         self.allow_short = allow_short
@@ -255,6 +262,7 @@ class OrderBook:
         """Admission (gate, guards, cash), then open or reject ``order``."""
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
+            or unknown_asset_problem(self, order)
             or (pre_trade_problem(self, order) if self.pre_trade_checks else "")
             or cash_problem(self, order)
         )

@@ -1,12 +1,15 @@
 """Commission and slippage models. Pure arithmetic: quantities and prices in, money out.
 
 A float is accepted wherever a model is: ``commission=0.001`` means 0.1 % of notional
-(``PercentCommission``), ``slippage=0.0005`` means 5 bps against you (``BpsSlippage``).
+(``PercentCommission``), ``slippage=0.0005`` means 5 bps against you (``BpsSlippage``). Both
+fractions must be below 1 (a ``ConfigError``: 1.5 would pay more than the trade, 5 is
+usually 5 bps meant), and one over 1 % warns (``ImplausibleCostWarning``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +19,7 @@ __all__ = [
     "BpsSlippage",
     "CommissionModel",
     "FixedCommission",
+    "ImplausibleCostWarning",
     "NoSlippage",
     "PerShareCommission",
     "PercentCommission",
@@ -23,6 +27,7 @@ __all__ = [
     "VolumeShareSlippage",
     "as_commission",
     "as_slippage",
+    "check_cost_fraction",
 ]
 
 
@@ -51,7 +56,7 @@ class PercentCommission:
     rate: float
 
     def __post_init__(self) -> None:
-        _non_negative("commission rate", self.rate)
+        check_cost_fraction("commission", self.rate)
 
     def commission(self, qty: float, price: float) -> float:
         return qty * price * self.rate
@@ -101,7 +106,7 @@ class BpsSlippage:
     bps: float
 
     def __post_init__(self) -> None:
-        _non_negative("slippage bps", self.bps)
+        check_cost_fraction("slippage", self.bps / 10_000.0)
 
     def max_qty(self, volume: float) -> float:
         return math.inf
@@ -133,6 +138,36 @@ class VolumeShareSlippage:
     def price(self, side_sign: int, price: float, qty: float, volume: float) -> float:
         share = qty / volume
         return price * (1.0 + side_sign * self.price_impact * share * share)
+
+
+class ImplausibleCostWarning(UserWarning):
+    """A cost that is allowed but unlikely to be meant (over 1 % of a trade)."""
+
+
+# a fraction of notional (or of price) above this is allowed, with a warning
+_PLAUSIBLE = 0.01
+
+
+def check_cost_fraction(what: str, fraction: float) -> None:
+    """A cost given as a fraction (of notional or price): finite, >= 0, < 1; over 1 % warns.
+
+    A fraction of 1 or more pays the whole trade (or more: negative fill prices), which is
+    never meant: usually basis points given as a fraction (5 for 5 bps, which is 0.0005).
+    """
+    _non_negative(what, fraction)
+    bps = f"{fraction:g} bps is {fraction / 10_000:g}"
+    if fraction >= 1:
+        raise ConfigError(
+            f"{what} {fraction:g} is {fraction:.0%} of every trade: a {what} is a fraction "
+            f"(0.001 = 10 bps) and must be < 1. Fix: meant basis points? {bps}"
+        )
+    if fraction > _PLAUSIBLE:
+        warnings.warn(
+            f"{what} {fraction:g} is {fraction:.1%} of every trade; typical costs are "
+            f"0.0001-0.005 (1-50 bps). Meant basis points? {bps}",
+            ImplausibleCostWarning,
+            stacklevel=4,
+        )
 
 
 def as_commission(model: CommissionModel | float | None) -> CommissionModel:

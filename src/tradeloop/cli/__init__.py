@@ -33,8 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a closed pipe shows up here for short output
         return code
     except TradeloopError as err:
-        print(f"tradeloop: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+        from tradeloop.logs import redact
+
+        print(f"tradeloop: error: {type(err).__name__}: {redact(str(err))}", file=sys.stderr)
+        exit_code_of = getattr(args, "exit_code_of", None)  # a command's own codes
+        return 1 if exit_code_of is None else int(exit_code_of(err))
     except BrokenPipeError:
         # the reader went away (``tradeloop ... --json | head``): stop quietly, and point
         # stdout at /dev/null so the interpreter's final flush does not raise again

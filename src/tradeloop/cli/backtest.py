@@ -16,6 +16,7 @@ from tradeloop.cli.inputs import (
     setup_costs,
     signal_list,
     utc_time,
+    writable_dir,
 )
 from tradeloop.errors import ConfigError
 
@@ -108,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.report is not None and importlib.util.find_spec("plotly") is None:
         raise ConfigError("--report needs plotly: pip install 'tradeloop[report]'")
+    writable_dir(args.out, "--out")  # before the run: a bad path must not lose its result
+    writable_dir(args.report.parent if args.report is not None else None, "--report")
     setup = SetupSpec(args.strategy, args.risk, args.features).load()
     signals = signal_list(args.signals)
     feed = HistoricalFeed(
@@ -129,12 +132,13 @@ def run(args: argparse.Namespace) -> int:
         **setup_costs(args),
     )
     result = engine.run()
-    if args.out is not None:
-        result.to_parquet(args.out)
-    if args.report is not None:
-        print(f"report written to {result.report(args.report)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(result.summary())
+    sys.stdout.flush()  # the summary is out before any file is written
+    if args.out is not None:
+        result.to_parquet(args.out)
+    if args.report is not None:
+        print(f"report written to {result.report(args.report)}", file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ __all__ = [
     "setup_costs",
     "signal_list",
     "utc_time",
+    "writable_dir",
 ]
 
 
@@ -31,17 +32,21 @@ def context_from(path: Path | None) -> Any:
     import polars as pl
 
     from tradeloop.data.context import Context
+    from tradeloop.data.feed import unreadable
     from tradeloop.errors import DataError
 
     if path is None:
         return None
     if not path.exists():
         raise DataError(f"{path}: no such context file")
-    frame = (
-        pl.read_parquet(path)
-        if path.suffix == ".parquet"
-        else pl.read_csv(path, try_parse_dates=True)
-    )
+    try:
+        frame = (
+            pl.read_parquet(path)
+            if path.suffix == ".parquet"
+            else pl.read_csv(path, try_parse_dates=True)
+        )
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise unreadable(path, err) from err
     return Context(frame)
 
 
@@ -120,3 +125,23 @@ def key_values(specs: list[str], flag: str) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key] = text.strip()
     return out
+
+
+def writable_dir(path: Path | None, flag: str) -> None:
+    """Create ``path`` (an output folder) now, or say why it cannot be, before any work."""
+    import os
+
+    from tradeloop.errors import ConfigError
+
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: a file is in the way of the folder. Fix: another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"{flag} {path}: cannot create it ({os.strerror(err.errno or 0)})"
+        ) from err
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} {path}: not writable by this user. Fix: another path")

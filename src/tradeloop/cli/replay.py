@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeloop.cli.inputs import context_from, signal_list
+from tradeloop.errors import ConfigError
 
 __all__ = ["add"]
 
@@ -54,6 +55,7 @@ def add(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import os
 
     import structlog
 
@@ -77,7 +79,14 @@ def run(args: argparse.Namespace) -> int:
     async def serve() -> None:
         import signal
 
-        await server.start()
+        try:
+            await server.start()
+        except OSError as err:  # the port is taken, or the address is not this host's
+            raise ConfigError(
+                f"serve-replay cannot listen on {args.host}:{args.port}: "
+                f"{os.strerror(err.errno or 0)}. Fix: --port 0 picks a free port, or stop "
+                "what holds this one"
+            ) from err
         structlog.get_logger().info(
             "replay_listening", url=server.url, bars=server.table.n_rows, speed=args.speed
         )

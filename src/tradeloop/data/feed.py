@@ -9,7 +9,7 @@ time may keep its timestamps in the index.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tradeloop.data.columns import standard_names, warn_mapped
 from tradeloop.data.validation import OHLCV, normalize_bars
 from tradeloop.errors import ConfigError, DataError
 
-__all__ = ["HistoricalFeed", "to_polars"]
+__all__ = ["HistoricalFeed", "to_polars", "unreadable"]
 
 
 class HistoricalFeed:
@@ -38,8 +38,8 @@ class HistoricalFeed:
         signals: Sequence[str] | None = None,
         timestamp_col: str = "timestamp",
         asset_col: str = "asset_id",
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | str | None = None,
+        end: datetime | date | str | None = None,
     ) -> None:
         if signal_columns is not None and signals is not None:
             raise ConfigError("pass signal_columns= or its alias signals=, not both")
@@ -49,8 +49,8 @@ class HistoricalFeed:
         self.asset_id = asset_id
         self.timestamp_col = timestamp_col
         self.asset_col = asset_col
-        self.start = start
-        self.end = end
+        self.start = _moment(start, "start")
+        self.end = _moment(end, "end")
         self._default_asset_id = "asset"
 
     def with_asset_id(self, asset_id: str) -> HistoricalFeed:
@@ -151,6 +151,13 @@ class HistoricalFeed:
         return pl.concat(parts, how="diagonal_relaxed")
 
     def _collect(self, lazy: pl.LazyFrame, path: Path, file_asset: str | None) -> pl.DataFrame:
+        """Read ``path``'s wanted columns; a file polars cannot read is a DataError."""
+        try:
+            return self._read(lazy, path, file_asset)
+        except (pl.exceptions.PolarsError, OSError) as err:
+            raise unreadable(path, err) from err
+
+    def _read(self, lazy: pl.LazyFrame, path: Path, file_asset: str | None) -> pl.DataFrame:
         schema = lazy.collect_schema()
         renames, dropped = self._standard(list(schema))
         if renames or dropped:
@@ -164,10 +171,36 @@ class HistoricalFeed:
         lazy = lazy.select([name for name in schema if name in wanted])
         if self.timestamp_col in schema and (self.start is not None or self.end is not None):
             lazy = lazy.filter(self._time_filter(schema))
+        return lazy.collect()
+
+
+def unreadable(path: Path, err: Exception) -> DataError:
+    """A data file that cannot be read (empty, truncated, not the format its name says)."""
+    size = path.stat().st_size if path.is_file() else None
+    what = "an empty file" if size == 0 else f"{type(err).__name__}: {str(err).splitlines()[0]}"
+    return DataError(
+        f"{path}: cannot be read as {path.suffix.lstrip('.') or 'data'} ({what}). Fix: write "
+        "it again (an interrupted copy or download leaves a truncated file), or point at the "
+        "right file"
+    )
+
+
+def _moment(value: Any, what: str) -> datetime | None:
+    """``start=``/``end=`` as a datetime: a datetime, a date (midnight UTC) or ISO text
+    ("2022-06-01", "2022-06-01T14:30"); anything else is a ConfigError."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
         try:
-            return lazy.collect()
-        except pl.exceptions.PolarsError as err:
-            raise DataError(f"{path}: cannot read: {err}") from err
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(
+        f"{what}={value!r} is not a time. Fix: a datetime, a date, or ISO text such as "
+        f'{what}="2022-06-01" or "2022-06-01T14:30"'
+    )
 
 
 def _as_utc(value: datetime, aware: bool) -> datetime:

@@ -128,29 +128,53 @@ def normalize_bars(
     frame = frame.with_row_index("source_row")
     _require_columns(frame, source, timestamp_col, asset_col, asset_id)
     signals = _pick_signals(frame, source, signal_columns, timestamp_col, asset_col)
+    _check_numeric(frame, [name for name in OHLCV if name in frame.columns], source)
 
     asset = (
         pl.lit(asset_id, pl.String) if asset_id is not None else pl.col(asset_col).cast(pl.String)
     )
-    close = pl.col("close").cast(pl.Float64)
+    close = _number(frame, "close")
     columns = [
         pl.col("source_row"),
         utc_ns_expr(frame, timestamp_col, source).alias("ts_ns"),
         asset.alias("asset_id"),
         *[
-            (pl.col(name).cast(pl.Float64) if name in frame.columns else close).alias(name)
+            (_number(frame, name) if name in frame.columns else close).alias(name)
             for name in ("open", "high", "low")
         ],
         close.alias("close"),
-        (
-            pl.col("volume").cast(pl.Float64) if "volume" in frame.columns else pl.lit(float("nan"))
-        ).alias("volume"),
+        (_number(frame, "volume") if "volume" in frame.columns else pl.lit(float("nan"))).alias(
+            "volume"
+        ),
         *[_signal_expr(frame, name, source) for name in signals],
     ]
     out = frame.select(columns)
     _check_values(out, source)
     _check_order(out, source)
     return out
+
+
+def _check_numeric(frame: pl.DataFrame, names: list[str], source: str) -> None:
+    """Price and volume columns hold numbers: text that is not one names its row."""
+    for name in names:
+        dtype = frame.schema[name]
+        if dtype.is_numeric() or dtype == pl.Null:
+            continue
+        if dtype != pl.String:
+            raise DataError(
+                f"{source}: column {name!r} has type {dtype}, not numbers. Fix: give {name} "
+                "as numbers (floats)."
+            )
+        parsed = pl.col(name).str.strip_chars().cast(pl.Float64, strict=False)
+        bad = frame.filter(pl.col(name).is_not_null() & parsed.is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise DataError(
+                f"{source}: row {row['source_row']} has {name} = {row[name]!r}, not a number "
+                f"({bad.height} such rows). Fix: clean the column, e.g. "
+                f"pl.col({name!r}).cast(pl.Float64, strict=False) turns text into nulls, then "
+                "drop or fill those rows."
+            )
 
 
 def _require_columns(
@@ -232,7 +256,41 @@ def utc_ns_expr(frame: pl.DataFrame, timestamp_col: str, source: str) -> pl.Expr
         col = col.dt.replace_time_zone("UTC")
     else:
         col = col.dt.convert_time_zone("UTC")
+    _check_ns_range(frame, col.dt.epoch("us"), timestamp_col, source)
     return col.dt.epoch("ns")
+
+
+# what UTC nanoseconds in an int64 can hold: 1677-09-21 to 2262-04-11
+_NS_RANGE_US = (-(2**63) // 1000 + 1, (2**63 - 1) // 1000)
+
+
+def _check_ns_range(
+    frame: pl.DataFrame, epoch_us: pl.Expr, timestamp_col: str, source: str
+) -> None:
+    """A timestamp outside 1677..2262 cannot be held in nanoseconds: it would wrap into
+    another date (a row dated 2922 became one dated 1677). Say which row instead."""
+    low, high = _NS_RANGE_US
+    outside = (
+        frame.select(epoch_us.alias("us"), pl.col(timestamp_col).alias("when"))
+        .with_row_index("row")
+        .filter((pl.col("us") < low) | (pl.col("us") > high))
+    )
+    if not outside.height:
+        return
+    first = outside.row(0, named=True)
+    row = frame["source_row"][first["row"]] if "source_row" in frame.columns else first["row"]
+    raise DataError(
+        f"{source}: row {row} has timestamp {first['when']}, outside the 1677-09-21..2262-04-11 "
+        f"range of nanosecond times ({outside.height} such rows). Fix: check the date column "
+        "for a typo (e.g. 2922 for 2022) or a wrong unit."
+    )
+
+
+def _number(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """A price or volume column as floats (text of numbers, checked before, is parsed)."""
+    if frame.schema[name] == pl.String:
+        return pl.col(name).str.strip_chars().cast(pl.Float64)
+    return pl.col(name).cast(pl.Float64)
 
 
 def _signal_expr(frame: pl.DataFrame, name: str, source: str) -> pl.Expr:

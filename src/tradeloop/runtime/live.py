@@ -3,25 +3,24 @@
 The same ``Dispatcher`` as the replay handles each timestamp, so a strategy behaves the
 same live. A timestamp is handed over when it is complete: a ``bars`` message carries a
 whole timestamp; single ``bar`` messages complete one when every asset of ``universe`` has
-reported, or when the first bar of a later timestamp arrives (or the stream ends).
-After a reconnect, a half-received timestamp is dropped and received again whole.
-Context messages are observations of the run's ``Context`` (the replay's as-of lookup):
-each timestamp sees the latest value at or before it, and a name declared up front
-(``context_names``) is ``None`` until its first value, as in a replay. With names declared,
-a message for any other name is counted and dropped. Late bars (at or before a timestamp
-already handled) and repeated (asset, time) bars are counted and skipped.
+reported, or when the first bar of a later timestamp arrives (or the stream ends). A
+timestamp half received when the stream drops, or when the runtime is stopped, is dropped
+and received again whole. Context messages are observations of the run's ``Context`` (the
+replay's as-of lookup): a name declared up front (``context_names``) is ``None`` until its
+first value, as in a replay. Late bars (at or before a timestamp already handled) and
+repeated (asset, time) bars are counted and skipped; ``runtime.intake`` refuses, counts and
+logs the rest a feed must not put in front of the strategy (bars breaking the one set of bar
+rules, bars from the future, assets outside the universe, context of the wrong kind).
 
-Every bar passes the one set of bar rules (``data.validation.BAR_RULES``) before anything
-sees it: a bad bar is skipped, counted under the rule it broke and logged.
+A strategy callback's exception leaves ``run`` as it is (as in a replay); its timestamp is
+not handed to ``on_timestamp`` (not journaled), and ``current_ts_ns`` says which it was.
 
 With a ``features`` provider, each timestamp is joined exactly as a replay joins it
-(``data.features.FeatureJoin``): every asset's features join the bar's signals, the market's
-join the context, and risk rules read the same columns. If asking fails or times out, the
-timestamp's orders still fill and its prices still mark the book, but the strategy is not
-called: it never decides on missing numbers. The skip is logged and counted.
-
-With a ``gate`` (``tradeloop.risk.gate``), every order passes its hard limits; the gate's
-day and mode are part of ``state()``.
+(``data.features.FeatureJoin``). If asking fails or times out, the timestamp's orders still
+fill and its prices still mark the book, but the strategy is not called: it never decides
+on missing numbers. The skip is logged and counted. With a ``gate``
+(``tradeloop.risk.gate``), every order passes its hard limits; the gate's day and mode are
+part of ``state()``.
 """
 
 from __future__ import annotations
@@ -42,18 +41,19 @@ from tradeloop.clock import utc_datetime
 from tradeloop.data.bars import TimestampColumns
 from tradeloop.data.context import Context
 from tradeloop.data.features import FeatureJoin, FeatureProvider, PrecomputedFeatureProvider
-from tradeloop.data.validation import bar_problems
 from tradeloop.errors import FeatureError
 from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.risk.manager import RiskManager
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 from tradeloop.runtime.features import ask_features
+from tradeloop.runtime.intake import Intake, IntakeLimits
 from tradeloop.strategy.base import Strategy, attach
 
 __all__ = ["LiveRuntime", "MessageSource"]
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_YIELD_EVERY_S = 0.05
 
 
 class MessageSource(Protocol):
@@ -79,6 +79,9 @@ class LiveRuntime:
         after_timestamp: Callable[[int], Awaitable[None]] | None = None,
         wall_clock: Callable[[], float] = time.time,
         record: Callable[[TimestampColumns], None] | None = None,
+        max_future_s: float | None = None,
+        max_assets: int = 10_000,
+        max_context_names: int = 1_000,
     ) -> None:
         self.feed = feed
         self.strategy = strategy
@@ -93,13 +96,23 @@ class LiveRuntime:
         self.late = 0
         self.duplicates = 0
         self.feature_skips = 0
-        self.invalid_bars: dict[str, int] = {}  # bars refused, by the rule they broke
-        self.unknown_context = 0  # context messages for a name nobody declared
         self._pending: dict[str, BarMessage] = {}
         self._ts_ns: int | None = None
         resume = resume or {}
-        self._strict_context = context_names is not None
-        self.context = Context.declared(context_names or (), resume.get("context", {}))
+        names = tuple(context_names) if context_names is not None else None
+        self.intake = Intake(
+            IntakeLimits(
+                universe=self.universe,
+                context_names=frozenset(names) if names is not None else None,
+                max_assets=max_assets,
+                max_context_names=max_context_names,
+                max_future_s=max_future_s,
+            ),
+            structlog.get_logger().bind(component="intake"),
+            assets=resume.get("bar_counts", {}),
+            context=resume.get("context", {}),
+        )
+        self.context = Context.declared(names or (), resume.get("context", {}))
         if isinstance(features, PrecomputedFeatureProvider):
             self.context = self.context.merged(features.market_context())
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
@@ -114,6 +127,7 @@ class LiveRuntime:
         self.after_timestamp = after_timestamp  # e.g. sending the journaled orders to a venue
         self._last_flushed: int | None = self._resume_after
         self._stop = False
+        self._yielded_s = time.monotonic()
         self.stopped = False
         # told every handled timestamp's columns (the result is built from them)
         self._record = record
@@ -155,10 +169,18 @@ class LiveRuntime:
             except asyncio.CancelledError:
                 # the owner cancels a runtime stuck waiting on a silent feed: stop cleanly
                 self.stopped = True
-            await self._flush_pending()
+            if self.stopped:
+                self._drop_pending()
+            else:
+                await self._flush_pending()  # the stream ended: its last timestamp is whole
             strategy.on_end()
         finally:
             strategy.broker = None
+
+    @property
+    def current_ts_ns(self) -> int | None:
+        """The timestamp being received or handled (the last one, once the run ended)."""
+        return self._ts_ns
 
     @property
     def last_flushed(self) -> int | None:
@@ -173,7 +195,7 @@ class LiveRuntime:
             "late_bars": self.late,
             "duplicate_bars": self.duplicates,
             "invalid_bars": dict(self.invalid_bars),
-            "unknown_context": self.unknown_context,
+            **self.intake.counters(),
             "feature_skips": self.feature_skips,
             "replayed_bars_skipped": self.replayed,
         }
@@ -216,17 +238,27 @@ class LiveRuntime:
         if count <= 10 or count % 100 == 0:
             self._log.warning(kind, ts=str(utc_datetime(ts_ns)), asset=asset_id, total=count)
 
+    @property
+    def invalid_bars(self) -> dict[str, int]:
+        """Bars refused by the bar rules, by the rule they broke."""
+        return self.intake.invalid_bars
+
+    @property
+    def unknown_context(self) -> int:
+        """Context messages dropped: a name nobody declared (or one too many)."""
+        return self.intake.unknown_context
+
     def _on_context(self, message: ContextMessage) -> None:
-        if self._strict_context and message.name not in self.context.names:
-            self.unknown_context += 1
-            if self.unknown_context <= 10 or self.unknown_context % 100 == 0:
-                self._log.warning(
-                    "unknown_context_dropped", name=message.name, total=self.unknown_context
-                )
+        if self.intake.context_refused(message.name, message.ts_ns, message.value):
             return
         self.context.observe(message.name, message.ts_ns, message.value)
 
     async def _on_bar(self, bar: BarMessage) -> None:
+        intake = self.intake
+        if intake.from_future(bar.ts_ns, self.wall_clock(), 1, bar.asset_id):
+            return
+        if intake.asset_refused(bar.asset_id, bar.ts_ns):
+            return
         if self._is_old(bar.ts_ns, 1, bar.asset_id):
             return
         if self._ts_ns is not None and bar.ts_ns < self._ts_ns:
@@ -244,20 +276,40 @@ class LiveRuntime:
             await self._flush_pending()
 
     async def _on_batch(self, batch: BarBatchMessage) -> None:
-        if self._is_old(batch.ts_ns, len(batch)):
+        if self.intake.from_future(batch.ts_ns, self.wall_clock(), len(batch)):
             return
-        if self._ts_ns is not None and batch.ts_ns < self._ts_ns:
-            self._skip("late_bar", batch.ts_ns, len(batch))
-            return
-        await self._flush_pending()
         ids = batch.asset_ids
         arrays = {name: getattr(batch, name) for name in _PRICE_COLUMNS}
         arrays.update({f"signal:{n}": v for n, v in batch.signals.items()})
+        keep = self.intake.kept(ids, batch.ts_ns)
+        if keep is not None:
+            ids = [ids[i] for i in keep]
+            arrays = {name: column[keep] for name, column in arrays.items()}
+            if not ids:
+                return
+        if self._is_old(batch.ts_ns, len(ids)):
+            return
+        if self._ts_ns is not None and batch.ts_ns < self._ts_ns:
+            self._skip("late_bar", batch.ts_ns, len(ids))
+            return
+        await self._flush_pending()
         if ids != sorted(ids):  # the strategy sees assets in name order, as in a backtest
             order = sorted(range(len(ids)), key=ids.__getitem__)
             ids = [ids[i] for i in order]
             arrays = {name: column[order] for name, column in arrays.items()}
         await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
+
+    def _drop_pending(self) -> None:
+        """Stopping mid-timestamp: its bars so far may be a part of it, and handling a part
+        would lose the rest (a restart skips what was handled). Never handled, never
+        journaled: a restart receives the timestamp again, whole."""
+        if self._pending:
+            self._log.info(
+                "partial_timestamp_dropped",
+                ts=str(utc_datetime(self._ts_ns or 0)),
+                bars=len(self._pending),
+            )
+            self._pending = {}
 
     async def _flush_pending(self) -> None:
         if not self._pending or self._ts_ns is None:
@@ -287,7 +339,7 @@ class LiveRuntime:
     ) -> None:
         """Hand one complete timestamp (asset-sorted columns) to the dispatcher."""
         self._ts_ns = ts_ns
-        asset_ids, arrays = self._valid(ts_ns, asset_ids, arrays)
+        asset_ids, arrays = self.intake.valid(ts_ns, asset_ids, arrays)
         if not asset_ids:
             return
         snapshot = self.context.at_ns(ts_ns)
@@ -328,30 +380,12 @@ class LiveRuntime:
             self.on_timestamp(ts_ns)
         if self.after_timestamp is not None:
             await self.after_timestamp(ts_ns)
-
-    def _valid(
-        self, ts_ns: int, asset_ids: list[str], arrays: dict[str, npt.NDArray[np.float64]]
-    ) -> tuple[list[str], dict[str, npt.NDArray[np.float64]]]:
-        """The bars that keep the bar rules; each one refused is counted and logged."""
-        problems = bar_problems(*(arrays[name] for name in _PRICE_COLUMNS))
-        if not problems:
-            return asset_ids, arrays
-        for index, rule in problems:
-            total = self.invalid_bars[rule.name] = self.invalid_bars.get(rule.name, 0) + 1
-            if total <= 10 or total % 100 == 0:
-                self._log.warning(
-                    "bar_refused",
-                    rule=rule.name,
-                    what=rule.what,
-                    asset=asset_ids[index],
-                    ts=str(utc_datetime(ts_ns)),
-                    values={k: float(arrays[k][index]) for k in _PRICE_COLUMNS},
-                    total=total,
-                )
-        keep = np.ones(len(asset_ids), dtype=bool)
-        keep[[index for index, _ in problems]] = False
-        kept = [a for a, k in zip(asset_ids, keep.tolist(), strict=True) if k]
-        return kept, {name: column[keep] for name, column in arrays.items()}
+        now = time.monotonic()
+        if now - self._yielded_s >= _YIELD_EVERY_S:
+            # a feed with a backlog never suspends: let the loop's other tasks (the kill
+            # switch, the health pulse, the venue's streams) run between timestamps
+            self._yielded_s = now
+            await asyncio.sleep(0)
 
     def _next_bar_index(self, asset_ids: list[str]) -> npt.NDArray[np.int64]:
         """Each asset's bar count so far. A stream that repeats its universe (the usual case)

@@ -12,7 +12,8 @@ I/O edge. It wires a ``WebSocketFeed``, the user's strategy and a ``PaperBroker`
 ``LiveRuntime``; serves ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` with aiohttp;
 logs JSON lines with run, strategy and mode bound; stops gracefully on SIGTERM/SIGINT (the
 bar in progress finishes); and writes its fills, orders and a summary into ``state_dir``
-atomically (a file is either complete or absent).
+atomically (a file is either complete or absent). A strategy that raises ends the run with
+a ``strategy_failed`` event, the state as journaled, and exit code 70 (``service.failure``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from tradeloop.config import DaemonConfig
 from tradeloop.errors import ConfigError
 from tradeloop.plugins import load_feature_provider, load_setup
 from tradeloop.risk.gate import PreTradeGate
+from tradeloop.runtime.failures import strategy_error
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.control import CONTROL_FILE, Control
+from tradeloop.service.failure import EXIT_STRATEGY, failure_event
+from tradeloop.service.header import paper_costs, run_header
 from tradeloop.service.health import start_health
-from tradeloop.service.journal import Journal
+from tradeloop.service.integrity import open_state
+from tradeloop.service.journal import Journal, JournalState
 from tradeloop.service.reconcile import reconcile
 from tradeloop.service.results import remember_facts, run_result
 from tradeloop.service.state import write_state
@@ -47,8 +52,18 @@ from tradeloop.venue import VenueClient, load_venue
 __all__ = ["run_daemon"]
 
 
-async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int:
-    """Run until the stream ends or a stop signal arrives; return the exit code."""
+async def run_daemon(
+    config: DaemonConfig,
+    *,
+    confirm_live: bool = False,
+    fresh: bool = False,
+    restored: bool = False,
+) -> int:
+    """Run until the stream ends or a stop signal arrives; return the exit code.
+
+    The state_dir is locked and its journal checked first (``service.integrity``); ``fresh``
+    archives an earlier run's state, ``restored`` accepts a journal put back from a backup.
+    """
     if config.mode == "live" and not confirm_live:
         raise ConfigError(
             'run.mode = "live" trades real money: start it with --confirm-live. '
@@ -65,14 +80,21 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         else setup.feature_provider()
     )
     venue = load_venue(config.venue_name or "") if config.mode == "live" else None
-    journal = Journal(config.state_dir / "journal.sqlite", config.strategy)
-    saved = journal.load()
+    paper = _paper_broker(config, setup) if venue is None else None  # a bad cost: refused now
+    state = open_state(
+        config.state_dir, run_header(config, setup), log, fresh=fresh, restored=restored
+    )
+    journal, saved = state.journal, state.saved
     gate = PreTradeGate(config.risk)
+    control = Control(config.state_dir / CONTROL_FILE, gate, log)
     tasks: list[asyncio.Task[None]] = []
     client: VenueClient | None = None
     try:
         if venue is None:
-            broker: PaperBroker | LiveBroker = _paper_broker(config, setup, journal)
+            assert paper is not None
+            broker: PaperBroker | LiveBroker = paper
+            if journal.recall("initial_cash") is None:  # for tradeloop report
+                journal.remember("initial_cash", repr(paper.initial_cash))
             source: Any = WebSocketFeed(config.feed_url)
         else:
             client = venue.client(config.venue_settings)
@@ -80,9 +102,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             source = venue.feed(config.venue_settings)
         broker.book.mint_client_id = journal.client_id_minter()
         if saved.last_ts_ns is not None:
-            broker.restore(
-                saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
-            )
+            broker.restore(*_book_of(saved))
             if isinstance(broker, LiveBroker):
                 broker.restore_live(saved.trade_ids)
             strategy.set_state(saved.strategy)
@@ -98,6 +118,7 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         )
 
         def commit(ts_ns: int) -> None:
+            control.poll()  # a kill that came while the strategy decided: before any send
             journal.commit(ts_ns, broker, runtime.state(), strategy.get_state())
 
         runtime = LiveRuntime(
@@ -110,6 +131,9 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             universe=config.universe,
             context_names=config.context if config.context else (setup.context_names() or None),
             resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
+            max_future_s=config.max_future_s,
+            max_assets=config.max_assets,
+            max_context_names=config.max_context_names,
             record=journal.record_bars,
             on_timestamp=commit,
             after_timestamp=(
@@ -129,13 +153,14 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             tasks.append(
                 asyncio.create_task(_reconcile_every(check, broker, config.reconcile_every_s))
             )
-        control = Control(config.state_dir / CONTROL_FILE, gate, log)
         control.poll()
         health = await start_health(runtime, broker, supervised, gate, config)
+        tasks.append(asyncio.create_task(health.heartbeat()))
         log.info(
             "daemon_started",
             feed=config.feed_url or config.venue_name,
             health=f"http://{config.health_host}:{health.port}",
+            state_dir=str(config.state_dir.absolute()),  # what tradeloop kill must find
         )
         loop = asyncio.get_running_loop()
         task = asyncio.create_task(runtime.run())
@@ -143,10 +168,20 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
             loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
         loop.add_signal_handler(signal.SIGUSR1, control.kill)
         tasks.append(asyncio.create_task(control.watch()))
+        failure: dict[str, Any] | None = None
         try:
             await task
+        except Exception as raised:
+            err = strategy_error(raised, strategy, runtime.current_ts_ns)
+            if err is None:
+                raise  # tradeloop's own failure: a crash (exit 1), not the strategy's
+            failure = failure_event(err, raised)
+            log.error("strategy_failed", message=str(err), **failure)
+            if isinstance(broker, PaperBroker):  # report what the journal holds, no more
+                broker = _paper_broker(config, setup)
+                broker.restore(*_book_of(journal.load()))
         finally:
-            await health.runner.cleanup()
+            await health.close()
     finally:
         for background in tasks:
             background.cancel()
@@ -156,23 +191,23 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         result = run_result(journal, broker, setup, runtime)
     finally:
         journal.close()
-    summary = write_state(config.state_dir, runtime, broker, supervised, gate, run_id, result)
+    summary = write_state(
+        config.state_dir, runtime, broker, supervised, gate, run_id, result, journal.seq, failure
+    )
+    state.lock.release()
     log.info("daemon_stopped", **summary)
-    return 0
+    return EXIT_STRATEGY if failure is not None else 0
 
 
-def _paper_broker(config: DaemonConfig, setup: Setup, journal: Journal) -> PaperBroker:
-    """The paper broker: each cost from the config, else the setup's, else the default. Its
-    starting cash is remembered, so a restart (and ``tradeloop report``) use the same."""
-    costs = setup.broker_options()
-    for key in ("initial_cash", "commission", "slippage"):
-        if getattr(config, key) is not None:
-            costs[key] = getattr(config, key)
-    initial_cash = float(costs.pop("initial_cash", 100_000.0))
-    remembered = journal.recall("initial_cash")
-    if remembered is None:
-        journal.remember("initial_cash", repr(initial_cash))
-    return PaperBroker(initial_cash, **costs)
+def _book_of(saved: JournalState) -> tuple[Any, ...]:
+    """``broker.restore``'s arguments from what the journal holds."""
+    return saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks
+
+
+def _paper_broker(config: DaemonConfig, setup: Setup) -> PaperBroker:
+    """The paper broker: each cost from the config, else the setup's, else the default."""
+    costs = paper_costs(config, setup)
+    return PaperBroker(float(costs.pop("initial_cash")), **costs)
 
 
 async def _live_broker(

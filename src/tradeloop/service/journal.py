@@ -6,13 +6,21 @@ restores the last committed timestamp exactly (positions are rebuilt by re-apply
 journaled fills through the same accounting) and resumes with the next bar; the orders of
 an uncommitted timestamp were never journaled, and re-deciding them gives the same orders
 with the same client order ids. A journaled order is never submitted again.
+
+Each commit carries the next sequence number (``seq``), which the daemon's watermark
+(``service.watermark``) records outside SQLite, and the journal holds a header naming the run
+it belongs to (``service.header``); ``service.integrity`` checks both before a restart
+trusts the journal. The file is 0600 (SQLite gives its -wal and -shm the same mode), and an
+SQLite failure is a ``StateError`` (``service.storage``), never a raw ``sqlite3`` error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -28,8 +36,12 @@ from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
 from tradeloop.data.bars import BarTable, TimestampColumns
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.service.storage import open_private, sqlite_error
+from tradeloop.service.watermark import Watermark
 
-__all__ = ["Journal", "JournalState", "client_order_id"]
+__all__ = ["JOURNAL_FILE", "Journal", "JournalState", "client_order_id"]
+
+JOURNAL_FILE = "journal.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,26 +94,40 @@ class JournalState:
 class Journal:
     """One SQLite file per daemon (``state_dir/journal.sqlite``)."""
 
-    def __init__(self, path: Path, strategy: str, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        strategy: str,
+        *,
+        read_only: bool = False,
+        watermark: Watermark | None = None,
+    ) -> None:
         self.path = path
         self.strategy = strategy
-        if read_only:
-            # a reader beside a running daemon: WAL lets it read while the daemon writes
-            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
-            if "extra" not in columns:  # a journal from before order options and groups
-                self._db.execute("ALTER TABLE orders ADD COLUMN extra TEXT")
+        self.watermark = watermark  # told each commit's number once it is durable
+        try:
+            if read_only:
+                # a reader beside a running daemon: WAL lets it read while the daemon writes
+                self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            else:
+                os.close(open_private(path, "open the journal"))  # 0600: its -wal and -shm follow
+                self._db = sqlite3.connect(path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+                if "extra" not in columns:  # a journal from before order options and groups
+                    self._db.execute("ALTER TABLE orders ADD COLUMN extra TEXT")
+            self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
+            self.seq = int(self._meta("seq") or 0)
+        except sqlite3.Error as err:
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise sqlite_error(path, "open the journal", err) from err
         self._saved_fills = 0
         self._saved_orders = 0
         self._open_ids: set[int] = set()
         self._pending_bars: list[TimestampColumns] = []
-        self.run_key = self._meta("run_key") or uuid.uuid4().hex[:16]
 
     @classmethod
     def reader(cls, path: Path) -> Journal:
@@ -115,6 +141,31 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+        if self.watermark is not None:
+            self.watermark.close()
+
+    def header(self) -> dict[str, Any] | None:
+        """The header of the run this journal belongs to (None: written before headers)."""
+        stored = self._meta("header")
+        return None if stored is None else dict(json.loads(stored))
+
+    def write_header(self, header_json: str) -> None:
+        self._write_meta("header", header_json)
+
+    def has_state(self) -> bool:
+        """Whether any timestamp was ever committed here."""
+        return self.seq > 0 or self._meta("last_ts_ns") is not None
+
+    def check(self) -> None:
+        """Read every page (``PRAGMA quick_check``); a damaged file is a StateDamagedError."""
+        try:
+            rows = [str(row[0]) for row in self._db.execute("PRAGMA quick_check")]
+        except sqlite3.Error as err:
+            raise sqlite_error(self.path, "check the journal", err) from err
+        if rows != ["ok"]:
+            raise sqlite_error(
+                self.path, "check the journal", sqlite3.DatabaseError("malformed: " + rows[0])
+            )
 
     def record_bars(self, stamp: TimestampColumns) -> None:
         """Keep one handled timestamp's bars; written with the next ``commit`` (its own
@@ -134,17 +185,35 @@ class Journal:
         return BarTable.from_timestamps(stamps) if stamps else None
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):  # read-only, before the schema's first commit
+                return None
+            raise
         return None if row is None else str(row[0])
 
     def remember(self, key: str, value: str) -> None:
         """Keep one setting of the run (e.g. a live account's starting cash) across restarts."""
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"user:{key}", value))
+        self._write_meta(f"user:{key}", value)
+
+    def _write_meta(self, key: str, value: str) -> None:
+        try:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        except sqlite3.Error as err:
+            raise sqlite_error(self.path, f"write {key}", err) from err
 
     def recall(self, key: str) -> str | None:
         return self._meta(f"user:{key}")
 
     def load(self) -> JournalState:
+        """What the journal holds (empty before its first commit)."""
+        try:
+            return self._load()
+        except sqlite3.Error as err:
+            raise sqlite_error(self.path, "read the journal", err) from err
+
+    def _load(self) -> JournalState:
         last = self._meta("last_ts_ns")
         state = JournalState(self.run_key, None if last is None else int(last))
         if last is None:
@@ -214,8 +283,9 @@ class Journal:
         fills = broker.fills[self._saved_fills :]
         reserve = broker.reserved()
         db = self._db
-        db.execute("BEGIN")
+        seq = self.seq + 1
         try:
+            db.execute("BEGIN")
             for order in changed:
                 cid = order.client_order_id or client_order_id(self.run_key, self.strategy, order)
                 db.execute(
@@ -271,6 +341,7 @@ class Journal:
             )
             meta = {
                 "run_key": self.run_key,
+                "seq": str(seq),
                 "last_ts_ns": str(ts_ns),
                 "reserved_total": repr(broker.buying_power_reserved()),
                 "marks": json.dumps(broker.marks),
@@ -283,9 +354,16 @@ class Journal:
                 [_bar_row(stamp) for stamp in self._pending_bars],
             )
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as err:
+            if db.in_transaction:  # SQLite may have rolled back already (disk full)
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.Error):
+                raise sqlite_error(self.path, "commit a timestamp", err) from err
             raise
+        self.seq = seq
+        if self.watermark is not None:
+            self.watermark.advance(seq)
         self._pending_bars = []
         self._saved_orders = len(orders)
         self._saved_fills = len(broker.fills)

@@ -19,12 +19,10 @@ from tradeloop.errors import ConfigError
 from tradeloop.results.build import RunFacts, build_result, risk_report
 from tradeloop.results.result import BacktestResult
 from tradeloop.runtime.live import LiveRuntime
-from tradeloop.service.journal import Journal
+from tradeloop.service.journal import JOURNAL_FILE, Journal
 from tradeloop.setup import Setup
 
 __all__ = ["remember_facts", "result_from_journal", "run_result"]
-
-JOURNAL_FILE = "journal.sqlite"
 
 
 def remember_facts(journal: Journal, setup: Setup, runtime: LiveRuntime) -> None:

@@ -1,5 +1,8 @@
 """What the daemon writes out when a run stops: fills, orders and a summary, atomically (a
-file is either complete or absent). I/O edge."""
+file is either complete or absent). I/O edge.
+Files are private (0600, the dir 0700) and a failed write is a ``StateStorageError``
+(``service.storage``).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,16 @@ from tradeloop.results.frames import fills_frame, orders_frame
 from tradeloop.results.result import BacktestResult
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
+from tradeloop.service.storage import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    atomic_write,
+    secure_dir,
+    storage_error,
+)
 from tradeloop.stream.supervisor import SupervisedFeed
 
-__all__ = ["atomic_write", "write_state"]
+__all__ = ["write_state"]
 
 
 def write_state(
@@ -27,10 +37,12 @@ def write_state(
     gate: PreTradeGate,
     run_id: str,
     result: BacktestResult | None = None,
+    journal_seq: int | None = None,
+    error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write fills, orders, the run's ``BacktestResult`` (``result/``: the same frames and
     metrics a backtest writes) and ``summary.json`` (the daemon's counters and the metrics)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    secure_dir(state_dir)
     equity, _ = broker.valuation()
     summary = {
         "run_id": run_id,
@@ -54,23 +66,30 @@ def write_state(
         "stopped_early": runtime.stopped,
         "replayed_bars_skipped": runtime.replayed,
         "invalid_bars": dict(runtime.invalid_bars),
-        "unknown_context": runtime.unknown_context,
+        **runtime.intake.counters(),  # future bars, unknown assets and context, refused
         "metrics": {} if result is None else dict(result.metrics),
+        "journal_seq": journal_seq,  # the journal's last commit (a restart checks it)
+        "error": error,  # what stopped the run, when a strategy raised (service.failure)
     }
     if result is not None:
-        done = state_dir / "result"
-        staging = state_dir / f".result.{os.getpid()}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        result.to_parquet(staging)
-        shutil.rmtree(done, ignore_errors=True)
-        os.replace(staging, done)
+        _write_result(state_dir, result)
     atomic_write(state_dir / "fills.parquet", lambda p: fills_frame(broker.fills).write_parquet(p))
     atomic_write(state_dir / "orders.parquet", lambda p: orders_frame(broker).write_parquet(p))
     atomic_write(state_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     return summary
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def _write_result(state_dir: Path, result: BacktestResult) -> None:
+    done = state_dir / "result"
+    staging = state_dir / f".result.{os.getpid()}.tmp"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        result.to_parquet(staging)
+        for inner in staging.rglob("*"):
+            os.chmod(inner, PRIVATE_DIR if inner.is_dir() else PRIVATE_FILE)
+        os.chmod(staging, PRIVATE_DIR)
+        shutil.rmtree(done, ignore_errors=True)
+        os.replace(staging, done)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise storage_error(done, "write the result", err) from err

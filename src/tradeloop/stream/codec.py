@@ -42,10 +42,14 @@ from tradeloop.events import (
 )
 
 __all__ = [
+    "NEXT_START_HEADER",
     "decode",
     "encode",
     "encode_binary",
 ]
+
+# GET /history answers in pages; one cut short names the next page's start (UTC ns) here
+NEXT_START_HEADER = "X-Tradeloop-Next-Start-Ns"
 
 
 _PRICES = ("open", "high", "low", "close")

@@ -8,6 +8,7 @@ At each timestamp come first the context values observed by then, then the bars:
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -31,20 +32,30 @@ def load_replay(
 
 
 def replay_messages(
-    table: BarTable, context: Context, *, batched: bool = False
+    table: BarTable,
+    context: Context,
+    *,
+    batched: bool = False,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, list[Message]]]:
-    """(ts_ns, messages) per timestamp: context observed by then, then the bars."""
+    """(ts_ns, messages) per timestamp: context observed by then, then the bars; only the
+    timestamps ``start:stop`` (by index), each with what the full replay sends there."""
     updates = sorted(
         (int(ts), name, value)
         for name in context.names
         for ts, value in zip(*context.series_points(name), strict=True)
     )
+    times = table.unique_ts_ns.tolist()
     u = 0
+    if start > 0:  # what earlier timestamps sent is not sent again
+        u = bisect.bisect_right([update[0] for update in updates], times[start - 1])
     names = table.asset_ids
     name_of = np.array(names, dtype=object)
     signals = list(table.signals.items())
     volume = np.nan_to_num(table.volume, nan=0.0)
-    for k, ts_ns in enumerate(table.unique_ts_ns.tolist()):
+    for k in range(start, len(times) if stop is None else min(stop, len(times))):
+        ts_ns = times[k]
         batch: list[Message] = []
         while u < len(updates) and updates[u][0] <= ts_ns:
             batch.append(ContextMessage(updates[u][1], updates[u][0], updates[u][2]))

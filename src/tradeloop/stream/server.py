@@ -8,7 +8,10 @@ Two clocks:
   missed (a drop, a restart) it fetches with ``GET /history?start_ns=A&end_ns=B``.
 
 ``GET /history`` (both clocks) answers every message of the timestamps in ``[A, B]``
-published so far, one encoded message per line (``stream/codec.py``), context first.
+published so far, one encoded message per line (``stream/codec.py``), context first, in
+pages of at most ``max_history_messages`` bars (whole timestamps): a page cut short names the
+next page's start in its ``X-Tradeloop-Next-Start-Ns`` header. The answer is encoded off the
+event loop, so a large request never stalls the live stream.
 ``batched=True`` sends one ``bars`` message per timestamp instead of one per bar, and
 ``binary=True`` sends it as a binary columnar frame (``stream.encode_binary``); history
 answers stay JSON lines.
@@ -28,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from tradeloop.events import BarBatchMessage, EndMessage
-from tradeloop.stream.codec import encode, encode_binary
+from tradeloop.stream.codec import NEXT_START_HEADER, encode, encode_binary
 from tradeloop.stream.replay import load_replay, replay_messages
 
 __all__ = ["ReplayServer"]
@@ -51,8 +54,10 @@ class ReplayServer:
         shared_clock: bool = False,
         batched: bool = False,
         binary: bool = False,
+        max_history_messages: int = 50_000,
     ) -> None:
         self.table, self.context = load_replay(data, context, signal_columns)
+        self.max_history_messages = max_history_messages
         self.speed = speed
         self.host, self.port = host, port
         self.shared_clock = shared_clock
@@ -91,11 +96,12 @@ class ReplayServer:
 
     # -- the stream ---------------------------------------------------------------------------
 
-    def frames(self, *, binary: bool | None = None) -> Any:
-        """(k, ts_ns, encoded messages) per timestamp, in time order."""
+    def frames(self, *, binary: bool | None = None, start: int = 0, stop: int | None = None) -> Any:
+        """(k, ts_ns, encoded messages) per timestamp, in time order (``start:stop`` only)."""
         binary = self.binary if binary is None else binary
         for k, (ts_ns, messages) in enumerate(
-            replay_messages(self.table, self.context, batched=self.batched)
+            replay_messages(self.table, self.context, batched=self.batched, start=start, stop=stop),
+            start,
         ):
             yield (
                 k,
@@ -156,7 +162,7 @@ class ReplayServer:
 
     # -- history over HTTP ---------------------------------------------------------------------
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if url.path != "/history":
             return None  # a WebSocket handshake
@@ -171,10 +177,26 @@ class ReplayServer:
         times = self.table.unique_ts_ns[: self.published]
         first = int(np.searchsorted(times, start, side="left"))
         last = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
-        lines = [
-            frame
-            for k, _, frames in self.frames(binary=False)
-            if first <= k < last
+        stop = self._page_end(first, last)
+        # encoding is the slow part: off the loop that streams to every client
+        body = await asyncio.to_thread(self._history_body, first, stop)
+        response = connection.respond(HTTPStatus.OK, body)
+        if stop < last:
+            response.headers[NEXT_START_HEADER] = str(int(times[stop]))
+        return response
+
+    def _page_end(self, first: int, last: int) -> int:
+        """The end of the page from timestamp ``first``: at most ``max_history_messages``
+        bars (at least one whole timestamp)."""
+        if first >= last:
+            return last
+        bounds = self.table.ts_bounds
+        limit = int(np.searchsorted(bounds, bounds[first] + self.max_history_messages, "right")) - 1
+        return min(last, max(first + 1, limit))
+
+    def _history_body(self, first: int, stop: int) -> str:
+        return "".join(
+            f"{frame}\n"
+            for _, _, frames in self.frames(binary=False, start=first, stop=stop)
             for frame in frames
-        ]
-        return connection.respond(HTTPStatus.OK, "".join(f"{line}\n" for line in lines))
+        )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -89,11 +90,17 @@ class SupervisedFeed:
         self.stalls = 0
         self.backfilled = 0  # messages delivered from the history call
         self.duplicates = 0  # bars dropped because they had been delivered already
+        self.last_message_s: float | None = None  # wall time of the feed's last message
         self._last_bar_ns = backfill_from
         self._backfill_now = backfill_from is not None
         self._delivered = _Delivered()
         self._random = random.Random(seed)
         self._log = structlog.get_logger().bind(component="feed_supervisor")
+
+    @property
+    def newest_bar_ns(self) -> int | None:
+        """The newest bar time delivered so far (the feed's clock, for lag)."""
+        return self._last_bar_ns
 
     @property
     def skipped(self) -> int:
@@ -150,7 +157,9 @@ class SupervisedFeed:
     async def _next(self, stream: AsyncIterator[Message]) -> Message | None:
         """The next message, None when the stream ended; a silent stream is a lost one."""
         try:
-            return await asyncio.wait_for(anext(stream), self.stale_after_s)
+            message = await asyncio.wait_for(anext(stream), self.stale_after_s)
+            self.last_message_s = time.time()
+            return message
         except TimeoutError:
             self.stalls += 1
             raise ConnectionLostError(

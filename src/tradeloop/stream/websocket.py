@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketExcepti
 
 from tradeloop.errors import ConnectionLostError, VenueProtocolError
 from tradeloop.events import EndMessage, Message
-from tradeloop.stream.codec import decode
+from tradeloop.stream.codec import NEXT_START_HEADER, decode
 
 __all__ = ["WebSocketFeed"]
 
@@ -50,7 +50,24 @@ class WebSocketFeed:
             raise ConnectionLostError(f"{self.url}: cannot connect ({err})") from err
 
     async def history(self, start_ns: int, end_ns: int | None) -> list[Message]:
-        """Every message of the timestamps in ``[start_ns, end_ns]`` the server has published."""
+        """Every message of the timestamps in ``[start_ns, end_ns]`` the server has published
+        (page after page: the server cuts a long answer and says where the next starts)."""
+        messages: list[Message] = []
+        page: int | None = start_ns
+        while page is not None:
+            text, page = await self._history_page(page, end_ns)
+            for line in text.splitlines():
+                try:
+                    message = decode(line)
+                except VenueProtocolError as err:
+                    self.skipped += 1
+                    self.last_error = str(err)
+                    continue
+                if not isinstance(message, EndMessage):
+                    messages.append(message)
+        return messages
+
+    async def _history_page(self, start_ns: int, end_ns: int | None) -> tuple[str, int | None]:
         parts = urlsplit(self.url)
         scheme = "https" if parts.scheme == "wss" else "http"
         query = f"start_ns={start_ns}" + ("" if end_ns is None else f"&end_ns={end_ns}")
@@ -64,16 +81,11 @@ class WebSocketFeed:
                 text = await response.text()
                 if response.status != 200:
                     raise ConnectionLostError(f"{url}: history answered {response.status}: {text}")
+                following = response.headers.get(NEXT_START_HEADER)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise ConnectionLostError(f"{url}: history request failed ({err!r})") from err
-        messages: list[Message] = []
-        for line in text.splitlines():
-            try:
-                message = decode(line)
-            except VenueProtocolError as err:
-                self.skipped += 1
-                self.last_error = str(err)
-                continue
-            if not isinstance(message, EndMessage):
-                messages.append(message)
-        return messages
+        if following is None:
+            return text, None
+        if not following.isdigit() or int(following) <= start_ns:
+            raise VenueProtocolError(f"{url}: history's next page {following!r} goes nowhere")
+        return text, int(following)

@@ -15,8 +15,10 @@ import pytest
 import structlog
 from websockets.asyncio.server import ServerConnection, serve
 
-from tradeloop import Context, Engine, MarketEvent, Strategy
+from tests.conftest import bars, day
+from tradeloop import Context, Engine, MarketEvent, ReplayFeed, Strategy
 from tradeloop.broker.paper import PaperBroker
+from tradeloop.clock import utc_ns
 from tradeloop.errors import ConnectionLostError, VenueProtocolError
 from tradeloop.events import BarMessage, EndMessage
 from tradeloop.runtime.live import LiveRuntime
@@ -193,3 +195,39 @@ async def test_supervisor_gives_up_after_max_attempts() -> None:
         async for _ in feed.messages():
             pass
     assert feed.reconnects == 3
+
+
+async def test_stop_in_the_middle_of_a_timestamp_leaves_it_whole_for_the_restart() -> None:
+    # three assets a day, one bar message each: a stop comes after the first bar of day 2
+    # has arrived (it closes day 1); handling that one bar as "day 2" would lose the others
+    frame = bars([(d, a, 10, 11, 9, 10) for d in range(5) for a in ("A", "B", "C")])
+    everything = sorted((utc_ns(day(d)), a) for d in range(5) for a in ("A", "B", "C"))
+    handled: list[tuple[int, str]] = []
+
+    def record(stamp: Any) -> None:
+        handled.extend((stamp[0], asset) for asset in stamp[1])
+
+    def stop_after_two(ts_ns: int) -> None:
+        if first.timestamps == 2:
+            first.request_stop()
+
+    broker = PaperBroker(100_000)
+    first = LiveRuntime(
+        ReplayFeed(frame, batched=False),
+        Strategy(),
+        broker,
+        record=record,
+        on_timestamp=stop_after_two,
+    )
+    await first.run()
+    assert first.stopped
+    assert handled == everything[:6]  # days 0 and 1 whole; nothing of day 2
+    again = LiveRuntime(
+        ReplayFeed(frame, batched=False),
+        Strategy(),
+        PaperBroker(100_000),
+        record=record,
+        resume={"last_ts_ns": first.last_flushed},
+    )
+    await again.run()
+    assert handled == everything  # every bar once

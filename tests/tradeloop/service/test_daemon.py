@@ -9,94 +9,23 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import polars as pl
 import pytest
 
-from tradeloop import Context, Engine
-
-ROOT = Path(__file__).resolve().parents[3]
-DATA = ROOT / "examples" / "data"
-STRATEGY = f"{ROOT / 'examples' / 'ml_strategy.py'}:MLStrategy"
-
-
-def _json_lines(stream: IO[str], until: str, timeout_s: float = 60.0) -> dict[str, Any]:
-    """Read JSON log lines until one whose event is ``until``; return it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            raise AssertionError(f"process ended before logging {until!r}")
-        record = json.loads(line)
-        if record.get("event") == until:
-            return record
-    raise AssertionError(f"no {until!r} log line within {timeout_s} s")
-
-
-@pytest.fixture
-def replay_server(request: pytest.FixtureRequest) -> Iterator[str]:
-    speed, *flags = getattr(request, "param", (0.0,))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tradeloop",
-            "serve-replay",
-            str(DATA / "sample.parquet"),
-            "--context",
-            str(DATA / "vix.parquet"),
-            "--port",
-            "0",
-            "--speed",
-            str(speed),
-            *flags,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield _json_lines(proc.stdout, "replay_listening")["url"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)  # also closes the pipes
-        assert proc.returncode == 0
-
-
-def write_config(tmp_path: Path, url: str, **overrides: str) -> Path:
-    sections = {
-        "run": {
-            "mode": '"paper"',
-            "strategy": f'"{STRATEGY}"',
-            "state_dir": f'"{tmp_path / "state"}"',
-        },
-        "feed": {"url": f'"{url}"'},
-        "broker": {"initial_cash": "100000.0", "commission": "0.0005"},
-        "health": {"host": '"127.0.0.1"', "port": "0"},
-    }
-    for dotted, value in overrides.items():
-        section, key = dotted.split("__")
-        sections.setdefault(section, {})[key] = value
-    text = "".join(
-        f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
-        for name, values in sections.items()
-    )
-    path = tmp_path / "paper.toml"
-    path.write_text(text)
-    return path
-
-
-def daemon(config: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tradeloop", "paper", "--config", str(config), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from tests.tradeloop.service.daemons import (
+    DATA,
+    ROOT,
+    STRATEGY,
+    backtest_of_sample,
+    daemon,
+    json_lines,
+    write_config,
+)
+from tradeloop import Engine
+from tradeloop.cli.service import EXIT_REFUSED
 
 
 def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_path: Path) -> None:
@@ -107,7 +36,7 @@ def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_pa
     assert stopped["run_id"]
     assert stopped["strategy"] == STRATEGY
 
-    backtest = _backtest()
+    backtest = backtest_of_sample()
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     assert paper.select(columns).equals(backtest.fills.select(columns))
@@ -123,7 +52,7 @@ def test_daemon_serves_health_and_stops_cleanly_on_sigterm(
 ) -> None:
     proc = daemon(write_config(tmp_path, replay_server))
     assert proc.stdout is not None
-    started = _json_lines(proc.stdout, "daemon_started")
+    started = json_lines(proc.stdout, "daemon_started")
     health = started["health"]
     assert urllib.request.urlopen(f"{health}/healthz", timeout=5).status == 200
     deadline = time.monotonic() + 30
@@ -164,7 +93,7 @@ def test_bad_config_exits_nonzero_with_a_clear_error_and_writes_nothing(
 ) -> None:
     proc = daemon(write_config(tmp_path, "ws://127.0.0.1:9", **override))
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_REFUSED
     assert message in err
     assert not (tmp_path / "state").exists()
 
@@ -178,7 +107,7 @@ def test_live_mode_refuses_without_confirmation(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "--confirm-live" in done.stderr
 
 
@@ -201,7 +130,7 @@ def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
     for delay in (1.2, 1.8, 1.5):  # three crashes at different points of the run
         proc = daemon(config)
         assert proc.stdout is not None
-        _json_lines(proc.stdout, "daemon_started")
+        json_lines(proc.stdout, "daemon_started")
         time.sleep(delay)
         proc.kill()  # SIGKILL: no cleanup, no final write
         proc.communicate(timeout=30)
@@ -216,7 +145,7 @@ def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
     assert final.returncode == 0, err
     assert '"event": "state_restored"' in out
 
-    backtest = _backtest()
+    backtest = backtest_of_sample()
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     assert paper.select(columns).equals(backtest.fills.select(columns))
@@ -231,18 +160,6 @@ def test_sigkill_mid_run_then_restart_ends_exactly_like_the_backtest(
     assert total == distinct == backtest.orders.height  # every order once, none twice
 
 
-def _backtest() -> Any:
-    sys.path.insert(0, str(ROOT / "examples"))
-    from ml_strategy import MLStrategy
-
-    return Engine(
-        feed=DATA / "sample.parquet",
-        strategy=MLStrategy(),
-        context=Context(pl.read_parquet(DATA / "vix.parquet")),
-        commission=0.0005,
-    ).run()
-
-
 # a venue-like server: 504 daily bars in about 6 s, whoever is connected or not
 @pytest.mark.parametrize("replay_server", [(86_400 / 0.012, "--live-clock")], indirect=True)
 def test_restart_on_a_live_clock_backfills_what_it_missed(
@@ -251,7 +168,7 @@ def test_restart_on_a_live_clock_backfills_what_it_missed(
     config = write_config(tmp_path, replay_server)
     proc = daemon(config)
     assert proc.stdout is not None
-    _json_lines(proc.stdout, "daemon_started")
+    json_lines(proc.stdout, "daemon_started")
     time.sleep(1.5)
     proc.kill()
     proc.communicate(timeout=30)
@@ -264,7 +181,7 @@ def test_restart_on_a_live_clock_backfills_what_it_missed(
     assert final.returncode == 0, err
     backfilled = next(json.loads(x) for x in out.splitlines() if '"feed_backfilled"' in x)
     assert backfilled["start_ns"] == committed  # from the journal's last timestamp on
-    backtest = _backtest()
+    backtest = backtest_of_sample()
     columns = ["timestamp", "asset_id", "side", "qty", "price", "commission", "reason"]
     paper = pl.read_parquet(tmp_path / "state" / "fills.parquet")
     assert paper.select(columns).equals(backtest.fills.select(columns))
@@ -286,7 +203,7 @@ def test_kill_switch_halts_trading_and_survives_a_restart(
     config = write_config(tmp_path, replay_server)
     proc = daemon(config)
     assert proc.stdout is not None
-    health = _json_lines(proc.stdout, "daemon_started")["health"]
+    health = json_lines(proc.stdout, "daemon_started")["health"]
     time.sleep(2.0)  # trade a while (the strategy places orders most days)
     if how == "cli":
         done = subprocess.run(
@@ -305,10 +222,10 @@ def test_kill_switch_halts_trading_and_survives_a_restart(
             timeout=60,
             check=True,
         )
-        assert "halted (drift) written to" in done.stdout
+        assert f"halted (drift) applied by the daemon (pid {proc.pid})" in done.stdout
     else:
         proc.send_signal(signal.SIGUSR1)
-    changed = _json_lines(proc.stdout, "gate_mode_changed", timeout_s=10)
+    changed = json_lines(proc.stdout, "gate_mode_changed", timeout_s=10)
     assert changed["mode"] == "halted"
     assert _metric(health, 'tradeloop_gate_mode{mode="halted"}') == 1
     time.sleep(1.5)  # the strategy keeps deciding; the gate refuses
@@ -337,7 +254,7 @@ def test_kill_switch_halts_trading_and_survives_a_restart(
     # a restart stays halted: the mode is in the journal and in control.json
     again = daemon(config)
     assert again.stdout is not None
-    health = _json_lines(again.stdout, "daemon_started")["health"]
+    health = json_lines(again.stdout, "daemon_started")["health"]
     assert _metric(health, 'tradeloop_gate_mode{mode="halted"}') == 1
     again.send_signal(signal.SIGTERM)
     again.communicate(timeout=30)
@@ -353,7 +270,7 @@ def test_live_mode_names_an_unknown_venue(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "venue = 'ftx': no such adapter (installed: alpaca, binance)" in done.stderr
 
 
@@ -402,7 +319,7 @@ def test_live_mode_without_venue_keys_exits_with_the_missing_variable(tmp_path: 
         check=False,
         env=env,
     )
-    assert done.returncode == 1
+    assert done.returncode == EXIT_REFUSED
     assert "BINANCE_API_KEY" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -4,10 +4,12 @@ brackets (held children, OCO links), trailing stops and good-till-date orders wo
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.tradeloop.broker.test_paper_parity import BARS, PLACES, Entries
@@ -80,3 +82,52 @@ def test_journal_from_before_order_options_gains_the_column(tmp_path: Path) -> N
     Journal(path, "s").close()
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(orders)")]
     assert columns[-1] == "extra"
+
+
+def test_journal_commit_on_a_full_disk_is_a_storage_error_and_keeps_the_last_commit(
+    tmp_path: Path,
+) -> None:
+    from tradeloop.errors import StateStorageError
+
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path, "s")
+    broker = PaperBroker(100_000.0)
+    broker.marks["A"] = 10.0
+    journal.commit(1, broker, {"bars": 1}, None)
+    # SQLite's own limit on the file's pages gives the disk-full error (SQLITE_FULL), which
+    # rolls the transaction back by itself: the journal must say so, not fail to roll back
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")
+    ids = [f"A{i}" for i in range(500)]
+    for ts in range(2, 50):  # bars that need new pages (4 kB each)
+        journal.record_bars((ts, ids, {"close": np.full(500, 10.0)}))
+    with pytest.raises(StateStorageError, match="cannot commit a timestamp: database or disk"):
+        journal.commit(2, broker, {"bars": 2}, None)
+    journal.close()
+    again = Journal(path, "s")
+    assert (again.seq, again.load().last_ts_ns) == (1, 1)
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda p: p.write_bytes(b"this is not an sqlite database, just text" * 100), "damaged"),
+        (lambda p: os.truncate(p, p.stat().st_size // 2), "damaged"),
+    ],
+)
+def test_journal_that_is_not_a_database_is_a_damaged_state_error(
+    tmp_path: Path, damage: Any, error: str
+) -> None:
+    from tradeloop.errors import StateDamagedError
+
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path, "s")
+    broker = PaperBroker(100_000.0)
+    for ts in range(1, 30):
+        journal.record_bars((ts, ["A"], {"close": np.full(1, 10.0)}))
+        journal.commit(ts, broker, {}, None)
+    journal.close()
+    damage(path)
+    with pytest.raises(StateDamagedError, match=f"the journal is {error}"):
+        Journal.reader(path).check()
