@@ -8,7 +8,12 @@ Admission, in this order, when an order is placed:
 
 1. the pre-trade gate of a paper or live run (``tradeloop.risk.gate``): yes or no;
 2. the risk guards (``RiskManager``'s ``pre_trade_checks``): they may cut the quantity;
-3. the cash check: a buy must fit the cash left after every open order (pending sells that
+3. the venue's instrument rules, where the book has them (``instruments``, see
+   ``tradeloop.broker.instruments``): the quantity rounds down to the step, prices to the
+   tick (never worse), or the order is refused naming the rule (counted in
+   ``instrument_refusals``); a live run gets them from the venue, a paper run from the
+   config, so paper refuses what live would;
+4. the cash check: a buy must fit the cash left after every open order (pending sells that
    reduce a long count as proceeds), estimated at the reference price (limit, stop, or the
    latest close) with the cost models' slippage and commission; selling more than is held
    (and not already being sold) is refused unless ``allow_short``.
@@ -21,11 +26,13 @@ id when it is placed (``mint_client_id``; a paper or live run derives it determi
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
+from tradeloop.broker.instruments import InstrumentRules, Refused, conform
 from tradeloop.broker.orders import Order
 from tradeloop.clock import utc_datetime
 from tradeloop.errors import ConfigError, OrderError
@@ -79,6 +86,11 @@ class OrderBook:
         self.order_listeners: list[Callable[[Order], None]] = []
         self.pre_trade_checks: list[PreTradeCheck] = []
         self.gate: OrderGate | None = None
+        # the venue's rules per asset (empty: none apply), and refusals counted per rule
+        self.instruments: dict[str, InstrumentRules] = {}
+        self.instrument_refusals: Counter[str] = Counter()
+        # ids of the protective exits placed by ``place_exit`` (a halt keeps them working)
+        self.protective: set[int] = set()
         # the client order id of each new order (a paper/live run's deterministic ids)
         self.mint_client_id: Callable[[Order], str] | None = None
         self.now_ns = 0
@@ -183,6 +195,7 @@ class OrderBook:
         problem = (
             (self.gate.review(self, order) if self.gate is not None else "")
             or self._pre_trade(order)
+            or (self.conform_order(order) if self.instruments else "")
             or self._admission_problem(order)
         )
         if self.mint_client_id is not None:
@@ -218,6 +231,7 @@ class OrderBook:
             order.client_order_id = self.mint_client_id(order)
         self.orders.append(order)
         self.open_by_asset.setdefault(asset_id, []).append(order)
+        self.protective.add(order.id)
         return order
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
@@ -326,6 +340,34 @@ class OrderBook:
         self.marks.update(marks)
 
     # -- admission ------------------------------------------------------------------------------
+
+    def conform_order(self, order: Order) -> str:
+        """Put ``order`` on its asset's step and tick (noted in its message), or say which
+        instrument rule refuses it; "" when the order conforms or no rules are known."""
+        rules = self.instruments.get(order.asset_id)
+        if rules is None:
+            return ""
+        result = conform(
+            rules,
+            order.side,
+            order.order_type,
+            order.qty,
+            order.limit_price,
+            order.stop_price,
+            order.tif,
+            self.reference_price(order),
+        )
+        if isinstance(result, Refused):
+            self.instrument_refusals[result.rule] += 1
+            return str(result)
+        order.qty = float(result.qty)
+        order.limit_price = None if result.limit_price is None else float(result.limit_price)
+        order.stop_price = None if result.stop_price is None else float(result.stop_price)
+        order.tif = result.tif
+        if result.changes:
+            note = "conformed to the venue's rules: " + ", ".join(result.changes)
+            order.message = f"{order.message}; {note}" if order.message else note
+        return ""
 
     def _pre_trade(self, order: Order) -> str:
         """Run the risk guards; they may cut the quantity (noted) or refuse the order."""
