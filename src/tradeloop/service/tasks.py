@@ -24,7 +24,6 @@ restarted (at the longest backoff), and is no longer lost once it is restored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import Counter
@@ -113,15 +112,19 @@ class Supervisor:
         """The tasks failing right now (lost or not yet), and why."""
         return {t.name: t.why for t in self._tasks.values() if t.down_since is not None}
 
-    async def close(self) -> None:
-        """Cancel every task and wait for them to finish."""
+    async def close(self, timeout_s: float = 3.0) -> None:
+        """Cancel every task and wait for them (at most ``timeout_s``: a peer that does not
+        answer a closing handshake must not hold the daemon's shutdown)."""
         self._closing = True
         runners = [t.runner for t in self._tasks.values() if t.runner is not None]
         for runner in runners:
             runner.cancel()
-        for runner in runners:
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        if not runners:
+            return
+        _, slow = await asyncio.wait(runners, timeout=timeout_s)
+        if slow:
+            names = sorted(r.get_name().removeprefix("tradeloop:") for r in slow)
+            self._log.warning("tasks_still_stopping", tasks=names, waited_s=timeout_s)
 
     # -- internals -----------------------------------------------------------------------------
 
