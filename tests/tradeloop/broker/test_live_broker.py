@@ -350,3 +350,31 @@ async def test_a_fee_in_a_third_asset_is_booked_at_its_value_and_kept_apart() ->
     assert broker.fees_elsewhere == {"BNB": [0.00025, 0.075]}
     assert broker.fees_elsewhere_value() == 0.075  # but it never left the USDT balance
     assert broker.live_state()["fees_elsewhere"] == {"BNB": [0.00025, 0.075]}
+
+
+async def test_paper_with_the_same_rules_refuses_and_rounds_what_live_would() -> None:
+    from tradeloop.broker.paper import PaperBroker
+
+    orders = [
+        ("BTCUSDT", Side.BUY, 0.1 + 0.2, OrderType.MARKET, None),
+        ("BTCUSDT", Side.BUY, 0.0001, OrderType.MARKET, None),  # 3 USDT: below 5
+        ("BTCUSDT", Side.BUY, 0.01, OrderType.LIMIT, 29_999.999),
+        ("BTCUSDT", Side.BUY, 0.000001, OrderType.LIMIT, 30_000.0),  # below the step
+    ]
+    paper = PaperBroker(100_000.0, fractional=True)
+    paper.book.instruments["BTCUSDT"] = BTC_RULES  # what [instruments.BTCUSDT] gives
+    live = LiveBroker(RulesVenue({"BTCUSDT": BTC_RULES}), 100_000.0, fractional=True, client_id=cid)
+    await live.load_instruments(["BTCUSDT"])
+    outcomes = []
+    for broker in (paper, live):
+        broker.marks["BTCUSDT"] = 30_000.0
+        placed = [
+            broker.submit(asset, side, qty, order_type=kind, limit_price=limit)
+            for asset, side, qty, kind, limit in orders
+        ]
+        outcomes.append([(o.status, o.qty, o.limit_price, o.message) for o in placed])
+    assert outcomes[0] == outcomes[1]
+    assert [status for status, *_ in outcomes[0]] == [
+        OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.ACCEPTED, OrderStatus.REJECTED,
+    ]  # fmt: skip
+    assert outcomes[0][2][2] == 29_999.99  # a buy limit rounds down to the tick
