@@ -168,6 +168,9 @@ class SupervisedFeed:
                     reason=str(err),
                     error_type=type(err).__name__,
                 )
+                # let go of the failed connection first: held open through the backoff, its
+                # unread frames fill the buffers and its closing handshake stalls
+                await _close(stream)
                 await asyncio.sleep(delay)
             finally:
                 await _close(stream)
