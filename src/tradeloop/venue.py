@@ -45,6 +45,9 @@ Optional capabilities, checked with ``isinstance`` (an adapter adopts each on it
   (Binance exchangeInfo filters, Alpaca's asset and tick rules). ``LiveBroker`` fetches them
   at start and every ``[venue] instruments_refresh_s``, and conforms every order to them
   before it is journaled and sent.
+- ``AccountFeeSource``: ``fees(since_ns)`` gives the account's fees that belong to no fill
+  (Alpaca's FEE/CFEE regulatory fees), each with the venue's id; reconciliation books each
+  once, from the run's first start on, so cash agrees with the account.
 
 Fees: ``Execution.commission`` is always in the account's cash currency. A fee taken in
 the traded asset arrives as a net ``qty`` plus the fee's value (cash and position both match
@@ -66,6 +69,8 @@ from tradeloop.errors import ConfigError
 from tradeloop.events import Message, OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = [
+    "AccountFee",
+    "AccountFeeSource",
     "Execution",
     "InstrumentSource",
     "Venue",
@@ -148,6 +153,17 @@ class Execution:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountFee:
+    """A fee charged to the account outside any fill (``fee_id`` is unique per venue);
+    ``amount`` is in the cash currency, positive for a charge (a refund is negative)."""
+
+    fee_id: str
+    amount: float
+    ts_ns: int
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class VenueSnapshot:
     """The account as the venue sees it: the authority at reconciliation."""
 
@@ -185,6 +201,13 @@ class InstrumentSource(Protocol):
     """Optional: a client that knows the venue's instrument rules (see the module rules)."""
 
     async def instruments(self, asset_ids: Sequence[str]) -> dict[str, InstrumentRules]: ...
+
+
+@runtime_checkable
+class AccountFeeSource(Protocol):
+    """Optional: a client that reports account fees outside fills (see the module rules)."""
+
+    async def fees(self, since_ns: int) -> list[AccountFee]: ...
 
 
 class Venue(Protocol):

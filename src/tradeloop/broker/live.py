@@ -15,10 +15,9 @@ does not know after ``unknown_deadline_s`` is marked rejected ("never placed"). 
 ever submitted twice: an order leaves the outbox before its request goes out. After a
 restart every order the journal left working is ``UNKNOWN`` until looked up.
 
-Cash truth: a fee paid in a third asset (``Execution.commission_asset``, e.g. BNB) is booked
-at its value but never left the cash balance, so it is kept in ``fees_elsewhere`` and added
-back when reconciling. What reconciliation adopts from the venue is kept in
-``adjustments``; both are journaled (``live_state``), so a restart rebuilds the same book.
+Cash truth beyond fills (fees paid in a third asset, account fees outside fills, what
+reconciliation adopts) is kept in ``ledger`` (``tradeloop.broker.ledger``), journaled with
+``live_state`` and re-applied by ``restore_live``.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ import structlog
 
 from tradeloop.broker.base import Bar, BarSource
 from tradeloop.broker.book import EPS, BookFront, OrderBook
+from tradeloop.broker.ledger import VenueLedger
 from tradeloop.broker.lookups import Lookups
 from tradeloop.broker.orders import Order
 from tradeloop.errors import (
@@ -44,6 +44,7 @@ from tradeloop.errors import (
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
 from tradeloop.venue import (
+    AccountFee,
     Execution,
     InstrumentSource,
     VenueClient,
@@ -92,8 +93,7 @@ class LiveBroker(BookFront):
         self.duplicate_executions = 0
         self.foreign_executions = 0  # fills of orders this run did not place
         self.lookups = Lookups(unknown_deadline_s)
-        self.fees_elsewhere: dict[str, list[float]] = {}  # asset → [amount paid, value booked]
-        self.adjustments: dict[str, Any] = {"cash": 0.0, "positions": {}}
+        self.ledger = VenueLedger(self.book.portfolio, time.time_ns())
         self._seen_trades: set[str] = set()
         self._by_cid: dict[str, Order] = {}
         self._refused_exits: dict[str, float] = {}  # asset → the unsellable rest, told once
@@ -303,13 +303,17 @@ class LiveBroker(BookFront):
             ts_ns=execution.ts_ns,
         )
         self.trade_ids.append(execution.trade_id)
-        if execution.commission_asset:
-            paid = self.fees_elsewhere.setdefault(execution.commission_asset, [0.0, 0.0])
-            paid[0] += execution.commission_paid
-            paid[1] += execution.commission
+        self.ledger.note_fill(execution)
         if execution.order_done and order.is_open:
             self.book.close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
         return fill
+
+    def book_fee(self, fee: AccountFee) -> bool:
+        """Book an account fee outside fills (see ``VenueLedger.book_fee``)."""
+        new = self.ledger.book_fee(fee)
+        if new:
+            self._log.info("account_fee_booked", fee_id=fee.fee_id, amount=fee.amount)
+        return new
 
     def observe(self, state: VenueOrderState) -> None:
         """An order update from the stream: settles an unknown outcome, closes what the
@@ -332,38 +336,16 @@ class LiveBroker(BookFront):
         for order in self.orders:
             if order.is_open:
                 order.status = OrderStatus.UNKNOWN
-        state = live_state or {}
-        self.fees_elsewhere = {a: list(v) for a, v in state.get("fees_elsewhere", {}).items()}
-        adjusted = state.get("adjustments", {"cash": 0.0, "positions": {}})
-        self.book.portfolio.cash += adjusted["cash"]
-        for asset_id, delta in adjusted["positions"].items():
-            self._position(asset_id).qty += delta
-        self.adjustments = {"cash": adjusted["cash"], "positions": dict(adjusted["positions"])}
+        self.ledger.restore(live_state or {}, self._position)
 
     def live_state(self) -> dict[str, Any]:
         """What ``restore_live`` needs besides orders and fills (journaled every commit)."""
-        return {"fees_elsewhere": self.fees_elsewhere, "adjustments": self.adjustments}
-
-    def fees_elsewhere_value(self) -> float:
-        """The cash value of fees paid in third assets: booked, but not out of cash."""
-        return sum(value for _, value in self.fees_elsewhere.values())
+        return self.ledger.state()
 
     def adopt(self, snapshot: VenueSnapshot) -> None:
-        """Make the book the venue's: its positions and cash are the authority. What changes
-        is kept in ``adjustments`` (journaled), so a restart rebuilds the same numbers."""
-        positions = self.book.portfolio.positions
-        moved: dict[str, float] = self.adjustments["positions"]
-        for asset_id in {*snapshot.positions, *positions}:
-            target = snapshot.positions.get(asset_id, 0.0)
-            position = self._position(asset_id)
-            if position.qty != target:
-                moved[asset_id] = moved.get(asset_id, 0.0) + target - position.qty
-                position.qty = target
-            if target == 0:
-                del positions[asset_id]
-        cash = snapshot.cash - self.fees_elsewhere_value()
-        self.adjustments["cash"] += cash - self.book.portfolio.cash
-        self.book.portfolio.cash = cash
+        """Make the book the venue's: its positions and cash are the authority (kept in the
+        ledger's adjustments, journaled, so a restart rebuilds the same numbers)."""
+        self.ledger.adopt(snapshot, self._position)
 
     async def settle(self, snapshot: VenueSnapshot) -> None:
         """Orders open here but not at the venue: look each up and take its word; orders of

@@ -6,7 +6,8 @@ two disagree by more than the tolerance (``[venue] qty_tolerance``, ``cash_toler
 of the last digit). ``reconcile`` is the procedure around them:
 
 1. look up orders whose outcome is unknown, book the fills the journal missed
-   (``recent_executions``), take the venue's snapshot and settle the orders it disagrees on;
+   (``recent_executions``) and the account fees outside fills (``AccountFeeSource``: Alpaca
+   FEE/CFEE, once per id), take the venue's snapshot and settle the orders it disagrees on;
 2. compare. The cash compared is the book's plus the value of fees paid in a third asset
    (booked as costs, but they never left the cash balance);
 3. agreement within the tolerance: the book takes the venue's numbers, logged as
@@ -29,7 +30,7 @@ from typing import Any
 from tradeloop.broker.live import LiveBroker
 from tradeloop.events import OrderStatus
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.venue import VenueSnapshot
+from tradeloop.venue import AccountFeeSource, VenueSnapshot
 
 __all__ = ["Tolerance", "adjustments", "differences", "reconcile"]
 
@@ -120,6 +121,9 @@ async def _compare(
     await broker.resolve()
     for execution in await broker.client.recent_executions(since_ns):
         broker.apply(execution)
+    if isinstance(broker.client, AccountFeeSource):
+        for fee in await broker.client.fees(broker.ledger.account_fees["since_ns"]):
+            broker.book_fee(fee)
     snapshot = await broker.client.snapshot()
     await broker.settle(snapshot)
     positions, cash = _book(broker)
@@ -139,7 +143,7 @@ async def _compare(
 
 def _book(broker: LiveBroker) -> tuple[dict[str, float], float]:
     positions = {a: p.qty for a, p in broker.positions().items() if p.qty}
-    return positions, broker.cash + broker.fees_elsewhere_value()
+    return positions, broker.cash + broker.ledger.elsewhere_value()
 
 
 def _open_count(broker: LiveBroker) -> int:

@@ -347,8 +347,8 @@ async def test_a_fee_in_a_third_asset_is_booked_at_its_value_and_kept_apart() ->
         )
     )  # fmt: skip
     assert broker.cash == pytest.approx(10_000.0 - 100.0 - 0.075)  # the cost is booked
-    assert broker.fees_elsewhere == {"BNB": [0.00025, 0.075]}
-    assert broker.fees_elsewhere_value() == 0.075  # but it never left the USDT balance
+    assert broker.ledger.fees_elsewhere == {"BNB": [0.00025, 0.075]}
+    assert broker.ledger.elsewhere_value() == 0.075  # but it never left the USDT balance
     assert broker.live_state()["fees_elsewhere"] == {"BNB": [0.00025, 0.075]}
 
 

@@ -18,7 +18,7 @@ from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.service.journal import Journal
 from tradeloop.service.reconcile import Tolerance, differences, reconcile
-from tradeloop.venue import Execution, VenueOrderState, VenueSnapshot
+from tradeloop.venue import AccountFee, Execution, VenueOrderState, VenueSnapshot
 
 
 async def test_restart_restores_trades_and_looks_up_working_orders(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ async def test_a_difference_inside_the_tolerance_is_adopted_and_logged() -> None
     assert gate.mode is GateMode.NORMAL
     adjusted = next(x for x in logs if x["event"] == "reconciliation_adjusted")
     assert adjusted["differences"] == ["cash: journal 10000.0, venue 9999.996"]
-    assert broker.adjustments["cash"] == pytest.approx(-0.004)
+    assert broker.ledger.adjustments["cash"] == pytest.approx(-0.004)
 
 
 @pytest.mark.parametrize(("mode", "want"), [("halt", "halted"), ("reduce_only", "reduce_only")])
@@ -226,7 +226,7 @@ async def test_a_fill_racing_the_snapshot_is_not_a_mismatch() -> None:
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert gate.mode is GateMode.NORMAL
     assert broker.position("A") == 5
-    assert broker.adjustments == {"cash": 0.0, "positions": {}}  # booked as a fill
+    assert broker.ledger.adjustments == {"cash": 0.0, "positions": {}}  # booked as a fill
 
 
 async def test_an_order_being_looked_up_is_not_a_difference() -> None:
@@ -255,3 +255,49 @@ async def test_an_unknown_order_the_venue_lists_as_open_is_settled_by_the_snapsh
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert order.status is OrderStatus.ACCEPTED
+
+
+class FeeVenue(FakeVenue):
+    """A FakeVenue that is an AccountFeeSource: regulatory fees outside any fill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.account_fees: list[AccountFee] = []
+
+    def charge(self, fee: AccountFee) -> None:
+        self.account_fees.append(fee)
+        self.cash -= fee.amount
+
+    async def fees(self, since_ns: int) -> list[AccountFee]:
+        return [f for f in self.account_fees if f.ts_ns >= since_ns]
+
+
+async def test_account_fees_outside_fills_are_booked_once_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    venue = FeeVenue()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    started = broker.ledger.account_fees["since_ns"]
+    venue.account_fees.append(AccountFee("old", 9.99, started - 1, "FEE before this run"))
+    # Alpaca's FEE (SEC) and CFEE (TAF) activities after a sale: 3 + 4 cents, beyond 1 cent
+    venue.charge(AccountFee("fee-1", 0.03, started + 1, "REG"))
+    venue.charge(AccountFee("fee-2", 0.04, started + 2, "TAF"))
+    gate = halted_gate(broker)
+    log: Any = structlog.get_logger()
+    assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
+    assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
+    assert broker.cash == pytest.approx(10_000.0 - 0.07)  # each once; the old one not at all
+    assert broker.portfolio.commission_paid == pytest.approx(0.07)  # a cost of the run
+    assert gate.mode is GateMode.NORMAL
+    journal = Journal(tmp_path / "journal.sqlite", "s")
+    journal.commit(T0, broker, {}, None)
+    journal.close()
+    saved = Journal(tmp_path / "journal.sqlite", "s").load()
+    again = LiveBroker(venue, 10_000.0, client_id=cid)
+    again.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+    again.restore_live(saved.trade_ids, saved.live)
+    assert again.cash == pytest.approx(10_000.0 - 0.07)
+    assert (
+        await reconcile(again, halted_gate(again), on_mismatch="halt", since_ns=T0, log=log) == []
+    )
+    assert again.cash == pytest.approx(10_000.0 - 0.07)
