@@ -56,6 +56,7 @@ class Fault:
     gate: str = "normal"
     restore_deadline_s: float = 5.0
     at_bar: int = 6
+    bars: int = 30  # the venue's clock must outlast the fault: a backfill needs a live bar
     tasks_lost: tuple[str, ...] = ()
 
 
@@ -119,8 +120,12 @@ def _drive(
 ) -> Run:
     daemon = start_live(config, env)
     logs: list[dict[str, Any]] = []
+    errors: list[str] = []
     reader = threading.Thread(target=_read_lines, args=(daemon.stdout, logs), daemon=True)
     reader.start()
+    # stderr read too, so neither pipe can fill up and block the daemon
+    drain = threading.Thread(target=lambda: errors.extend(daemon.stderr or ()), daemon=True)
+    drain.start()
     run = Run(logs, {})
     try:
         started = _await_event(logs, "daemon_started", daemon)
@@ -134,9 +139,13 @@ def _drive(
         run.metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
     finally:
         daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=60)
+        daemon.wait(timeout=60)
         reader.join(timeout=10)
-    assert daemon.returncode == 0, err
+        drain.join(timeout=10)
+        for pipe in (daemon.stdout, daemon.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert daemon.returncode == 0, "".join(errors)
     run.summary = json.loads((config.parent / "state" / "summary.json").read_text())
     return run
 

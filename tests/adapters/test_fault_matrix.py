@@ -62,7 +62,7 @@ async def _order_500_after_accept(proxy: FaultProxy) -> None:
 
 MATRIX = {
     "feed drop": Fault("bar_feed", _feed_drop, logged=("feed_reconnecting",)),
-    "backfill 429": Fault("bar_feed", _backfill_429, logged=("feed_rate_limited",)),
+    "backfill 429": Fault("bar_feed", _backfill_429, logged=("feed_rate_limited",), bars=60),
     "execution stream drop, re-subscribe refused": Fault(
         "execution_stream",
         _stream_drop_refused,
@@ -98,10 +98,10 @@ def _check(run: Any, fault: Fault) -> None:
 @pytest.mark.parametrize("cell", list(MATRIX))
 def test_fault_matrix_book_matches_the_venue_after_each_fault(cell: str, tmp_path: Path) -> None:
     fault = MATRIX[cell]
-    run = run_with_fault(tmp_path, fault, bars=30)
+    run = run_with_fault(tmp_path, fault, bars=fault.bars)
     _check(run, fault)
     if fault.task == "bar_feed":
-        assert run.summary["timestamps"] == 30  # every bar handled once, the gap backfilled
+        assert run.summary["timestamps"] == fault.bars  # every bar once, the gap backfilled
         assert run.summary["feed_backfilled"] > 0
     if fault.gate == "halted":
         assert run.summary["gate_reason"].startswith("task execution_stream lost: down for ")

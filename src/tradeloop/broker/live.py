@@ -96,6 +96,7 @@ class LiveBroker(BookFront):
         self.ledger = VenueLedger(self.book.portfolio, time.time_ns())
         self._seen_trades: set[str] = set()
         self._by_cid: dict[str, Order] = {}
+        self._cancel_reasons: dict[int, str] = {}  # order id → why its cancel was asked
         self._refused_exits: dict[str, float] = {}  # asset → the unsellable rest, told once
         self._clock = clock
         self._not_before = 0.0
@@ -140,7 +141,7 @@ class LiveBroker(BookFront):
         if not (order.is_open or order.status is OrderStatus.UNKNOWN):
             return False
         if order not in self.cancels:
-            order.message = message
+            self._cancel_reasons[order.id] = message  # said when the venue confirms
             self.cancels.append(order)
         return True
 
@@ -231,7 +232,8 @@ class LiveBroker(BookFront):
                 self._log.warning("cancel_retry_later", order_id=order.id, error=str(err))
                 continue  # a cancel is safe to send again
             else:
-                self.book.close(order, OrderStatus.CANCELLED, order.message or "cancelled")
+                reason = self._cancel_reasons.pop(order.id, "cancelled by strategy")
+                self.book.close(order, OrderStatus.CANCELLED, reason)
             self.cancels.remove(order)
 
     async def resolve(self) -> int:

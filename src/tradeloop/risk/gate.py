@@ -48,8 +48,6 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-import structlog
-
 from tradeloop.broker.base import Holdings, RuntimeBroker
 from tradeloop.broker.orders import Order, net_remaining
 from tradeloop.errors import ConfigError
@@ -128,7 +126,6 @@ class PreTradeGate:
         self._last_bar_ns: dict[str, int] = {}
         self._recent: deque[float] = deque()
         self._loss_checked: tuple[int, int] = (-1, -1)
-        self._log = structlog.get_logger().bind(component="gate")
 
     def bind(self, broker: RuntimeBroker) -> None:
         self.broker = broker
@@ -252,6 +249,7 @@ class PreTradeGate:
             return
         halted = mode is GateMode.HALTED
         cancel_protective = self.limits.halt_cancels_protective
+        log = _logger()
         for order in broker.open_orders():
             held = broker.position(order.asset_id)
             if not (halted or _adds_exposure(order, held)):
@@ -261,14 +259,12 @@ class PreTradeGate:
                 if not cancel_protective:
                     order.message = f"kept working while {mode.value}: a protective exit"
                     broker.book.tell(order)
-                    self._log.warning(
+                    log.warning(
                         "protective_exit_kept", order_id=order.id, asset=order.asset_id, mode=mode
                     )
                     continue
                 message += "; a protective exit (risk.halt_cancels_protective = true)"
-                self._log.warning(
-                    "protective_exit_cancelled", order_id=order.id, asset=order.asset_id
-                )
+                log.warning("protective_exit_cancelled", order_id=order.id, asset=order.asset_id)
             broker.cancel(order.id, message)
 
     def _check_daily_loss(self) -> None:
@@ -324,6 +320,13 @@ class PreTradeGate:
             if lag_s > limits.max_bar_age_s:
                 return f"the bar in hand is {lag_s:.1f} s behind the clock (catching up?)"
         return ""
+
+
+def _logger() -> Any:
+    """structlog, imported when a mode is entered: a backtest import stays without it."""
+    import structlog
+
+    return structlog.get_logger().bind(component="gate")
 
 
 def _order_price(order: Order, last: float | None) -> float | None:

@@ -378,3 +378,20 @@ async def test_paper_with_the_same_rules_refuses_and_rounds_what_live_would() ->
         OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.ACCEPTED, OrderStatus.REJECTED,
     ]  # fmt: skip
     assert outcomes[0][2][2] == 29_999.99  # a buy limit rounds down to the tick
+
+
+async def test_a_halt_cancels_at_the_venue_and_says_why_once_it_is_confirmed() -> None:
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks["A"] = 10.0
+    entry = broker.submit("A", Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=9.0)
+    await broker.send()
+    gate = PreTradeGate()
+    gate.bind(broker)
+    gate.set_mode(GateMode.HALTED, "kill")
+    assert entry.is_open  # asked, not yet confirmed
+    assert entry.message == ""
+    await broker.send()
+    assert venue.cancelled == ["cid1"]
+    assert entry.status is OrderStatus.CANCELLED
+    assert entry.message == "cancelled: halted (kill)"

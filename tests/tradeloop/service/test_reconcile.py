@@ -115,7 +115,19 @@ async def test_reconciliation_settles_an_order_the_venue_has_finished() -> None:
     assert gate.mode is GateMode.NORMAL
 
 
-def halted_gate(broker: LiveBroker) -> PreTradeGate:
+def restarted(broker: LiveBroker, venue: FakeVenue, tmp_path: Path) -> LiveBroker:
+    """Journal ``broker``, then rebuild it from the journal as a restarted daemon does."""
+    journal = Journal(tmp_path / "journal.sqlite", "s")
+    journal.commit(T0, broker, {}, None)
+    journal.close()
+    saved = Journal(tmp_path / "journal.sqlite", "s").load()
+    again = LiveBroker(venue, 10_000.0, client_id=cid)
+    again.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+    again.restore_live(saved.trade_ids, saved.live)
+    return again
+
+
+def bound_gate(broker: LiveBroker) -> PreTradeGate:
     gate = PreTradeGate()
     gate.bind(broker)
     return gate
@@ -124,7 +136,7 @@ def halted_gate(broker: LiveBroker) -> PreTradeGate:
 async def test_a_difference_inside_the_tolerance_is_adopted_and_logged() -> None:
     venue = FakeVenue(cash=9_999.996)  # a regulatory fee of 0.4 cent the book never saw
     broker = LiveBroker(venue, 10_000.0, client_id=cid)
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     with capture_logs() as logs:
         found = await reconcile(
             broker, gate, on_mismatch="halt", since_ns=T0, log=structlog.get_logger()
@@ -143,7 +155,7 @@ async def test_a_difference_beyond_the_tolerance_takes_the_configured_action(
 ) -> None:
     venue = FakeVenue(cash=9_990.0)
     broker = LiveBroker(venue, 10_000.0, client_id=cid)
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     tolerance = Tolerance(qty=1e-9, cash=5.0)  # 10 USDT off: beyond 5
     with capture_logs() as logs:
         found = await reconcile(
@@ -175,7 +187,7 @@ async def test_fees_paid_in_a_third_asset_are_added_back_before_comparing_cash()
         )
     )  # fmt: skip
     assert venue.cash - broker.cash == pytest.approx(0.075)  # 7.5 cent: beyond 1 cent
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert gate.mode is GateMode.NORMAL
@@ -188,18 +200,11 @@ async def test_what_reconciliation_adopted_survives_a_restart(tmp_path: Path) ->
     broker = LiveBroker(venue, 10_000.0, client_id=cid)
     broker.marks["A"] = 10.0
     log: Any = structlog.get_logger()
-    await reconcile(broker, halted_gate(broker), on_mismatch="halt", since_ns=T0, log=log)
-    journal = Journal(tmp_path / "journal.sqlite", "s")
-    journal.commit(T0, broker, {}, None)
-    journal.close()
-
-    saved = Journal(tmp_path / "journal.sqlite", "s").load()
-    again = LiveBroker(venue, 10_000.0, client_id=cid)
-    again.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
-    again.restore_live(saved.trade_ids, saved.live)
+    await reconcile(broker, bound_gate(broker), on_mismatch="halt", since_ns=T0, log=log)
+    again = restarted(broker, venue, tmp_path)
     assert again.cash == 9_999.996
     assert again.position("A") == 2.0
-    gate = halted_gate(again)
+    gate = bound_gate(again)
     with capture_logs() as logs:
         assert await reconcile(again, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert [x["event"] for x in logs] == ["reconciled"]  # nothing left to adjust
@@ -221,7 +226,7 @@ async def test_a_fill_racing_the_snapshot_is_not_a_mismatch() -> None:
         return await real_snapshot()
 
     venue.snapshot = snapshot  # type: ignore[method-assign]
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert gate.mode is GateMode.NORMAL
@@ -236,7 +241,7 @@ async def test_an_order_being_looked_up_is_not_a_difference() -> None:
     broker.marks["A"] = 10.0
     order = broker.submit("A", Side.BUY, 5)
     await broker.send()
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert order.status is OrderStatus.UNKNOWN  # still being looked up, within its deadline
@@ -251,7 +256,7 @@ async def test_an_unknown_order_the_venue_lists_as_open_is_settled_by_the_snapsh
     order = broker.submit("A", Side.BUY, 5, order_type=OrderType.LIMIT, limit_price=9.0)
     await broker.send()
     broker.lookups.missed("cid1", 0.0)  # a lookup just failed: the next is not due yet
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert order.status is OrderStatus.ACCEPTED
@@ -282,22 +287,14 @@ async def test_account_fees_outside_fills_are_booked_once_and_survive_a_restart(
     # Alpaca's FEE (SEC) and CFEE (TAF) activities after a sale: 3 + 4 cents, beyond 1 cent
     venue.charge(AccountFee("fee-1", 0.03, started + 1, "REG"))
     venue.charge(AccountFee("fee-2", 0.04, started + 2, "TAF"))
-    gate = halted_gate(broker)
+    gate = bound_gate(broker)
     log: Any = structlog.get_logger()
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log) == []
     assert broker.cash == pytest.approx(10_000.0 - 0.07)  # each once; the old one not at all
     assert broker.portfolio.commission_paid == pytest.approx(0.07)  # a cost of the run
     assert gate.mode is GateMode.NORMAL
-    journal = Journal(tmp_path / "journal.sqlite", "s")
-    journal.commit(T0, broker, {}, None)
-    journal.close()
-    saved = Journal(tmp_path / "journal.sqlite", "s").load()
-    again = LiveBroker(venue, 10_000.0, client_id=cid)
-    again.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
-    again.restore_live(saved.trade_ids, saved.live)
+    again = restarted(broker, venue, tmp_path)
     assert again.cash == pytest.approx(10_000.0 - 0.07)
-    assert (
-        await reconcile(again, halted_gate(again), on_mismatch="halt", since_ns=T0, log=log) == []
-    )
+    assert await reconcile(again, bound_gate(again), on_mismatch="halt", since_ns=T0, log=log) == []
     assert again.cash == pytest.approx(10_000.0 - 0.07)
