@@ -94,6 +94,7 @@ class LiveBroker(BookFront):
         self.foreign_executions = 0  # fills of orders this run did not place
         self.lookups = Lookups(unknown_deadline_s)
         self.ledger = VenueLedger(self.book.portfolio, time.time_ns())
+        self.elsewhere_by_fill: dict[int, float] = {}  # fill index → its third-asset fee value
         self._seen_trades: set[str] = set()
         self._by_cid: dict[str, Order] = {}
         self._cancel_reasons: dict[int, str] = {}  # order id → why its cancel was asked
@@ -306,6 +307,8 @@ class LiveBroker(BookFront):
         )
         self.trade_ids.append(execution.trade_id)
         self.ledger.note_fill(execution)
+        if execution.commission_asset:
+            self.elsewhere_by_fill[len(self.fills) - 1] = execution.commission
         if execution.order_done and order.is_open:
             self.book.close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
         return fill

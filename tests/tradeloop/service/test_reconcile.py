@@ -298,3 +298,54 @@ async def test_account_fees_outside_fills_are_booked_once_and_survive_a_restart(
     assert again.cash == pytest.approx(10_000.0 - 0.07)
     assert await reconcile(again, bound_gate(again), on_mismatch="halt", since_ns=T0, log=log) == []
     assert again.cash == pytest.approx(10_000.0 - 0.07)
+
+
+async def test_a_fill_right_after_the_snapshot_is_not_a_mismatch_nor_undone() -> None:
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks.update({"A": 10.0, "B": 20.0})
+    broker.submit("A", Side.BUY, 5)
+    broker.submit("B", Side.BUY, 2)
+    await broker.send()
+    venue.fill("cid1", "t1", 5, 10.0, 0.05)
+    real_snapshot = venue.snapshot
+
+    async def snapshot() -> VenueSnapshot:
+        taken = await real_snapshot()  # the venue's account as of now...
+        venue.fill("cid2", "t2", 2, 20.0, 0.04)  # ...then B fills before we look again
+        return taken
+
+    venue.snapshot = snapshot  # type: ignore[method-assign]
+    gate = bound_gate(broker)
+    with capture_logs() as logs:
+        found = await reconcile(
+            broker, gate, on_mismatch="halt", since_ns=T0, log=structlog.get_logger()
+        )
+    assert found == []
+    assert [x["event"] for x in logs] == ["reconciled"]  # no second look, nothing adjusted
+    assert (broker.position("A"), broker.position("B")) == (5, 2)  # t2 kept, not undone
+    assert broker.cash == pytest.approx(venue.cash)
+
+
+async def test_a_real_difference_is_found_even_while_the_account_trades() -> None:
+    venue = FakeVenue()
+    venue.positions = {"C": 3.0}  # bought by hand at the venue: the journal never saw it
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks.update({"A": 10.0, "C": 1.0})
+    broker.submit("A", Side.BUY, 5)
+    await broker.send()
+    real_snapshot = venue.snapshot
+
+    async def snapshot() -> VenueSnapshot:
+        taken = await real_snapshot()
+        if "t1" not in {t.trade_id for t in venue.trades}:
+            venue.fill("cid1", "t1", 5, 10.0, 0.0)
+        return taken
+
+    venue.snapshot = snapshot  # type: ignore[method-assign]
+    gate = bound_gate(broker)
+    log: Any = structlog.get_logger()
+    found = await reconcile(broker, gate, on_mismatch="halt", since_ns=T0, log=log)
+    assert found == ["position C: journal 0, venue 3"]
+    assert gate.mode is GateMode.HALTED
+    assert (broker.position("A"), broker.position("C")) == (5, 3)  # adopted, t1 kept
