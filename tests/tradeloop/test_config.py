@@ -58,3 +58,37 @@ def test_environment_overrides_win_and_are_typed() -> None:
 def test_bad_values_raise_config_error_naming_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, {}, "cfg")
+
+
+def test_venue_supervision_and_instrument_keys_are_read_and_typed() -> None:
+    raw = {
+        **BASE,
+        "venue": {"cash_tolerance": 0.05, "unknown_deadline_s": 30, "symbols": ["BTCUSDT"]},
+        "supervision": {"restore_deadline_s": 20, "on_task_lost": "reduce_only"},
+        "risk": {"halt_cancels_protective": True},
+        "instruments": {"BTCUSDT": {"qty_step": "0.00001", "tick_size": "0.01"}},
+    }
+    config = parse_config(raw, {"TRADELOOP_SUPERVISION_MAX_BACKOFF_S": "5"}, "cfg")
+    assert (config.cash_tolerance, config.qty_tolerance) == (0.05, 1e-9)
+    assert config.unknown_deadline_s == 30.0
+    assert config.venue_settings == {"symbols": ["BTCUSDT"]}  # the core's keys stay out
+    assert config.supervision.restore_deadline_s == 20.0
+    assert config.supervision.max_backoff_s == 5.0
+    assert config.supervision.on_task_lost == "reduce_only"
+    assert config.risk.halt_cancels_protective is True
+    assert str(config.instruments["BTCUSDT"].qty_step) == "0.00001"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**BASE, "supervision": {"on_task_lost": "panic"}}, "supervision.on_task_lost must be"),
+        ({**BASE, "supervision": {"restart_s": 1}}, "unknown key supervision.restart_s"),
+        ({**BASE, "venue": {"cash_tolerance": -1}}, "venue.cash_tolerance must be a number >= 0"),
+        ({**BASE, "instruments": {"BTC": {"qty_stp": "1"}}}, "unknown key instruments.BTC.qty_stp"),
+        ({**BASE, "instruments": {"BTC": 3}}, r"\[instruments.BTC\] must be a table"),
+    ],
+)
+def test_bad_supervision_venue_and_instrument_keys_name_the_key(raw: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, {}, "cfg")

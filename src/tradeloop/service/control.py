@@ -57,7 +57,10 @@ class Control:
         write_control(self.path.parent, GateMode.HALTED.value, "SIGUSR1")
         self.poll()
 
-    async def watch(self, every_s: float = 0.5) -> None:
+    async def watch(self, handle: Any, every_s: float = 0.5) -> None:
+        """The control watcher task (supervised): poll every ``every_s``; an unreadable
+        control file raises, and the supervisor logs and restarts the watcher."""
         while True:
             await asyncio.sleep(every_s)
             self.poll()
+            handle.restored()

@@ -1,0 +1,212 @@
+"""The fault matrix's procedure: ``tradeloop live`` as a subprocess trading on the fake
+Binance through a ``FaultProxy``; a fault is injected once the venue's clock reaches a bar,
+the daemon runs to the end of the clock and is stopped with SIGTERM; then the checks that
+must hold whatever the fault: the book is the venue's (positions, cash, open orders), no
+position ever went beyond what the strategy holds at most, every client id was posted once,
+the fault is in the log, and the gate is in the state the config says."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.adapters.binance.conftest import API_KEY, API_SECRET
+from tests.adapters.binance.fake_binance import FakeBinance
+from tests.adapters.fault_proxy import FaultProxy
+from tests.adapters.live_daemon import VenueThread, start_live, write_live_config
+
+QTY = 0.01  # the most the strategy ever holds of a symbol
+
+# Buys QTY of a flat symbol, sells what it holds; one order working at a time per symbol, so
+# a fill still on its way (or an order of unknown outcome) is never answered by another buy.
+ONE_AT_A_TIME = f"""
+from tradeloop import Strategy
+
+
+class Flip(Strategy):
+    def on_market_event(self, event, context):
+        if self.get_open_orders(event.asset_id):
+            return
+        held = self.get_position(event.asset_id)
+        if held > 0:
+            self.sell(event.asset_id, held)
+        else:
+            self.buy(event.asset_id, {QTY})
+"""
+
+
+@dataclass
+class Fault:
+    """One cell of the matrix: what to inject, at which bar, and what must follow."""
+
+    task: str  # the daemon task it hits
+    inject: Callable[[FaultProxy], Awaitable[None]]
+    logged: tuple[str, ...]  # any of these log events proves the fault was seen
+    gate: str = "normal"
+    restore_deadline_s: float = 5.0
+    at_bar: int = 6
+    bars: int = 30  # the venue's clock must outlast the fault: a backfill needs a live bar
+    tasks_lost: tuple[str, ...] = ()
+
+
+@dataclass
+class Run:
+    """What one daemon run left behind."""
+
+    logs: list[dict[str, Any]]
+    summary: dict[str, Any]
+    ready_during: list[dict[str, Any]] = field(default_factory=list)
+    metrics: str = ""
+
+
+def run_with_fault(tmp_path: Path, fault: Fault, *, bars: int, interval_s: float = 0.1) -> Run:
+    """Trade ``bars`` bars on the fake through the proxy, with ``fault`` injected."""
+
+    async def make() -> FakeBinance:
+        fake = FakeBinance(
+            api_key=API_KEY, api_secret=API_SECRET, bars=bars, bar_interval_s=interval_s
+        )
+        fake.balances = {"USDT": [10_000.0, 0.0]}  # a flat account
+        await fake.start()
+        return fake
+
+    venue = VenueThread(make)
+    fake: FakeBinance = venue.fake
+    proxy: FaultProxy = venue.call(FaultProxy(fake.port).start())
+    try:
+        settings = {
+            key: value.replace(f":{fake.port}", f":{proxy.port}")
+            if isinstance(value, str)
+            else value
+            for key, value in fake.settings.items()
+        }
+        extra = (
+            "[broker]\nfractional = true\n"
+            "[supervision]\nbase_backoff_s = 0.05\nmax_backoff_s = 0.5\n"
+            f"restore_deadline_s = {fault.restore_deadline_s}\n"
+        )
+        config = write_live_config(tmp_path, ONE_AT_A_TIME, "binance", settings, extra=extra)
+        universe = f"[feed]\nuniverse = {json.dumps(list(fake.symbols))}\n"  # whole timestamps
+        text = config.read_text().replace("[feed]\n", universe, 1)
+        config.write_text(text + "reconcile_every_s = 0.5\n")
+        env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
+        run = _drive(config, env, venue, fake, proxy, fault, bars)
+        check_book_is_the_venues(run, fake, tmp_path)
+        return run
+    finally:
+        venue.call(proxy.close())
+        venue.close()
+
+
+def _drive(
+    config: Path,
+    env: dict[str, str],
+    venue: VenueThread,
+    fake: FakeBinance,
+    proxy: FaultProxy,
+    fault: Fault,
+    bars: int,
+) -> Run:
+    daemon = start_live(config, env)
+    logs: list[dict[str, Any]] = []
+    errors: list[str] = []
+    reader = threading.Thread(target=_read_lines, args=(daemon.stdout, logs), daemon=True)
+    reader.start()
+    # stderr read too, so neither pipe can fill up and block the daemon
+    drain = threading.Thread(target=lambda: errors.extend(daemon.stderr or ()), daemon=True)
+    drain.start()
+    run = Run(logs, {})
+    try:
+        started = _await_event(logs, "daemon_started", daemon)
+        health = started["health"]
+        venue.loop.call_soon_threadsafe(fake.start_clock)
+        _until(lambda: fake.published >= fault.at_bar, 30)
+        venue.call(fault.inject(proxy))
+        _until(lambda: fake.published >= bars, 60)
+        time.sleep(1.5)  # the last bar's order and fill
+        run.ready_during.append(_readyz(health))
+        run.metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=60)
+        reader.join(timeout=10)
+        drain.join(timeout=10)
+        for pipe in (daemon.stdout, daemon.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert daemon.returncode == 0, "".join(errors)
+    run.summary = json.loads((config.parent / "state" / "summary.json").read_text())
+    return run
+
+
+def check_book_is_the_venues(run: Run, fake: FakeBinance, tmp_path: Path) -> None:
+    """Book == venue, never more than QTY held, every client id posted once."""
+    summary = run.summary
+    for symbol in fake.symbols:
+        held = fake.balances.get(symbol.removesuffix("USDT"), [0.0, 0.0])
+        assert summary["positions"].get(symbol, 0.0) == pytest.approx(sum(held), abs=1e-9)
+        position = 0.0
+        for trade in (t for t in fake.trades if t["symbol"] == symbol):
+            position += float(trade["qty"]) * (1 if trade["isBuyer"] else -1)
+            assert -1e-12 <= position <= QTY + 1e-12, (symbol, position)
+    # the fees are in USDT: the book's cash is the venue's to the float's last digits
+    assert summary["cash"] == pytest.approx(sum(fake.balances["USDT"]), abs=1e-6)
+    assert summary["fills"] == len(fake.trades)
+    venue_open = [o for o in fake.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
+        journal_open = db.execute(
+            "SELECT COUNT(*) FROM orders WHERE status IN ('accepted', 'partially_filled')"
+        ).fetchone()[0]
+    assert journal_open == len(venue_open)
+    assert len(fake.posted_client_ids) == len(set(fake.posted_client_ids))
+
+
+def events(run: Run, name: str) -> list[dict[str, Any]]:
+    return [x for x in run.logs if x.get("event") == name]
+
+
+def _read_lines(stream: Any, into: list[dict[str, Any]]) -> None:
+    for line in stream:
+        try:
+            into.append(json.loads(line))
+        except json.JSONDecodeError:
+            into.append({"event": "unparsed", "line": line})
+
+
+def _await_event(logs: list[dict[str, Any]], event: str, daemon: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [x for x in logs if x.get("event") == event]
+        if found:
+            return found[0]
+        if daemon.poll() is not None:
+            raise AssertionError(f"the daemon ended before logging {event!r}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {event!r} within 60 s")
+
+
+def _until(condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the venue's clock did not get there"
+        time.sleep(0.05)
+
+
+def _readyz(health: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"{health}/readyz", timeout=5) as answer:
+            body: dict[str, Any] = json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        body = json.loads(err.read())
+    return body
