@@ -230,7 +230,7 @@ def decode_trade_update(
         stream, data = raw["stream"], raw["data"]
         if stream == "authorization":
             ok = data.get("status") == "authorized"
-            return TradeStreamControl(stream, ok, str(data.get("message", data.get("action", ""))))
+            return TradeStreamControl(stream, ok, str(data.get("message", "")))
         if stream == "listening":
             return TradeStreamControl(stream, "trade_updates" in (data.get("streams") or []))
         if stream != "trade_updates":

@@ -9,12 +9,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from adapters.alpaca.codec import AlpacaAuthError
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+from adapters.alpaca.errors import AlpacaAuthError
 
 from adapters.alpaca import VENUE, AlpacaClient
 from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
-from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tradeloop.errors import (
+    ConnectionLostError,
+    OrderRejectedError,
+    OutcomeUnknownError,
+    RateLimitError,
+)
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, load_venue
 
@@ -95,10 +100,9 @@ async def test_a_refused_order_raises_rejected_with_the_venues_message(
 async def test_a_malformed_order_is_rejected_without_being_sent(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
-    before = len(fake.requests)
     with pytest.raises(OrderRejectedError, match="needs a limit price"):
         await client.submit(VenueOrder(CID, "AAPL", Side.BUY, 1.0, OrderType.LIMIT))
-    assert len(fake.requests) == before
+    assert ("POST", "/v2/orders") not in fake.requests
 
 
 async def test_a_5xx_after_the_order_was_accepted_is_unknown_and_found_by_client_id(
@@ -171,12 +175,12 @@ async def test_remaining_zero_holds_requests_until_the_reset(fake: FakeAlpaca) -
     alpaca = client_for(fake)
     await alpaca.start()
     try:
-        alpaca._note_limits(  # as a response with these headers would
-            {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(alpaca.clock() + 30)}, 200
-        )
+        reset = str(int(alpaca.clock()) + 31)  # a Unix time, as Alpaca sends it
+        fake.next_headers = {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": reset}
+        await alpaca.order(CID, "AAPL")  # its answer carries the headers
         with pytest.raises(RateLimitError) as caught:
             await alpaca.submit(limit_buy())
-        assert 29 <= caught.value.retry_after_s <= 30
+        assert 29 <= caught.value.retry_after_s <= 31
         with pytest.raises(RateLimitError):
             await alpaca.order(CID, "AAPL")  # a read does not wait 30 s either
     finally:
@@ -213,7 +217,7 @@ async def test_snapshot_has_cash_signed_positions_and_open_orders(
     ]
 
 
-async def test_fills_arrive_once_or_more_and_deduplicate_to_the_exact_quantity(
+async def test_fills_sent_twice_and_out_of_order_are_yielded_once_each_by_execution_id(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
     fake.duplicate_updates = True
@@ -221,33 +225,54 @@ async def test_fills_arrive_once_or_more_and_deduplicate_to_the_exact_quantity(
     updates = [
         fake.fill(state.venue_order_id, q, p) for q, p in ((3, 126.5), (4, 126.4), (3, 126.3))
     ]
-    await fake.send_updates(*reversed(updates))  # out of order, each one twice
-    fills = await next_fills(client, 6)
-    unique = {f.trade_id: f for f in fills}
-    assert len(unique) == 3
-    assert sum(f.qty for f in unique.values()) == 10.0
-    assert sorted((f.qty, f.price) for f in unique.values()) == [
-        (3.0, 126.3),
-        (3.0, 126.5),
-        (4.0, 126.4),
-    ]
+    stream = client.executions()
+    first = await anext(stream)  # connected, listening, caught up (all three are in REST)
+    fills = [first, *[await asyncio.wait_for(anext(stream), 5.0) for _ in range(2)]]
+    await fake.send_updates(*reversed(updates))  # out of order, each one twice: all seen
+    assert sorted((f.qty, f.price) for f in fills) == [(3.0, 126.3), (3.0, 126.5), (4.0, 126.4)]
+    assert sum(f.qty for f in fills) == 10.0
+    assert {f.trade_id for f in fills} == {u["data"]["execution_id"] for u in updates}
     assert {f.client_order_id for f in fills} == {CID}
+    assert client.caught_up == 3
+    with pytest.raises(TimeoutError):  # the six stream copies are all repeats: nothing more
+        await asyncio.wait_for(anext(stream), 0.5)
     # the REST view of the same fills carries the same trade ids (a restart books none twice)
     recent = await client.recent_executions(min(f.ts_ns for f in fills))
-    assert {f.trade_id: f for f in recent} == unique
+    assert {f.trade_id: f for f in recent} == {f.trade_id: f for f in fills}
+    assert client.id_mismatches == 0
 
 
-async def test_fills_during_a_trade_stream_drop_come_back_from_activities(
+async def test_the_documented_error_frame_raises_and_the_next_connection_catches_up_once(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
+    """https://docs.alpaca.markets/docs/websocket-streaming#error-messages: the server sends
+    {"action":"error"} and closes. The stream raises (it never ends quietly); calling
+    executions() again, as the supervisor does, re-authenticates, re-listens and books what
+    the gap missed from the FILL activities, once."""
     state = await client.submit(limit_buy(qty=10))
-    await fake.send_updates(fake.fill(state.venue_order_id, 4, 126.5))
-    (first,) = await next_fills(client, 1)
-    await fake.drop_trade_clients()
-    fake.fill(state.venue_order_id, 6, 126.4)  # nobody listening: only REST knows
-    got = await next_fills(client, 2)  # the re-read starts shortly before the drop
-    assert {f.trade_id for f in got} == {first.trade_id, f"{state.venue_order_id}#10.0"}
+    stream = client.executions()
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    update = fake.fill(state.venue_order_id, 4, 126.5)
+    await fake.send_updates(update)
+    first = await asyncio.wait_for(waiting, 5.0)
+    await fake.trade_error("internal server error")
+    with pytest.raises(ConnectionLostError, match=r'"action":"error"\} \(internal server error\)'):
+        await asyncio.wait_for(anext(stream), 5.0)
+    missed = fake.fill(state.venue_order_id, 6, 126.4)  # nobody listening: only REST knows
+    before = client.caught_up
+    again = client.executions()
+    second = await asyncio.wait_for(anext(again), 5.0)  # the catch-up
+    assert (first.trade_id, second.trade_id) == (
+        update["data"]["execution_id"],
+        missed["data"]["execution_id"],
+    )
+    assert (second.qty, second.price, second.order_done) == (6.0, 126.4, True)
     assert client.stream_connections == 2
+    assert fake.trade_connections == 2
+    with pytest.raises(TimeoutError):  # the first fill, re-read by the catch-up, is not repeated
+        await asyncio.wait_for(anext(again), 0.5)
+    assert client.caught_up == before + 1
 
 
 async def test_start_with_wrong_keys_is_fatal_with_a_fix_hint(fake: FakeAlpaca) -> None:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from adapters.alpaca.codec import AlpacaAuthError, AuthTimeoutError
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+from adapters.alpaca.errors import AlpacaAuthError, AuthTimeoutError
 from adapters.alpaca.feed import AlpacaFeed
 from structlog.testing import capture_logs
 
