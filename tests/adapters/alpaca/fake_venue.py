@@ -51,6 +51,11 @@ def _dec(value: float) -> str:
     return format(Decimal(repr(round(value, 9))).normalize(), "f")
 
 
+def _wire(value: Any) -> str | None:
+    """A number as Alpaca echoes it: a decimal string (alpaca-py sends JSON numbers)."""
+    return None if value is None else format(Decimal(str(value)).normalize(), "f")
+
+
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -257,14 +262,12 @@ class FakeAlpaca(FakeStreams):
             return self._refuse(*refused)
         cid = body.get("client_order_id") or str(uuid.uuid4())
         order = copy.deepcopy(payload("http_post_order.json"))
-        text = {
-            k: None if body.get(k) is None else str(body[k]) for k in ("limit_price", "stop_price")
-        }
+        prices = {k: _wire(body.get(k)) for k in ("limit_price", "stop_price")}
         order.update(
             id=str(uuid.uuid4()),
             client_order_id=cid,
             symbol=body["symbol"],
-            qty=str(body["qty"]),
+            qty=_wire(body["qty"]),
             side=body["side"],
             type=body["type"],
             order_type=body["type"],
@@ -272,7 +275,7 @@ class FakeAlpaca(FakeStreams):
             created_at=_now_text(),
             submitted_at=_now_text(),
             status="accepted",
-            **text,
+            **prices,
         )
         self.orders[order["id"]] = order
         await self._send_trade("new", order)
