@@ -76,7 +76,7 @@ class AlpacaClient:
         self._cid_of_order: dict[str, str] = {}  # venue order id → our client order id
         self._rules: dict[str, InstrumentRules] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()  # trade ids yielded
-        self._trade_of_fill: dict[tuple[str, Decimal], str] = {}  # fill_key → stream trade id
+        self._trade_of_fill: OrderedDict[tuple[str, Decimal], str] = OrderedDict()  # → stream id
         self._since_ns = 0
         self._log = structlog.get_logger().bind(component="alpaca_client")
 
@@ -212,11 +212,25 @@ class AlpacaClient:
                 if isinstance(event, VenueOrderState):
                     self._cid_of_order[event.venue_order_id] = event.client_order_id
                     continue
-                self._trade_of_fill.setdefault(event.key, event.execution.trade_id)
-                if self._first_time(event.execution):
-                    yield event.execution
+                execution = self._canonical(event.execution, event.key)
+                if self._first_time(execution):
+                    yield execution
         finally:
             await stream.close()
+
+    def _canonical(self, execution: Execution, key: tuple[str, Decimal]) -> Execution:
+        """The trade id this fill (order, quantity after it) was first seen under.
+
+        The docs do not say in words that a FILL activity's uuid is the stream's
+        execution_id; should they differ, one fill from both sources stays one trade id."""
+        known = self._trade_of_fill.setdefault(key, execution.trade_id)
+        if len(self._trade_of_fill) > _SEEN_MAX:
+            self._trade_of_fill.popitem(last=False)
+        if known == execution.trade_id:
+            return execution
+        self.id_mismatches += 1
+        self._log.warning("fill_id_mismatch", first=known, now=execution.trade_id)
+        return replace(execution, trade_id=known)
 
     def _first_time(self, execution: Execution) -> bool:
         if execution.trade_id in self._seen:
@@ -232,15 +246,8 @@ class AlpacaClient:
         for activity in await self._activities("/v2/account/activities/FILL", {}, since_ns):
             cid = await self._cid_for_order(str(activity.get("order_id")))
             execution = decode_activity(activity, cid, self._ours)
-            streamed = self._trade_of_fill.get(
-                fill_key(str(activity.get("order_id")), activity.get("cum_qty"))
-            )
-            if streamed is not None and streamed != execution.trade_id:
-                # the docs do not promise the activity id's uuid is the stream's execution_id;
-                # the same fill (order, quantity after it) keeps the id the stream gave it
-                self.id_mismatches += 1
-                self._log.warning("fill_id_mismatch", stream=streamed, activity=execution.trade_id)
-                execution = replace(execution, trade_id=streamed)
+            key = fill_key(str(activity.get("order_id")), activity.get("cum_qty"))
+            execution = self._canonical(execution, key)
             if execution.ts_ns >= since_ns:
                 out.append(execution)
         return out
@@ -251,8 +258,8 @@ class AlpacaClient:
         params = {"activity_types": ",".join(FEE_ACTIVITY_TYPES)}
         since = max(0, since_ns - 86_400_000_000_000)
         rows = await self._activities("/v2/account/activities", params, since)
-        unique = {fee.fee_id: fee for fee in map(decode_fee, rows)}
-        return sorted(unique.values(), key=lambda fee: (fee.ts_ns, fee.fee_id))
+        unique = {fee.fee_id: fee for fee in map(decode_fee, rows)}  # the venue's order (asc)
+        return list(unique.values())
 
     async def _activities(
         self, path: str, extra: dict[str, str], since_ns: int

@@ -56,6 +56,11 @@ def _wire(value: Any) -> str | None:
     return None if value is None else format(Decimal(str(value)).normalize(), "f")
 
 
+def _compact(text: str) -> str:
+    """``2024-03-04T14:30:00.123456Z`` → ``20240304143000123``: an activity id's time part."""
+    return text[:23].replace("-", "").replace(":", "").replace("T", "").replace(".", "")
+
+
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -79,6 +84,8 @@ class FakeAlpaca(FakeMarket, FakeStreams):
         self.fail_next: list[tuple[str, str, int, str]] = []  # (method, path prefix, status, file)
         self.trade_frames = "binary"  # what the server sends on trade_updates (docs: binary)
         self.next_headers: dict[str, str] = {}  # added to the next response (rate-limit headers)
+        self.activities_read = asyncio.Event()  # set by every GET of account activities
+        self.activity_ids_differ = False  # FILL activity ids not built from the execution_id
         self.lookup_misses = 0  # by-client-id lookups answered 404 although the order exists
         self.fractionable: dict[str, bool] = dict.fromkeys(symbols, True)
         self.cash = 100_000.0
@@ -311,6 +318,7 @@ class FakeAlpaca(FakeMarket, FakeStreams):
         (https://docs.alpaca.markets/reference/getaccountactivities-1)."""
         if (denied := self._denied(request)) is not None:
             return denied
+        self.activities_read.set()
         kinds = request.match_info.get("activity_type") or request.query.get("activity_types", "")
         wanted = set(kinds.split(",")) if kinds else None
         after = request.query.get("after", "")
@@ -361,12 +369,14 @@ class FakeAlpaca(FakeMarket, FakeStreams):
         self.positions[order["symbol"]] = self.positions.get(order["symbol"], 0.0) + sign * qty
         self.cash -= sign * qty * price
         execution_id = str(uuid.uuid4())
+        # what the docs leave open: is the activity id's uuid the stream's execution_id?
+        activity_uuid = str(uuid.uuid4()) if self.activity_ids_differ else execution_id
         now = _now_text()
         event = "fill" if done else "partial_fill"
         self.activities.append(
             dict(
                 payload("http_get_activities_fill.json")[0],
-                id=f"{now[:23].replace('-', '').replace(':', '').replace('T', '')}::{execution_id}",
+                id=f"{_compact(now)}::{activity_uuid}",
                 transaction_time=now,
                 type=event,
                 price=_dec(price),

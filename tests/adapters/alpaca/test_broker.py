@@ -13,7 +13,7 @@ from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
 from adapters.alpaca.errors import AlpacaAuthError
 
 from adapters.alpaca import VENUE, AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, minute_ns
 from tradeloop.errors import (
     ConnectionLostError,
     OrderRejectedError,
@@ -300,3 +300,46 @@ async def test_submit_partial_fills_cancel_snapshot_as_the_live_broker_drives_it
     assert snapshot.positions == {"AAPL": 6.0}
     assert snapshot.open_orders == []
     assert snapshot.cash == pytest.approx(100_000 - 4 * 126.48 - 2 * 126.45)
+
+
+async def test_a_rest_fill_whose_id_differs_from_the_streams_keeps_the_streams_id(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """The docs do not say in words that a FILL activity's uuid is the trade_updates
+    execution_id; if the venue's differ, the same fill (order, quantity after it) must still
+    be one trade id, or a catch-up would book it twice."""
+    fake.activity_ids_differ = True
+    state = await client.submit(limit_buy(qty=10))
+    stream = client.executions()
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(fake.activities_read.wait(), 5.0)  # the catch-up read: nothing yet
+    update = fake.fill(state.venue_order_id, 4, 126.5)
+    await fake.send_updates(update)
+    first = await asyncio.wait_for(waiting, 5.0)  # from the stream
+    assert first.trade_id == update["data"]["execution_id"]
+    recent = await client.recent_executions(0)  # REST names it by another uuid
+    assert fake.activities[0]["id"].split("::")[1] != first.trade_id
+    assert [f.trade_id for f in recent] == [first.trade_id]
+    assert client.id_mismatches == 1
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_fees_come_with_their_ids_once_and_make_cash_agree_with_the_account(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """Cash worked out by hand: 100000 − 4 × 126.48 (a buy) − 0.02 − 0.01 (the FEE and CFEE
+    activities) = 99494.05; the account says the same."""
+    state = await client.submit(limit_buy(qty=10))
+    fake.fill(state.venue_order_id, 4, 126.48)
+    taf = fake.charge_fee(0.02)
+    cfee = fake.charge_fee(0.01, "BTC/USD", "CFEE")
+    fees = await client.fees(minute_ns(0))
+    assert [(f.fee_id, f.activity_type, f.amount) for f in fees] == [
+        (taf["id"], "FEE", -0.02),
+        (cfee["id"], "CFEE", -0.01),
+    ]
+    fills = await client.recent_executions(0)
+    book_cash = 100_000 - sum(f.qty * f.price for f in fills) + sum(f.amount for f in fees)
+    assert book_cash == pytest.approx(99_494.05, abs=1e-9)
+    assert (await client.snapshot()).cash == pytest.approx(book_cash, abs=0.005)
+    assert await client.fees(minute_ns(0)) == fees  # the same ids again: the caller books once
