@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
 from aiohttp import web
 
+from adapters.alpaca import AlpacaClient
 from tests.adapters.alpaca.fake_market import FakeMarket
 from tests.adapters.alpaca.fake_rules import list_orders_refusal, order_refusal
 from tests.adapters.alpaca.fake_streams import FakeStreams
@@ -35,15 +37,26 @@ from tests.adapters.alpaca.payloads_io import (
 )
 
 __all__ = [
+    "ENV",
     "KEY_ID",
     "MINUTE0",
     "PAYLOADS",
     "SECRET",
     "FakeAlpaca",
+    "client_for",
     "minute_ns",
     "minute_text",
     "payload",
 ]
+
+
+ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
+
+
+def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaClient:
+    """An ``AlpacaClient`` with every URL pointing at ``fake`` (not started)."""
+    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
+    return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
 
 
 def _dec(value: float) -> str:

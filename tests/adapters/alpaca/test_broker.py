@@ -5,15 +5,13 @@ partial, missed during a drop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV
 from adapters.alpaca.errors import AlpacaAuthError
 
 from adapters.alpaca import VENUE, AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, minute_ns
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for, minute_ns
 from tradeloop.errors import (
     ConnectionLostError,
     OrderRejectedError,
@@ -25,26 +23,6 @@ from tradeloop.venue import Execution, VenueOrder, load_venue
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 CID = "tl" + "0123456789abcdef" * 2  # the journal's shape: tl + 30 hex (here 32)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
-
-
-@pytest.fixture
-async def client(fake: FakeAlpaca) -> AsyncIterator[AlpacaClient]:
-    alpaca = client_for(fake)
-    await alpaca.start()
-    yield alpaca
-    await alpaca.close()
-
-
-def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaClient:
-    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
-    return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
 
 
 def limit_buy(cid: str = CID, qty: float = 10.0, price: float = 126.5) -> VenueOrder:

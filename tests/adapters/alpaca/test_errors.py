@@ -6,7 +6,6 @@ is also a row of the table in ``adapters/alpaca/README.md`` (a test keeps the tw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,6 @@ from tradeloop.venue import VenueOrder
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 README = Path(__file__).parents[3] / "adapters" / "alpaca" / "README.md"
 ORDER = VenueOrder("tl-map-1", "AAPL", Side.BUY, 1.0, OrderType.LIMIT, 126.5, None, TimeInForce.DAY)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
-
-
-@pytest.fixture
-async def client(fake: FakeAlpaca) -> AsyncIterator[AlpacaClient]:
-    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream")
-    alpaca = AlpacaClient(AlpacaSettings.from_mapping(table, ENV))
-    await alpaca.start()
-    yield alpaca
-    await alpaca.close()
 
 
 # -- HTTP: (surface, status, payload file) → the outcome the README names, and the error -------

@@ -20,13 +20,6 @@ from tradeloop.stream.supervisor import SupervisedFeed
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
-
-
 def feed_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaFeed:
     table = fake.settings(**{"correction_grace_s": 0.05, **options})
     return AlpacaFeed(AlpacaSettings.from_mapping(table, env or ENV))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -38,13 +38,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:websockets.client.WebSocketClientProtocol is deprecated:DeprecationWarning",
 )
 T = TypeVar("T")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
 
 
 def base(fake: FakeAlpaca) -> str:

@@ -3,7 +3,6 @@ and ``AlpacaClient.instruments`` fetching them from the fake."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -54,13 +53,6 @@ def test_an_asset_with_its_own_increments_keeps_them() -> None:
 def test_an_untradable_asset_is_a_config_error_naming_it() -> None:
     with pytest.raises(ConfigError, match=r"AAPL is not tradable.*Fix"):
         rules_from_asset(dict(payload("http_get_asset.json"), tradable=False))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
 
 
 async def test_instruments_come_from_the_venues_assets_and_drive_the_orders(

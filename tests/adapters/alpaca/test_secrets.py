@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator
 
-import pytest
 from adapters.alpaca.broker import AlpacaClient
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
 from adapters.alpaca.feed import AlpacaFeed
@@ -20,13 +18,6 @@ from tradeloop.stream.supervisor import SupervisedFeed
 from tradeloop.venue import VenueOrder
 
 WRONG_SECRET = "wrong-but-still-secret-987654"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
 
 
 def text_of(err: BaseException) -> str:
