@@ -12,6 +12,7 @@ from adapters.alpaca.errors import AlpacaAuthError
 
 from adapters.alpaca import VENUE, AlpacaClient
 from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for, minute_ns
+from tradeloop.broker.live import LiveBroker
 from tradeloop.errors import (
     ConnectionLostError,
     OrderRejectedError,
@@ -321,3 +322,49 @@ async def test_fees_come_with_their_ids_once_and_make_cash_agree_with_the_accoun
     assert book_cash == pytest.approx(99_494.05, abs=1e-9)
     assert (await client.snapshot()).cash == pytest.approx(book_cash, abs=0.005)
     assert await client.fees(minute_ns(0)) == fees  # the same ids again: the caller books once
+
+
+async def test_live_broker_books_every_fill_once_across_error_frames_and_ends_as_the_venue(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """The issue's failure, in small: fills keep coming while trade_updates sends its error
+    frame three times. Restarting ``executions()`` after each error, as the daemon's
+    supervisor does, the real ``LiveBroker`` books every fill once and ends with the venue's
+    position and cash (worked out by hand below)."""
+    broker = LiveBroker(client, 100_000.0, fractional=True, client_id=lambda o: f"tl-sup-{o.id}")
+    broker.book.marks["AAPL"] = 126.5
+    order = broker.submit("AAPL", Side.BUY, 10.0, order_type=OrderType.LIMIT, limit_price=126.5)
+    await broker.send()
+    venue_id = next(iter(fake.orders))
+    restarts = 0
+    all_booked = asyncio.Event()
+
+    async def book() -> None:  # the supervised task: restart on ConnectionLostError
+        nonlocal restarts
+        while True:
+            try:
+                async for execution in client.executions():
+                    broker.apply(execution)
+                    if broker.position("AAPL") >= 9.0:
+                        all_booked.set()
+            except ConnectionLostError:
+                restarts += 1
+
+    task = asyncio.create_task(book())
+    try:
+        for qty, price in ((2, 126.5), (3, 126.4), (1, 126.3)):
+            await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+            await fake.send_updates(fake.fill(venue_id, qty, price))
+            await fake.trade_error("internal server error")
+            fake.fill(venue_id, 1, 126.2)  # while nobody listens: only REST knows
+        await asyncio.wait_for(all_booked.wait(), 5.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert restarts == 3
+    assert broker.position("AAPL") == fake.positions["AAPL"] == 9.0  # 2 + 3 + 1 + 3 × 1
+    # 100000 − (2×126.5 + 3×126.4 + 1×126.3 + 3×126.2) = 100000 − 1137.1 = 98862.9
+    assert broker.cash == pytest.approx(98_862.9, abs=1e-9)
+    assert broker.cash == pytest.approx(fake.cash, abs=1e-9)
+    assert len(broker.trade_ids) == len(set(broker.trade_ids)) == 6
+    assert order.filled_qty == 9.0
