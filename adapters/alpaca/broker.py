@@ -29,7 +29,7 @@ import structlog
 
 from adapters.alpaca.codec import rfc3339
 from adapters.alpaca.config import AlpacaSettings
-from adapters.alpaca.errors import Operation
+from adapters.alpaca.errors import ClientIdExistsError, Operation
 from adapters.alpaca.rest import AlpacaRest
 from adapters.alpaca.rules import rules_from_asset
 from adapters.alpaca.trade_stream import TradeStream
@@ -48,7 +48,6 @@ from tradeloop.errors import (
     ConfigError,
     OrderError,
     OrderRejectedError,
-    OutcomeUnknownError,
     VenueProtocolError,
 )
 from tradeloop.events import OrderStatus
@@ -134,9 +133,7 @@ class AlpacaClient:
         self._ours[body["client_order_id"]] = cid
         try:
             raw = await self.rest.send(Operation.SUBMIT, "POST", "/v2/orders", json=body)
-        except OutcomeUnknownError as err:
-            if "must be unique" not in str(err):
-                raise
+        except ClientIdExistsError:
             existing = await self.order(cid, order.asset_id)  # placed before: adopt it
             if existing is None:
                 raise

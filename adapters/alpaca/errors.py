@@ -34,6 +34,7 @@ __all__ = [
     "AUTH_HINT",
     "AlpacaAuthError",
     "AuthTimeoutError",
+    "ClientIdExistsError",
     "ConnectionLimitError",
     "Operation",
     "Outcome",
@@ -54,6 +55,10 @@ class ConnectionLimitError(ConnectionLostError):
 
 class AuthTimeoutError(ConnectionLostError):
     """404: the socket was not authenticated in time (the venue closes it)."""
+
+
+class ClientIdExistsError(OutcomeUnknownError):
+    """422 "client_order_id must be unique": the order exists; look it up, never resend."""
 
 
 class AlpacaAuthError(ConfigError):
@@ -142,7 +147,7 @@ def http_error(
             f"{said}; the order may exist: look it up by client order id, do not send it again"
         )
     if outcome is Outcome.EXISTS:
-        return OutcomeUnknownError(
+        return ClientIdExistsError(
             f"{said}: an order with this client id exists (it was placed before); it may not "
             "be visible yet: look it up by client order id, do not send it again"
         )
