@@ -368,3 +368,20 @@ async def test_live_broker_books_every_fill_once_across_error_frames_and_ends_as
     assert broker.cash == pytest.approx(fake.cash, abs=1e-9)
     assert len(broker.trade_ids) == len(set(broker.trade_ids)) == 6
     assert order.filled_qty == 9.0
+
+
+@pytest.mark.parametrize("frames", ["binary", "text"])
+async def test_trade_updates_are_read_from_binary_or_text_frames(
+    fake: FakeAlpaca, client: AlpacaClient, frames: str
+) -> None:
+    """The docs say the paper endpoint sends binary frames (the fake's default); read both."""
+    fake.trade_frames = frames
+    state = await client.submit(limit_buy(qty=1))
+    stream = client.executions()
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(fake.activities_read.wait(), 5.0)
+    update = fake.fill(state.venue_order_id, 1, 126.5)
+    await fake.send_updates(update)
+    fill = await asyncio.wait_for(waiting, 5.0)
+    assert (fill.trade_id, fill.qty, fill.order_done) == (update["data"]["execution_id"], 1.0, True)
+    await stream.aclose()  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from adapters.alpaca.errors import (
 from adapters.alpaca.feed import AlpacaFeed
 
 from adapters.alpaca import AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for
 from tradeloop.errors import (
     ConfigError,
     ConnectionLostError,
@@ -228,6 +228,31 @@ async def test_trade_stream_error_frame_is_retry(fake: FakeAlpaca, client: Alpac
     with pytest.raises(ConnectionLostError, match="internal server error"):
         await asyncio.wait_for(waiting, 5.0)
     assert readme_row("trade_updates", '{"action":"error"}', "retry")
+
+
+async def test_trade_stream_closed_without_a_frame_is_retry_never_a_quiet_end(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    fills = client.executions()
+    waiting = asyncio.ensure_future(anext(fills))
+    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    await fake.drop_trade_clients()
+    with pytest.raises(ConnectionLostError, match="trade_updates closed"):
+        await asyncio.wait_for(waiting, 5.0)
+    assert readme_row("trade_updates", "closed", "retry")
+
+
+async def test_submit_without_an_answer_is_unknown(fake: FakeAlpaca) -> None:
+    fake.accept_then_hang_s = 1.0
+    alpaca = client_for(fake, request_timeout_s=0.3)
+    await alpaca.start()
+    try:
+        with pytest.raises(OutcomeUnknownError, match=r"no answer.*look it up"):
+            await alpaca.submit(ORDER)
+    finally:
+        await alpaca.close()
+    assert len(fake.orders) == 1  # it was placed: a lookup finds it, a resend would double it
+    assert readme_row("POST /v2/orders", "no answer", "unknown")
 
 
 async def test_trade_stream_unauthorized_is_fatal_config(fake: FakeAlpaca) -> None:
