@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ from tests.adapters.alpaca.payloads_io import (
     minute_text,
     payload,
 )
+from tradeloop.venue import Execution
 
 __all__ = [
     "ENV",
@@ -44,6 +46,7 @@ __all__ = [
     "SECRET",
     "FakeAlpaca",
     "client_for",
+    "listening",
     "minute_ns",
     "minute_text",
     "payload",
@@ -57,6 +60,17 @@ def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: A
     """An ``AlpacaClient`` with every URL pointing at ``fake`` (not started)."""
     table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
     return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
+
+
+async def listening(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> tuple[AsyncIterator[Execution], asyncio.Future[Execution]]:
+    """``client.executions()`` connected, listening and caught up; its first fill pending."""
+    fake.activities_read.clear()
+    stream = client.executions()
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(fake.activities_read.wait(), 5.0)  # the catch-up read is done
+    return stream, pending
 
 
 def _dec(value: float) -> str:

@@ -11,7 +11,14 @@ from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV
 from adapters.alpaca.errors import AlpacaAuthError
 
 from adapters.alpaca import VENUE, AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for, minute_ns
+from tests.adapters.alpaca.fake_venue import (
+    KEY_ID,
+    SECRET,
+    FakeAlpaca,
+    client_for,
+    listening,
+    minute_ns,
+)
 from tradeloop.broker.live import LiveBroker
 from tradeloop.errors import (
     ConnectionLostError,
@@ -229,9 +236,7 @@ async def test_the_documented_error_frame_raises_and_the_next_connection_catches
     executions() again, as the supervisor does, re-authenticates, re-listens and books what
     the gap missed from the FILL activities, once."""
     state = await client.submit(limit_buy(qty=10))
-    stream = client.executions()
-    waiting = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    stream, waiting = await listening(fake, client)
     update = fake.fill(state.venue_order_id, 4, 126.5)
     await fake.send_updates(update)
     first = await asyncio.wait_for(waiting, 5.0)
@@ -289,9 +294,7 @@ async def test_a_rest_fill_whose_id_differs_from_the_streams_keeps_the_streams_i
     be one trade id, or a catch-up would book it twice."""
     fake.activity_ids_differ = True
     state = await client.submit(limit_buy(qty=10))
-    stream = client.executions()
-    waiting = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(fake.activities_read.wait(), 5.0)  # the catch-up read: nothing yet
+    stream, waiting = await listening(fake, client)
     update = fake.fill(state.venue_order_id, 4, 126.5)
     await fake.send_updates(update)
     first = await asyncio.wait_for(waiting, 5.0)  # from the stream
@@ -377,9 +380,7 @@ async def test_trade_updates_are_read_from_binary_or_text_frames(
     """The docs say the paper endpoint sends binary frames (the fake's default); read both."""
     fake.trade_frames = frames
     state = await client.submit(limit_buy(qty=1))
-    stream = client.executions()
-    waiting = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(fake.activities_read.wait(), 5.0)
+    stream, waiting = await listening(fake, client)
     update = fake.fill(state.venue_order_id, 1, 126.5)
     await fake.send_updates(update)
     fill = await asyncio.wait_for(waiting, 5.0)

@@ -23,7 +23,7 @@ from adapters.alpaca.errors import (
 from adapters.alpaca.feed import AlpacaFeed
 
 from adapters.alpaca import AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_for, listening
 from tradeloop.errors import (
     ConfigError,
     ConnectionLostError,
@@ -221,9 +221,7 @@ async def test_data_stream_error_code_maps_to_its_row(
 
 
 async def test_trade_stream_error_frame_is_retry(fake: FakeAlpaca, client: AlpacaClient) -> None:
-    fills = client.executions()
-    waiting = asyncio.ensure_future(anext(fills))
-    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    _fills, waiting = await listening(fake, client)
     await fake.trade_error("internal server error")
     with pytest.raises(ConnectionLostError, match="internal server error"):
         await asyncio.wait_for(waiting, 5.0)
@@ -233,9 +231,7 @@ async def test_trade_stream_error_frame_is_retry(fake: FakeAlpaca, client: Alpac
 async def test_trade_stream_closed_without_a_frame_is_retry_never_a_quiet_end(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
-    fills = client.executions()
-    waiting = asyncio.ensure_future(anext(fills))
-    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    _fills, waiting = await listening(fake, client)
     await fake.drop_trade_clients()
     with pytest.raises(ConnectionLostError, match="trade_updates closed"):
         await asyncio.wait_for(waiting, 5.0)
@@ -273,9 +269,7 @@ async def test_trade_stream_unauthorized_is_fatal_config(fake: FakeAlpaca) -> No
 async def test_our_client_sends_only_text_frames_and_the_fake_refuses_binary(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
-    fills = client.executions()
-    waiting = asyncio.ensure_future(anext(fills))
-    await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+    _fills, waiting = await listening(fake, client)
     feed = AlpacaFeed(AlpacaSettings.from_mapping(fake.settings(), ENV))
     stream = feed.messages()
     subscribing = asyncio.ensure_future(anext(stream))
