@@ -155,13 +155,14 @@ def check_book_is_the_venues(run: Run, fake: FakeBinance, tmp_path: Path) -> Non
     summary = run.summary
     for symbol in fake.symbols:
         held = fake.balances.get(symbol.removesuffix("USDT"), [0.0, 0.0])
-        assert summary["positions"].get(symbol, 0.0) == pytest.approx(sum(held), abs=1e-9)
+        venue_held = float(sum(held))  # the fake keeps Decimal balances, as the venue does
+        assert summary["positions"].get(symbol, 0.0) == pytest.approx(venue_held, abs=1e-9)
         position = 0.0
         for trade in (t for t in fake.trades if t["symbol"] == symbol):
             position += float(trade["qty"]) * (1 if trade["isBuyer"] else -1)
             assert -1e-12 <= position <= QTY + 1e-12, (symbol, position)
     # the fees are in USDT: the book's cash is the venue's to the float's last digits
-    assert summary["cash"] == pytest.approx(sum(fake.balances["USDT"]), abs=1e-6)
+    assert summary["cash"] == pytest.approx(float(sum(fake.balances["USDT"])), abs=1e-6)
     assert summary["fills"] == len(fake.trades)
     venue_open = [o for o in fake.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
