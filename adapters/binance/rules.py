@@ -24,7 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.binance.fields import decimal
-from tradeloop.broker.instruments import InstrumentRules, conform, decimal_text
+from tradeloop.broker.instruments import (
+    InstrumentRules,
+    Refused,
+    conform,
+    decimal_of,
+    decimal_text,
+)
 from tradeloop.errors import ConfigError, OrderRejectedError, VenueProtocolError
 from tradeloop.events import OrderType, Side, TimeInForce
 from tradeloop.venue import VenueOrder
@@ -103,7 +109,9 @@ class Conformance:
     """POST /api/v3/order params as sent, and what rounding left behind."""
 
     params: dict[str, str]
-    dust: Decimal  # the asked quantity minus the quantity sent (0 when it was on the step)
+    # the asked quantity (read as conform() reads a float: 15 significant digits, so float
+    # noise such as 0.1 + 0.2 is no dust) minus the quantity sent; 0 when it was on the step
+    dust: Decimal
 
 
 def conformed_params(
@@ -132,7 +140,7 @@ def conformed_params(
         raise OrderRejectedError(f"{where}: quantity {order.qty!r} must be positive")
     # a MARKET order's notional uses Binance's average price, which only the venue knows
     result = conform(rules, order.side, order.order_type, order.qty, limit, stop, order.tif, None)
-    if isinstance(result, str):
+    if isinstance(result, Refused):
         raise OrderRejectedError(f"{where}: refused before sending: {result}")
     params = {
         "symbol": order.asset_id,
@@ -147,7 +155,7 @@ def conformed_params(
         params["timeInForce"] = "GTC"
     if result.stop_price is not None:
         params["stopPrice"] = decimal_text(result.stop_price)
-    return Conformance(params, Decimal(repr(order.qty)) - result.qty)
+    return Conformance(params, decimal_of(order.qty) - result.qty)
 
 
 # which prices each order type carries (LIMIT: the limit price, STOP: the stop price)

@@ -152,7 +152,9 @@ def conform(
     changes = [] if amount == asked else [f"qty {decimal_text(asked)} -> {decimal_text(amount)}"]
     if amount <= 0:
         step = next(s for s, _, _ in grids if s is not None)
-        return _refuse("qty_step", asset, f"quantity {decimal_text(asked)} rounds to 0 at {step}")
+        return _refuse(
+            "qty_step", asset, f"quantity {decimal_text(asked)} rounds to 0 at {decimal_text(step)}"
+        )
     bounds = [("min_qty", rules.min_qty, "max_qty", rules.max_qty)]
     if market:
         bounds.append(
@@ -161,9 +163,11 @@ def conform(
     for low_name, low, high_name, high in bounds:
         if low is not None and amount < low:
             rounded = "" if asked < low else f" (rounded to {decimal_text(amount)})"
-            return _refuse(low_name, asset, f"quantity {decimal_text(asked)}{rounded} < {low}")
+            what = f"quantity {decimal_text(asked)}{rounded} < {decimal_text(low)}"
+            return _refuse(low_name, asset, what)
         if high is not None and amount > high:
-            return _refuse(high_name, asset, f"quantity {decimal_text(amount)} > {high}")
+            what = f"quantity {decimal_text(amount)} > {decimal_text(high)}"
+            return _refuse(high_name, asset, what)
     off_grid = [name for step, low, name in grids if not _on_grid(amount, step, low)]
     if off_grid:  # two grids with no common point near the quantity
         return _refuse(off_grid[0], asset, f"quantity {decimal_text(asked)} fits no common step")
@@ -189,9 +193,17 @@ def conform(
         if value <= 0:
             return _refuse("price_ticks", asset, f"{name} price {price!r} rounds to {value}")
         if rules.min_price is not None and value < rules.min_price:
-            return _refuse("min_price", asset, f"{name} price {value} < {rules.min_price}")
+            return _refuse(
+                "min_price",
+                asset,
+                f"{name} price {decimal_text(value)} < {decimal_text(rules.min_price)}",
+            )
         if rules.max_price is not None and value > rules.max_price:
-            return _refuse("max_price", asset, f"{name} price {value} > {rules.max_price}")
+            return _refuse(
+                "max_price",
+                asset,
+                f"{name} price {decimal_text(value)} > {decimal_text(rules.max_price)}",
+            )
     limit, stop = prices["limit"], prices["stop"]
     basis = limit if limit is not None else stop
     if basis is None and reference_price is not None:
@@ -204,13 +216,21 @@ def conform(
             and notional < rules.min_notional
             and (not market_like or rules.min_notional_applies_to_market)
         ):
-            return _refuse("min_notional", asset, f"notional {notional:.8f} < {rules.min_notional}")
+            return _refuse(
+                "min_notional",
+                asset,
+                f"notional {notional:.8f} < {decimal_text(rules.min_notional)}",
+            )
         if (
             rules.max_notional is not None
             and notional > rules.max_notional
             and (not market_like or rules.max_notional_applies_to_market)
         ):
-            return _refuse("max_notional", asset, f"notional {notional:.8f} > {rules.max_notional}")
+            return _refuse(
+                "max_notional",
+                asset,
+                f"notional {notional:.8f} > {decimal_text(rules.max_notional)}",
+            )
     return Conformed(amount, limit, stop, tif, tuple(changes))
 
 
