@@ -25,7 +25,7 @@ import orjson
 from adapters.alpaca.codec import ts_ns_from_rfc3339
 from adapters.alpaca.errors import trade_stream_error
 from adapters.alpaca.schemas import OrderRequestJSON
-from tradeloop.broker.instruments import InstrumentRules, conform, decimal_text
+from tradeloop.broker.instruments import InstrumentRules, Refused, conform, decimal_text
 from tradeloop.errors import OrderError, VenueProtocolError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState
@@ -77,6 +77,16 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
     """``POST /v2/orders`` body for ``order`` conformed to ``rules``; ``OrderError`` (naming the
     rule) when it cannot be sent as asked."""
     where = f"order {order.client_order_id} ({order.asset_id})"
+    if order.order_type not in _ORDER_TYPES:
+        raise OrderError(
+            f"{where}: this adapter does not send {order.order_type} orders yet (never a plain "
+            "order in its place). Fix: use a stop, or a RiskManager trailing exit"
+        )
+    if order.tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        raise OrderError(
+            f"{where}: Alpaca has no time in force {order.tif} "
+            "(https://docs.alpaca.markets/docs/orders-at-alpaca#time-in-force). Fix: use day or gtc"
+        )
     needs_limit = order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     needs_stop = order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
     if needs_limit and order.limit_price is None:
@@ -96,7 +106,7 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
         order.tif,
         None,
     )
-    if isinstance(conformed, str):
+    if isinstance(conformed, Refused):
         raise OrderError(f"{where}: {conformed}")
     body: OrderRequestJSON = {
         "symbol": order.asset_id,

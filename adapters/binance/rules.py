@@ -120,6 +120,15 @@ def conformed_params(
     """Our order → POST /api/v3/order params conformed to ``rules`` (exact decimal strings);
     an order that cannot conform is ``OrderRejectedError`` naming the rule, before sending."""
     where = f"binance order {order.client_order_id} ({order.asset_id})"
+    if order.order_type not in ORDER_TYPES:
+        raise OrderRejectedError(
+            f"{where}: this adapter does not send {order.order_type} orders yet (never a plain "
+            "order in its place). Fix: use a stop, or a RiskManager trailing exit"
+        )
+    if order.tif is TimeInForce.GTD:
+        raise OrderRejectedError(
+            f"{where}: Binance spot has no good-till-date orders in this adapter. Fix: use GTC"
+        )
     if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.tif not in (
         TimeInForce.GTC,
     ):

@@ -27,6 +27,7 @@ from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca, client_
 from tradeloop.errors import (
     ConfigError,
     ConnectionLostError,
+    DuplicateOrderError,
     OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
@@ -87,7 +88,8 @@ async def test_submit_422_client_id_not_unique_but_not_visible_yet_is_unknown(
 ) -> None:
     await client.submit(ORDER)
     fake.lookup_misses = 1  # the lookup right after the 422 does not see it yet
-    with pytest.raises(OutcomeUnknownError, match=r"must be unique.*look it up by client order id"):
+    # DuplicateOrderError (ClientIdExistsError): it exists, LiveBroker keeps looking it up
+    with pytest.raises(DuplicateOrderError, match=r"must be unique.*look it up by client order id"):
         await client.submit(ORDER)
     assert len(fake.orders) == 1
     state = await client.order(ORDER.client_order_id, "AAPL")  # the next lookup does

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from tests.adapters.alpaca.fake_rules import order_refusal
 from tests.adapters.alpaca.fake_venue import PAYLOADS, payload
-from tradeloop.broker.instruments import InstrumentRules
+from tradeloop.broker.instruments import InstrumentRules, decimal_of
 from tradeloop.errors import ConnectionLostError, OrderError, VenueProtocolError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState
@@ -97,8 +97,13 @@ def test_orders_encode_for_each_type_with_decimal_strings() -> None:
         ({"order_type": OrderType.STOP, "stop_price": None}, "needs a stop price"),
         ({"qty": 0.0}, "qty must be a positive"),
         ({"qty": float("nan")}, "qty must be a positive"),
-        ({"qty": 1e-10}, "rounds to 0 at the step"),
+        (
+            {"qty": 1e-10},
+            r"instrument qty_step: AAPL: quantity 0\.0000000001 rounds to 0 at 0\.000000001$",
+        ),
         ({"limit_price": -1.0}, "limit price must be a positive"),
+        ({"order_type": OrderType.TRAILING_STOP}, "does not send trailing_stop orders yet"),
+        ({"tif": TimeInForce.GTD}, "Alpaca has no time in force gtd"),
     ],
 )
 def test_malformed_orders_are_refused_before_sending(
@@ -214,7 +219,9 @@ def test_a_fractional_quantity_goes_as_day_even_when_gtc_was_asked() -> None:
 
 
 def test_a_non_fractionable_asset_trades_whole_shares_rounded_toward_zero() -> None:
-    with pytest.raises(OrderError, match=r"quantity 0\.5 rounds to 0 at the step 1"):
+    with pytest.raises(
+        OrderError, match=r"instrument qty_step: AAPL: quantity 0\.5 rounds to 0 at 1$"
+    ):
         encode_order(venue_order(qty=0.5), WHOLE)
     assert encode_order(venue_order(qty=3.7), WHOLE)["qty"] == "3"
 
@@ -234,9 +241,13 @@ def test_quantities_round_toward_zero_at_nine_decimals_and_never_go_out_as_float
         # below $1: $0.0001
         (Side.BUY, OrderType.LIMIT, 0.123456, None, ("0.1234", None)),
         (Side.SELL, OrderType.LIMIT, 0.123456, None, ("0.1235", None)),
-        # a stop never triggers earlier than asked: a buy stop up, a sell stop down
-        (Side.BUY, OrderType.STOP, None, 126.501, (None, "126.51")),
-        (Side.SELL, OrderType.STOP, None, 126.509, (None, "126.5")),
+        # a stop, like a limit, is never a worse price than asked (tradeloop.broker.instruments):
+        # a buy's rounds down, a sell's up, so a protective sell stop triggers at most a cent
+        # early, never late. Alpaca's sub-penny rule asks only for the increment, not a
+        # direction (https://docs.alpaca.markets/docs/orders-at-alpaca, sub-penny increments)
+        (Side.BUY, OrderType.STOP, None, 126.501, (None, "126.5")),
+        (Side.SELL, OrderType.STOP, None, 126.509, (None, "126.51")),
+        (Side.SELL, OrderType.STOP_LIMIT, 126.001, 126.509, ("126.01", "126.51")),
     ],
 )
 def test_prices_go_to_the_tick_in_the_safe_direction(
@@ -278,15 +289,16 @@ def test_every_encoded_order_passes_the_fakes_independent_venue_rules(
         refused = str(err)
     else:
         refused = ""
-    if refused:  # only a quantity below the step may be refused
-        assert "rounds to 0" in refused
+    if refused:  # only a quantity below the step, or an order kind not sent, may be refused
+        assert "rounds to 0" in refused or order_type is OrderType.TRAILING_STOP, refused
         return
     asset = {"fractionable": fractionable}
     assert order_refusal(body, asset, set()) is None
-    assert Decimal(body["qty"]) <= Decimal(repr(qty))
+    assert Decimal(body["qty"]) <= decimal_of(qty)  # the float read at 15 digits, as conform()
     if "limit_price" in body:
         limit = Decimal(body["limit_price"])
-        assert limit <= Decimal(repr(price)) if side is Side.BUY else limit >= Decimal(repr(price))
+        asked = decimal_of(price)  # the float read at 15 digits, as conform() reads it
+        assert limit <= asked if side is Side.BUY else limit >= asked
 
 
 # -- the trade_updates error frame and fees -----------------------------------------------------

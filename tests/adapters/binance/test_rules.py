@@ -151,6 +151,8 @@ def test_conformed_params_prices_round_to_the_tick_in_the_safe_direction() -> No
         ({"order_type": OrderType.LIMIT}, "limit_price None"),
         ({"order_type": OrderType.STOP}, "stop_price None"),
         ({"order_type": OrderType.LIMIT, "limit_price": float("nan")}, "limit_price nan"),
+        ({"order_type": OrderType.TRAILING_STOP}, "does not send trailing_stop orders yet"),
+        ({"tif": TimeInForce.GTD}, "no good-till-date orders"),
         ({"qty": 0.0}, "must be positive"),
         ({"qty": float("inf")}, "must be positive"),
         (
