@@ -26,7 +26,9 @@ from tests.adapters.binance.fake_binance import FakeBinance
 from tests.adapters.fault_proxy import FaultProxy
 from tests.adapters.live_daemon import VenueThread, start_live, write_live_config
 
-QTY = 0.01  # the most the strategy ever holds of a symbol
+# the most the strategy ever holds of a symbol: 0.1 at the fake's ~100 USDT is above the
+# 5 USDT NOTIONAL minimum of its exchangeInfo (0.01 was refused locally: nothing traded)
+QTY = 0.1
 
 # Buys QTY of a flat symbol, sells what it holds; one order working at a time per symbol, so
 # a fill still on its way (or an order of unknown outcome) is never answered by another buy.
@@ -52,7 +54,10 @@ class Fault:
 
     task: str  # the daemon task it hits
     inject: Callable[[FaultProxy], Awaitable[None]]
-    logged: tuple[str, ...]  # any of these log events proves the fault was seen
+    logged: tuple[str, ...]  # each of these log events must be in the daemon's log
+    # what the proxy must have done: (a regex of a FaultProxy.injected entry, how many times)
+    injected: tuple[tuple[str, int], ...] = ()
+    restored: bool = False  # the task failed, and the supervisor logged it restored
     gate: str = "normal"
     restore_deadline_s: float = 5.0
     at_bar: int = 6
@@ -66,6 +71,7 @@ class Run:
 
     logs: list[dict[str, Any]]
     summary: dict[str, Any]
+    injected: list[str] = field(default_factory=list)  # what the proxy did (FaultProxy)
     ready_during: list[dict[str, Any]] = field(default_factory=list)
     metrics: str = ""
 
@@ -102,6 +108,7 @@ def run_with_fault(tmp_path: Path, fault: Fault, *, bars: int, interval_s: float
         config.write_text(text + "reconcile_every_s = 0.5\n")
         env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
         run = _drive(config, env, venue, fake, proxy, fault, bars)
+        run.injected = list(proxy.injected)
         check_book_is_the_venues(run, fake, tmp_path)
         return run
     finally:
@@ -164,6 +171,8 @@ def check_book_is_the_venues(run: Run, fake: FakeBinance, tmp_path: Path) -> Non
     # the fees are in USDT: the book's cash is the venue's to the float's last digits
     assert summary["cash"] == pytest.approx(float(sum(fake.balances["USDT"])), abs=1e-6)
     assert summary["fills"] == len(fake.trades)
+    for symbol in fake.symbols:  # the run traded: a cell that never ordered proves nothing
+        assert sum(t["symbol"] == symbol for t in fake.trades) >= 4, (symbol, fake.trades)
     venue_open = [o for o in fake.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
         journal_open = db.execute(

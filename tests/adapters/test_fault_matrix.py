@@ -6,6 +6,7 @@ most, nothing is posted twice, the fault is logged, and the gate ends where the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,22 +61,51 @@ async def _order_500_after_accept(proxy: FaultProxy) -> None:
     proxy.fail_after("POST", "/api/v3/order", 500, count=2)
 
 
+DROP = r"drop {} \([1-9][0-9]* sockets\)"  # at least one socket was open and closed
+REFUSED = r"refused userDataStream\.subscribe\.signature on /ws-api/v3"
+
 MATRIX = {
-    "feed drop": Fault("bar_feed", _feed_drop, logged=("feed_reconnecting",)),
-    "backfill 429": Fault("bar_feed", _backfill_429, logged=("feed_rate_limited",), bars=60),
+    "feed drop": Fault(
+        "bar_feed",
+        _feed_drop,
+        logged=("feed_reconnecting",),
+        injected=((DROP.format("/stream"), 1),),
+    ),
+    "backfill 429": Fault(
+        "bar_feed",
+        _backfill_429,
+        logged=("feed_rate_limited",),
+        injected=((r"GET /api/v3/klines -> 429", 2), (DROP.format("/stream"), 1)),
+        bars=60,
+    ),
+    # the adapter's executions() raises at the drop and at each refused subscribe; the
+    # supervisor calls it again (3 failures), it subscribes and catches up over REST
     "execution stream drop, re-subscribe refused": Fault(
         "execution_stream",
         _stream_drop_refused,
-        logged=("task_failed", "executions_reconnecting"),
+        logged=("task_failed", "executions_caught_up", "task_restored"),
+        injected=((DROP.format("/ws-api/v3"), 1), (REFUSED, 2)),
+        restored=True,
     ),
-    "reconcile REST 503": Fault("reconcile_loop", _account_503, logged=("task_failed",)),
+    "reconcile REST 503": Fault(
+        "reconcile_loop",
+        _account_503,
+        logged=("task_failed", "task_restored"),
+        injected=((r"GET /api/v3/account -> 503", 2),),
+        restored=True,
+    ),
+    # the venue took both orders; their answers were lost in a 500: looked up, never resent
     "sender 5xx after accept": Fault(
-        "sender", _order_500_after_accept, logged=("order_outcome_unknown",)
+        "sender",
+        _order_500_after_accept,
+        logged=("order_outcome_unknown",),
+        injected=((r"POST /api/v3/order -> 200 then 500", 2),),
     ),
     "execution stream lost past the deadline": Fault(
         "execution_stream",
         _stream_lost,
-        logged=("task_lost",),
+        logged=("task_failed", "task_lost", "gate_mode_changed"),
+        injected=((DROP.format("/ws-api/v3"), 1), (REFUSED, 2)),
         gate="halted",
         restore_deadline_s=1.0,
         tasks_lost=("execution_stream",),
@@ -84,10 +114,15 @@ MATRIX = {
 
 
 def _check(run: Any, fault: Fault) -> None:
-    seen = [name for name in fault.logged if events(run, name)]
-    assert seen, f"none of {fault.logged} in the log"
+    for pattern, times in fault.injected:  # the cell injected the fault it claims
+        done = [x for x in run.injected if re.fullmatch(pattern, x)]
+        assert len(done) >= times, (pattern, run.injected)
+    missing = [name for name in fault.logged if not events(run, name)]
+    assert not missing, f"{missing} not in the log"
     named = {x.get("task") for x in events(run, "task_failed") + events(run, "task_lost")}
     assert named <= {fault.task}, f"a fault at {fault.task} failed {named}"
+    if fault.restored:
+        assert {x.get("task") for x in events(run, "task_restored")} == {fault.task}
     assert run.summary["gate_mode"] == fault.gate, run.summary["gate_reason"]
     lost = run.ready_during[-1].get("tasks_lost", {})
     assert sorted(lost) == sorted(fault.tasks_lost)

@@ -12,11 +12,6 @@ Order groups (OCO, OTO, brackets) go whole where the client declares the class i
 and the book follows its fills. Otherwise they are emulated: the working orders go out, a
 child when its parent's fill comes in, and an OCO sibling's cancel when a leg fills.
 
-An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
-looks it up by client order id and adopts what the venue says; an order the venue has never
-heard of is marked rejected. Nothing is ever submitted twice. After a restart every order
-the journal left working is ``UNKNOWN`` until looked up, for the same reason.
-
 An order whose submit timed out (or hit a 5xx, or was refused as a duplicate client id) is
 ``UNKNOWN``: it may exist. ``resolve`` looks it up by client order id with backoff
 (``tradeloop.broker.lookups``) and adopts what the venue says; a fill or an order update
@@ -262,11 +257,14 @@ class LiveBroker(BookFront):
     async def send(self) -> None:
         """Submit the journaled outbox and the requested cancels, in order. An order leaves
         the outbox before its request goes out, so nothing can be sent twice; an order placed
-        during this pass (by a callback) waits for the next one, after the journal has it."""
-        for _ in range(len(self.outbox)):
+        during this pass (by a callback) waits for the next one, after the journal has it; one
+        cancelled while a request was out (a halt from another task) is not sent."""
+        for order in list(self.outbox):
             if self._clock() < self._not_before:
                 break
-            order = self.outbox.pop(0)
+            if order not in self.outbox:
+                continue  # cancelled here while an earlier request was out
+            self.outbox.remove(order)
             group = order.group
             order_class = group.venue_class if group is not None else ""
             request = (

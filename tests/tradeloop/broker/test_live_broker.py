@@ -21,7 +21,7 @@ from tradeloop.errors import (
 )
 from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.venue import Execution, VenueOrderState
+from tradeloop.venue import Execution, VenueOrder, VenueOrderState
 
 
 async def test_orders_go_once_under_their_client_id_and_fills_are_booked_once() -> None:
@@ -203,6 +203,29 @@ async def test_an_order_placed_while_sending_waits_for_the_journal() -> None:
     await broker.send()
     assert venue.submitted == ["cid1"]  # cid2 was not journaled yet: it goes next pass
     assert [o.client_order_id for o in broker.outbox] == ["cid2"]
+
+
+async def test_an_order_cancelled_while_a_request_is_out_is_never_sent() -> None:
+    """Found by the fault matrix: a halt (the supervisor losing the execution stream) cancels
+    the outbox while the sender awaits a submit; the sender went on popping a list that had
+    shrunk (IndexError, the sender task failed). The cancelled order must simply not go."""
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks["A"] = 10.0
+    first, second = broker.submit("A", Side.BUY, 1), broker.submit("A", Side.BUY, 2)
+    real_submit = venue.submit
+
+    async def submit_then_halt(order: VenueOrder) -> VenueOrderState:
+        state = await real_submit(order)
+        broker.cancel(second.id, "halted")  # what the gate does on another task meanwhile
+        return state
+
+    venue.submit = submit_then_halt  # type: ignore[method-assign]
+    await broker.send()
+    assert venue.submitted == ["cid1"]
+    assert first.status is OrderStatus.ACCEPTED
+    assert (second.status, second.message) == (OrderStatus.CANCELLED, "halted")
+    assert broker.outbox == []
 
 
 async def test_rate_limit_holds_the_outbox_and_rejection_is_final() -> None:
