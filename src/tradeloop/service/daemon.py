@@ -171,9 +171,9 @@ async def run_daemon(config: DaemonConfig, *, confirm_live: bool = False) -> int
         try:
             await task
         finally:
+            await supervisor.close()  # no task books or sends any more...
             if link is not None:
-                await _drain(link, log)
-            await supervisor.close()
+                await _drain(link, log)  # ...but what the last bar decided, and its fills
             await health.close()
     finally:
         await supervisor.close()
@@ -233,10 +233,12 @@ def _assets(config: DaemonConfig) -> tuple[str, ...]:
 
 
 async def _drain(link: VenueTasks, log: Any) -> None:
-    """A last send pass at shutdown: what the last timestamp decided still goes out."""
+    """At shutdown: what the last timestamp decided still goes out, and every fill the stream
+    had no time to deliver is booked over REST (``VenueTasks.finish``), so the book the
+    daemon leaves is the venue's."""
     try:
-        await asyncio.wait_for(link.send_once(), 5.0)
-    except Exception as err:  # the journal has it; a restart looks it up
+        await asyncio.wait_for(link.finish(), 10.0)
+    except Exception as err:  # the journal has it; a restart looks it up and reconciles
         log.warning("final_send_failed", error=f"{type(err).__name__}: {err}")
 
 

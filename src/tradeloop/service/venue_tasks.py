@@ -14,6 +14,12 @@
 - ``reconcile_loop``: every ``reconcile_every_s`` compares the book with the venue
   (``tradeloop.service.reconcile``) and re-reads the instrument rules when they are due.
   Restarted, it reconciles at once. A failed rule refresh keeps the old rules (logged).
+
+At shutdown, once the three have stopped, ``finish`` makes a last send pass (what the last
+timestamp decided still goes out) and then books over REST every fill the stream had no time
+to deliver: the fills of what that pass sent (a market order fills at once) and any still on
+their way when the stream was cancelled. Without it the book could end a run one fill behind
+the venue (seen: the last bar's buy filled at the venue, the book stayed flat).
 """
 
 from __future__ import annotations
@@ -120,6 +126,13 @@ class VenueTasks:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+    async def finish(self) -> int:
+        """At shutdown (the tasks stopped): send, then catch up; return the fills booked."""
+        await self.send_once()
+        caught = await self.catch_up()
+        self._log.info("executions_caught_up", fills=caught, at="shutdown")
+        return caught
 
     async def catch_up(self) -> int:
         """Book the fills the stream may have missed; return how many were new."""

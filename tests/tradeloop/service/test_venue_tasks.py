@@ -1,7 +1,7 @@
 """The live daemon's money tasks, one pass at a time, against the in-process venue: the
 reconcile loop re-reads the instrument rules when due (and keeps the old ones when the venue
 fails), the execution stream books order updates as well as fills, the sender journals only
-when there was something to do."""
+when there was something to do, and the last step at shutdown leaves the book the venue's."""
 
 from __future__ import annotations
 
@@ -93,3 +93,35 @@ async def test_sender_journals_only_when_there_was_work() -> None:
     await tasks.send_once()
     assert venue.submitted == ["cid1"]
     assert commits == [1]
+
+
+class _FillsAtOnce(FakeVenue):
+    """A market order fills as it is taken; the fill is only in REST (no stream runs)."""
+
+    async def submit(self, order: Any) -> VenueOrderState:
+        await super().submit(order)
+        self.fill(order.client_order_id, f"t-{order.client_order_id}", order.qty, 10.0, 0.01)
+        return self.book[order.client_order_id]
+
+
+async def test_finish_at_shutdown_sends_the_last_order_and_books_its_fill_from_rest() -> None:
+    """The flaky end of the live daemon test: the last bar's buy went out and filled at the
+    venue after the execution stream was cancelled, and the book ended flat while the venue
+    held it. ``finish`` (the daemon's last step) must leave the book equal to the venue:
+    position 2, cash 10,000 − 2 × 10 − 0.01 = 9,979.99 (by hand)."""
+    venue = _FillsAtOnce()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks["A"] = 10.0
+    commits: list[int] = []
+    tasks = tasks_for(broker, commits)
+    broker.submit("A", Side.BUY, 2)  # decided at the last timestamp, journaled, not sent
+    with capture_logs() as logs:
+        assert await tasks.finish() == 1
+    assert venue.submitted == ["cid1"]
+    assert broker.position("A") == venue.positions["A"] == 2
+    assert broker.cash == venue.cash == 9_979.99
+    assert broker.orders[0].status is OrderStatus.FILLED
+    assert commits == [1, 1]  # journaled after the send, and after the fill
+    caught = [x for x in logs if x["event"] == "executions_caught_up"]
+    assert caught == [{"event": "executions_caught_up", "fills": 1, "at": "shutdown",
+                       "log_level": "info"}]  # fmt: skip
