@@ -9,7 +9,8 @@
   placed": the caller keeps looking with backoff until its deadline (the core does).
 - ``executions()`` is one trade_updates connection: it authenticates and listens, then books
   what the venue reported since the last connection from the FILL activities (the catch-up),
-  then yields stream fills; every fill once, keyed by the venue's execution id. It ends only
+  then yields stream fills (every fill once, keyed by the venue's execution id) and the
+  other order events as ``VenueOrderState`` (they settle unknown outcomes). It ends only
   by raising (a drop, the documented error frame: ``ConnectionLostError``); calling it again
   (the supervisor does) reconnects, re-authenticates, re-listens and catches up again.
 - ``fees(since_ns)``: FEE/CFEE activities (regulatory fees) with their ids, for the cash.
@@ -35,7 +36,6 @@ from adapters.alpaca.rules import rules_from_asset
 from adapters.alpaca.trade_stream import TradeStream
 from adapters.alpaca.trading import (
     FEE_ACTIVITY_TYPES,
-    AccountFee,
     alpaca_client_order_id,
     decode_activity,
     decode_fee,
@@ -51,7 +51,7 @@ from tradeloop.errors import (
     VenueProtocolError,
 )
 from tradeloop.events import OrderStatus
-from tradeloop.venue import Execution, VenueOrder, VenueOrderState, VenueSnapshot
+from tradeloop.venue import AccountFee, Execution, VenueOrder, VenueOrderState, VenueSnapshot
 
 __all__ = ["AlpacaClient"]
 
@@ -193,8 +193,10 @@ class AlpacaClient:
 
     # -- fills --------------------------------------------------------------------------------
 
-    async def executions(self) -> AsyncIterator[Execution]:
-        """One trade_updates connection: the catch-up, then live fills (see the module doc)."""
+    async def executions(self) -> AsyncIterator[Execution | VenueOrderState]:
+        """One trade_updates connection: the catch-up, then live fills and order updates
+        (accepted, cancelled, expired, rejected: they settle unknown outcomes at once; see
+        the module doc)."""
         stream = TradeStream(self.settings, self.rest.session, self._ours)
         await stream.open()
         self.stream_connections += 1
@@ -208,6 +210,7 @@ class AlpacaClient:
                 self._since_ns = self._now_ns() - _CATCH_UP_MARGIN_NS
                 if isinstance(event, VenueOrderState):
                     self._cid_of_order[event.venue_order_id] = event.client_order_id
+                    yield event
                     continue
                 execution = self._canonical(event.execution, event.key)
                 if self._first_time(execution):

@@ -7,7 +7,8 @@ Pure: no I/O, no clock.
   uuid after ``::`` of a FILL activity's ``id`` (``"{time}::{uuid}"``, the same execution).
   ``fill_key`` (order id + cumulative quantity after the fill, ``order.filled_qty`` on the
   stream, ``cum_qty`` on REST) names the same fill from both sides, for a cross-check.
-- FEE/CFEE activities (regulatory and crypto fees) → ``AccountFee`` with the activity id.
+- FEE/CFEE activities (regulatory and crypto fees) → the core's ``AccountFee`` with the
+  activity id, its amount positive for a charge (the ledger takes it from cash).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from adapters.alpaca.schemas import OrderRequestJSON
 from tradeloop.broker.instruments import InstrumentRules, Refused, conform, decimal_text
 from tradeloop.errors import OrderError, VenueProtocolError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import Execution, VenueOrder, VenueOrderState
+from tradeloop.venue import AccountFee, Execution, VenueOrder, VenueOrderState
 
 __all__ = [
     "FEE_ACTIVITY_TYPES",
-    "AccountFee",
     "StreamFill",
     "TradeStreamControl",
     "activity_execution_id",
@@ -301,20 +301,11 @@ def decode_activity(
 # -- fees ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AccountFee:
-    """One fee the venue took from cash: ``amount`` is signed as cash moves (a fee < 0)."""
-
-    fee_id: str
-    activity_type: str
-    amount: float
-    ts_ns: int
-    asset_id: str = ""
-    description: str = ""
-
-
 def decode_fee(raw: Mapping[str, Any]) -> AccountFee:
-    """A FEE/CFEE non-trade activity (``net_amount`` signed; ``created_at`` or ``date``)."""
+    """A FEE/CFEE non-trade activity → the core's ``AccountFee``: ``amount`` positive for a
+    charge (``net_amount`` is signed as cash moves: a fee is < 0, a refund > 0); the time is
+    ``created_at`` or, for fees that carry only a ``date``, that day's midnight UTC; the
+    description names the kind and the symbol (``FEE AAPL: REG/TAF fee``)."""
     try:
         kind = str(raw["activity_type"])
         if kind not in FEE_ACTIVITY_TYPES:
@@ -325,13 +316,12 @@ def decode_fee(raw: Mapping[str, Any]) -> AccountFee:
         else:
             day = datetime.strptime(str(raw["date"]), "%Y-%m-%d").replace(tzinfo=UTC)
             ts_ns = int(day.timestamp()) * 1_000_000_000
+        named = " ".join(part for part in (kind, str(raw.get("symbol") or "")) if part)
         return AccountFee(
             fee_id=str(raw["id"]),
-            activity_type=kind,
-            amount=float(raw["net_amount"]),
+            amount=-float(raw["net_amount"]),
             ts_ns=ts_ns,
-            asset_id=str(raw.get("symbol") or ""),
-            description=str(raw.get("description") or ""),
+            description=f"{named}: {raw.get('description') or ''}".rstrip(": "),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise VenueProtocolError(

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV
 from adapters.alpaca.errors import AlpacaAuthError
+from structlog.testing import capture_logs
 
 from adapters.alpaca import VENUE, AlpacaClient
 from tests.adapters.alpaca.fake_venue import (
@@ -27,6 +29,8 @@ from tradeloop.errors import (
     RateLimitError,
 )
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
+from tradeloop.risk.gate import GateMode, PreTradeGate
+from tradeloop.service.reconcile import reconcile
 from tradeloop.venue import Execution, VenueOrder, load_venue
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
@@ -310,21 +314,35 @@ async def test_fees_come_with_their_ids_once_and_make_cash_agree_with_the_accoun
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
     """Cash worked out by hand: 100000 − 4 × 126.48 (a buy) − 0.02 − 0.01 (the FEE and CFEE
-    activities) = 99494.05; the account says the same."""
-    state = await client.submit(limit_buy(qty=10))
-    fake.fill(state.venue_order_id, 4, 126.48)
+    activities) = 99494.05; the account says the same. Through the real LiveBroker and
+    reconciliation (which books each fee once, from the run's start on), the book's cash is
+    the account's with no difference and no adjustment (the tolerance is 1 cent: a fee
+    booked with the wrong sign would be 6 cents off)."""
+    started_ns = minute_ns(0) - 1
+    broker = LiveBroker(client, 100_000.0, fractional=True, client_id=lambda o: "tl-fees")
+    broker.ledger.account_fees["since_ns"] = started_ns  # the run started before the fees
+    broker.book.marks["AAPL"] = 126.5
+    broker.submit("AAPL", Side.BUY, 10.0, order_type=OrderType.LIMIT, limit_price=126.5)
+    await broker.send()
+    venue_id = next(iter(fake.orders))
+    fake.fill(venue_id, 4, 126.48)
     taf = fake.charge_fee(0.02)
     cfee = fake.charge_fee(0.01, "BTC/USD", "CFEE")
     fees = await client.fees(minute_ns(0))
-    assert [(f.fee_id, f.activity_type, f.amount) for f in fees] == [
-        (taf["id"], "FEE", -0.02),
-        (cfee["id"], "CFEE", -0.01),
-    ]
-    fills = await client.recent_executions(0)
-    book_cash = 100_000 - sum(f.qty * f.price for f in fills) + sum(f.amount for f in fees)
-    assert book_cash == pytest.approx(99_494.05, abs=1e-9)
-    assert (await client.snapshot()).cash == pytest.approx(book_cash, abs=0.005)
+    assert [(f.fee_id, f.amount) for f in fees] == [(taf["id"], 0.02), (cfee["id"], 0.01)]
     assert await client.fees(minute_ns(0)) == fees  # the same ids again: the caller books once
+    gate = PreTradeGate()
+    gate.bind(broker)
+    with capture_logs() as logs:
+        found = await reconcile(
+            broker, gate, on_mismatch="halt", since_ns=0, log=structlog.get_logger()
+        )
+    assert found == []
+    assert [x["event"] for x in logs if x["event"].startswith("reconcil")] == ["reconciled"]
+    assert broker.cash == pytest.approx(99_494.05, abs=1e-9)
+    assert (await client.snapshot()).cash == pytest.approx(broker.cash, abs=1e-9)
+    assert broker.ledger.account_fees["ids"] == [taf["id"], cfee["id"]]
+    assert gate.mode is GateMode.NORMAL
 
 
 async def test_live_broker_books_every_fill_once_across_error_frames_and_ends_as_the_venue(

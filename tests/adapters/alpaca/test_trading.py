@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 from adapters.alpaca.rules import EQUITY_PRICE_TICKS, FRACTION_STEP, WHOLE_STEP
 from adapters.alpaca.trading import (
-    AccountFee,
     StreamFill,
     TradeStreamControl,
     alpaca_client_order_id,
@@ -29,7 +28,7 @@ from tests.adapters.alpaca.fake_venue import PAYLOADS, payload
 from tradeloop.broker.instruments import InstrumentRules, decimal_of
 from tradeloop.errors import ConnectionLostError, OrderError, VenueProtocolError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import Execution, VenueOrder, VenueOrderState
+from tradeloop.venue import AccountFee, Execution, VenueOrder, VenueOrderState
 
 FRACTIONAL = InstrumentRules(
     "AAPL", qty_step=FRACTION_STEP, price_ticks=EQUITY_PRICE_TICKS, fractional_tif=TimeInForce.DAY
@@ -314,16 +313,18 @@ def test_an_unauthorized_listen_decodes_as_a_refusal() -> None:
     assert refused == TradeStreamControl("authorization", False)
 
 
-def test_fee_activities_decode_signed_with_their_ids_and_dates() -> None:
+def test_fee_activities_decode_as_the_cores_account_fee_a_charge_positive() -> None:
+    """``net_amount`` "-0.02" is cash going out: the core's ``AccountFee`` wants a charge
+    positive (``VenueLedger.book_fee`` takes it from cash); the sign was the other way, which
+    would have ADDED every regulatory fee to the book's cash."""
     fee, crypto = (decode_fee(row) for row in payload("http_get_activities_fee.json"))
     assert fee == AccountFee(
         fee_id="20210316000000000::7b3c5f0e-1a2d-4e8f-9c0b-6d5e4f3a2b1c",
-        activity_type="FEE",
-        amount=-0.02,
+        amount=0.02,
         ts_ns=1_615_852_800 * 10**9,  # 2021-03-16T00:00:00Z (`date -d 2021-03-16Z +%s`)
-        asset_id="AAPL",
-        description="REG/TAF fee",
+        description="FEE AAPL: REG/TAF fee",
     )
-    assert (crypto.activity_type, crypto.amount) == ("CFEE", -0.01)
+    assert crypto.amount == 0.01
+    assert crypto.description.startswith("CFEE")
     with pytest.raises(VenueProtocolError, match="not a fee"):
         decode_fee(payload("http_get_activities_fill.json")[0])
