@@ -31,9 +31,13 @@ The rules every client keeps:
 - ``executions()`` yields every fill once or more (the live stream: Binance's user-data
   stream, Alpaca's trade_updates), and may yield order updates too (``VenueOrderState``:
   accepted, cancelled, expired, rejected), which settle unknown outcomes; the broker
-  de-duplicates fills on ``trade_id`` (the venue's execution id). It may raise (a typed
-  ``AdapterError`` naming the frame or the failure, never a quiet end): the daemon's
-  supervisor calls it again, which must subscribe afresh, then catches up over REST.
+  de-duplicates fills on ``trade_id`` (the venue's execution id). It ends only by raising
+  (a typed ``AdapterError`` naming the frame or the failure, a ``ConfigError`` for keys no
+  retry can fix; never a quiet end) and does not reconnect on its own: the daemon's
+  supervisor calls it again with backoff, and a stream down past ``restore_deadline_s`` is
+  lost (the gate goes to ``on_task_lost``). A new call subscribes afresh; the fills of the
+  gap are fetched over REST (``VenueTasks`` does it on every restart; both shipped
+  adapters also do it inside the new call, from when the last connection opened).
   ``recent_executions(since_ns)`` fetches the fills from a time on over REST (Binance
   myTrades, Alpaca account activities): what a restart or a drop missed.
 - ``start()`` connects what needs connecting (time offset, the executions stream);
@@ -45,14 +49,16 @@ so an adapter that ignores them keeps working for plain orders):
 - a trailing stop has ``order_type=TRAILING_STOP`` and ``trail_amount`` or ``trail_percent``
   (a fraction: 0.03 is 3 %); a good-till-date order ``tif=GTD`` and ``expire_at_ns``. A
   client that cannot send one raises ``OrderRejectedError`` saying so (never sends a plain
-  order in its place).
+  order in its place). Neither shipped adapter sends them yet: both refuse a trailing stop
+  and a GTD date that way, and neither declares ``native_order_classes`` (the runtime
+  emulates groups). The venues' wire forms, for an adapter that adds them, are below.
 - a client may declare ``native_order_classes`` (a set of ``"bracket"``, ``"oco"``,
   ``"oto"``). For those, ``LiveBroker`` sends a whole group as ONE ``VenueOrder`` with
   ``order_class`` set: the parent's fields (an OCO: its first leg's), ``take_profit_limit``,
   ``stop_loss_stop`` (and ``stop_loss_limit`` for a stop-limit stop leg), and
   ``leg_client_order_ids`` (stop leg first, then target) plus ``list_client_order_id``;
   the venue then triggers and cancels the legs itself, and every leg's fill must come back
-  as an ``Execution`` under that leg's client order id. What each adapter sends:
+  as an ``Execution`` under that leg's client order id. What each venue takes:
 
   - Alpaca (``POST /v2/orders``): ``type=trailing_stop`` with ``trail_percent`` (in
     percent: 100 × the fraction) or ``trail_price``; ``order_class=bracket|oco|oto`` with
@@ -77,15 +83,17 @@ Optional capabilities, checked with ``isinstance`` (an adapter adopts each on it
   at start and every ``[venue] instruments_refresh_s``, and conforms every order to them
   before it is journaled and sent.
 - ``AccountFeeSource``: ``fees(since_ns)`` gives the account's fees that belong to no fill
-  (Alpaca's FEE/CFEE regulatory fees), each with the venue's id; reconciliation books each
-  once, from the run's first start on, so cash agrees with the account.
+  (Alpaca's FEE/CFEE regulatory fees) as ``AccountFee``, each with the venue's id and its
+  ``amount`` positive for a charge; reconciliation books each once, from the run's first
+  start on, so cash agrees with the account.
 
 Fees: ``Execution.commission`` is always in the account's cash currency. A fee taken in
 the traded asset arrives as a net ``qty`` plus the fee's value (cash and position both match
 the venue's). A fee in a third asset (BNB) is booked at its value too, priced by the adapter
-at the venue (a ticker price at booking time); ``commission_asset`` and ``commission_paid``
-say what was really paid, and reconciliation adds those values back before comparing cash
-(they never left the cash balance: they left the BNB one).
+at the venue (a ticker price at booking time; 0 when the venue has no price for it);
+``commission_asset`` and ``commission_paid`` say what was really paid, and reconciliation
+adds those values back before comparing cash (they never left the cash balance: they left
+the BNB one). Only a third-asset fee sets them (Binance's ``fills``, the one place).
 """
 
 from __future__ import annotations

@@ -306,8 +306,9 @@ def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:
 
 
 def _live(order: Order) -> bool:
-    """Open or held: an order whose row may still change (and must be written again)."""
-    return order.is_open or order.status is OrderStatus.HELD
+    """Open, held or of unknown outcome: an order whose row may still change (and must be
+    written again; an unknown one is looked up and becomes accepted, filled or rejected)."""
+    return order.is_open or order.status in (OrderStatus.HELD, OrderStatus.UNKNOWN)
 
 
 def _extras_json(order: Order) -> str | None:
