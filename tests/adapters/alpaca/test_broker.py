@@ -31,7 +31,7 @@ from tradeloop.errors import (
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.service.reconcile import reconcile
-from tradeloop.venue import Execution, VenueOrder, load_venue
+from tradeloop.venue import Execution, VenueOrder, VenueOrderState, load_venue
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 CID = "tl" + "0123456789abcdef" * 2  # the journal's shape: tl + 30 hex (here 32)
@@ -389,6 +389,20 @@ async def test_live_broker_books_every_fill_once_across_error_frames_and_ends_as
     assert broker.cash == pytest.approx(fake.cash, abs=1e-9)
     assert len(broker.trade_ids) == len(set(broker.trade_ids)) == 6
     assert order.filled_qty == 9.0
+
+
+async def test_order_events_other_than_fills_come_out_of_executions_as_order_states(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """tradeloop.venue: executions() may yield order updates, which settle an unknown
+    outcome at once; the stream's ``canceled`` event must not be dropped."""
+    state = await client.submit(limit_buy(qty=1))
+    stream, waiting = await listening(fake, client)
+    await client.cancel(state.client_order_id, "AAPL")
+    update = await asyncio.wait_for(waiting, 5.0)
+    assert isinstance(update, VenueOrderState)
+    assert (update.client_order_id, update.status) == (state.client_order_id, OrderStatus.CANCELLED)
+    await stream.aclose()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("frames", ["binary", "text"])

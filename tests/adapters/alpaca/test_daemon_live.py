@@ -25,7 +25,7 @@ from tests.adapters.live_daemon import (
     write_live_config,
 )
 
-MINUTES = 60
+MINUTES = 100  # ~25 before the SIGKILL; the rest outlasts a restart on a loaded machine
 
 
 class Market(FakeAlpaca):
