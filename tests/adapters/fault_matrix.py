@@ -1,5 +1,6 @@
-"""The fault matrix's procedure: ``tradeloop live`` as a subprocess trading on the fake
-Binance through a ``FaultProxy``; a fault is injected once the venue's clock reaches a bar,
+"""The fault matrix's procedure: ``tradeloop live`` as a subprocess trading on a fake venue
+(Binance or Alpaca: ``fault_venues``) through a ``FaultProxy``; a fault is injected once the
+venue's clock reaches a bar,
 the daemon runs to the end of the clock and is stopped with SIGTERM; then the checks that
 must hold whatever the fault: the book is the venue's (positions, cash, open orders), no
 position ever went beyond what the strategy holds at most, every client id was posted once,
@@ -21,18 +22,15 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.binance.conftest import API_KEY, API_SECRET
-from tests.adapters.binance.fake_binance import FakeBinance
 from tests.adapters.fault_proxy import FaultProxy
-from tests.adapters.live_daemon import VenueThread, start_live, write_live_config
-
-# the most the strategy ever holds of a symbol: 0.1 at the fake's ~100 USDT is above the
-# 5 USDT NOTIONAL minimum of its exchangeInfo (0.01 was refused locally: nothing traded)
-QTY = 0.1
+from tests.adapters.fault_venues import VENUES, MatrixVenue
+from tests.adapters.live_daemon import start_live, write_live_config
 
 # Buys QTY of a flat symbol, sells what it holds; one order working at a time per symbol, so
 # a fill still on its way (or an order of unknown outcome) is never answered by another buy.
-ONE_AT_A_TIME = f"""
+# QTY is the venue's (``MatrixVenue.qty``: above its minimums; 0.01 BTC was under the fake
+# Binance's 5 USDT NOTIONAL, so nothing traded and every check held trivially).
+ONE_AT_A_TIME = """
 from tradeloop import Strategy
 
 
@@ -44,7 +42,7 @@ class Flip(Strategy):
         if held > 0:
             self.sell(event.asset_id, held)
         else:
-            self.buy(event.asset_id, {QTY})
+            self.buy(event.asset_id, QTY)
 """
 
 
@@ -53,7 +51,7 @@ class Fault:
     """One cell of the matrix: what to inject, at which bar, and what must follow."""
 
     task: str  # the daemon task it hits
-    inject: Callable[[FaultProxy], Awaitable[None]]
+    inject: Callable[[FaultProxy, Any], Awaitable[None]]  # (the proxy, the fake venue)
     logged: tuple[str, ...]  # each of these log events must be in the daemon's log
     # what the proxy must have done: (a regex of a FaultProxy.injected entry, how many times)
     injected: tuple[tuple[str, int], ...] = ()
@@ -63,6 +61,7 @@ class Fault:
     at_bar: int = 6
     bars: int = 30  # the venue's clock must outlast the fault: a backfill needs a live bar
     tasks_lost: tuple[str, ...] = ()
+    venue: str = "binance"  # a key of fault_venues.VENUES
 
 
 @dataclass
@@ -78,54 +77,32 @@ class Run:
 
 def run_with_fault(tmp_path: Path, fault: Fault, *, bars: int, interval_s: float = 0.1) -> Run:
     """Trade ``bars`` bars on the fake through the proxy, with ``fault`` injected."""
-
-    async def make() -> FakeBinance:
-        fake = FakeBinance(
-            api_key=API_KEY, api_secret=API_SECRET, bars=bars, bar_interval_s=interval_s
-        )
-        fake.balances = {"USDT": [10_000.0, 0.0]}  # a flat account
-        await fake.start()
-        return fake
-
-    venue = VenueThread(make)
-    fake: FakeBinance = venue.fake
-    proxy: FaultProxy = venue.call(FaultProxy(fake.port).start())
+    venue = VENUES[fault.venue]()
+    venue.start(bars, interval_s)
+    proxy: FaultProxy = venue.thread.call(FaultProxy(venue.fake.port).start())
     try:
-        settings = {
-            key: value.replace(f":{fake.port}", f":{proxy.port}")
-            if isinstance(value, str)
-            else value
-            for key, value in fake.settings.items()
-        }
         extra = (
-            "[broker]\nfractional = true\n"
+            f"{venue.broker_table}"
             "[supervision]\nbase_backoff_s = 0.05\nmax_backoff_s = 0.5\n"
             f"restore_deadline_s = {fault.restore_deadline_s}\n"
         )
-        config = write_live_config(tmp_path, ONE_AT_A_TIME, "binance", settings, extra=extra)
-        universe = f"[feed]\nuniverse = {json.dumps(list(fake.symbols))}\n"  # whole timestamps
+        strategy = ONE_AT_A_TIME.replace("QTY", repr(venue.qty))
+        settings = venue.settings(proxy.port)
+        config = write_live_config(tmp_path, strategy, venue.name, settings, extra=extra)
+        universe = f"[feed]\nuniverse = {json.dumps(venue.symbols())}\n"  # whole timestamps
         text = config.read_text().replace("[feed]\n", universe, 1)
         config.write_text(text + "reconcile_every_s = 0.5\n")
-        env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
-        run = _drive(config, env, venue, fake, proxy, fault, bars)
+        run = _drive(config, venue, proxy, fault, bars)
         run.injected = list(proxy.injected)
-        check_book_is_the_venues(run, fake, tmp_path)
+        check_book_is_the_venues(run, venue, tmp_path)
         return run
     finally:
-        venue.call(proxy.close())
-        venue.close()
+        venue.thread.call(proxy.close())
+        venue.thread.close()
 
 
-def _drive(
-    config: Path,
-    env: dict[str, str],
-    venue: VenueThread,
-    fake: FakeBinance,
-    proxy: FaultProxy,
-    fault: Fault,
-    bars: int,
-) -> Run:
-    daemon = start_live(config, env)
+def _drive(config: Path, venue: MatrixVenue, proxy: FaultProxy, fault: Fault, bars: int) -> Run:
+    daemon = start_live(config, venue.env)
     logs: list[dict[str, Any]] = []
     errors: list[str] = []
     reader = threading.Thread(target=_read_lines, args=(daemon.stdout, logs), daemon=True)
@@ -137,10 +114,10 @@ def _drive(
     try:
         started = _await_event(logs, "daemon_started", daemon)
         health = started["health"]
-        venue.loop.call_soon_threadsafe(fake.start_clock)
-        _until(lambda: fake.published >= fault.at_bar, 30)
-        venue.call(fault.inject(proxy))
-        _until(lambda: fake.published >= bars, 60)
+        venue.start_clock()
+        _until(lambda: venue.published() >= fault.at_bar, 30)
+        venue.thread.call(fault.inject(proxy, venue.fake))
+        _until(lambda: venue.published() >= bars, 60)
         time.sleep(1.5)  # the last bar's order and fill
         run.ready_during.append(_readyz(health))
         run.metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
@@ -157,29 +134,28 @@ def _drive(
     return run
 
 
-def check_book_is_the_venues(run: Run, fake: FakeBinance, tmp_path: Path) -> None:
-    """Book == venue, never more than QTY held, every client id posted once."""
-    summary = run.summary
-    for symbol in fake.symbols:
-        held = fake.balances.get(symbol.removesuffix("USDT"), [0.0, 0.0])
-        venue_held = float(sum(held))  # the fake keeps Decimal balances, as the venue does
-        assert summary["positions"].get(symbol, 0.0) == pytest.approx(venue_held, abs=1e-9)
+def check_book_is_the_venues(run: Run, venue: MatrixVenue, tmp_path: Path) -> None:
+    """Book == venue, never more than the strategy's quantity held, every client id posted
+    once, and the run traded (a cell that never ordered proves nothing)."""
+    summary, held = run.summary, venue.held()
+    for symbol in venue.symbols():
+        assert summary["positions"].get(symbol, 0.0) == pytest.approx(
+            held.positions.get(symbol, 0.0), abs=1e-9
+        )
         position = 0.0
-        for trade in (t for t in fake.trades if t["symbol"] == symbol):
-            position += float(trade["qty"]) * (1 if trade["isBuyer"] else -1)
-            assert -1e-12 <= position <= QTY + 1e-12, (symbol, position)
-    # the fees are in USDT: the book's cash is the venue's to the float's last digits
-    assert summary["cash"] == pytest.approx(float(sum(fake.balances["USDT"])), abs=1e-6)
-    assert summary["fills"] == len(fake.trades)
-    for symbol in fake.symbols:  # the run traded: a cell that never ordered proves nothing
-        assert sum(t["symbol"] == symbol for t in fake.trades) >= 4, (symbol, fake.trades)
-    venue_open = [o for o in fake.orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+        for _, signed in (t for t in held.trades if t[0] == symbol):
+            position += signed
+            assert -1e-12 <= position <= venue.qty + 1e-12, (symbol, position)
+        assert sum(t[0] == symbol for t in held.trades) >= 4, (symbol, held.trades)
+    # the fees are in the cash currency: the book's cash is the venue's, to its reporting
+    assert summary["cash"] == pytest.approx(held.cash, abs=held.cash_digits)
+    assert summary["fills"] == len(held.trades)
     with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
         journal_open = db.execute(
             "SELECT COUNT(*) FROM orders WHERE status IN ('accepted', 'partially_filled')"
         ).fetchone()[0]
-    assert journal_open == len(venue_open)
-    assert len(fake.posted_client_ids) == len(set(fake.posted_client_ids))
+    assert journal_open == held.open_orders
+    assert len(held.posted) == len(set(held.posted))
 
 
 def events(run: Run, name: str) -> list[dict[str, Any]]:

@@ -180,6 +180,8 @@ class FaultProxy:
                 except orjson.JSONDecodeError:
                     return None
                 self._refusals[prefix] = (count - 1, answer)
-                self.injected.append(f"refused {request.get('method')} on {path}")
+                self.injected.append(
+                    f"refused {request.get('method') or request.get('action')} on {path}"
+                )
                 return orjson.dumps(answer(request)).decode()
         return None

@@ -157,6 +157,7 @@ def kill_mid_run_then_finish(
             for pipe in (second.stdout, second.stderr):
                 if pipe is not None:
                     pipe.close()
+    (config.parent / "second.log").write_text("".join(lines))  # for a failure's post-mortem
     assert second.returncode == 0, "".join(errors)
     return sent_before
 

@@ -1,5 +1,6 @@
 """The fault matrix: every fault injected at the daemon task it hits, with ``tradeloop live``
-as a subprocess trading on the fake Binance (through a FaultProxy on 127.0.0.1). Whatever
+as a subprocess trading on the fake Binance or the fake Alpaca (``fault_venues``, through a
+FaultProxy on 127.0.0.1). Whatever
 the fault: the book ends as the venue's, no position goes beyond what the strategy holds at
 most, nothing is posted twice, the fault is logged, and the gate ends where the config says.
 ``make soak`` runs the same cells over a longer clock (``-m soak``)."""
@@ -34,31 +35,60 @@ def _clock_skew(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _feed_drop(proxy: FaultProxy) -> None:
+async def _feed_drop(proxy: FaultProxy, fake: Any) -> None:
     await proxy.drop("/stream")
 
 
-async def _backfill_429(proxy: FaultProxy) -> None:
+async def _backfill_429(proxy: FaultProxy, fake: Any) -> None:
     proxy.fail("GET", "/api/v3/klines", 429, count=2, **{"Retry-After": "1"})
     await proxy.drop("/stream")
 
 
-async def _stream_drop_refused(proxy: FaultProxy) -> None:
+async def _stream_drop_refused(proxy: FaultProxy, fake: Any) -> None:
     proxy.refuse("/ws-api/v3", 2, _clock_skew)
     await proxy.drop("/ws-api/v3")
 
 
-async def _stream_lost(proxy: FaultProxy) -> None:
+async def _stream_lost(proxy: FaultProxy, fake: Any) -> None:
     proxy.refuse("/ws-api/v3", 1_000_000, _clock_skew)
     await proxy.drop("/ws-api/v3")
 
 
-async def _account_503(proxy: FaultProxy) -> None:
+async def _account_503(proxy: FaultProxy, fake: Any) -> None:
     proxy.fail("GET", "/api/v3/account", 503, count=2)
 
 
-async def _order_500_after_accept(proxy: FaultProxy) -> None:
+async def _order_500_after_accept(proxy: FaultProxy, fake: Any) -> None:
     proxy.fail_after("POST", "/api/v3/order", 500, count=2)
+
+
+# -- Alpaca (https://docs.alpaca.markets/docs/websocket-streaming#error-messages: the
+#    trade_updates error frame, then the close; the REST answers of its error map) ----------
+
+
+async def _alpaca_error_frame(proxy: FaultProxy, fake: Any) -> None:
+    """The issue's headline fault: one documented trade_updates error frame, then the close."""
+    listeners = len(fake._trade_clients)
+    await fake.trade_error("internal server error")
+    proxy.injected.append(f"error frame on trade_updates ({listeners} listeners)")
+
+
+def _alpaca_error_answer(request: dict[str, Any]) -> dict[str, Any]:
+    """Every (re)authentication answered with the error frame: trade_updates stays down."""
+    return {"action": "error", "data": {"error_message": "internal server error"}}
+
+
+async def _alpaca_stream_lost(proxy: FaultProxy, fake: Any) -> None:
+    proxy.refuse("/stream", 1_000_000, _alpaca_error_answer)
+    await _alpaca_error_frame(proxy, fake)
+
+
+async def _alpaca_account_503(proxy: FaultProxy, fake: Any) -> None:
+    proxy.fail("GET", "/v2/account", 503, count=4)  # a read is tried 3 times: the 4th fails too
+
+
+async def _alpaca_order_500_after_accept(proxy: FaultProxy, fake: Any) -> None:
+    proxy.fail_after("POST", "/v2/orders", 500, count=2)
 
 
 DROP = r"drop {} \([1-9][0-9]* sockets\)"  # at least one socket was open and closed
@@ -109,6 +139,45 @@ MATRIX = {
         gate="halted",
         restore_deadline_s=1.0,
         tasks_lost=("execution_stream",),
+    ),
+    # no "alpaca: data stream drop" cell yet: through the proxy, about 1 run in 3 ended one
+    # minute short (the clock's last minute never reached the runtime and no later bar came
+    # to trigger a backfill); left for the Alpaca feed's owner, see the integration report
+    "alpaca: trade_updates error frame": Fault(
+        "execution_stream",
+        _alpaca_error_frame,
+        logged=("task_failed", "executions_caught_up", "task_restored"),
+        injected=((r"error frame on trade_updates \(1 listeners\)", 1),),
+        restored=True,
+        venue="alpaca",
+    ),
+    "alpaca: reconcile REST 503": Fault(
+        "reconcile_loop",
+        _alpaca_account_503,
+        logged=("task_failed", "task_restored"),
+        injected=((r"GET /v2/account -> 503", 4),),
+        restored=True,
+        venue="alpaca",
+    ),
+    "alpaca: order 5xx after accept": Fault(
+        "sender",
+        _alpaca_order_500_after_accept,
+        logged=("order_outcome_unknown",),
+        injected=((r"POST /v2/orders -> 200 then 500", 2),),
+        venue="alpaca",
+    ),
+    "alpaca: trade_updates lost past the deadline": Fault(
+        "execution_stream",
+        _alpaca_stream_lost,
+        logged=("task_failed", "task_lost", "gate_mode_changed"),
+        injected=(
+            (r"error frame on trade_updates \(1 listeners\)", 1),
+            (r"refused auth on /stream", 2),
+        ),
+        gate="halted",
+        restore_deadline_s=1.0,
+        tasks_lost=("execution_stream",),
+        venue="alpaca",
     ),
 }
 
