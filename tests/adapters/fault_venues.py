@@ -72,11 +72,7 @@ class BinanceMatrix:
         self.fake: FakeBinance = self.thread.fake
 
     def settings(self, proxy_port: int) -> dict[str, Any]:
-        port = f":{self.fake.port}"
-        return {
-            key: value.replace(port, f":{proxy_port}") if isinstance(value, str) else value
-            for key, value in self.fake.settings.items()
-        }
+        return _through(self.fake.settings, self.fake.port, proxy_port)
 
     def symbols(self) -> list[str]:
         return list(self.fake.symbols)
@@ -119,11 +115,7 @@ class AlpacaMatrix:
         self.fake: Market = self.thread.fake
 
     def settings(self, proxy_port: int) -> dict[str, Any]:
-        port = f":{self.fake.port}"
-        return {
-            key: value.replace(port, f":{proxy_port}") if isinstance(value, str) else value
-            for key, value in self.fake.settings(correction_grace_s=0.05).items()
-        }
+        return _through(self.fake.settings(correction_grace_s=0.05), self.fake.port, proxy_port)
 
     def symbols(self) -> list[str]:
         return list(self.fake.symbols)
@@ -148,6 +140,14 @@ class AlpacaMatrix:
         # 1-cent tolerance: with half-cent fill prices the book may sit half a cent away
         posted = list(fake.posted_client_ids)
         return Held(positions, fake.cash, 0.005 + 1e-9, trades, open_orders, posted)
+
+
+def _through(settings: dict[str, Any], port: int, proxy_port: int) -> dict[str, Any]:
+    """The fake's ``[venue]`` table with every URL pointing at the proxy instead."""
+    return {
+        key: value.replace(f":{port}", f":{proxy_port}") if isinstance(value, str) else value
+        for key, value in settings.items()
+    }
 
 
 VENUES: dict[str, type[BinanceMatrix] | type[AlpacaMatrix]] = {
