@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: demo test lint typecheck unit browser bench clean
+.PHONY: demo test lint typecheck unit browser bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ browser:
 	        $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }; }
 
 test: lint typecheck unit  ## ruff + mypy + pytest
+
+soak: $(STAMP)  ## The fault matrix over a long venue clock (600 bars per fault; ~4 min)
+	$(BIN)/pytest -m soak tests/adapters/test_fault_matrix.py
 
 bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both into the venv)
 	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123' 'vectorbt==1.2.0'

@@ -2,7 +2,8 @@
 
 ``venue = "alpaca"`` in the config finds ``VENUE`` through the ``tradeloop.venues`` entry
 points. Keys come from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY``; the default trading
-endpoint is the paper one. See ``config`` for the ``[venue]`` table.
+endpoint is the paper one. See ``config`` for the ``[venue]`` table and ``README.md`` for the
+venue rules, fills, fees and the error map.
 """
 
 from __future__ import annotations

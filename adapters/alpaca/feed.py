@@ -21,12 +21,9 @@ import orjson
 import structlog
 
 from adapters.alpaca.codec import (
-    AlpacaAuthError,
     Authenticated,
-    AuthTimeoutError,
     BarCorrection,
     Connected,
-    ConnectionLimitError,
     CorrectionHold,
     DataEvent,
     DataStreamDecoder,
@@ -34,9 +31,14 @@ from adapters.alpaca.codec import (
     Subscribed,
     decode_bars_page,
     rfc3339,
-    stream_error,
 )
 from adapters.alpaca.config import AlpacaSettings
+from adapters.alpaca.errors import (
+    AlpacaAuthError,
+    AuthTimeoutError,
+    ConnectionLimitError,
+    stream_error,
+)
 from tradeloop.errors import ConnectionLostError
 from tradeloop.events import BarMessage, Message
 
@@ -109,16 +111,17 @@ class AlpacaFeed:
                     "key": self.settings.key_id,
                     "secret": self.settings.secret,
                 }
-                await ws.send_bytes(orjson.dumps(auth))  # the secret goes here and nowhere else
+                await ws.send_str(
+                    orjson.dumps(auth).decode()
+                )  # the secret goes here and nowhere else
                 await self._expect(ws, backlog, Authenticated)
         except TimeoutError:
             raise AuthTimeoutError(
                 f"{self.settings.data_ws_url}: no authentication answer within {timeout_s:g} s"
             ) from None
         symbols = list(self.settings.symbols)
-        await ws.send_bytes(
-            orjson.dumps({"action": "subscribe", "bars": symbols, "updatedBars": symbols})
-        )
+        subscribe = {"action": "subscribe", "bars": symbols, "updatedBars": symbols}
+        await ws.send_str(orjson.dumps(subscribe).decode())  # JSON goes in TEXT frames
         try:
             async with asyncio.timeout(timeout_s):
                 subscribed = await self._expect(ws, backlog, Subscribed)

@@ -12,16 +12,19 @@ from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
     "AccountJSON",
+    "AssetJSON",
     "BarJSON",
     "BarsPageJSON",
     "ControlJSON",
     "ErrorJSON",
+    "FeeActivityJSON",
     "FillActivityJSON",
     "OrderJSON",
     "OrderRequestJSON",
     "PositionJSON",
     "RestBarJSON",
     "SubscriptionJSON",
+    "TradeStreamErrorJSON",
     "TradeUpdateJSON",
     "TradeUpdatesFrameJSON",
 ]
@@ -173,3 +176,34 @@ class FillActivityJSON(TypedDict):
     cum_qty: str
     leaves_qty: str
     order_status: NotRequired[str]
+
+
+class AssetJSON(TypedDict):
+    """``GET /v2/assets/{symbol}`` (the fields the rules read; crypto adds the increments)."""
+
+    symbol: str
+    status: Literal["active", "inactive"]
+    tradable: bool
+    fractionable: bool
+    min_order_size: NotRequired[str]
+    min_trade_increment: NotRequired[str]
+    price_increment: NotRequired[str]
+
+
+class FeeActivityJSON(TypedDict):
+    """A FEE/CFEE non-trade activity: ``net_amount`` signed as cash moves (a fee < 0)."""
+
+    id: str
+    activity_type: Literal["FEE", "CFEE"]
+    date: str
+    net_amount: str
+    description: NotRequired[str]
+    symbol: NotRequired[str]
+    status: NotRequired[str]
+
+
+class TradeStreamErrorJSON(TypedDict):
+    """``{"action":"error","data":{"error_message":"..."}}``, sent before the server closes."""
+
+    action: Literal["error"]
+    data: dict[str, str]

@@ -2,10 +2,12 @@
 REST and WebSocket APIs (the ``VenueClient`` and ``InstrumentSource`` of tradeloop.venue).
 
 Rules it keeps: a submit is conformed to the symbol's exchangeInfo filters and sent as exact
-decimal strings, once (a timeout, a 5xx or a "Duplicate order sent." is ``OutcomeUnknownError``,
-resolved by ``order(cid)``); errors mean what ``errors.RULES`` says; fills come from the user
-data stream (``user_stream``) and, after any gap, from GET /api/v3/myTrades; a fee in a third
-asset (BNB) is valued at that asset's ticker price when it is booked (``fills``).
+decimal strings, once (a timeout or a 5xx is ``OutcomeUnknownError``, "Duplicate order sent."
+is ``DuplicateOrderError``: both are resolved by ``order(cid)``); errors mean what
+``errors.RULES`` says; fills come from the user data stream (``user_stream``: one subscription
+per ``executions()`` call, which ends by raising) and, after any gap, from
+GET /api/v3/myTrades; a fee in a third asset (BNB) is booked at that asset's ticker price
+when it arrives, and named in ``commission_asset`` (``fills``).
 """
 
 from __future__ import annotations
@@ -170,8 +172,9 @@ class BinanceClient:
     # ------------------------------------------------------------ fills
 
     async def executions(self) -> AsyncIterator[Execution]:
-        """Fills from the user data stream; after a gap, those of the gap over REST too
-        (duplicates are the broker's to drop, by trade id)."""
+        """Fills from one user data stream subscription; when an earlier one ended, first the
+        fills of the gap over REST (duplicates are the broker's to drop, by trade id). It
+        ends only by raising (``user_stream``); the daemon's supervisor calls it again."""
         async for event in self.user_stream.events():
             if isinstance(event, Resubscribed):
                 for execution in await self.recent_executions(event.since_ms * _MS):

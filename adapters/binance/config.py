@@ -52,7 +52,6 @@ class BinanceSettings:
     request_timeout_s: float = 10.0
     klines_limit: int = 1000  # rows per GET /api/v3/klines page (Binance's maximum)
     max_connection_age_s: float = 23.5 * 3600  # reconnect before Binance's forced 24 h cut
-    reconnect_backoff_s: float = 0.25
     fee_price_ttl_s: float = 60.0  # how long a fee asset's ticker price (BNB) is reused
     api_key_env: str = "BINANCE_API_KEY"
     api_secret_env: str = "BINANCE_API_SECRET"
@@ -124,7 +123,6 @@ class BinanceSettings:
         _check_number(values, "request_timeout_s", 0.001, 600)
         _check_number(values, "klines_limit", 1, 1000)
         _check_number(values, "max_connection_age_s", 0.001, 24 * 3600)
-        _check_number(values, "reconnect_backoff_s", 0, 60)
         _check_number(values, "fee_price_ttl_s", 0, 86_400)
         for url_key in ("ws_url", "rest_url", "ws_api_url"):
             url = values.get(url_key)

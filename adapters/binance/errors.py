@@ -12,7 +12,7 @@ error for the kind of request that got it:
   refused is our bug: ``VenueProtocolError``);
 - ``not_found``: a lookup of an order Binance does not have (``UnknownOrderError``);
 - ``duplicate``: the client order id is in use: the order EXISTS, look it up
-  (``OutcomeUnknownError`` until the core's ``DuplicateOrderError`` exists);
+  (``DuplicateOrderError``);
 - ``clock_skew``: -1021, refused before acting: resync the clock, resend once;
 - ``rate_limited``: wait ``retry_after_s`` (``RateLimitError``); nothing was executed;
 - ``fatal_config``: keys, permissions or symbols that cannot work: ``ConfigError`` with a Fix.
@@ -34,6 +34,7 @@ from tradeloop.errors import (
     AdapterError,
     ConfigError,
     ConnectionLostError,
+    DuplicateOrderError,
     OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
@@ -243,7 +244,7 @@ def _error(rule: ErrorRule, detail: str, request: Request, wait_s: float) -> Tra
         return ClockSkewError(f"{detail} (clock skew: resync with GET /api/v3/time)")
     if category is Category.DUPLICATE:
         if request == "submit":
-            return OutcomeUnknownError(
+            return DuplicateOrderError(
                 f"{detail} (the client order id is in use: the order exists; look it up)"
             )
         return OrderRejectedError(detail)

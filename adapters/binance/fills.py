@@ -8,10 +8,13 @@ https://developers.binance.com/docs/binance-spot-api-docs/faqs/commission_faq):
 - the base asset (a buy's BTC): the account received ``qty − fee``, so the book gets that
   quantity and the fee's value at the fill price as commission: position and cash both equal
   the venue's (``(qty − fee) × price + fee × price = qty × price``);
-- a third asset (BNB): the venue's quote and base balances do not move, so ``commission`` is 0
-  (cash stays equal to the venue's) and the fee is reported in kind with its value in the
-  quote asset (``Fee.quote_value``, from the fee asset's ticker price that the client fetches
-  at booking time): the client logs it (``fee_in_other_asset``) and totals it per asset.
+- a third asset (BNB): the venue's quote and base balances do not move; the fee is booked at
+  its value in the quote asset (``commission``, from the fee asset's ticker price that the
+  client fetches at booking time) with ``commission_asset``/``commission_paid`` saying what
+  was really paid, so the core keeps it apart from cash (``tradeloop.venue``'s fee rule:
+  reconciliation adds it back, since it never left the quote balance). Without a price the
+  value is 0 and the fee is still reported in kind; the client logs it
+  (``fee_in_other_asset``) and totals it per asset.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ def trade_from_report(
         commission=commission,
         ts_ns=integer(event, "T", where) * _MS,
         order_done=event.get("X") == "FILLED",
+        **_elsewhere(fee, quote_asset, base_asset),
     )
     return Trade(execution, fee)
 
@@ -140,8 +144,16 @@ def trade_from_row(
         price=price,
         commission=commission,
         ts_ns=integer(row, "time", where) * _MS,
+        **_elsewhere(fee, quote_asset, base_asset),
     )
     return Trade(execution, fee)
+
+
+def _elsewhere(fee: Fee, quote_asset: str, base_asset: str) -> dict[str, Any]:
+    """The ``Execution`` fields of a fee paid in a third asset (empty for quote or base)."""
+    if fee.asset in (quote_asset, base_asset) or not fee.amount:
+        return {}
+    return {"commission_asset": fee.asset, "commission_paid": fee.amount}
 
 
 def _booked(
@@ -160,7 +172,7 @@ def _booked(
     if fee_asset == base_asset:
         return qty - fee, fee * price, Fee(fee, fee_asset, fee * price)
     value = fee * fee_price if fee_price is not None else None
-    return qty, 0.0, Fee(fee, fee_asset, value)
+    return qty, value or 0.0, Fee(fee, fee_asset, value)
 
 
 _CLOSING = {

@@ -24,7 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.binance.fields import decimal
-from tradeloop.broker.instruments import InstrumentRules, conform, decimal_text
+from tradeloop.broker.instruments import (
+    InstrumentRules,
+    Refused,
+    conform,
+    decimal_of,
+    decimal_text,
+)
 from tradeloop.errors import ConfigError, OrderRejectedError, VenueProtocolError
 from tradeloop.events import OrderType, Side, TimeInForce
 from tradeloop.venue import VenueOrder
@@ -103,7 +109,9 @@ class Conformance:
     """POST /api/v3/order params as sent, and what rounding left behind."""
 
     params: dict[str, str]
-    dust: Decimal  # the asked quantity minus the quantity sent (0 when it was on the step)
+    # the asked quantity (read as conform() reads a float: 15 significant digits, so float
+    # noise such as 0.1 + 0.2 is no dust) minus the quantity sent; 0 when it was on the step
+    dust: Decimal
 
 
 def conformed_params(
@@ -112,6 +120,15 @@ def conformed_params(
     """Our order → POST /api/v3/order params conformed to ``rules`` (exact decimal strings);
     an order that cannot conform is ``OrderRejectedError`` naming the rule, before sending."""
     where = f"binance order {order.client_order_id} ({order.asset_id})"
+    if order.order_type not in ORDER_TYPES:
+        raise OrderRejectedError(
+            f"{where}: this adapter does not send {order.order_type} orders yet (never a plain "
+            "order in its place). Fix: use a stop, or a RiskManager trailing exit"
+        )
+    if order.tif is TimeInForce.GTD:
+        raise OrderRejectedError(
+            f"{where}: Binance spot has no good-till-date orders in this adapter. Fix: use GTC"
+        )
     if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.tif not in (
         TimeInForce.GTC,
     ):
@@ -132,7 +149,7 @@ def conformed_params(
         raise OrderRejectedError(f"{where}: quantity {order.qty!r} must be positive")
     # a MARKET order's notional uses Binance's average price, which only the venue knows
     result = conform(rules, order.side, order.order_type, order.qty, limit, stop, order.tif, None)
-    if isinstance(result, str):
+    if isinstance(result, Refused):
         raise OrderRejectedError(f"{where}: refused before sending: {result}")
     params = {
         "symbol": order.asset_id,
@@ -147,7 +164,7 @@ def conformed_params(
         params["timeInForce"] = "GTC"
     if result.stop_price is not None:
         params["stopPrice"] = decimal_text(result.stop_price)
-    return Conformance(params, Decimal(repr(order.qty)) - result.qty)
+    return Conformance(params, decimal_of(order.qty) - result.qty)
 
 
 # which prices each order type carries (LIMIT: the limit price, STOP: the stop price)

@@ -1,21 +1,26 @@
-"""The user data stream over Binance's WebSocket API, kept alive: a subscribe, the events, and a
-new connection and subscription after anything that ends one (the asyncio shell around
-``codec``'s WebSocket API frames).
+"""The user data stream over Binance's WebSocket API, one subscription per ``events()`` call:
+a subscribe, the events, and an error when it ends (the asyncio shell around ``codec``'s
+WebSocket API frames). Reconnecting is the caller's: the daemon's supervisor
+(``tradeloop.service.tasks``) calls ``executions()`` again with backoff, and counts and
+reports a stream that stays down (``restore_deadline_s``: the gate goes to ``on_task_lost``).
 
 https://developers.binance.com/docs/binance-spot-api-docs/user-data-stream and
 https://developers.binance.com/docs/binance-spot-api-docs/websocket-api/general-api-information:
 
 - ``userDataStream.subscribe.signature`` subscribes with an HMAC-signed request (no logon);
-- ``{"event": {"e": "serverShutdown"}}``: the server is going away: reconnect now;
-- ``{"event": {"e": "eventStreamTerminated"}}``: the subscription ended: subscribe again;
-- a connection lives at most 24 hours: it is renewed before ``max_connection_age_s``;
-- a refused subscribe goes through the error map: -1021 resyncs the clock and subscribes
-  again, a 5xx/-1006/-1007 or a dropped connection reconnects with backoff, a 429/418 waits as
-  told, and a key the venue refuses (-2015, -1022) is a ``ConfigError``: no retry can fix it.
+- ``{"event": {"e": "serverShutdown"}}``: the server is going away: ``ConnectionLostError``;
+- ``{"event": {"e": "eventStreamTerminated"}}``: the subscription ended: ``ConnectionLostError``;
+- a connection lives at most 24 hours: it ends itself before ``max_connection_age_s``
+  (``ConnectionLostError``, "renewing");
+- a refused subscribe goes through the error map: -1021 resyncs the clock, then raises
+  ``ClockSkewError`` (the next subscribe carries the corrected timestamp); a 5xx/-1006/-1007
+  or a dropped connection is ``ConnectionLostError``; a 429/418 is ``RateLimitError`` (the
+  supervisor waits its ``retry_after_s``); a key the venue refuses (-2015, -1022) is a
+  ``ConfigError``: no retry can fix it.
 
-``events()`` never ends on its own except by a ``ConfigError``. After every (re)subscription
-it yields ``Resubscribed(since_ms)``: the time from which the caller fetches fills over REST,
-as those of the gap were never streamed.
+``events()`` never ends quietly. After a subscription that follows an earlier one it yields
+``Resubscribed(since_ms)`` first: the time from which the caller fetches fills over REST, as
+those of the gap were never streamed.
 """
 
 from __future__ import annotations
@@ -35,12 +40,11 @@ from adapters.binance.codec import decode_ws_api_frame, subscription_id, user_st
 from adapters.binance.config import BinanceSettings
 from adapters.binance.errors import ClockSkewError
 from adapters.binance.rest import BinanceRest
-from tradeloop.errors import ConnectionLostError, RateLimitError, VenueProtocolError
+from tradeloop.errors import AdapterError, ConfigError, ConnectionLostError, VenueProtocolError
 
 __all__ = ["Resubscribed", "UserStream"]
 
 _BACKFILL_MARGIN_MS = 5_000  # fills are re-fetched from a little before a dropped connection
-_MAX_BACKOFF_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,45 +63,37 @@ class UserStream:
         self._rest = rest
         self._key, self._secret = key, secret
         self.subscriptions = 0
-        self.reconnects = 0
+        self._gap_from_ms: int | None = None  # fills from here on may not have been streamed
+        self._ended = ""  # why the last subscription ended
         self._log = structlog.get_logger().bind(venue="binance", component="user_stream")
 
     async def events(self) -> AsyncIterator[dict[str, Any] | Resubscribed]:
-        """Every ``event`` object of the stream, and a ``Resubscribed`` after each gap."""
-        attempt = 0
-        gap_from_ms: int | None = None
-        reason = ""
-        while True:
-            opened_ms = self._rest.timestamp_ms()
-            try:
-                async with connect(self.settings.ws_api_url, max_size=2**20) as ws:
-                    await self._subscribe(ws)
-                    attempt = 0
-                    if gap_from_ms is not None:
-                        yield Resubscribed(gap_from_ms, reason)
-                    gap_from_ms = opened_ms - _BACKFILL_MARGIN_MS
-                    async for event in self._read(ws):
-                        yield event
-                wait_s, reason = 0.0, "closed by the server"
-            except ClockSkewError as err:  # a subscribe refused for our clock: resync, retry
-                await self._rest.sync_time()
-                wait_s, reason = 0.0, str(err)
-            except RateLimitError as err:
-                wait_s, reason = err.retry_after_s, str(err)
-            except (ConnectionClosed, ConnectionLostError, OSError, WebSocketException) as err:
-                wait_s, reason = 0.0, repr(err)  # OSError covers timeouts and refused connects
-            except VenueProtocolError as err:
-                wait_s, reason = 0.0, str(err)
-            if gap_from_ms is None:
-                gap_from_ms = opened_ms - _BACKFILL_MARGIN_MS
-            attempt += 1
-            self.reconnects += 1
-            delay_s = min(_MAX_BACKOFF_S, self.settings.reconnect_backoff_s * 2 ** (attempt - 1))
-            delay_s = max(delay_s, wait_s)
-            self._log.warning(
-                "user_stream_reconnecting", attempt=attempt, delay_s=delay_s, reason=reason
-            )
-            await asyncio.sleep(delay_s)
+        """One subscription: ``Resubscribed`` first if an earlier one ended, then every
+        ``event`` object until the subscription ends, which always raises."""
+        opened_ms = self._rest.timestamp_ms()
+        try:
+            async with connect(self.settings.ws_api_url, max_size=2**20) as ws:
+                await self._subscribe(ws)
+                if self._gap_from_ms is not None:
+                    yield Resubscribed(self._gap_from_ms, self._ended)
+                self._gap_from_ms = opened_ms - _BACKFILL_MARGIN_MS
+                async for event in self._read(ws):
+                    yield event
+            raise ConnectionLostError("binance user data stream: closed by the server")
+        except ClockSkewError as err:  # a subscribe refused for our clock: resync first
+            self._ended = str(err)
+            await self._rest.sync_time()
+            raise
+        except (ConnectionClosed, OSError, WebSocketException) as err:
+            # OSError covers timeouts and refused connects
+            self._ended = f"{type(err).__name__}: {err}"
+            raise ConnectionLostError(f"binance user data stream: {self._ended}") from err
+        except (AdapterError, ConfigError) as err:
+            self._ended = str(err)
+            raise
+        finally:
+            if self._gap_from_ms is None:  # never subscribed: the gap starts here
+                self._gap_from_ms = opened_ms - _BACKFILL_MARGIN_MS
 
     async def _read(self, ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
         """The events of one subscription, until the server ends it or the connection ages."""

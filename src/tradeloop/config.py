@@ -47,6 +47,31 @@ live in the file: they come from the environment.
     max_order_qty = 1000                            # see tradeloop.risk.gate for all limits
     max_daily_loss = 0.02                           # kill switch: −2 % on the day
     daily_loss_action = "halt"                      # or "reduce_only"
+    halt_cancels_protective = false                 # true: a halt cancels protective stops too
+
+    [venue]                                         # live mode; the adapter's keys go here too
+    name = "binance"                                # the adapter (tradeloop.venues entry point)
+    reconcile_every_s = 60.0                        # compare the book with the venue this often
+    on_mismatch = "halt"                            # or "reduce_only": beyond the tolerances
+    cash_tolerance = 0.01                           # cash difference adopted and logged
+    qty_tolerance = 1e-9                            # position difference adopted and logged
+    unknown_deadline_s = 60.0                       # look an unknown order up this long before
+                                                    # believing it was never placed
+    instruments_refresh_s = 3600.0                  # re-read the venue's instrument rules
+
+    [supervision]                                   # the daemon's long-lived tasks
+    base_backoff_s = 0.5                            # first restart delay (doubles, ±50 % jitter)
+    max_backoff_s = 30.0                            # longest restart delay
+    restore_deadline_s = 60.0                       # a task down this long is lost: /readyz 503
+    on_task_lost = "halt"                           # or "reduce_only": the gate, when a task
+                                                    # that books money (execution stream,
+                                                    # reconcile loop, sender) is lost
+
+    [instruments.BTCUSDT]                           # a venue's rules for one asset: paper
+    qty_step = "0.00001"                            # applies them (live: the venue's own,
+    min_qty = "0.00001"                             # these where the venue gives none);
+    tick_size = "0.01"                              # see tradeloop.broker.instruments
+    min_notional = "5"
 """
 
 from __future__ import annotations
@@ -60,10 +85,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tradeloop.broker.instruments import InstrumentRules, rules_from_table
 from tradeloop.errors import ConfigError
 from tradeloop.risk.gate import GateLimits
 
-__all__ = ["DaemonConfig", "load_config"]
+__all__ = ["DaemonConfig", "SupervisionSettings", "load_config"]
 
 _NUMBER = (int, float)
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -97,9 +123,25 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_daily_loss": _NUMBER,
         "daily_loss_action": str,
         "reduce_only": bool,
+        "halt_cancels_protective": bool,
     },
     # live mode: the adapter's own keys (symbols, URLs, env var names) pass through untouched
-    "venue": {"name": str, "reconcile_every_s": _NUMBER, "on_mismatch": str},
+    "venue": {
+        "name": str,
+        "reconcile_every_s": _NUMBER,
+        "on_mismatch": str,
+        "cash_tolerance": _NUMBER,
+        "qty_tolerance": _NUMBER,
+        "unknown_deadline_s": _NUMBER,
+        "instruments_refresh_s": _NUMBER,
+    },
+    "supervision": {
+        "base_backoff_s": _NUMBER,
+        "max_backoff_s": _NUMBER,
+        "restore_deadline_s": _NUMBER,
+        "on_task_lost": str,
+    },
+    "instruments": {},  # one table per asset: tradeloop.broker.instruments.rules_from_table
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "run": {"mode": "paper", "state_dir": "state"},
@@ -110,8 +152,34 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "max_context_names": 1_000,
     },
     "health": {"host": "127.0.0.1", "port": 8080},
-    "venue": {"reconcile_every_s": 60.0, "on_mismatch": "halt"},
+    "venue": {
+        "reconcile_every_s": 60.0,
+        "on_mismatch": "halt",
+        "cash_tolerance": 0.01,
+        "qty_tolerance": 1e-9,
+        "unknown_deadline_s": 60.0,
+        "instruments_refresh_s": 3600.0,
+    },
+    "supervision": {
+        "base_backoff_s": 0.5,
+        "max_backoff_s": 30.0,
+        "restore_deadline_s": 60.0,
+        "on_task_lost": "halt",
+    },
 }
+_ACTIONS = ("halt", "reduce_only")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSettings:
+    """How the daemon's supervisor restarts its tasks (see ``tradeloop.service.tasks``)."""
+
+    base_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    restore_deadline_s: float = 60.0
+    on_task_lost: str = "halt"
+
+
 _REQUIRED = {("run", "strategy")}
 
 
@@ -149,6 +217,12 @@ class DaemonConfig:
     # with no universe / no context names declared: how many distinct ones a feed may bring
     max_assets: int = 10_000
     max_context_names: int = 1_000
+    cash_tolerance: float = 0.01
+    qty_tolerance: float = 1e-9
+    unknown_deadline_s: float = 60.0
+    instruments_refresh_s: float = 3600.0
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+    instruments: Mapping[str, InstrumentRules] = field(default_factory=dict)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -173,7 +247,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in values.items():
-            if key not in _SCHEMA[section] and section != "venue":
+            if key not in _SCHEMA[section] and section not in ("venue", "instruments"):
                 raise ConfigError(
                     f"{source}: unknown key {section}.{key}; [{section}] takes "
                     f"{', '.join(_SCHEMA[section])}"
@@ -221,8 +295,31 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
                 f"{source}: {section}.{key} = {value!r} must be > 0. Fix: leave it out for the "
                 "default"
             )
-    if venue["on_mismatch"] not in ("halt", "reduce_only"):
+    if venue["on_mismatch"] not in _ACTIONS:
         raise ConfigError(f'{source}: venue.on_mismatch must be "halt" or "reduce_only"')
+    supervision = merged["supervision"]
+    if supervision["on_task_lost"] not in _ACTIONS:
+        raise ConfigError(f'{source}: supervision.on_task_lost must be "halt" or "reduce_only"')
+    for section, key in (
+        ("venue", "reconcile_every_s"),
+        ("venue", "cash_tolerance"),
+        ("venue", "qty_tolerance"),
+        ("venue", "unknown_deadline_s"),
+        ("venue", "instruments_refresh_s"),
+        ("supervision", "base_backoff_s"),
+        ("supervision", "max_backoff_s"),
+        ("supervision", "restore_deadline_s"),
+    ):
+        if not merged[section][key] >= 0:
+            raise ConfigError(f"{source}: {section}.{key} must be a number >= 0")
+    instruments = {}
+    for asset_id, table in merged["instruments"].items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [instruments.{asset_id}] must be a table")
+        try:
+            instruments[asset_id] = rules_from_table(asset_id, table, f"instruments.{asset_id}")
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
     if "initial_cash" in broker and not broker["initial_cash"] > 0:
         raise ConfigError(f"{source}: broker.initial_cash must be > 0")
     context = merged["feed"].get("context")
@@ -262,6 +359,17 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         max_future_s=float(merged["feed"]["max_future_s"]),
         max_assets=merged["feed"]["max_assets"],
         max_context_names=merged["feed"]["max_context_names"],
+        cash_tolerance=float(venue["cash_tolerance"]),
+        qty_tolerance=float(venue["qty_tolerance"]),
+        unknown_deadline_s=float(venue["unknown_deadline_s"]),
+        instruments_refresh_s=float(venue["instruments_refresh_s"]),
+        supervision=SupervisionSettings(
+            base_backoff_s=float(supervision["base_backoff_s"]),
+            max_backoff_s=float(supervision["max_backoff_s"]),
+            restore_deadline_s=float(supervision["restore_deadline_s"]),
+            on_task_lost=supervision["on_task_lost"],
+        ),
+        instruments=instruments,
     )
 
 

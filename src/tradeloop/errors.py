@@ -28,6 +28,7 @@ Every exception tradeloop raises on purpose derives from ``TradeloopError``::
         ├── RateLimitError         carries ``retry_after_s``
         ├── VenueProtocolError
         ├── OrderRejectedError     the venue refused an order (it does not exist there)
+        │   └── DuplicateOrderError    ...because its client id is taken: it exists, look it up
         └── OutcomeUnknownError    a request may or may not have taken effect: look it up
 
 A message says what was wrong, where, and how to fix it.
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "ConnectionLostError",
     "DataError",
+    "DuplicateOrderError",
     "FeatureError",
     "MissingExtraError",
     "OrderError",
@@ -174,6 +176,16 @@ class VenueProtocolError(AdapterError):
 
 class OrderRejectedError(AdapterError):
     """The venue refused the order; it does not exist there (safe to decide again)."""
+
+
+class DuplicateOrderError(OrderRejectedError):
+    """The venue refused a submit because an order with this client order id already exists
+    (Binance -2010 "Duplicate order sent.", Alpaca 422 "client_order_id must be unique").
+
+    Unlike its parent it does NOT mean "nothing exists": the order is there, in some state.
+    ``LiveBroker`` looks it up by client id and adopts what the venue says; it never decides
+    the order again.
+    """
 
 
 class OutcomeUnknownError(AdapterError):

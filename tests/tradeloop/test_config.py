@@ -87,6 +87,25 @@ def test_environment_names_that_are_not_config_keys_are_left_alone() -> None:
     assert parse_config(BASE, env, "cfg").state_dir == Path("state")
 
 
+def test_venue_supervision_and_instrument_keys_are_read_and_typed() -> None:
+    raw = {
+        **BASE,
+        "venue": {"cash_tolerance": 0.05, "unknown_deadline_s": 30, "symbols": ["BTCUSDT"]},
+        "supervision": {"restore_deadline_s": 20, "on_task_lost": "reduce_only"},
+        "risk": {"halt_cancels_protective": True},
+        "instruments": {"BTCUSDT": {"qty_step": "0.00001", "tick_size": "0.01"}},
+    }
+    config = parse_config(raw, {"TRADELOOP_SUPERVISION_MAX_BACKOFF_S": "5"}, "cfg")
+    assert (config.cash_tolerance, config.qty_tolerance) == (0.05, 1e-9)
+    assert config.unknown_deadline_s == 30.0
+    assert config.venue_settings == {"symbols": ["BTCUSDT"]}  # the core's keys stay out
+    assert config.supervision.restore_deadline_s == 20.0
+    assert config.supervision.max_backoff_s == 5.0
+    assert config.supervision.on_task_lost == "reduce_only"
+    assert config.risk.halt_cancels_protective is True
+    assert str(config.instruments["BTCUSDT"].qty_step) == "0.00001"
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -94,6 +113,11 @@ def test_environment_names_that_are_not_config_keys_are_left_alone() -> None:
         ({**BASE, "feed": {"url": "ws://x:1", "stale_after_s": 0}}, "must be > 0"),
         ({**BASE, "feed": {"url": "ws://x:1", "stale_after_s": -1}}, "must be > 0"),
         ({**BASE, "health": {"max_lag_s": 0}}, r"health.max_lag_s = 0 must be > 0"),
+        ({**BASE, "supervision": {"on_task_lost": "panic"}}, "supervision.on_task_lost must be"),
+        ({**BASE, "supervision": {"restart_s": 1}}, "unknown key supervision.restart_s"),
+        ({**BASE, "venue": {"cash_tolerance": -1}}, "venue.cash_tolerance must be a number >= 0"),
+        ({**BASE, "instruments": {"BTC": {"qty_stp": "1"}}}, "unknown key instruments.BTC.qty_stp"),
+        ({**BASE, "instruments": {"BTC": 3}}, r"\[instruments.BTC\] must be a table"),
     ],
 )
 def test_unusable_values_in_the_file_are_config_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]

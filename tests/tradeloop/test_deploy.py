@@ -112,6 +112,14 @@ def test_live_alpaca_toml_is_valid_for_the_core_and_the_adapter() -> None:
     settings = AlpacaSettings.from_mapping(config.venue_settings, env=keys)
     assert settings.symbols == ("SPY", "AAPL")
     assert settings.trading_url == "https://paper-api.alpaca.markets"  # never live by default
+    assert (config.on_mismatch, config.risk.daily_loss_action) == ("halt", "halt")
+
+
+@pytest.mark.parametrize("name", ["live-binance.toml", "live-alpaca.toml"])
+def test_live_configs_halt_when_a_money_task_is_lost_for_a_minute(name: str) -> None:
+    config = load_config(ROOT / "deploy" / name, env={})
+    supervision = config.supervision
+    assert (supervision.restore_deadline_s, supervision.on_task_lost) == (60.0, "halt")
 
 
 @pytest.mark.parametrize("name", ["paper.toml", "live-binance.toml", "live-alpaca.toml"])

@@ -8,7 +8,12 @@ Admission, in this order, when an order is placed:
 
 1. the pre-trade gate of a paper or live run (``tradeloop.risk.gate``): yes or no;
 2. the risk guards (``RiskManager``'s ``pre_trade_checks``): they may cut the quantity;
-3. the cash, margin and shorting check (``broker.admission`` states the rules).
+3. the venue's instrument rules, where the book has them (``instruments``, see
+   ``tradeloop.broker.instruments``): the quantity rounds down to the step, prices to the
+   tick (never worse), or the order is refused naming the rule (counted in
+   ``instrument_refusals``); a live run gets them from the venue, a paper run from the
+   config, so paper refuses what live would;
+4. the cash, margin and shorting check (``broker.admission`` states the rules).
 
 A refusal is a rejected order with the reason, never an exception (an order that cannot be
 an order, a negative quantity say, raises ``OrderError``). Every order gets its client order
@@ -18,13 +23,20 @@ id when it is placed (``mint_client_id``; a paper or live run derives it determi
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker import groups
-from tradeloop.broker.admission import cash_problem, pre_trade_problem, unknown_asset_problem
+from tradeloop.broker.admission import (
+    cash_problem,
+    pre_trade_problem,
+    reference_price,
+    unknown_asset_problem,
+)
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
+from tradeloop.broker.instruments import InstrumentRules, Refused, conform
 from tradeloop.broker.margin import Charge, Margin, free_cash
 from tradeloop.broker.orders import Order, OrderRequest, start_trail
 from tradeloop.broker.records import FillLog, OrderLog
@@ -88,6 +100,11 @@ class OrderBook:
         self.order_listeners: list[Callable[[Order], None]] = []
         self.pre_trade_checks: list[PreTradeCheck] = []
         self.gate: OrderGate | None = None
+        # the venue's rules per asset (empty: none apply), and refusals counted per rule
+        self.instruments: dict[str, InstrumentRules] = {}
+        self.instrument_refusals: Counter[str] = Counter()
+        # ids of the protective exits placed by ``place_exit`` (a halt keeps them working)
+        self.protective: set[int] = set()
         # the client order id of each new order (a paper/live run's deterministic ids)
         self.mint_client_id: Callable[[Order], str] | None = None
         self.now_ns = 0
@@ -264,6 +281,7 @@ class OrderBook:
             (self.gate.review(self, order) if self.gate is not None else "")
             or unknown_asset_problem(self, order)
             or (pre_trade_problem(self, order) if self.pre_trade_checks else "")
+            or (self.conform_order(order) if self.instruments else "")
             or cash_problem(self, order)
         )
         if self.mint_client_id is not None:
@@ -302,6 +320,7 @@ class OrderBook:
             order.client_order_id = self.mint_client_id(order)
         self.orders.append(order)
         self.open_by_asset.setdefault(asset_id, []).append(order)
+        self.protective.add(order.id)
         return order
 
     def cancel(self, order_id: int, message: str = "cancelled by strategy") -> bool:
@@ -436,6 +455,34 @@ class OrderBook:
         self._reserve = dict(reserve)
         self.reserved_total = reserved_total
         self.marks.update(marks)
+
+    def conform_order(self, order: Order) -> str:
+        """Put ``order`` on its asset's step and tick (noted in its message), or say which
+        instrument rule refuses it; "" when the order conforms or no rules are known."""
+        rules = self.instruments.get(order.asset_id)
+        if rules is None:
+            return ""
+        result = conform(
+            rules,
+            order.side,
+            order.order_type,
+            order.qty,
+            order.limit_price,
+            order.stop_price,
+            order.tif,
+            reference_price(self, order),
+        )
+        if isinstance(result, Refused):
+            self.instrument_refusals[result.rule] += 1
+            return str(result)
+        order.qty = float(result.qty)
+        order.limit_price = None if result.limit_price is None else float(result.limit_price)
+        order.stop_price = None if result.stop_price is None else float(result.stop_price)
+        order.tif = result.tif
+        if result.changes:
+            note = "conformed to the venue's rules: " + ", ".join(result.changes)
+            order.message = f"{order.message}; {note}" if order.message else note
+        return ""
 
     def set_reserve(self, order_id: int, amount: float) -> None:
         """Hold back ``amount`` of cash for an open order (negative: proceeds it brings)."""

@@ -1,40 +1,64 @@
 """LiveBroker: the broker seam in front of a real venue (``tradeloop.venue.VenueClient``).
 
 It composes the same ``OrderBook`` as the simulator (positions, cash, open orders, the gate
-and the pre-trade checks), but nothing is matched here: an accepted order, with the client
-order id it was given when placed, waits in ``outbox`` until the runtime has journaled it,
-then ``send`` hands it to the venue; fills arrive as ``Execution``s and are booked by
-``apply``, once per trade id.
+and the pre-trade checks, the venue's instrument rules), but nothing is matched here: an
+accepted order, already on the venue's step and tick and with the client order id it was
+given when placed, waits in ``outbox`` until the runtime has journaled it, then ``send``
+hands it to the venue as exact decimal strings; fills arrive as ``Execution``s and are
+booked by ``apply``, once per trade id (the venue's execution id).
 
 Order groups (OCO, OTO, brackets) go whole where the client declares the class in
 ``native_order_classes`` (``broker.routing``): the venue then triggers and cancels the legs,
 and the book follows its fills. Otherwise they are emulated: the working orders go out, a
 child when its parent's fill comes in, and an OCO sibling's cancel when a leg fills.
 
-An order whose submit timed out (or hit a 5xx) is ``UNKNOWN``: it may exist. ``resolve``
-looks it up by client order id and adopts what the venue says; an order the venue has never
-heard of is marked rejected. Nothing is ever submitted twice. After a restart every order
-the journal left working is ``UNKNOWN`` until looked up, for the same reason.
+An order whose submit timed out (or hit a 5xx, or was refused as a duplicate client id) is
+``UNKNOWN``: it may exist. ``resolve`` looks it up by client order id with backoff
+(``tradeloop.broker.lookups``) and adopts what the venue says; a fill or an order update
+from the stream (``apply``, ``observe``) settles it at once. Only an order the venue still
+does not know after ``unknown_deadline_s`` is marked rejected ("never placed"). Nothing is
+ever submitted twice: an order leaves the outbox before its request goes out. After a
+restart every order the journal left working is ``UNKNOWN`` until looked up.
+
+Cash truth beyond fills (fees paid in a third asset, account fees outside fills, what
+reconciliation adopts) is kept in ``ledger`` (``tradeloop.broker.ledger``), journaled with
+``live_state`` and re-applied by ``restore_live``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from tradeloop.broker.base import Bar, BarSource
-from tradeloop.broker.book import OrderBook
+from tradeloop.broker.book import EPS, OrderBook
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
+from tradeloop.broker.ledger import VenueLedger
+from tradeloop.broker.lookups import Lookups
 from tradeloop.broker.orders import Order, OrderRequest
 from tradeloop.broker.routing import group_venue_order, native_class, venue_order
-from tradeloop.errors import ConfigError, OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tradeloop.errors import (
+    AdapterError,
+    ConfigError,
+    DuplicateOrderError,
+    OrderRejectedError,
+    RateLimitError,
+)
 from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 from tradeloop.portfolio import Position
-from tradeloop.venue import Execution, VenueClient, VenueOrderState, VenueSnapshot
+from tradeloop.venue import (
+    AccountFee,
+    Execution,
+    InstrumentSource,
+    VenueClient,
+    VenueOrderState,
+    VenueSnapshot,
+)
 
 __all__ = ["LiveBroker"]
 
@@ -62,6 +86,7 @@ class LiveBroker(BookFront):
         allow_short: bool = False,
         client_id: Callable[[Order], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        unknown_deadline_s: float = 60.0,
     ) -> None:
         self.book = OrderBook(initial_cash, fractional=fractional, allow_short=allow_short)
         # the journal's deterministic ids (``Journal.client_id_minter``): a restart that
@@ -71,12 +96,16 @@ class LiveBroker(BookFront):
         self._bars: BarSource = _NoBars()
         self.outbox: list[Order] = []
         self.cancels: list[Order] = []
-        self._cancel_messages: dict[int, str] = {}
         self.trade_ids: list[str] = []  # one per fill, aligned with ``fills`` (journaled)
         self.duplicate_executions = 0
         self.foreign_executions = 0  # fills of orders this run did not place
+        self.lookups = Lookups(unknown_deadline_s)
+        self.ledger = VenueLedger(self.book.portfolio, time.time_ns())
+        self.elsewhere_by_fill: dict[int, float] = {}  # fill index → its third-asset fee value
         self._seen_trades: set[str] = set()
         self._by_cid: dict[str, Order] = {}
+        self._cancel_reasons: dict[int, str] = {}  # order id → why its cancel was asked
+        self._refused_exits: dict[str, float] = {}  # asset → the unsellable rest, told once
         self._clock = clock
         self._not_before = 0.0
         self._log = structlog.get_logger().bind(component="live_broker")
@@ -100,7 +129,8 @@ class LiveBroker(BookFront):
         tif: TimeInForce = TimeInForce.GTC,
         reason: str = "strategy",
     ) -> Order:
-        """Checked here (gate, guards, cash); sent by ``send`` once journaled."""
+        """Checked here (gate, guards, instrument rules, cash); sent by ``send`` once
+        journaled."""
         placed = self.book.place(
             asset_id,
             side,
@@ -111,13 +141,13 @@ class LiveBroker(BookFront):
             tif=tif,
             reason=reason,
         )
-        self._register(placed)
+        self._queue(placed)
         return placed
 
     def submit_request(self, request: OrderRequest) -> Order:
         """An order with options, checked here and sent by ``send`` once journaled."""
         placed = self.book.place_request(request)
-        self._register(placed)
+        self._queue(placed)
         return placed
 
     def submit_group(
@@ -130,15 +160,15 @@ class LiveBroker(BookFront):
         if order_class and group.orders[0].is_open:
             group.venue_class = order_class
             head = group.orders[0]
-            self._register(head)
+            self._queue(head)
             for order in group.orders[1:]:
-                self._register(order, send=False)  # the venue holds the legs
+                self._queue(order, send=False)  # the venue holds the legs
             return group
         for order in group.orders:
-            self._register(order)
+            self._queue(order)
         return group
 
-    def _register(self, order: Order, send: bool = True) -> None:
+    def _queue(self, order: Order, send: bool = True) -> None:
         if not order.client_order_id:
             raise ConfigError(
                 "LiveBroker needs client order ids: build it with "
@@ -168,20 +198,39 @@ class LiveBroker(BookFront):
         if order in self.outbox:  # never left: cancel here
             self.outbox.remove(order)
             return self.book.cancel(order_id, message)
-        if not order.is_open:
+        if not (order.is_open or order.status is OrderStatus.UNKNOWN):
             return False
         if order not in self.cancels:
+            self._cancel_reasons[order.id] = message  # said when the venue confirms
             self.cancels.append(order)
-            self._cancel_messages[order.id] = message
         return True
 
     def exit_position(
         self, asset_id: str, base_price: float, reason: str, order_type: OrderType, bar: Bar
     ) -> None:
-        """A protective exit is a market order to the venue, not a booked fill."""
+        """A protective exit: a market order for what is held and not already being closed.
+        It skips the gate (reducing is allowed in every mode, ``halted`` included) but not
+        the venue's rules: a position below the venue's minimum is dust it cannot sell."""
         held = self.position(asset_id)
-        if held:
-            self.submit(asset_id, Side.SELL if held > 0 else Side.BUY, abs(held), reason=reason)
+        closing_side = Side.SELL if held > 0 else Side.BUY
+        being_closed = sum(
+            o.remaining for o in self.open_orders(asset_id) if o.side is closing_side
+        )
+        closing = held - being_closed if held > 0 else held + being_closed
+        if closing * held <= 0 or abs(closing) <= EPS:
+            return  # flat, or already being closed by working orders
+        if self._refused_exits.get(asset_id) == closing:
+            return  # the same dust was refused before: the strategy has been told once
+        order = self.book.place_exit(asset_id, closing, OrderType.MARKET, reason, None)
+        problem = self.book.conform_order(order) if self.book.instruments else ""
+        if problem:
+            self._refused_exits[asset_id] = closing
+            self.book.close(order, OrderStatus.REJECTED, problem)
+            self._log.warning("protective_exit_refused", asset=asset_id, reason=problem)
+            return
+        self._refused_exits.pop(asset_id, None)
+        self.book.tell(order)
+        self._queue(order)
 
     # -- the runtime's side ---------------------------------------------------------------------
 
@@ -195,13 +244,27 @@ class LiveBroker(BookFront):
     def end_timestamp(self) -> None:
         """Nothing to fill at a close: the venue matches."""
 
+    async def load_instruments(self, asset_ids: Sequence[str]) -> int:
+        """Fetch the venue's instrument rules (if its client has them) for ``asset_ids`` and
+        every asset with a price or a position; return how many assets have rules."""
+        if not isinstance(self.client, InstrumentSource):
+            return 0
+        wanted = sorted({*asset_ids, *self.marks, *self.positions()})
+        if wanted:
+            self.book.instruments.update(await self.client.instruments(wanted))
+        return len(self.book.instruments)
+
     async def send(self) -> None:
-        """Submit the journaled outbox and the requested cancels, in order."""
-        sent = 0
-        for order in self.outbox:
+        """Submit the journaled outbox and the requested cancels, in order. An order leaves
+        the outbox before its request goes out, so nothing can be sent twice; an order placed
+        during this pass (by a callback) waits for the next one, after the journal has it; one
+        cancelled while a request was out (a halt from another task) is not sent."""
+        for order in list(self.outbox):
             if self._clock() < self._not_before:
                 break
-            cid = order.client_order_id
+            if order not in self.outbox:
+                continue  # cancelled here while an earlier request was out
+            self.outbox.remove(order)
             group = order.group
             order_class = group.venue_class if group is not None else ""
             request = (
@@ -212,59 +275,76 @@ class LiveBroker(BookFront):
             try:
                 state = await self.client.submit(request)
             except RateLimitError as err:
+                self.outbox.insert(0, order)  # refused with 429, not executed: try again
                 self._not_before = self._clock() + err.retry_after_s
                 self._log.warning("rate_limited", retry_after_s=err.retry_after_s, error=str(err))
-                break  # a 429 was refused, not executed: the rest goes next time
+                break
+            except DuplicateOrderError as err:  # the client id exists: it is there
+                self._unknown(order, f"the venue already has this client id ({err})")
             except OrderRejectedError as err:
                 self.book.close(order, OrderStatus.REJECTED, f"rejected by the venue: {err}")
                 if group is not None and order_class:  # the legs went nowhere either
                     for leg in group.orders:
                         if leg.is_open:
                             self.book.close(leg, OrderStatus.REJECTED, f"group rejected: {err}")
-            except OutcomeUnknownError as err:
-                order.status = OrderStatus.UNKNOWN
-                order.message = f"outcome unknown ({err}); will look it up"
-                self.book.tell(order)
-                self._log.warning("order_outcome_unknown", client_order_id=cid, error=str(err))
+            except AdapterError as err:  # a timeout, a 5xx, a lost connection: it may exist
+                self._unknown(order, f"outcome unknown ({err})")
+            except BaseException as err:
+                self._unknown(order, f"outcome unknown ({type(err).__name__}: {err})")
+                raise
             else:
                 self._adopt(order, state)
-            sent += 1
-        del self.outbox[:sent]
         for order in list(self.cancels):
             if not (order.is_open or order.status is OrderStatus.UNKNOWN):
                 self.cancels.remove(order)
                 continue
             try:
                 await self.client.cancel(order.client_order_id, order.asset_id)
-            except (OutcomeUnknownError, RateLimitError) as err:
-                self._log.warning("cancel_retry_later", order_id=order.id, error=str(err))
-                continue  # a cancel is safe to send again
             except OrderRejectedError as err:
                 self._log.info("cancel_refused", order_id=order.id, error=str(err))
+            except AdapterError as err:
+                self._log.warning("cancel_retry_later", order_id=order.id, error=str(err))
+                continue  # a cancel is safe to send again
             else:
-                message = self._cancel_messages.get(order.id, "cancelled by strategy")
-                self.book.close(order, OrderStatus.CANCELLED, message)
+                reason = self._cancel_reasons.pop(order.id, "cancelled by strategy")
+                self.book.close(order, OrderStatus.CANCELLED, reason)
             self.cancels.remove(order)
-            self._cancel_messages.pop(order.id, None)
 
     async def resolve(self) -> int:
-        """Look up every ``UNKNOWN`` order by client order id; return how many are left."""
+        """Look up the ``UNKNOWN`` orders that are due (see ``Lookups``); return how many
+        are still unknown. Not found after ``unknown_deadline_s``: rejected, never placed."""
         left = 0
         for order in self.open_orders():  # an unknown order stays among the open ones
             if order.status is not OrderStatus.UNKNOWN:
                 continue
             cid = order.client_order_id
-            try:
-                state = await self.client.order(cid, order.asset_id)
-            except (OutcomeUnknownError, RateLimitError):
+            now = self._clock()
+            if not self.lookups.due(cid, now):
                 left += 1
                 continue
-            if state is None:
+            try:
+                state = await self.client.order(cid, order.asset_id)
+            except AdapterError as err:
+                self.lookups.missed(cid, now)
+                self._log.warning("order_lookup_failed", client_order_id=cid, error=str(err))
+                left += 1
+                continue
+            if state is not None:
+                self.lookups.forget(cid)
+                self._adopt(order, state)
+            elif self.lookups.missed(cid, now):
+                looked = self.lookups.attempts(cid)
+                waited = self.lookups.waited_s(cid, now)
+                self.lookups.forget(cid)
                 self.book.close(
-                    order, OrderStatus.REJECTED, "never reached the venue (looked up by client id)"
+                    order,
+                    OrderStatus.REJECTED,
+                    f"never reached the venue: not found by client id in {waited:.1f} s "
+                    f"({looked} lookups)",
                 )
             else:
-                self._adopt(order, state)
+                left += 1
+                continue
             self._log.info("order_resolved", client_order_id=cid, status=order.status.value)
         return left
 
@@ -284,8 +364,10 @@ class LiveBroker(BookFront):
                 asset=execution.asset_id,
             )
             return None
-        if order.status is OrderStatus.UNKNOWN:
-            order.status = OrderStatus.ACCEPTED  # a fill proves it exists
+        if order.status is OrderStatus.UNKNOWN:  # a fill proves it exists
+            self.lookups.forget(order.client_order_id)
+            order.status = OrderStatus.ACCEPTED
+            order.message = ""
         bar = self._bars.bar(order.asset_id)
         fill = self.book.book(
             order,
@@ -297,44 +379,83 @@ class LiveBroker(BookFront):
             ts_ns=execution.ts_ns,
         )
         self.trade_ids.append(execution.trade_id)
+        self.ledger.note_fill(execution)
+        if execution.commission_asset:
+            self.elsewhere_by_fill[len(self.fills) - 1] = execution.commission
         if execution.order_done and order.is_open:
             self.book.close(order, OrderStatus.FILLED, "")  # the rest went to a fee in kind
         return fill
 
-    def restore_live(self, trade_ids: list[str]) -> None:
+    def book_fee(self, fee: AccountFee) -> bool:
+        """Book an account fee outside fills (see ``VenueLedger.book_fee``)."""
+        new = self.ledger.book_fee(fee)
+        if new:
+            self._log.info("account_fee_booked", fee_id=fee.fee_id, amount=fee.amount)
+        return new
+
+    def observe(self, state: VenueOrderState) -> None:
+        """An order update from the stream: settles an unknown outcome, closes what the
+        venue closed (cancelled, expired, rejected). Updates of finished orders are old."""
+        order = self._by_cid.get(state.client_order_id)
+        if order is None or not (order.is_open or order.status is OrderStatus.UNKNOWN):
+            return
+        self.lookups.forget(order.client_order_id)
+        self._adopt(order, state)
+
+    def restore_live(
+        self, trade_ids: list[str], live_state: Mapping[str, Any] | None = None
+    ) -> None:
         """After ``restore``: index the journaled orders by client id, remember booked trades,
-        and treat every order the journal left working as ``UNKNOWN`` (it may or may not
-        have been sent)."""
+        re-apply what reconciliation adopted, and treat every order the journal left working
+        as ``UNKNOWN`` (it may or may not have been sent)."""
         self._by_cid = {order.client_order_id: order for order in self.orders}
         self.trade_ids = list(trade_ids)
         self._seen_trades = set(trade_ids)
         for order in self.orders:
             if order.is_open:
                 order.status = OrderStatus.UNKNOWN
+        self.ledger.restore(live_state or {}, self._position)
+
+    def live_state(self) -> dict[str, Any]:
+        """What ``restore_live`` needs besides orders and fills (journaled every commit)."""
+        return self.ledger.state()
 
     def adopt(self, snapshot: VenueSnapshot) -> None:
-        """Make the book the venue's: its positions and cash are the authority."""
-        positions = self.book.portfolio.positions
-        for asset_id, qty in snapshot.positions.items():
-            position = positions.get(asset_id)
-            if position is None:
-                position = positions[asset_id] = Position(asset_id)
-                position.avg_price = self.marks.get(asset_id, 0.0)
-            position.qty = qty
-        for asset_id in [a for a in positions if a not in snapshot.positions]:
-            positions[asset_id].qty = 0.0
-        self.book.portfolio.cash = snapshot.cash
+        """Make the book the venue's: its positions and cash are the authority (kept in the
+        ledger's adjustments, journaled, so a restart rebuilds the same numbers)."""
+        self.ledger.adopt(snapshot, self._position)
 
-    async def settle(self, venue_open: set[str]) -> None:
-        """Orders open here but not at the venue: look each up and take its word."""
+    async def settle(self, snapshot: VenueSnapshot) -> None:
+        """Orders open here but not at the venue: look each up and take its word; orders of
+        unknown outcome that the venue lists as open: they exist."""
+        listed = {state.client_order_id: state for state in snapshot.open_orders}
         for order in self.open_orders():
             cid = order.client_order_id
-            if order.is_open and cid and cid not in venue_open:
+            if not cid:
+                continue
+            if order.status is OrderStatus.UNKNOWN:
+                if cid in listed:
+                    self.observe(listed[cid])
+            elif cid not in listed:
                 state = await self.client.order(cid, order.asset_id)
                 if state is not None:
                     self._adopt(order, state)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _unknown(self, order: Order, why: str) -> None:
+        order.status = OrderStatus.UNKNOWN
+        order.message = f"{why}; looking it up"
+        self.book.tell(order)
+        self._log.warning("order_outcome_unknown", client_order_id=order.client_order_id, error=why)
+
+    def _position(self, asset_id: str) -> Position:
+        positions = self.book.portfolio.positions
+        position = positions.get(asset_id)
+        if position is None:
+            position = positions[asset_id] = Position(asset_id)
+            position.avg_price = self.marks.get(asset_id, 0.0)
+        return position
 
     def _adopt(self, order: Order, state: VenueOrderState) -> None:
         closing = _CLOSED_BY_VENUE.get(state.status)

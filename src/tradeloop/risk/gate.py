@@ -24,9 +24,20 @@ in this order:
   persists, so a restart mid-day does not reset it.
 
 A manual kill (``tradeloop kill``, or SIGUSR1 to the daemon) sets ``halted`` until it is
-cleared. Entering ``halted`` cancels every working order; entering ``reduce_only`` cancels
-the working orders that add exposure. Protective exits of a ``RiskManager`` (stops,
-targets) still close positions in every mode: they only ever reduce.
+cleared. What entering a mode cancels:
+
+- ``reduce_only``: the working orders that add exposure; reducing ones keep working;
+- ``halted``: every working order EXCEPT protective exits, which keep protecting the
+  positions they close. A protective exit reduces its position without reversing it and is
+  a stop or stop-limit order, an order whose reason starts with ``stop`` or ``protective``,
+  or an exit placed by a ``RiskManager`` (``OrderBook.protective``). Each one kept is logged
+  (``protective_exit_kept``) and its ``on_order`` hears it (the message says it works on).
+  With ``halt_cancels_protective = true`` they are cancelled too, and that is logged
+  (``protective_exit_cancelled``) and in the message ``on_order`` hears.
+
+While halted, every new order is refused, the strategy's protective ones included; the
+exits of a ``RiskManager`` (stops, targets, time exits) still close positions in every mode:
+they only ever reduce, and they do not pass the gate.
 """
 
 from __future__ import annotations
@@ -40,9 +51,12 @@ from typing import Any
 from tradeloop.broker.base import Holdings, RuntimeBroker
 from tradeloop.broker.orders import Order, net_remaining
 from tradeloop.errors import ConfigError
-from tradeloop.events import OrderType
+from tradeloop.events import OrderType, Side
 
-__all__ = ["GateLimits", "GateMode", "PreTradeGate"]
+__all__ = ["PROTECTIVE_REASONS", "GateLimits", "GateMode", "PreTradeGate", "is_protective"]
+
+# an order whose reason starts with one of these is a protective exit (if it only reduces)
+PROTECTIVE_REASONS = ("stop", "protective")
 
 _DAY_NS = 86_400 * 10**9
 
@@ -54,6 +68,7 @@ class GateMode(StrEnum):
 
 
 _ACTIONS = {"halt": GateMode.HALTED, "reduce_only": GateMode.REDUCE_ONLY}
+_NOT_LIMITS = ("daily_loss_action", "reduce_only", "halt_cancels_protective")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +87,12 @@ class GateLimits:
     max_daily_loss: float | None = None
     daily_loss_action: str = "halt"
     reduce_only: bool = False
+    halt_cancels_protective: bool = False
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in ("daily_loss_action", "reduce_only") or value is None:
+            if item.name in _NOT_LIMITS or value is None:
                 continue
             if isinstance(value, bool) or not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"risk.{item.name} = {value!r}: must be a positive number")
@@ -226,14 +242,30 @@ class PreTradeGate:
     # -- internals ----------------------------------------------------------------------------
 
     def _set(self, mode: GateMode, reason: str) -> None:
+        """Enter ``mode`` and cancel what it forbids (see the module docstring)."""
         self.mode, self.reason = mode, reason
         broker = self.broker
         if broker is None or mode is GateMode.NORMAL:
             return
+        halted = mode is GateMode.HALTED
+        cancel_protective = self.limits.halt_cancels_protective
+        log = _logger()
         for order in broker.open_orders():
             held = broker.position(order.asset_id)
-            if mode is GateMode.HALTED or _adds_exposure(order, held):
-                broker.cancel(order.id, f"cancelled: {mode.value} ({reason})")
+            if not (halted or _adds_exposure(order, held)):
+                continue
+            message = f"cancelled: {mode.value} ({reason})"
+            if halted and is_protective(order, held, broker.book.protective):
+                if not cancel_protective:
+                    order.message = f"kept working while {mode.value}: a protective exit"
+                    broker.book.tell(order)
+                    log.warning(
+                        "protective_exit_kept", order_id=order.id, asset=order.asset_id, mode=mode
+                    )
+                    continue
+                message += "; a protective exit (risk.halt_cancels_protective = true)"
+                log.warning("protective_exit_cancelled", order_id=order.id, asset=order.asset_id)
+            broker.cancel(order.id, message)
 
     def _check_daily_loss(self) -> None:
         limit, start = self.limits.max_daily_loss, self.day_start_equity
@@ -290,12 +322,33 @@ class PreTradeGate:
         return ""
 
 
+def _logger() -> Any:
+    """structlog, imported when a mode is entered: a backtest import stays without it."""
+    import structlog
+
+    return structlog.get_logger().bind(component="gate")
+
+
 def _order_price(order: Order, last: float | None) -> float | None:
     if order.limit_price is not None:
         return order.limit_price
     if order.stop_price is not None:
         return order.stop_price
     return last
+
+
+def is_protective(order: Order, held: float, placed_as_exits: set[int] | frozenset[int]) -> bool:
+    """A protective exit: it reduces ``held`` without reversing it, and is a stop (or
+    stop-limit), says so in its reason (``PROTECTIVE_REASONS``), or was placed as an exit
+    (``placed_as_exits``: a RiskManager's)."""
+    closes = Side.SELL if held > 0 else Side.BUY
+    if held == 0 or order.side is not closes or order.remaining > abs(held) + 1e-12:
+        return False
+    return (
+        order.id in placed_as_exits
+        or order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        or order.reason.lower().startswith(PROTECTIVE_REASONS)
+    )
 
 
 def _adds_exposure(order: Order, held: float) -> bool:

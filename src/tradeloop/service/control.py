@@ -99,10 +99,13 @@ class Control:
             return
         self.poll()
 
-    async def watch(self, every_s: float = 0.5) -> None:
+    async def watch(self, handle: Any, every_s: float = 0.5) -> None:
+        """The control watcher task (supervised): poll every ``every_s``; an unreadable
+        control file raises, and the supervisor logs and restarts the watcher."""
         while True:
             await asyncio.sleep(every_s)
             self.poll()
+            handle.restored()
 
     def _refuse(self, problem: str, raw: bytes) -> None:
         seen = problem + repr(raw[:_SHOWN])

@@ -8,6 +8,12 @@ Every order passes the pre-trade gate (``[risk]`` in the config). The operator's
 switch is ``state_dir/control.json`` (written by ``tradeloop kill``; SIGUSR1 writes a halt
 into it too): it is read every half second and at start, so a kill survives a restart.
 
+Every long-lived task runs under one ``Supervisor`` (``tradeloop.service.tasks``): the bar
+feed (``FeedPump``), the control watcher and the health server; live, also the sender, the
+execution stream and the reconcile loop (``tradeloop.service.venue_tasks``). A failure is
+logged and restarted with backoff; a task lost for ``[supervision] restore_deadline_s``
+turns ``/readyz`` 503, and one that books money moves the gate to ``on_task_lost``.
+
 I/O edge. It wires a ``WebSocketFeed``, the user's strategy and a ``PaperBroker`` into a
 ``LiveRuntime``; serves ``/healthz``, ``/readyz`` and Prometheus ``/metrics`` with aiohttp;
 logs JSON lines with run, strategy and mode bound; stops gracefully on SIGTERM/SIGINT (the
@@ -22,7 +28,6 @@ import asyncio
 import functools
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -41,10 +46,13 @@ from tradeloop.service.header import paper_costs, run_header
 from tradeloop.service.health import start_health
 from tradeloop.service.integrity import open_state
 from tradeloop.service.journal import Journal, JournalState
-from tradeloop.service.reconcile import reconcile
+from tradeloop.service.reconcile import Tolerance, reconcile
 from tradeloop.service.results import remember_facts, run_result
 from tradeloop.service.state import write_state
+from tradeloop.service.tasks import Supervisor
+from tradeloop.service.venue_tasks import VenueTasks
 from tradeloop.setup import Setup
+from tradeloop.stream.pump import FeedPump
 from tradeloop.stream.supervisor import SupervisedFeed
 from tradeloop.stream.websocket import WebSocketFeed
 from tradeloop.venue import VenueClient, load_venue
@@ -86,13 +94,14 @@ async def run_daemon(
     )
     journal, saved = state.journal, state.saved
     gate = PreTradeGate(config.risk)
+    supervisor = Supervisor(config.supervision, gate, log=log)
     control = Control(config.state_dir / CONTROL_FILE, gate, log)
-    tasks: list[asyncio.Task[None]] = []
     client: VenueClient | None = None
     try:
         if venue is None:
             assert paper is not None
             broker: PaperBroker | LiveBroker = paper
+            broker.book.instruments.update(config.instruments)  # paper refuses what live would
             if journal.recall("initial_cash") is None:  # for tradeloop report
                 journal.remember("initial_cash", repr(paper.initial_cash))
             source: Any = WebSocketFeed(config.feed_url)
@@ -104,7 +113,7 @@ async def run_daemon(
         if saved.last_ts_ns is not None:
             broker.restore(*_book_of(saved))
             if isinstance(broker, LiveBroker):
-                broker.restore_live(saved.trade_ids)
+                broker.restore_live(saved.trade_ids, saved.live)
             strategy.set_state(saved.strategy)
             log.info(
                 "state_restored",
@@ -116,13 +125,33 @@ async def run_daemon(
         supervised = SupervisedFeed(
             source, stale_after_s=config.stale_after_s, backfill_from=saved.last_ts_ns
         )
+        pump = FeedPump(supervised)
 
         def commit(ts_ns: int) -> None:
             control.poll()  # a kill that came while the strategy decided: before any send
             journal.commit(ts_ns, broker, runtime.state(), strategy.get_state())
 
+        link = None
+        if isinstance(broker, LiveBroker):
+            check = functools.partial(
+                reconcile,
+                broker,
+                gate,
+                on_mismatch=config.on_mismatch,
+                log=log,
+                tolerance=Tolerance(config.qty_tolerance, config.cash_tolerance),
+            )
+            link = VenueTasks(
+                broker,
+                lambda: commit(runtime.last_flushed or saved.last_ts_ns or 0),
+                check,
+                reconcile_every_s=config.reconcile_every_s,
+                instruments_refresh_s=config.instruments_refresh_s,
+                assets=_assets(config),
+                log=log,
+            )
         runtime = LiveRuntime(
-            supervised,
+            pump,
             strategy,
             broker,
             gate=gate,
@@ -136,26 +165,21 @@ async def run_daemon(
             max_context_names=config.max_context_names,
             record=journal.record_bars,
             on_timestamp=commit,
-            after_timestamp=(
-                _sender(broker, journal, commit) if isinstance(broker, LiveBroker) else None
-            ),
+            after_timestamp=link.wake if link is not None else None,
         )
         gate.bind(broker)
         remember_facts(journal, setup, runtime)
-        if isinstance(broker, LiveBroker):
-            check = functools.partial(
-                reconcile, broker, gate, on_mismatch=config.on_mismatch, log=log
-            )
+        if link is not None:
             # the strategy starts only after the book agrees with the venue (or is halted)
             await check(since_ns=saved.fills[-1].ts_ns if saved.fills else 0)
             commit(saved.last_ts_ns or 0)
-            tasks.append(asyncio.create_task(_book_executions(broker, commit, runtime)))
-            tasks.append(
-                asyncio.create_task(_reconcile_every(check, broker, config.reconcile_every_s))
-            )
+            supervisor.spawn("execution_stream", link.execution_stream, books_money=True)
+            supervisor.spawn("reconcile_loop", link.reconcile_loop, books_money=True)
+            supervisor.spawn("sender", link.sender, books_money=True)
         control.poll()
-        health = await start_health(runtime, broker, supervised, gate, config)
-        tasks.append(asyncio.create_task(health.heartbeat()))
+        health = await start_health(runtime, broker, supervised, gate, config, supervisor)
+        supervisor.spawn("health_server", health.run)
+        supervisor.spawn("bar_feed", pump.run)
         log.info(
             "daemon_started",
             feed=config.feed_url or config.venue_name,
@@ -167,7 +191,7 @@ async def run_daemon(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
         loop.add_signal_handler(signal.SIGUSR1, control.kill)
-        tasks.append(asyncio.create_task(control.watch()))
+        supervisor.spawn("control_watcher", control.watch)
         failure: dict[str, Any] | None = None
         try:
             await task
@@ -181,10 +205,14 @@ async def run_daemon(
                 broker = _paper_broker(config, setup)
                 broker.restore(*_book_of(journal.load()))
         finally:
+            await supervisor.close()  # no task books or sends any more...
+            if link is not None and failure is None:
+                # ...but what the last bar decided, and its fills (never after a strategy
+                # error: that bar was never journaled)
+                await _drain(link, log)
             await health.close()
     finally:
-        for background in tasks:
-            background.cancel()
+        await supervisor.close()
         if client is not None:
             await client.close()
     try:
@@ -221,42 +249,33 @@ async def _live_broker(
         remembered = repr((await client.snapshot()).cash)
         journal.remember("initial_cash", remembered)
     log.info("venue_connected", venue=venue, initial_cash=float(remembered))
-    return LiveBroker(
+    broker = LiveBroker(
         client,
         float(remembered),
         fractional=config.fractional,
         client_id=journal.client_id_minter(),
+        unknown_deadline_s=config.unknown_deadline_s,
     )
+    broker.book.instruments.update(config.instruments)  # where the venue gives none
+    known = await broker.load_instruments(_assets(config))
+    log.info("instruments_loaded", assets=known)
+    return broker
 
 
-def _sender(
-    broker: LiveBroker, journal: Journal, commit: Callable[[int], None]
-) -> Callable[[int], Awaitable[None]]:
-    """After each journaled timestamp: send what it decided, then journal the outcome."""
-
-    async def send(ts_ns: int) -> None:
-        if broker.outbox or broker.cancels:
-            await broker.send()
-        await broker.resolve()  # no request unless an outcome is unknown
-        commit(ts_ns)
-
-    return send
+def _assets(config: DaemonConfig) -> tuple[str, ...]:
+    """The assets whose instrument rules a live run needs at start."""
+    symbols = config.venue_settings.get("symbols") or ()
+    return tuple(config.universe or ()) + tuple(s for s in symbols if isinstance(s, str))
 
 
-async def _book_executions(
-    broker: LiveBroker, commit: Callable[[int], None], runtime: LiveRuntime
-) -> None:
-    async for execution in broker.client.executions():
-        if broker.apply(execution) is not None:
-            commit(runtime.last_flushed or execution.ts_ns)
-
-
-async def _reconcile_every(
-    check: Callable[..., Awaitable[list[str]]], broker: LiveBroker, every_s: float
-) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        await check(since_ns=broker.fills[-1].ts_ns if broker.fills else 0)
+async def _drain(link: VenueTasks, log: Any) -> None:
+    """At shutdown: what the last timestamp decided still goes out, and every fill the stream
+    had no time to deliver is booked over REST (``VenueTasks.finish``), so the book the
+    daemon leaves is the venue's."""
+    try:
+        await asyncio.wait_for(link.finish(), 10.0)
+    except Exception as err:  # the journal has it; a restart looks it up and reconciles
+        log.warning("final_send_failed", error=f"{type(err).__name__}: {err}")
 
 
 def _stopper(runtime: LiveRuntime, task: asyncio.Task[None], log: Any, signum: int) -> Any:

@@ -6,9 +6,14 @@ nothing. The handlers read plain counters, and the book's figures as the daemon'
 published them (``heartbeat``, every quarter second while the loop runs); never the book
 itself, which only the daemon's loop touches.
 
-``/readyz`` is 200 when bars flow, the feed is fresh and the run keeps up (``service.lag``
-states the rules), else 503 with the reasons; ``/healthz`` is 200 while the loop runs (503
-once it has been held for twice ``stale_after_s``); ``/metrics`` exports every figure.
+``/readyz`` is 200 when bars flow, the feed is fresh, the run keeps up (``service.lag``
+states the rules) and no supervised task is lost, else 503 with the reasons (``tasks_lost``:
+each lost task and why); ``/healthz`` is 200 while the loop runs (503 once it has been held
+for twice ``stale_after_s``); ``/metrics`` exports every figure, restarts per task included
+(``tradeloop_task_restarts_total{task="..."}``).
+
+The publishing is itself a supervised task (``run``, the ``health_server``): it raises if the
+server's thread has died, so the supervisor restarts it and the endpoints come back.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from aiohttp import web
 
 from tradeloop.broker.base import RuntimeBroker
 from tradeloop.config import DaemonConfig
+from tradeloop.errors import ConnectionLostError
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.lag import Freshness, alive, freshness, not_ready
+from tradeloop.service.tasks import Supervisor, TaskHandle
 from tradeloop.stream.supervisor import SupervisedFeed
 
 __all__ = ["HealthServer", "start_health"]
@@ -40,9 +47,12 @@ class HealthServer:
         feed: SupervisedFeed,
         gate: PreTradeGate,
         config: DaemonConfig,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.runtime, self.broker, self.feed, self.gate = runtime, broker, feed, gate
         self.config = config
+        self.supervisor = supervisor
+        self.instrument_refusals: dict[str, int] = {}
         self.port = config.health_port
         self.started_s = self.heartbeat_s = time.time()
         self.book: dict[str, float] = {}
@@ -63,6 +73,7 @@ class HealthServer:
             "fills": len(self.broker.fills),
             "orders": len(self.broker.orders),
         }
+        self.instrument_refusals = dict(self.broker.book.instrument_refusals)
         self.heartbeat_s = time.time()
 
     async def heartbeat(self, every_s: float = 0.25) -> None:
@@ -70,6 +81,34 @@ class HealthServer:
         while True:
             self.publish()
             await asyncio.sleep(every_s)
+
+    async def run(self, handle: TaskHandle, every_s: float = 0.25) -> None:
+        """The supervised ``health_server`` task: publish, and raise if the server's thread
+        died (the supervisor then restarts it: a new thread, the same port)."""
+        if not self._thread.is_alive():
+            await asyncio.to_thread(self._revive)
+        while True:
+            if not self._thread.is_alive():
+                raise ConnectionLostError(f"the health server's thread died (port {self.port})")
+            self.publish()
+            handle.restored()
+            await asyncio.sleep(every_s)
+
+    def _revive(self) -> None:
+        """(In a worker thread.) Release the dead loop's socket, then serve again from a new
+        thread on the same port."""
+        old, runner = self._loop, self._runner
+        if runner is not None and not old.is_closed():
+            old.run_until_complete(runner.cleanup())
+            self._runner = None
+        if not old.is_closed():
+            old.close()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tradeloop-health", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._bind(), self._loop).result(10)
 
     async def start(self) -> HealthServer:
         self._thread.start()
@@ -95,7 +134,7 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.health_host, self.config.health_port)
+        site = web.TCPSite(runner, self.config.health_host, self.port)  # a revival: same port
         await site.start()
         server = site._server  # aiohttp keeps the bound socket here; port 0 means "any free"
         sockets = getattr(server, "sockets", None) or []
@@ -114,13 +153,19 @@ class HealthServer:
         )
 
     def _reasons(self, fresh: Freshness) -> list[str]:
-        return not_ready(
+        reasons = not_ready(
             fresh,
             timestamps=self.runtime.timestamps,
             stopped=self.runtime.stopped,
             stale_after_s=self.config.stale_after_s,
             max_lag_s=self.config.health_max_lag_s,
         )
+        lost = self._lost()
+        reasons += [f"task {name} lost: {why}" for name, why in sorted(lost.items())]
+        return reasons
+
+    def _lost(self) -> dict[str, str]:
+        return dict(self.supervisor.lost()) if self.supervisor is not None else {}
 
     async def _healthz(self, request: web.Request) -> web.Response:
         fresh = self._fresh()
@@ -141,6 +186,9 @@ class HealthServer:
         }
         if reasons:
             body["reasons"] = reasons
+        lost = self._lost()
+        if lost:
+            body["tasks_lost"] = lost
         return web.json_response(body, status=503 if reasons else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -155,6 +203,7 @@ class HealthServer:
             ("tradeloop_feed_reconnects_total", "counter", feed.reconnects),
             ("tradeloop_feed_stalls_total", "counter", feed.stalls),
             ("tradeloop_feed_backfilled_total", "counter", feed.backfilled),
+            ("tradeloop_feed_rate_limited_total", "counter", feed.rate_limited),
             ("tradeloop_feature_skips_total", "counter", runtime.feature_skips),
             *(
                 (f"tradeloop_{name}_total", "counter", count)
@@ -182,10 +231,25 @@ class HealthServer:
             f'tradeloop_gate_rejections_total{{rule="{rule}"}} {count}\n'
             for rule, count in sorted(rejections.items())
         )
+        text += _labelled(
+            "tradeloop_instrument_rejections_total", "counter", "rule", self.instrument_refusals
+        )
         text += "# TYPE tradeloop_invalid_bars_total counter\n" + "".join(
             f'tradeloop_invalid_bars_total{{rule="{rule}"}} {count}\n'
             for rule, count in sorted(runtime.invalid_bars.items())
         )
+        supervisor = self.supervisor
+        if supervisor is not None:
+            text += _labelled(
+                "tradeloop_task_restarts_total", "counter", "task", dict(supervisor.restarts)
+            )
+            lost = self._lost()
+            text += _labelled(
+                "tradeloop_task_lost",
+                "gauge",
+                "task",
+                {n: int(n in lost) for n in supervisor.names},
+            )
         text += "# TYPE tradeloop_unknown_context_total counter\n"
         text += f"tradeloop_unknown_context_total {runtime.unknown_context}\n"
         return web.Response(text=text, content_type="text/plain")
@@ -197,7 +261,13 @@ async def start_health(
     feed: SupervisedFeed,
     gate: PreTradeGate,
     config: DaemonConfig,
+    supervisor: Supervisor | None = None,
 ) -> HealthServer:
     """Bind the endpoints on ``config.health_host:health_port`` (0: any free port) in their
-    own thread; the daemon runs ``heartbeat()`` on its loop and ``close()``s at the end."""
-    return await HealthServer(runtime, broker, feed, gate, config).start()
+    own thread; the daemon runs ``run()`` under its supervisor and ``close()``s at the end."""
+    return await HealthServer(runtime, broker, feed, gate, config, supervisor).start()
+
+
+def _labelled(name: str, kind: str, label: str, values: Any) -> str:
+    rows = "".join(f'{name}{{{label}="{key}"}} {value}\n' for key, value in sorted(values.items()))
+    return f"# TYPE {name} {kind}\n{rows}"

@@ -89,6 +89,7 @@ class JournalState:
     runtime: dict[str, Any] = field(default_factory=dict)
     strategy: Any = None
     trade_ids: list[str] = field(default_factory=list)  # a venue's trade id per fill (live)
+    live: dict[str, Any] = field(default_factory=dict)  # LiveBroker.live_state(): fees, adoptions
 
 
 class Journal:
@@ -268,6 +269,7 @@ class Journal:
         state.marks = json.loads(self._meta("marks") or "{}")
         state.runtime = json.loads(self._meta("runtime") or "{}")
         state.strategy = json.loads(self._meta("strategy_state") or "null")
+        state.live = json.loads(self._meta("live_state") or "{}")
         self._saved_fills = len(state.fills)
         self._saved_orders = len(state.orders)
         self._open_ids = {o.id for o in state.orders if _live(o)}
@@ -348,6 +350,9 @@ class Journal:
                 "runtime": json.dumps(runtime),
                 "strategy_state": json.dumps(strategy_state),
             }
+            live_state = getattr(broker, "live_state", None)
+            if live_state is not None:
+                meta["live_state"] = json.dumps(live_state())
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.executemany(
                 "INSERT OR REPLACE INTO bars VALUES (?, ?, ?)",
@@ -379,8 +384,9 @@ def _bar_row(stamp: TimestampColumns) -> tuple[int, str, bytes]:
 
 
 def _live(order: Order) -> bool:
-    """Open or held: an order whose row may still change (and must be written again)."""
-    return order.is_open or order.status is OrderStatus.HELD
+    """Open, held or of unknown outcome: an order whose row may still change (and must be
+    written again; an unknown one is looked up and becomes accepted, filled or rejected)."""
+    return order.is_open or order.status in (OrderStatus.HELD, OrderStatus.UNKNOWN)
 
 
 def _extras_json(order: Order) -> str | None:

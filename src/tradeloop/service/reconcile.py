@@ -1,23 +1,51 @@
 """Reconciliation: the journal's book against the venue's, at start and every few minutes.
 
 ``differences`` is pure: it names every position, open order and cash balance on which the
-two disagree. ``reconcile`` is the procedure around it: look up orders whose outcome is
-unknown, book the fills the journal missed (``recent_executions``), compare, and on a
-mismatch make the venue's positions and cash the book's (the venue is the authority) and
-put the gate in ``halted`` or ``reduce_only``, saying exactly what differed. A strategy is
-started only after the first reconciliation.
+two disagree by more than the tolerance (``[venue] qty_tolerance``, ``cash_tolerance``);
+``adjustments`` names the disagreements inside it (a regulatory fee of a cent, a rounding
+of the last digit). ``reconcile`` is the procedure around them:
+
+1. look up orders whose outcome is unknown, book the fills the journal missed
+   (``recent_executions``) and the account fees outside fills (``AccountFeeSource``: Alpaca
+   FEE/CFEE, once per id), take the venue's snapshot and settle the orders it disagrees on;
+2. compare. The cash compared is the book's plus the value of fees paid in a third asset
+   (booked as costs, but they never left the cash balance);
+3. agreement within the tolerance: the book takes the venue's numbers, logged as
+   ``reconciliation_adjusted`` with each difference; nothing else changes;
+4. a difference beyond it: the venue is asked once more; if it stays, the book takes the
+   venue's numbers and the gate goes to ``on_mismatch`` (``halted`` or ``reduce_only``),
+   with every difference in the log and in the gate's reason.
+
+An account that trades while its snapshot is taken is not a mismatch: the fills are fetched
+again right after the snapshot, and the snapshot is compared with the book as it was before
+each of them (it matches one of those states); orders whose state moved during the pass are
+not compared. What is adopted is the venue's numbers moved on by the fills the snapshot did
+not include yet. Differences below float noise (1e-9, relative) are not differences.
+
+Orders of unknown outcome are not differences: they are being looked up (they count as
+working until then). A strategy is started only after the first reconciliation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tradeloop.broker.live import LiveBroker
+from tradeloop.events import OrderStatus
 from tradeloop.risk.gate import GateMode, PreTradeGate
-from tradeloop.venue import VenueSnapshot
+from tradeloop.venue import AccountFeeSource, VenueSnapshot
 
-__all__ = ["differences", "reconcile"]
+__all__ = ["Tolerance", "adjustments", "differences", "reconcile"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """How far the book may be from the venue before it counts as a mismatch."""
+
+    qty: float = 1e-9
+    cash: float = 0.01
 
 
 def differences(
@@ -50,6 +78,19 @@ def differences(
     return found
 
 
+def adjustments(positions: Mapping[str, float], cash: float, snapshot: VenueSnapshot) -> list[str]:
+    """Every difference of positions and cash above float noise, however small (for the
+    log)."""
+    found = []
+    for asset_id in sorted(set(positions) | set(snapshot.positions)):
+        ours, theirs = positions.get(asset_id, 0.0), snapshot.positions.get(asset_id, 0.0)
+        if not _same(ours, theirs):
+            found.append(f"position {asset_id}: journal {ours!r}, venue {theirs!r}")
+    if not _same(cash, snapshot.cash):
+        found.append(f"cash: journal {cash!r}, venue {snapshot.cash!r}")
+    return found
+
+
 async def reconcile(
     broker: LiveBroker,
     gate: PreTradeGate,
@@ -57,23 +98,118 @@ async def reconcile(
     on_mismatch: str,
     since_ns: int,
     log: Any,
+    tolerance: Tolerance | None = None,
 ) -> list[str]:
     """Bring the book up to date with the venue; return the differences that remained."""
-    await broker.resolve()
-    for execution in await broker.client.recent_executions(since_ns):
-        broker.apply(execution)
-    snapshot = await broker.client.snapshot()
-    await broker.settle({state.client_order_id for state in snapshot.open_orders})
-    # open_orders() includes those whose outcome is still unknown: they may be live
-    open_ids = {o.client_order_id for o in broker.open_orders()}
-    positions = {a: p.qty for a, p in broker.positions().items() if p.qty}
-    found = differences(positions, broker.cash, open_ids, snapshot)
+    limits = tolerance or Tolerance()
+    snapshot, found = await _compare(broker, since_ns, limits)
+    if found:  # a second look: a fill that raced the first snapshot is booked by now
+        log.warning("reconciliation_second_look", differences=found)
+        snapshot, found = await _compare(broker, since_ns, limits)
+    positions, cash = _book(broker)
+    small = adjustments(positions, cash, snapshot)
     if not found:
-        log.info("reconciled", positions=len(snapshot.positions), open_orders=len(open_ids))
+        if small:
+            broker.adopt(snapshot)
+            log.warning("reconciliation_adjusted", differences=small)
+        log.info("reconciled", positions=len(snapshot.positions), open_orders=_open_count(broker))
         return found
     broker.adopt(snapshot)
     mode = GateMode.HALTED if on_mismatch == "halt" else GateMode.REDUCE_ONLY
-    reason = "reconciliation: " + "; ".join(found)
-    gate.set_mode(mode, reason)
+    gate.set_mode(mode, "reconciliation: " + "; ".join(found))
     log.error("reconciliation_mismatch", differences=found, mode=mode.value)
     return found
+
+
+async def _compare(
+    broker: LiveBroker, since_ns: int, limits: Tolerance
+) -> tuple[VenueSnapshot, list[str]]:
+    """Book what the venue has, take its snapshot, and compare. The venue may trade while
+    its snapshot is taken: the fills booked around it are fetched again right after, and the
+    snapshot is compared with the book before each of them in turn (it agrees with one of
+    those states when nothing else is wrong). Returns the venue's numbers moved on by the
+    fills the snapshot did not include, and what differs."""
+    await broker.resolve()
+    for execution in await broker.client.recent_executions(since_ns):
+        broker.apply(execution)
+    if isinstance(broker.client, AccountFeeSource):
+        for fee in await broker.client.fees(broker.ledger.account_fees["since_ns"]):
+            broker.book_fee(fee)
+    marker, open_before = len(broker.fills), _open_ids(broker)
+    snapshot = await broker.client.snapshot()
+    for execution in await broker.client.recent_executions(since_ns):  # what traded meanwhile
+        broker.apply(execution)
+    await broker.settle(snapshot)
+    during = sorted(range(marker, len(broker.fills)), key=lambda i: broker.fills[i].ts_ns)
+    # orders whose state moved during the pass are not compared: either side may be right
+    touched = (open_before ^ _open_ids(broker)) | {
+        _cid(broker, broker.fills[i].order_id) for i in during
+    }
+    unknown = {o.client_order_id for o in broker.open_orders() if o.status is OrderStatus.UNKNOWN}
+    known = _open_ids(broker) - touched
+    venue = VenueSnapshot(
+        snapshot.cash,
+        snapshot.positions,
+        [s for s in snapshot.open_orders if s.client_order_id not in unknown | touched],
+    )
+    positions, cash = _book(broker)
+    best: tuple[int, float, dict[str, float], float, list[str]] | None = None
+    for k in range(len(during), -1, -1):  # the book now, then before each fill of the pass
+        then, cash_then = _undo(broker, positions, cash, during[k:])
+        found = differences(
+            then, cash_then, known, venue, cash_tolerance=limits.cash, qty_tolerance=limits.qty
+        )
+        # fewest differences first, then the closest (a round trip during the pass leaves
+        # the positions of two states equal; their cash tells them apart)
+        distance = abs(cash_then - venue.cash) + sum(
+            abs(then.get(a, 0.0) - venue.positions.get(a, 0.0)) for a in {*then, *venue.positions}
+        )
+        if best is None or (len(found), distance) < (best[0], best[1]):
+            best = (len(found), distance, then, cash_then, found)
+    assert best is not None
+    _, _, then, cash_then, found = best
+    moved_on = VenueSnapshot(
+        snapshot.cash + (cash - cash_then),
+        {
+            a: snapshot.positions.get(a, 0.0) + positions.get(a, 0.0) - then.get(a, 0.0)
+            for a in {*snapshot.positions, *positions, *then}
+        },
+        snapshot.open_orders,
+    )
+    return moved_on, found
+
+
+def _book(broker: LiveBroker) -> tuple[dict[str, float], float]:
+    positions = {a: p.qty for a, p in broker.positions().items() if p.qty}
+    return positions, broker.cash + broker.ledger.elsewhere_value()
+
+
+def _undo(
+    broker: LiveBroker, positions: dict[str, float], cash: float, fills: list[int]
+) -> tuple[dict[str, float], float]:
+    """The book's positions and (compared) cash without the fills at ``fills``."""
+    then = dict(positions)
+    for i in fills:
+        fill = broker.fills[i]
+        then[fill.asset_id] = then.get(fill.asset_id, 0.0) - fill.signed_qty
+        cash += fill.signed_qty * fill.price + fill.commission
+        cash -= broker.elsewhere_by_fill.get(i, 0.0)
+    return {a: q for a, q in then.items() if not _same(q, 0.0)}, cash
+
+
+def _open_ids(broker: LiveBroker) -> set[str]:
+    return {o.client_order_id for o in broker.open_orders() if o.status is not OrderStatus.UNKNOWN}
+
+
+def _cid(broker: LiveBroker, order_id: int) -> str:
+    order = broker.book.order(order_id)
+    return "" if order is None else order.client_order_id
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal but for float noise (the venues report 8 decimals at most)."""
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def _open_count(broker: LiveBroker) -> int:
+    return len(broker.open_orders())

@@ -13,6 +13,12 @@ live message, asks the history for everything from the last bar time it delivere
 that message's time, and delivers the history before the live stream. Subscribing first and
 then backfilling up to the first live bar leaves no gap; the overlap is removed by
 de-duplicating on (asset, bar time). The stream ending normally ends the supervision.
+
+A rate limit (``RateLimitError``: Binance 429/418, Alpaca 429) during a backfill or a
+connect does not end it either: it holds for the venue's ``retry_after_s`` (at least the
+backoff), logged as ``feed_rate_limited`` and counted, then tries again, backfill included.
+Any other adapter error (an unreadable history page) is a reconnect with backoff, logged
+as ``feed_error``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Protocol
 
 import structlog
 
-from tradeloop.errors import ConnectionLostError
+from tradeloop.errors import AdapterError, ConnectionLostError, RateLimitError
 from tradeloop.events import BarBatchMessage, BarMessage, Message, Reconnected
 
 __all__ = ["SupervisedFeed"]
@@ -91,6 +97,8 @@ class SupervisedFeed:
         self.backfilled = 0  # messages delivered from the history call
         self.duplicates = 0  # bars dropped because they had been delivered already
         self.last_message_s: float | None = None  # wall time of the feed's last message
+        self.rate_limited = 0  # holds for a venue's Retry-After
+        self.errors = 0  # other adapter errors, each a reconnect
         self._last_bar_ns = backfill_from
         self._backfill_now = backfill_from is not None
         self._delivered = _Delivered()
@@ -140,16 +148,36 @@ class SupervisedFeed:
                     attempt = 0
                     if self._deliverable(message):
                         yield message
-            except ConnectionLostError as err:
+            except AdapterError as err:
                 attempt += 1
                 self.reconnects += 1
-                if self.max_attempts is not None and attempt > self.max_attempts:
+                if (
+                    isinstance(err, ConnectionLostError)
+                    and self.max_attempts is not None
+                    and attempt > self.max_attempts
+                ):
                     raise
                 delay = min(self.max_backoff_s, self.base_backoff_s * 2 ** (attempt - 1))
                 delay *= 0.5 + self._random.random()
+                if isinstance(err, RateLimitError):
+                    self.rate_limited += 1
+                    delay = max(delay, err.retry_after_s)
+                    event = "feed_rate_limited"
+                elif isinstance(err, ConnectionLostError):
+                    event = "feed_reconnecting"
+                else:
+                    self.errors += 1
+                    event = "feed_error"
                 self._log.warning(
-                    "feed_reconnecting", attempt=attempt, delay_s=round(delay, 3), reason=str(err)
+                    event,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    reason=str(err),
+                    error_type=type(err).__name__,
                 )
+                # let go of the failed connection first: held open through the backoff, its
+                # unread frames fill the buffers and its closing handshake stalls
+                await _close(stream)
                 await asyncio.sleep(delay)
             finally:
                 await _close(stream)

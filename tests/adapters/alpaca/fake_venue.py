@@ -1,48 +1,98 @@
-"""A fake Alpaca on 127.0.0.1:0: the v2 data stream, bars REST, trading REST and trade_updates,
-built from the recorded payloads in ``payloads/`` (full envelopes), with fault switches.
+"""A fake Alpaca on 127.0.0.1:0: the v2 data stream, bars REST, trading REST, assets, account
+activities and trade_updates, built from the recorded payloads in ``payloads/`` (full
+envelopes, each beside the doc page it copies), with fault switches.
 
 The test drives the market: ``publish(i)`` sends minute ``i``'s bars (one batched frame) to
 every subscribed data client and stores them for ``GET /v2/stocks/bars``; ``fill(...)`` fills
-an order and pushes the trade_updates event. Switches are plain attributes (see __init__).
+an order and returns its trade_updates event; ``charge_fee`` books a FEE activity;
+``trade_error`` sends the documented trade_updates error frame. It refuses what Alpaca refuses
+(``fake_rules``). Switches are plain attributes (see __init__); the streams are
+``fake_streams``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
-import json
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+from aiohttp import web
 
-PAYLOADS = Path(__file__).parent / "payloads"
-KEY_ID = "PKTESTKEYID0000000001"
-SECRET = "sEcReT-do-not-leak-0123456789abcdefghij"
-MINUTE0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+from adapters.alpaca import AlpacaClient
+from tests.adapters.alpaca.fake_market import FakeMarket
+from tests.adapters.alpaca.fake_rules import list_orders_refusal, order_refusal
+from tests.adapters.alpaca.fake_streams import FakeStreams
+from tests.adapters.alpaca.payloads_io import (
+    KEY_ID,
+    MINUTE0,
+    PAYLOADS,
+    SECRET,
+    minute_ns,
+    minute_text,
+    payload,
+)
+from tradeloop.venue import Execution
+
+__all__ = [
+    "ENV",
+    "KEY_ID",
+    "MINUTE0",
+    "PAYLOADS",
+    "SECRET",
+    "FakeAlpaca",
+    "client_for",
+    "listening",
+    "minute_ns",
+    "minute_text",
+    "payload",
+]
 
 
-def payload(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text())
+ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 
 
-def minute_text(i: int) -> str:
-    return (MINUTE0 + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaClient:
+    """An ``AlpacaClient`` with every URL pointing at ``fake`` (not started)."""
+    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
+    return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
 
 
-def minute_ns(i: int) -> int:
-    return int((MINUTE0 + timedelta(minutes=i)).timestamp()) * 1_000_000_000
+async def listening(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> tuple[AsyncIterator[Execution], asyncio.Future[Execution]]:
+    """``client.executions()`` connected, listening and caught up; its first fill pending."""
+    fake.activities_read.clear()
+    stream = client.executions()
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(fake.activities_read.wait(), 5.0)  # the catch-up read is done
+    return stream, pending
+
+
+def _dec(value: float) -> str:
+    """A quantity as Alpaca writes it: the exact decimal, no exponent (never ``:g``'s 6 digits)."""
+    return format(Decimal(repr(round(value, 9))).normalize(), "f")
+
+
+def _wire(value: Any) -> str | None:
+    """A number as Alpaca echoes it: a decimal string (alpaca-py sends JSON numbers)."""
+    return None if value is None else format(Decimal(str(value)).normalize(), "f")
+
+
+def _compact(text: str) -> str:
+    """``2024-03-04T14:30:00.123456Z`` → ``20240304143000123``: an activity id's time part."""
+    return text[:23].replace("-", "").replace(":", "").replace("T", "").replace(".", "")
 
 
 def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeAlpaca:
+class FakeAlpaca(FakeMarket, FakeStreams):
     def __init__(self, symbols: tuple[str, ...] = ("AAPL", "SPY"), page_limit: int = 3) -> None:
         self.symbols = symbols
         self.page_limit = page_limit
@@ -58,6 +108,13 @@ class FakeAlpaca:
         self.accept_then_hang_s = 0.0  # create the order, then answer this late
         self.reject_next: tuple[int, str] | None = None  # (status, payload file)
         self.duplicate_updates = False  # every trade update is sent twice
+        self.fail_next: list[tuple[str, str, int, str]] = []  # (method, path prefix, status, file)
+        self.trade_frames = "binary"  # what the server sends on trade_updates (docs: binary)
+        self.next_headers: dict[str, str] = {}  # added to the next response (rate-limit headers)
+        self.activities_read = asyncio.Event()  # set by every GET of account activities
+        self.activity_ids_differ = False  # FILL activity ids not built from the execution_id
+        self.lookup_misses = 0  # by-client-id lookups answered 404 although the order exists
+        self.fractionable: dict[str, bool] = dict.fromkeys(symbols, True)
         self.cash = 100_000.0
         # -- what happened
         self.data_connections = 0
@@ -67,6 +124,8 @@ class FakeAlpaca:
         self.bar_requests: list[dict[str, str]] = []
         self.requests: list[tuple[str, str]] = []
         self.trade_connections = 0
+        self.refused_frames = 0  # stream frames of the wrong kind (binary JSON, …)
+        self.refusals: list[str] = []  # the payload file of every refused request
         self.subscribed = asyncio.Event()
         self._changed = asyncio.Condition()
         self.trade_listening = asyncio.Event()
@@ -75,7 +134,7 @@ class FakeAlpaca:
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, float] = {}
         self.activities: list[dict[str, Any]] = []
-        self._data_clients: set[web.WebSocketResponse] = set()
+        self._data_clients: dict[web.WebSocketResponse, bool] = {}
         self._trade_clients: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -83,7 +142,15 @@ class FakeAlpaca:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> FakeAlpaca:
-        app = web.Application()
+        @web.middleware
+        async def add_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+            response: web.StreamResponse = await handler(request)
+            if self.next_headers and not isinstance(response, web.WebSocketResponse):
+                response.headers.update(self.next_headers)
+                self.next_headers = {}
+            return response
+
+        app = web.Application(middlewares=[add_headers])
         app.router.add_get("/v2/iex", self._data_stream)
         app.router.add_get("/v2/sip", self._data_stream)
         app.router.add_get("/stream", self._trade_stream)
@@ -95,7 +162,9 @@ class FakeAlpaca:
         app.router.add_delete("/v2/orders/{id}", self._delete_order)
         app.router.add_get("/v2/positions", self._get_positions)
         app.router.add_get("/v2/account", self._get_account)
-        app.router.add_get("/v2/account/activities/FILL", self._get_activities)
+        app.router.add_get("/v2/account/activities/{activity_type}", self._get_activities)
+        app.router.add_get("/v2/account/activities", self._get_activities)
+        app.router.add_get("/v2/assets/{symbol}", self._get_asset)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -120,134 +189,51 @@ class FakeAlpaca:
             **extra,
         }
 
-    # -- the market -----------------------------------------------------------------------------
-
-    def bar(self, symbol: str, i: int, kind: str = "b", bump: float = 0.0) -> dict[str, Any]:
-        """Minute ``i`` of ``symbol``, shaped like the recorded bar of that symbol."""
-        template = next(b for b in payload("ws_bars_batch.json") if b["S"] == symbol)
-        base = template["o"] + 0.01 * i
-        bar = dict(template, T=kind, t=minute_text(i), o=round(base, 4))
-        bar.update(h=round(base + 0.2 + bump, 4), l=round(base - 0.1, 4))
-        bar.update(c=round(base + 0.05 + bump, 4), v=template["v"] + i)
-        return bar
-
-    async def publish(self, i: int, symbols: tuple[str, ...] | None = None) -> None:
-        """Minute ``i``'s bars, one batched frame, to every subscribed client; stored for REST."""
-        frame = [self.bar(s, i) for s in symbols or self.symbols]
-        for bar in frame:
-            self.bars[(bar["S"], i)] = bar
-        await self._send_data(frame)
-
-    async def correct(self, i: int, symbol: str, bump: float) -> dict[str, Any]:
-        """An ``"u"`` for minute ``i``: higher high and close (late trades); REST has it too."""
-        bar = self.bar(symbol, i, "u", bump)
-        self.bars[(symbol, i)] = dict(bar, T="b")
-        await self._send_data([bar])
-        return bar
-
     async def wait_for(self, predicate: Any, timeout_s: float = 5.0) -> None:
         """Until ``predicate()`` holds (checked on each connection and subscription)."""
         async with asyncio.timeout(timeout_s), self._changed:
             await self._changed.wait_for(predicate)
 
-    async def drop_data_clients(self) -> None:
-        for ws in list(self._data_clients):
-            self._data_clients.discard(ws)
-            await ws.close()
-        self.subscribed.clear()
-
-    async def _send_data(self, frame: list[dict[str, Any]]) -> None:
-        text = json.dumps(frame)
-        for ws in list(self._data_clients):
-            await ws.send_str(text)
-
-    async def _data_stream(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.data_connections += 1
-        self.connection_times.append(time.monotonic())
-        async with self._changed:
-            self._changed.notify_all()
-        await ws.send_str(json.dumps(payload("ws_connected.json")))
-        try:
-            async for message in ws:
-                if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
-                    break
-                action = json.loads(message.data)
-                if action.get("action") == "auth":
-                    self.auth_messages.append(action)
-                    if self.auth_never:
-                        continue
-                    await asyncio.sleep(self.auth_delay_s)
-                    error = self._auth_error(action)
-                    if error is not None:
-                        await ws.send_str(json.dumps(payload(error)))
-                        await ws.close()
-                        break
-                    await ws.send_str(json.dumps(payload("ws_authenticated.json")))
-                elif action.get("action") == "subscribe":
-                    self.subscriptions.append(action)
-                    async with self._changed:
-                        self._changed.notify_all()
-                    answer = payload("ws_subscription.json")
-                    answer[0]["bars"] = action["bars"]
-                    answer[0]["updatedBars"] = action.get("updatedBars", [])
-                    await ws.send_str(json.dumps(answer))
-                    if not self.stall:
-                        self._data_clients.add(ws)
-                        self.subscribed.set()
-        finally:
-            self._data_clients.discard(ws)
-        return ws
-
-    def _auth_error(self, action: dict[str, Any]) -> str | None:
-        if self.refuse_406 > 0:
-            self.refuse_406 -= 1
-            return "ws_error_406.json"
-        if self.auth_error is not None:
-            return f"ws_error_{self.auth_error}.json"
-        if action.get("key") != KEY_ID or action.get("secret") != SECRET:
-            return "ws_error_402.json"
-        return None
-
-    async def _get_bars(self, request: web.Request) -> web.Response:
-        if (denied := self._denied(request)) is not None:
-            return denied
-        query = dict(request.query)
-        self.bar_requests.append(query)
-        symbols = query["symbols"].split(",")
-        start, end = query["start"], query.get("end", "9999")
-        rows = sorted(
-            (s, i)
-            for (s, i) in self.bars
-            if s in symbols and start <= minute_text(i) and minute_text(i) <= end
-        )  # Alpaca pages by symbol, then time
-        offset = int(base64.b64decode(query["page_token"])) if "page_token" in query else 0
-        page = rows[offset : offset + self.page_limit]
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for s, i in page:
-            rest = {k: v for k, v in self.bars[(s, i)].items() if k not in ("T", "S")}
-            grouped.setdefault(s, []).append(rest)
-        more = offset + self.page_limit < len(rows)
-        token = base64.b64encode(str(offset + self.page_limit).encode()).decode() if more else None
-        return web.json_response({"bars": grouped, "next_page_token": token})
-
     # -- trading REST ---------------------------------------------------------------------------
 
     def _denied(self, request: web.Request) -> web.Response | None:
+        """401 without the keys (https://docs.alpaca.markets/docs/authentication); then the
+        injected faults: a 429 (with the given headers) or any status with a payload."""
         self.requests.append((request.method, request.path))
         headers = request.headers
         if headers.get("APCA-API-KEY-ID") != KEY_ID or headers.get("APCA-API-SECRET-KEY") != SECRET:
-            return web.json_response(
-                {"code": 40110000, "message": "request is not authorized"}, status=401
-            )
+            return web.json_response(payload("http_error_401.json"), status=401)
         for n, (prefix, limit_headers) in enumerate(self.rate_limit):
             if request.path.startswith(prefix):
                 del self.rate_limit[n]
                 return web.json_response(
                     payload("http_error_429.json"), status=429, headers=limit_headers
                 )
+        for n, (method, prefix, status, name) in enumerate(self.fail_next):
+            if request.method == method and request.path.startswith(prefix):
+                del self.fail_next[n]
+                return web.json_response(payload(name), status=status)
         return None
+
+    def _refuse(self, status: int, name: str) -> web.Response:
+        self.refusals.append(name)
+        return web.json_response(payload(name), status=status)
+
+    def asset(self, symbol: str) -> dict[str, Any] | None:
+        """``GET /v2/assets/{symbol}`` for a listed symbol (AAPL's recorded shape)."""
+        if symbol not in self.fractionable:
+            return None
+        return dict(
+            payload("http_get_asset.json"), symbol=symbol, fractionable=self.fractionable[symbol]
+        )
+
+    async def _get_asset(self, request: web.Request) -> web.Response:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        found = self.asset(request.match_info["symbol"])
+        if found is None:
+            return self._refuse(404, "http_error_404_asset.json")
+        return web.json_response(found)
 
     async def _post_order(self, request: web.Request) -> web.Response:
         if (denied := self._denied(request)) is not None:
@@ -257,23 +243,26 @@ class FakeAlpaca:
             status, name = self.reject_next
             self.reject_next = None
             return web.json_response(payload(name), status=status)
+        taken = {o["client_order_id"] for o in self.orders.values()}
+        refused = order_refusal(body, self.asset(str(body.get("symbol"))), taken)
+        if refused is not None:
+            return self._refuse(*refused)
         cid = body.get("client_order_id") or str(uuid.uuid4())
-        if any(o["client_order_id"] == cid for o in self.orders.values()):
-            return web.json_response(payload("http_error_422_unique.json"), status=422)
         order = copy.deepcopy(payload("http_post_order.json"))
+        prices = {k: _wire(body.get(k)) for k in ("limit_price", "stop_price")}
         order.update(
             id=str(uuid.uuid4()),
             client_order_id=cid,
             symbol=body["symbol"],
-            qty=body["qty"],
+            qty=_wire(body["qty"]),
             side=body["side"],
             type=body["type"],
             order_type=body["type"],
             time_in_force=body["time_in_force"],
-            limit_price=body.get("limit_price"),
-            stop_price=body.get("stop_price"),
             created_at=_now_text(),
+            submitted_at=_now_text(),
             status="accepted",
+            **prices,
         )
         self.orders[order["id"]] = order
         await self._send_trade("new", order)
@@ -285,15 +274,30 @@ class FakeAlpaca:
         return web.json_response(order)
 
     async def _list_orders(self, request: web.Request) -> web.Response:
+        """``status`` open | closed | all (default open), ``limit`` 1..500 (default 50),
+        ``direction`` asc | desc (default desc), ``after`` (submitted after)."""
         if (denied := self._denied(request)) is not None:
             return denied
-        open_orders = [o for o in self.orders.values() if o["status"] in _OPEN]
-        return web.json_response(open_orders)
+        query = request.query
+        if (refused := list_orders_refusal(query)) is not None:
+            return self._refuse(*refused)
+        status = query.get("status", "open")
+        rows = [
+            o
+            for o in self.orders.values()
+            if status == "all" or (o["status"] in _OPEN) == (status == "open")
+        ]
+        rows = [o for o in rows if o["submitted_at"] > query.get("after", "")]
+        rows.sort(key=lambda o: o["submitted_at"], reverse=query.get("direction") != "asc")
+        return web.json_response(rows[: int(query.get("limit", "50"))])
 
     async def _order_by_cid(self, request: web.Request) -> web.Response:
         if (denied := self._denied(request)) is not None:
             return denied
         cid = request.query["client_order_id"]
+        if self.lookup_misses > 0:  # eventual consistency: not visible yet right after a submit
+            self.lookup_misses -= 1
+            return web.json_response(payload("http_error_404.json"), status=404)
         for order in self.orders.values():
             if order["client_order_id"] == cid:
                 return web.json_response(order)
@@ -314,7 +318,7 @@ class FakeAlpaca:
         if order is None:
             return web.json_response(payload("http_error_404.json"), status=404)
         if order["status"] not in _OPEN:
-            return web.json_response(payload("http_error_422_not_cancelable.json"), status=422)
+            return self._refuse(422, "http_error_422_not_cancelable.json")
         order.update(status="canceled", canceled_at=_now_text())
         await self._send_trade("canceled", order)
         return web.Response(status=204)
@@ -327,7 +331,7 @@ class FakeAlpaca:
             qty = self.positions.get(template["symbol"], 0.0)
             if qty:
                 side = "long" if qty > 0 else "short"
-                out.append(dict(template, qty=f"{qty:g}", qty_available=f"{qty:g}", side=side))
+                out.append(dict(template, qty=_dec(qty), qty_available=_dec(qty), side=side))
         return web.json_response(out)
 
     async def _get_account(self, request: web.Request) -> web.Response:
@@ -336,15 +340,42 @@ class FakeAlpaca:
         return web.json_response(dict(payload("http_get_account.json"), cash=f"{self.cash:.2f}"))
 
     async def _get_activities(self, request: web.Request) -> web.Response:
+        """``/v2/account/activities/{type}`` or ``?activity_types=A,B``; ``after`` (exclusive),
+        ``direction`` asc, ``page_size``, ``page_token`` = the last id of the previous page
+        (https://docs.alpaca.markets/reference/getaccountactivities-1)."""
         if (denied := self._denied(request)) is not None:
             return denied
+        self.activities_read.set()
+        kinds = request.match_info.get("activity_type") or request.query.get("activity_types", "")
+        wanted = set(kinds.split(",")) if kinds else None
         after = request.query.get("after", "")
         size = int(request.query.get("page_size", "100"))
-        rows = [a for a in self.activities if a["transaction_time"] > after]
+        rows = [
+            a
+            for a in self.activities
+            if (wanted is None or a["activity_type"] in wanted) and _when(a) > after
+        ]
         if "page_token" in request.query:
             ids = [a["id"] for a in rows]
             rows = rows[ids.index(request.query["page_token"]) + 1 :]
         return web.json_response(rows[:size])
+
+    def charge_fee(self, amount: float, symbol: str = "AAPL", kind: str = "FEE") -> dict[str, Any]:
+        """A regulatory fee taken from cash, as a FEE (or CFEE) non-trade activity."""
+        self.cash -= amount
+        template = next(
+            a for a in payload("http_get_activities_fee.json") if a["activity_type"] == kind
+        )
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        fee = dict(
+            template,
+            id=f"{day.replace('-', '')}000000000::{uuid.uuid4()}",
+            date=day,
+            net_amount=f"{-amount:.2f}",
+            symbol=symbol,
+        )
+        self.activities.append(fee)
+        return fee
 
     # -- fills and trade_updates ----------------------------------------------------------------
 
@@ -356,7 +387,7 @@ class FakeAlpaca:
         avg = (before * float(order["filled_avg_price"] or 0) + qty * price) / cum
         done = cum >= float(order["qty"])
         order.update(
-            filled_qty=f"{cum:g}",
+            filled_qty=_dec(cum),
             filled_avg_price=f"{avg:.4f}",
             status="filled" if done else "partially_filled",
             updated_at=_now_text(),
@@ -365,21 +396,23 @@ class FakeAlpaca:
         self.positions[order["symbol"]] = self.positions.get(order["symbol"], 0.0) + sign * qty
         self.cash -= sign * qty * price
         execution_id = str(uuid.uuid4())
+        # what the docs leave open: is the activity id's uuid the stream's execution_id?
+        activity_uuid = str(uuid.uuid4()) if self.activity_ids_differ else execution_id
         now = _now_text()
         event = "fill" if done else "partial_fill"
         self.activities.append(
             dict(
                 payload("http_get_activities_fill.json")[0],
-                id=f"{now[:23].replace('-', '').replace(':', '').replace('T', '')}::{execution_id}",
+                id=f"{_compact(now)}::{activity_uuid}",
                 transaction_time=now,
                 type=event,
-                price=f"{price:g}",
-                qty=f"{qty:g}",
+                price=_dec(price),
+                qty=_dec(qty),
                 side=order["side"],
                 symbol=order["symbol"],
-                leaves_qty=f"{float(order['qty']) - cum:g}",
+                leaves_qty=_dec(float(order["qty"]) - cum),
                 order_id=order_id,
-                cum_qty=f"{cum:g}",
+                cum_qty=_dec(cum),
                 order_status=order["status"],
             )
         )
@@ -389,18 +422,12 @@ class FakeAlpaca:
                 "event": event,
                 "execution_id": execution_id,
                 "timestamp": now,
-                "price": f"{price:g}",
-                "qty": f"{qty:g}",
-                "position_qty": f"{self.positions[order['symbol']]:g}",
+                "price": _dec(price),
+                "qty": _dec(qty),
+                "position_qty": _dec(self.positions[order["symbol"]]),
                 "order": copy.deepcopy(order),
             },
         }
-
-    async def send_updates(self, *updates: dict[str, Any]) -> None:
-        for update in updates:
-            for _ in range(2 if self.duplicate_updates else 1):
-                for ws in list(self._trade_clients):
-                    await ws.send_bytes(json.dumps(update).encode())  # Alpaca sends binary
 
     async def _send_trade(self, event: str, order: dict[str, Any]) -> None:
         update = {
@@ -409,35 +436,10 @@ class FakeAlpaca:
         }
         await self.send_updates(update)
 
-    async def drop_trade_clients(self) -> None:
-        for ws in list(self._trade_clients):
-            self._trade_clients.discard(ws)
-            await ws.close()
-        self.trade_listening.clear()
-
-    async def _trade_stream(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.trade_connections += 1
-        try:
-            async for message in ws:
-                if message.type is not WSMsgType.TEXT and message.type is not WSMsgType.BINARY:
-                    break
-                action = json.loads(message.data)
-                if action.get("action") == "auth":
-                    ok = action.get("key") == KEY_ID and action.get("secret") == SECRET
-                    name = "ws_trade_authorized.json" if ok else "ws_trade_unauthorized.json"
-                    await ws.send_bytes(json.dumps(payload(name)).encode())
-                    if not ok:
-                        await ws.close()
-                        break
-                elif action.get("action") == "listen":
-                    await ws.send_bytes(json.dumps(payload("ws_trade_listening.json")).encode())
-                    self._trade_clients.add(ws)
-                    self.trade_listening.set()
-        finally:
-            self._trade_clients.discard(ws)
-        return ws
-
 
 _OPEN = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel"}
+
+
+def _when(activity: dict[str, Any]) -> str:
+    """A FILL's ``transaction_time``; a non-trade activity's ``date`` (compared as text)."""
+    return str(activity.get("transaction_time") or activity.get("date"))

@@ -5,41 +5,36 @@ partial, missed during a drop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from adapters.alpaca.codec import AlpacaAuthError
-from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+import structlog
+from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV
+from adapters.alpaca.errors import AlpacaAuthError
+from structlog.testing import capture_logs
 
 from adapters.alpaca import VENUE, AlpacaClient
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
-from tradeloop.errors import OrderRejectedError, OutcomeUnknownError, RateLimitError
+from tests.adapters.alpaca.fake_venue import (
+    KEY_ID,
+    SECRET,
+    FakeAlpaca,
+    client_for,
+    listening,
+    minute_ns,
+)
+from tradeloop.broker.live import LiveBroker
+from tradeloop.errors import (
+    ConnectionLostError,
+    OrderRejectedError,
+    OutcomeUnknownError,
+    RateLimitError,
+)
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import Execution, VenueOrder, load_venue
+from tradeloop.risk.gate import GateMode, PreTradeGate
+from tradeloop.service.reconcile import reconcile
+from tradeloop.venue import Execution, VenueOrder, VenueOrderState, load_venue
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
 CID = "tl" + "0123456789abcdef" * 2  # the journal's shape: tl + 30 hex (here 32)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
-
-
-@pytest.fixture
-async def client(fake: FakeAlpaca) -> AsyncIterator[AlpacaClient]:
-    alpaca = client_for(fake)
-    await alpaca.start()
-    yield alpaca
-    await alpaca.close()
-
-
-def client_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaClient:
-    table = fake.settings(trade_updates_url=f"ws://127.0.0.1:{fake.port}/stream", **options)
-    return AlpacaClient(AlpacaSettings.from_mapping(table, env or ENV))
 
 
 def limit_buy(cid: str = CID, qty: float = 10.0, price: float = 126.5) -> VenueOrder:
@@ -95,10 +90,9 @@ async def test_a_refused_order_raises_rejected_with_the_venues_message(
 async def test_a_malformed_order_is_rejected_without_being_sent(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
-    before = len(fake.requests)
     with pytest.raises(OrderRejectedError, match="needs a limit price"):
         await client.submit(VenueOrder(CID, "AAPL", Side.BUY, 1.0, OrderType.LIMIT))
-    assert len(fake.requests) == before
+    assert ("POST", "/v2/orders") not in fake.requests
 
 
 async def test_a_5xx_after_the_order_was_accepted_is_unknown_and_found_by_client_id(
@@ -171,12 +165,12 @@ async def test_remaining_zero_holds_requests_until_the_reset(fake: FakeAlpaca) -
     alpaca = client_for(fake)
     await alpaca.start()
     try:
-        alpaca._note_limits(  # as a response with these headers would
-            {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(alpaca.clock() + 30)}, 200
-        )
+        reset = str(int(alpaca.clock()) + 31)  # a Unix time, as Alpaca sends it
+        fake.next_headers = {"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": reset}
+        await alpaca.order(CID, "AAPL")  # its answer carries the headers
         with pytest.raises(RateLimitError) as caught:
             await alpaca.submit(limit_buy())
-        assert 29 <= caught.value.retry_after_s <= 30
+        assert 29 <= caught.value.retry_after_s <= 31
         with pytest.raises(RateLimitError):
             await alpaca.order(CID, "AAPL")  # a read does not wait 30 s either
     finally:
@@ -213,7 +207,7 @@ async def test_snapshot_has_cash_signed_positions_and_open_orders(
     ]
 
 
-async def test_fills_arrive_once_or_more_and_deduplicate_to_the_exact_quantity(
+async def test_fills_sent_twice_and_out_of_order_are_yielded_once_each_by_execution_id(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
     fake.duplicate_updates = True
@@ -221,33 +215,52 @@ async def test_fills_arrive_once_or_more_and_deduplicate_to_the_exact_quantity(
     updates = [
         fake.fill(state.venue_order_id, q, p) for q, p in ((3, 126.5), (4, 126.4), (3, 126.3))
     ]
-    await fake.send_updates(*reversed(updates))  # out of order, each one twice
-    fills = await next_fills(client, 6)
-    unique = {f.trade_id: f for f in fills}
-    assert len(unique) == 3
-    assert sum(f.qty for f in unique.values()) == 10.0
-    assert sorted((f.qty, f.price) for f in unique.values()) == [
-        (3.0, 126.3),
-        (3.0, 126.5),
-        (4.0, 126.4),
-    ]
+    stream = client.executions()
+    first = await anext(stream)  # connected, listening, caught up (all three are in REST)
+    fills = [first, *[await asyncio.wait_for(anext(stream), 5.0) for _ in range(2)]]
+    await fake.send_updates(*reversed(updates))  # out of order, each one twice: all seen
+    assert sorted((f.qty, f.price) for f in fills) == [(3.0, 126.3), (3.0, 126.5), (4.0, 126.4)]
+    assert sum(f.qty for f in fills) == 10.0
+    assert {f.trade_id for f in fills} == {u["data"]["execution_id"] for u in updates}
     assert {f.client_order_id for f in fills} == {CID}
+    assert client.caught_up == 3
+    with pytest.raises(TimeoutError):  # the six stream copies are all repeats: nothing more
+        await asyncio.wait_for(anext(stream), 0.5)
     # the REST view of the same fills carries the same trade ids (a restart books none twice)
     recent = await client.recent_executions(min(f.ts_ns for f in fills))
-    assert {f.trade_id: f for f in recent} == unique
+    assert {f.trade_id: f for f in recent} == {f.trade_id: f for f in fills}
+    assert client.id_mismatches == 0
 
 
-async def test_fills_during_a_trade_stream_drop_come_back_from_activities(
+async def test_the_documented_error_frame_raises_and_the_next_connection_catches_up_once(
     fake: FakeAlpaca, client: AlpacaClient
 ) -> None:
+    """https://docs.alpaca.markets/docs/websocket-streaming#error-messages: the server sends
+    {"action":"error"} and closes. The stream raises (it never ends quietly); calling
+    executions() again, as the supervisor does, re-authenticates, re-listens and books what
+    the gap missed from the FILL activities, once."""
     state = await client.submit(limit_buy(qty=10))
-    await fake.send_updates(fake.fill(state.venue_order_id, 4, 126.5))
-    (first,) = await next_fills(client, 1)
-    await fake.drop_trade_clients()
-    fake.fill(state.venue_order_id, 6, 126.4)  # nobody listening: only REST knows
-    got = await next_fills(client, 2)  # the re-read starts shortly before the drop
-    assert {f.trade_id for f in got} == {first.trade_id, f"{state.venue_order_id}#10.0"}
+    stream, waiting = await listening(fake, client)
+    update = fake.fill(state.venue_order_id, 4, 126.5)
+    await fake.send_updates(update)
+    first = await asyncio.wait_for(waiting, 5.0)
+    await fake.trade_error("internal server error")
+    with pytest.raises(ConnectionLostError, match=r'"action":"error"\} \(internal server error\)'):
+        await asyncio.wait_for(anext(stream), 5.0)
+    missed = fake.fill(state.venue_order_id, 6, 126.4)  # nobody listening: only REST knows
+    before = client.caught_up
+    again = client.executions()
+    second = await asyncio.wait_for(anext(again), 5.0)  # the catch-up
+    assert (first.trade_id, second.trade_id) == (
+        update["data"]["execution_id"],
+        missed["data"]["execution_id"],
+    )
+    assert (second.qty, second.price, second.order_done) == (6.0, 126.4, True)
     assert client.stream_connections == 2
+    assert fake.trade_connections == 2
+    with pytest.raises(TimeoutError):  # the first fill, re-read by the catch-up, is not repeated
+        await asyncio.wait_for(anext(again), 0.5)
+    assert client.caught_up == before + 1
 
 
 async def test_start_with_wrong_keys_is_fatal_with_a_fix_hint(fake: FakeAlpaca) -> None:
@@ -275,3 +288,133 @@ async def test_submit_partial_fills_cancel_snapshot_as_the_live_broker_drives_it
     assert snapshot.positions == {"AAPL": 6.0}
     assert snapshot.open_orders == []
     assert snapshot.cash == pytest.approx(100_000 - 4 * 126.48 - 2 * 126.45)
+
+
+async def test_a_rest_fill_whose_id_differs_from_the_streams_keeps_the_streams_id(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """The docs do not say in words that a FILL activity's uuid is the trade_updates
+    execution_id; if the venue's differ, the same fill (order, quantity after it) must still
+    be one trade id, or a catch-up would book it twice."""
+    fake.activity_ids_differ = True
+    state = await client.submit(limit_buy(qty=10))
+    stream, waiting = await listening(fake, client)
+    update = fake.fill(state.venue_order_id, 4, 126.5)
+    await fake.send_updates(update)
+    first = await asyncio.wait_for(waiting, 5.0)  # from the stream
+    assert first.trade_id == update["data"]["execution_id"]
+    recent = await client.recent_executions(0)  # REST names it by another uuid
+    assert fake.activities[0]["id"].split("::")[1] != first.trade_id
+    assert [f.trade_id for f in recent] == [first.trade_id]
+    assert client.id_mismatches == 1
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_fees_come_with_their_ids_once_and_make_cash_agree_with_the_account(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """Cash worked out by hand: 100000 − 4 × 126.48 (a buy) − 0.02 − 0.01 (the FEE and CFEE
+    activities) = 99494.05; the account says the same. Through the real LiveBroker and
+    reconciliation (which books each fee once, from the run's start on), the book's cash is
+    the account's with no difference and no adjustment (the tolerance is 1 cent: a fee
+    booked with the wrong sign would be 6 cents off)."""
+    started_ns = minute_ns(0) - 1
+    broker = LiveBroker(client, 100_000.0, fractional=True, client_id=lambda o: "tl-fees")
+    broker.ledger.account_fees["since_ns"] = started_ns  # the run started before the fees
+    broker.book.marks["AAPL"] = 126.5
+    broker.submit("AAPL", Side.BUY, 10.0, order_type=OrderType.LIMIT, limit_price=126.5)
+    await broker.send()
+    venue_id = next(iter(fake.orders))
+    fake.fill(venue_id, 4, 126.48)
+    taf = fake.charge_fee(0.02)
+    cfee = fake.charge_fee(0.01, "BTC/USD", "CFEE")
+    fees = await client.fees(minute_ns(0))
+    assert [(f.fee_id, f.amount) for f in fees] == [(taf["id"], 0.02), (cfee["id"], 0.01)]
+    assert await client.fees(minute_ns(0)) == fees  # the same ids again: the caller books once
+    gate = PreTradeGate()
+    gate.bind(broker)
+    with capture_logs() as logs:
+        found = await reconcile(
+            broker, gate, on_mismatch="halt", since_ns=0, log=structlog.get_logger()
+        )
+    assert found == []
+    assert [x["event"] for x in logs if x["event"].startswith("reconcil")] == ["reconciled"]
+    assert broker.cash == pytest.approx(99_494.05, abs=1e-9)
+    assert (await client.snapshot()).cash == pytest.approx(broker.cash, abs=1e-9)
+    assert broker.ledger.account_fees["ids"] == [taf["id"], cfee["id"]]
+    assert gate.mode is GateMode.NORMAL
+
+
+async def test_live_broker_books_every_fill_once_across_error_frames_and_ends_as_the_venue(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """The issue's failure, in small: fills keep coming while trade_updates sends its error
+    frame three times. Restarting ``executions()`` after each error, as the daemon's
+    supervisor does, the real ``LiveBroker`` books every fill once and ends with the venue's
+    position and cash (worked out by hand below)."""
+    broker = LiveBroker(client, 100_000.0, fractional=True, client_id=lambda o: f"tl-sup-{o.id}")
+    broker.book.marks["AAPL"] = 126.5
+    order = broker.submit("AAPL", Side.BUY, 10.0, order_type=OrderType.LIMIT, limit_price=126.5)
+    await broker.send()
+    venue_id = next(iter(fake.orders))
+    restarts = 0
+    all_booked = asyncio.Event()
+
+    async def book() -> None:  # the supervised task: restart on ConnectionLostError
+        nonlocal restarts
+        while True:
+            try:
+                async for execution in client.executions():
+                    broker.apply(execution)
+                    if broker.position("AAPL") >= 9.0:
+                        all_booked.set()
+            except ConnectionLostError:
+                restarts += 1
+
+    task = asyncio.create_task(book())
+    try:
+        for qty, price in ((2, 126.5), (3, 126.4), (1, 126.3)):
+            await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+            await fake.send_updates(fake.fill(venue_id, qty, price))
+            await fake.trade_error("internal server error")
+            fake.fill(venue_id, 1, 126.2)  # while nobody listens: only REST knows
+        await asyncio.wait_for(all_booked.wait(), 5.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert restarts == 3
+    assert broker.position("AAPL") == fake.positions["AAPL"] == 9.0  # 2 + 3 + 1 + 3 × 1
+    # 100000 − (2×126.5 + 3×126.4 + 1×126.3 + 3×126.2) = 100000 − 1137.1 = 98862.9
+    assert broker.cash == pytest.approx(98_862.9, abs=1e-9)
+    assert broker.cash == pytest.approx(fake.cash, abs=1e-9)
+    assert len(broker.trade_ids) == len(set(broker.trade_ids)) == 6
+    assert order.filled_qty == 9.0
+
+
+async def test_order_events_other_than_fills_come_out_of_executions_as_order_states(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """tradeloop.venue: executions() may yield order updates, which settle an unknown
+    outcome at once; the stream's ``canceled`` event must not be dropped."""
+    state = await client.submit(limit_buy(qty=1))
+    stream, waiting = await listening(fake, client)
+    await client.cancel(state.client_order_id, "AAPL")
+    update = await asyncio.wait_for(waiting, 5.0)
+    assert isinstance(update, VenueOrderState)
+    assert (update.client_order_id, update.status) == (state.client_order_id, OrderStatus.CANCELLED)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("frames", ["binary", "text"])
+async def test_trade_updates_are_read_from_binary_or_text_frames(
+    fake: FakeAlpaca, client: AlpacaClient, frames: str
+) -> None:
+    """The docs say the paper endpoint sends binary frames (the fake's default); read both."""
+    fake.trade_frames = frames
+    state = await client.submit(limit_buy(qty=1))
+    stream, waiting = await listening(fake, client)
+    update = fake.fill(state.venue_order_id, 1, 126.5)
+    await fake.send_updates(update)
+    fill = await asyncio.wait_for(waiting, 5.0)
+    assert (fill.trade_id, fill.qty, fill.order_done) == (update["data"]["execution_id"], 1.0, True)
+    await stream.aclose()  # type: ignore[attr-defined]

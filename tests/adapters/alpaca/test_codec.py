@@ -4,37 +4,24 @@ payload files by hand (epoch seconds of 2021-02-22T19:15:00Z: 1614021300, from `
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from adapters.alpaca.codec import (
-    AlpacaAuthError,
     Authenticated,
-    AuthTimeoutError,
     BarCorrection,
     Connected,
-    ConnectionLimitError,
     CorrectionHold,
     DataStreamDecoder,
     StreamError,
     Subscribed,
-    SubscriptionLimitError,
-    TradeStreamControl,
-    alpaca_client_order_id,
-    decode_activity,
     decode_bars_page,
-    decode_order,
-    decode_trade_update,
-    encode_order,
     rfc3339,
-    stream_error,
     ts_ns_from_rfc3339,
 )
 
-from tests.adapters.alpaca.fake_venue import PAYLOADS, payload
-from tradeloop.errors import ConfigError, ConnectionLostError, OrderError, VenueProtocolError
-from tradeloop.events import BarMessage, OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import Execution, VenueOrder, VenueOrderState
+from tests.adapters.alpaca.fake_venue import PAYLOADS
+from tradeloop.errors import VenueProtocolError
+from tradeloop.events import BarMessage
 
 T0 = 1_614_021_300 * 10**9  # 2021-02-22T19:15:00Z
 MINUTE = 60 * 10**9
@@ -67,32 +54,6 @@ def test_control_messages_decode_to_events() -> None:
     assert decoder.decode(raw("ws_error_406.json")) == [
         StreamError(406, "connection limit exceeded")
     ]
-
-
-@pytest.mark.parametrize(
-    ("code", "error", "fatal"),
-    [
-        (406, ConnectionLimitError, False),
-        (404, AuthTimeoutError, False),
-        (402, AlpacaAuthError, True),
-        (401, AlpacaAuthError, True),
-        (405, SubscriptionLimitError, True),
-        (409, SubscriptionLimitError, True),
-        (500, ConnectionLostError, False),
-        (400, VenueProtocolError, False),
-    ],
-)
-def test_stream_error_codes_map_onto_the_error_tree(
-    code: int, error: type[Exception], fatal: bool
-) -> None:
-    err = stream_error(code, "msg")
-    assert type(err) is error
-    assert isinstance(err, ConfigError) is fatal  # the supervisor only retries ConnectionLost
-    assert str(code) in str(err)
-
-
-def test_auth_failure_error_says_how_to_fix_it() -> None:
-    assert "APCA_API_SECRET_KEY" in str(stream_error(402, "auth failed"))
 
 
 def test_malformed_items_are_skipped_and_counted_the_rest_of_the_batch_survives() -> None:
@@ -190,151 +151,3 @@ def test_a_late_plain_bar_passes_through_for_the_runtime_to_count() -> None:
     hold.add(bar("A", 3), 0.0)
     hold.due(1.0)
     assert hold.add(bar("B", 2), 2.0) == [bar("B", 2)]
-
-
-# -- orders -------------------------------------------------------------------------------------
-
-
-def venue_order(**changes: object) -> VenueOrder:
-    fields: dict[str, object] = {
-        "client_order_id": "tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b",
-        "asset_id": "AAPL",
-        "side": Side.BUY,
-        "qty": 10.0,
-        "order_type": OrderType.LIMIT,
-        "limit_price": 126.5,
-        "tif": TimeInForce.DAY,
-    }
-    fields.update(changes)
-    return VenueOrder(**fields)  # type: ignore[arg-type]
-
-
-def test_orders_encode_for_each_type_with_decimal_strings() -> None:
-    assert encode_order(venue_order()) == {
-        "symbol": "AAPL",
-        "qty": "10",
-        "side": "buy",
-        "type": "limit",
-        "time_in_force": "day",
-        "client_order_id": "tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b",
-        "limit_price": "126.5",
-    }
-    market = encode_order(venue_order(order_type=OrderType.MARKET, side=Side.SELL, qty=0.5))
-    assert (market["type"], market["side"], market["qty"]) == ("market", "sell", "0.5")
-    assert "limit_price" not in market
-    assert "stop_price" not in market
-    stop = encode_order(venue_order(order_type=OrderType.STOP, stop_price=120.25, tif="gtc"))
-    assert (stop["type"], stop["stop_price"], stop["time_in_force"]) == ("stop", "120.25", "gtc")
-    assert "limit_price" not in stop
-    both = encode_order(venue_order(order_type=OrderType.STOP_LIMIT, stop_price=127.0))
-    assert (both["limit_price"], both["stop_price"]) == ("126.5", "127")
-    assert encode_order(venue_order(qty=1e-5))["qty"] == "0.00001"  # never "1e-05"
-
-
-@pytest.mark.parametrize(
-    ("changes", "match"),
-    [
-        ({"limit_price": None}, "needs a limit price"),
-        ({"order_type": OrderType.STOP, "stop_price": None}, "needs a stop price"),
-        ({"qty": 0.0}, "qty must be a positive"),
-        ({"qty": float("nan")}, "qty must be a positive"),
-    ],
-)
-def test_malformed_orders_are_refused_before_sending(
-    changes: dict[str, object], match: str
-) -> None:
-    with pytest.raises(OrderError, match=match):
-        encode_order(venue_order(**changes))
-
-
-def test_client_ids_that_fit_are_kept_others_map_deterministically_within_48_of_the_charset() -> (
-    None
-):
-    assert alpaca_client_order_id("tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b") == (
-        "tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b"
-    )
-    ids = ["run:1|MLStrategy|AAPL|buy", "x" * 200, "é" * 10, "a b", "a_b", "a-b", "a b " * 30]
-    mapped = [alpaca_client_order_id(i) for i in ids]
-    for venue_id in mapped:
-        assert re.fullmatch(r"[A-Za-z0-9_-]{1,48}", venue_id)
-    assert mapped == [alpaca_client_order_id(i) for i in ids]  # deterministic
-    assert len(set(mapped)) == len(ids)  # "a b" and "a-b" do not collide
-    assert mapped[0].startswith("run-1-MLStrategy-AAPL-buy-")
-    # pinned: a change of the mapping would orphan orders placed before an upgrade
-    assert alpaca_client_order_id("a b") == "a-b-" + mapped[3][-16:]
-    assert len(mapped[1]) == 48
-
-
-@pytest.mark.parametrize(
-    ("status", "filled", "expected"),
-    [
-        ("new", "0", OrderStatus.ACCEPTED),
-        ("accepted", "0", OrderStatus.ACCEPTED),
-        ("pending_new", "0", OrderStatus.ACCEPTED),
-        ("partially_filled", "4", OrderStatus.PARTIALLY_FILLED),
-        ("pending_cancel", "4", OrderStatus.PARTIALLY_FILLED),
-        ("done_for_day", "0", OrderStatus.ACCEPTED),
-        ("filled", "10", OrderStatus.FILLED),
-        ("canceled", "4", OrderStatus.CANCELLED),
-        ("expired", "0", OrderStatus.EXPIRED),
-        ("rejected", "0", OrderStatus.REJECTED),
-        ("replaced", "0", OrderStatus.CANCELLED),
-        ("something_new", "0", OrderStatus.UNKNOWN),
-    ],
-)
-def test_order_statuses_map(status: str, filled: str, expected: OrderStatus) -> None:
-    order = dict(payload("http_post_order.json"), status=status, filled_qty=filled)
-    assert decode_order(order).status is expected
-
-
-def test_order_json_decodes_with_our_client_id_and_fill_figures() -> None:
-    state = decode_order(
-        payload("http_get_order_partially_filled.json"),
-        {"tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b": "ours-1"},
-    )
-    assert state.client_order_id == "ours-1"
-    assert state.venue_order_id == "61e69015-8549-4bfd-b9c3-01e75843f47d"
-    assert (state.asset_id, state.side, state.qty) == ("AAPL", Side.BUY, 10.0)
-    assert (state.status, state.filled_qty, state.avg_fill_price) == (
-        OrderStatus.PARTIALLY_FILLED,
-        4.0,
-        126.48,
-    )
-
-
-# -- fills --------------------------------------------------------------------------------------
-
-
-def test_a_partial_fill_update_and_its_fill_activity_are_the_same_execution() -> None:
-    update = decode_trade_update(raw("ws_trade_partial_fill.json"))
-    activity = decode_activity(
-        payload("http_get_activities_fill.json")[0], "tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b"
-    )
-    expected = Execution(
-        trade_id="61e69015-8549-4bfd-b9c3-01e75843f47d#4.0",
-        client_order_id="tl0f3a9c2b7d1e4f5a6b7c8d9e0f1a2b",
-        asset_id="AAPL",
-        side=Side.BUY,
-        qty=4.0,
-        price=126.48,
-        commission=0.0,
-        ts_ns=1_615_919_885_102_938_000,  # 2021-03-16T18:38:05.102938Z
-    )
-    assert update == expected
-    assert activity == expected  # one trade id from both sources: the broker books it once
-
-
-def test_trade_stream_control_and_order_events_decode() -> None:
-    assert decode_trade_update(raw("ws_trade_authorized.json")) == TradeStreamControl(
-        "authorization", True
-    )
-    refused = decode_trade_update(raw("ws_trade_unauthorized.json"))
-    assert refused == TradeStreamControl("authorization", False, "access key verification failed")
-    assert decode_trade_update(raw("ws_trade_listening.json")) == TradeStreamControl(
-        "listening", True
-    )
-    new = decode_trade_update(raw("ws_trade_new.json"))
-    assert isinstance(new, VenueOrderState)
-    assert new.status is OrderStatus.ACCEPTED
-    with pytest.raises(VenueProtocolError, match="trade update not understood"):
-        decode_trade_update(b'{"stream": "trade_updates", "data": {}}')

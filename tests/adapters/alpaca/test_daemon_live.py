@@ -7,16 +7,14 @@ every order reaches the venue once, and the book it ends with is the venue's.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import web
 
-from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET, FakeAlpaca
+from tests.adapters.alpaca.fake_venue import KEY_ID, SECRET
+from tests.adapters.alpaca.market import Market
 from tests.adapters.live_daemon import (
     FLIP,
     VenueThread,
@@ -25,42 +23,13 @@ from tests.adapters.live_daemon import (
     write_live_config,
 )
 
-MINUTES = 60
-
-
-class Market(FakeAlpaca):
-    """FakeAlpaca with a clock (a minute every ``interval_s``) that fills market orders."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.posted_client_ids: list[str] = []
-        self.last_close: dict[str, float] = {}
-        self.published = 0
-
-    async def run_clock(self, interval_s: float) -> None:
-        for i in range(MINUTES):
-            await self.publish(i)
-            self.last_close.update({s: self.bars[(s, i)]["c"] for s in self.symbols})
-            self.published = i + 1
-            await asyncio.sleep(interval_s)
-
-    async def _post_order(self, request: web.Request) -> web.Response:
-        body: dict[str, Any] = await request.json()
-        self.posted_client_ids.append(body["client_order_id"])
-        response = await super()._post_order(request)
-        if response.status == 200 and body["type"] == "market":
-            order = next(
-                o for o in self.orders.values() if o["client_order_id"] == body["client_order_id"]
-            )
-            price = self.last_close[body["symbol"]]
-            await self.send_updates(self.fill(order["id"], float(body["qty"]), price))
-        return response
+MINUTES = 100  # ~25 before the SIGKILL; the rest outlasts a restart on a loaded machine
 
 
 @pytest.fixture
 def venue() -> Iterator[VenueThread]:
     async def make() -> Market:
-        return await Market().start()  # type: ignore[return-value]
+        return await Market(MINUTES).start()  # type: ignore[return-value]
 
     thread = VenueThread(make)
     yield thread
@@ -87,5 +56,9 @@ def test_live_daemon_on_alpaca_killed_mid_run_restarts_and_matches_the_venue(
     )
     for symbol in fake.symbols:
         assert summary["positions"].get(symbol, 0.0) == fake.positions.get(symbol, 0.0)
-    assert summary["cash"] == pytest.approx(fake.cash, abs=1e-6)
+    # the account reports cash to the cent (the fake's GET /v2/account, as Alpaca's), and
+    # reconciliation adopts what it reports inside the 1-cent tolerance: with fills at
+    # half-cent prices (126.895) the book may carry the venue's reported cent, half a cent
+    # from the fake's unrounded internal figure
+    assert summary["cash"] == pytest.approx(fake.cash, abs=0.005 + 1e-9)
     assert summary["fills"] == len(fake.activities)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from adapters.alpaca.codec import AlpacaAuthError, AuthTimeoutError
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
+from adapters.alpaca.errors import AlpacaAuthError, AuthTimeoutError
 from adapters.alpaca.feed import AlpacaFeed
 from structlog.testing import capture_logs
 
@@ -18,13 +18,6 @@ from tradeloop.events import BarMessage, Message, Reconnected
 from tradeloop.stream.supervisor import SupervisedFeed
 
 ENV = {KEY_ID_ENV: KEY_ID, SECRET_ENV: SECRET}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
 
 
 def feed_for(fake: FakeAlpaca, env: dict[str, str] | None = None, **options: Any) -> AlpacaFeed:

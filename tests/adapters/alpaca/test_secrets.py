@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator
 
-import pytest
 from adapters.alpaca.broker import AlpacaClient
 from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
 from adapters.alpaca.feed import AlpacaFeed
@@ -20,13 +18,6 @@ from tradeloop.stream.supervisor import SupervisedFeed
 from tradeloop.venue import VenueOrder
 
 WRONG_SECRET = "wrong-but-still-secret-987654"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAlpaca]:
-    venue = await FakeAlpaca().start()
-    yield venue
-    await venue.close()
 
 
 def text_of(err: BaseException) -> str:
@@ -85,10 +76,16 @@ async def test_no_secret_in_logs_or_errors(fake: FakeAlpaca) -> None:
                 errors.append(err)
             setattr(fake, switch, None if switch == "accept_then_status" else 0.0)
             order = VenueOrder("tl-secret-test-2", "AAPL", Side.BUY, 1.0, OrderType.MARKET)
-        await fake.drop_trade_clients()
+        fills = client.executions()
+        waiting = asyncio.ensure_future(anext(fills))
         await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+        await fake.trade_error("internal server error")  # the documented error frame
+        try:
+            await asyncio.wait_for(waiting, 5.0)
+        except TradeloopError as err:
+            errors.append(err)
         await client.close()
-    assert len(errors) == 4  # 402 on the feed, 401 at start, 5xx, timeout
+    assert len(errors) == 5  # 402 on the feed, 401 at start, 5xx, timeout, the error frame
     assert len(logs) >= 5
     for secret in (SECRET, WRONG_SECRET, KEY_ID):
         for line in logs:

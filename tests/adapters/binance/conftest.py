@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.binance import VENUE, BinanceClient
 from tests.adapters.binance.fake_binance import FakeBinance
+from tradeloop.config import SupervisionSettings
+from tradeloop.service.tasks import Supervisor, TaskHandle
 from tradeloop.venue import Execution
 
 API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -39,20 +40,29 @@ async def client(fake: FakeBinance, keys: None) -> AsyncIterator[BinanceClient]:
 
 
 class Fills:
-    """Runs ``client.executions()`` in the background and keeps what it yields."""
+    """Runs ``client.executions()`` as the daemon does: under the real ``Supervisor``, called
+    again after each failure (a rate limit's ``retry_after_s`` waited out); keeps what it
+    yields. ``error`` is why the stream is lost (a ``ConfigError`` at once), else None."""
 
     def __init__(self, client: BinanceClient) -> None:
         self.items: list[Execution] = []
-        self._stream: AsyncIterator[Execution] = client.executions()
-        self.error: BaseException | None = None  # what ended the stream, if anything did
-        self._task = asyncio.create_task(self._run())
+        self._client = client
+        settings = SupervisionSettings(base_backoff_s=0.01, max_backoff_s=30.0)
+        self.supervisor = Supervisor(settings, seed=0)
+        self.supervisor.spawn("execution_stream", self._run, books_money=True)
 
-    async def _run(self) -> None:
-        try:
-            async for execution in self._stream:
-                self.items.append(execution)
-        except Exception as err:  # the test asserts on it
-            self.error = err
+    async def _run(self, handle: TaskHandle) -> None:
+        async for execution in self._client.executions():
+            handle.restored()
+            self.items.append(execution)
+
+    @property
+    def error(self) -> str | None:
+        return self.supervisor.lost().get("execution_stream")
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.restarts["execution_stream"]
 
     async def until(self, n: int, timeout_s: float = 5.0) -> list[Execution]:
         async with asyncio.timeout(timeout_s):
@@ -61,9 +71,7 @@ class Fills:
         return self.items
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await self.supervisor.close()
 
 
 async def subscribed(fake: FakeBinance, n: int = 1) -> None:

@@ -9,18 +9,23 @@ from decimal import Decimal
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from adapters.binance import VENUE, BinanceClient
 from tests.adapters.binance.conftest import API_KEY, API_SECRET, Fills, subscribed
 from tests.adapters.binance.fake_binance import FakeBinance
+from tradeloop.broker.live import LiveBroker
 from tradeloop.errors import (
     ConfigError,
+    DuplicateOrderError,
     OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
 )
 from tradeloop.events import OrderStatus, OrderType, Side
 from tradeloop.logs import configure_logging
+from tradeloop.risk.gate import GateMode, PreTradeGate
+from tradeloop.service.reconcile import reconcile
 from tradeloop.venue import VenueOrder
 
 CID = "tl" + "0123456789abcdef0123456789abcd"  # the journal's id shape
@@ -64,7 +69,7 @@ async def test_duplicate_open_client_id_means_it_exists_look_it_up(
 ) -> None:
     await client.submit(limit_buy())
     # -2010 "Duplicate order sent.": the id is in use by an open order, so the order EXISTS
-    with pytest.raises(OutcomeUnknownError, match=r"-2010.*Duplicate order sent.*look it up"):
+    with pytest.raises(DuplicateOrderError, match=r"-2010.*Duplicate order sent.*look it up"):
         await client.submit(limit_buy())
     found = await client.order(CID, "BTCUSDT")
     assert found is not None
@@ -76,7 +81,7 @@ async def test_filter_rules_refuse_locally_and_insufficient_balance_at_the_venue
     client: BinanceClient, fake: FakeBinance
 ) -> None:
     # 0.00001 BTC × 95 = 0.00095 USDT, below BTCUSDT's NOTIONAL minimum of 5: never sent
-    with pytest.raises(OrderRejectedError, match=r"notional 0.00095000 is below .* 5"):
+    with pytest.raises(OrderRejectedError, match=r"instrument min_notional: .*0\.00095000 < 5$"):
         await client.submit(limit_buy(qty=0.00001))
     assert ("POST", "/api/v3/order") not in fake.requests
     with pytest.raises(OrderRejectedError, match=r"-2010.*insufficient balance"):
@@ -358,7 +363,7 @@ async def test_market_order_that_partly_fills_then_expires_is_reported(
     assert client.closed_at_venue[CID] == OrderStatus.EXPIRED
 
 
-async def test_fee_paid_in_bnb_is_valued_at_the_ticker_and_not_taken_from_cash(
+async def test_fee_paid_in_bnb_is_booked_at_its_ticker_value_and_named_in_kind(
     client: BinanceClient, fake: FakeBinance
 ) -> None:
     fake.exchange.fee_asset = "BNB"
@@ -371,14 +376,48 @@ async def test_fee_paid_in_bnb_is_valued_at_the_ticker_and_not_taken_from_cash(
         snapshot = await client.snapshot()
     finally:
         await fills.close()
-    # 0.25 BTC × 100 = 25 USDT; fee 25 × 0.075 % = 0.01875 USDT, paid as 0.01875 / 600 BNB
-    assert [(e.qty, e.commission) for e in items] == [(0.25, 0.0)]
+    # 0.25 BTC × 100 = 25 USDT; fee 25 × 0.075 % = 0.01875 USDT, paid as 0.01875 / 600 BNB:
+    # booked at its value, with what was really paid (tradeloop.venue's fee rule)
+    assert [(e.qty, e.commission, e.commission_asset, e.commission_paid) for e in items] == [
+        (0.25, pytest.approx(0.01875), "BNB", pytest.approx(0.00003125))
+    ]
     assert client.fees_in_other_assets == {"BNB": pytest.approx(0.00003125)}
     assert client.fees_in_other_assets_value == pytest.approx(0.01875)
-    # the book's cash (10,000 − 25 − commission 0) is the venue's USDT, to the cent and below
+    # the venue's USDT paid the 25 only: the fee left the BNB balance
     assert snapshot.cash == 10_000 - 25
     assert fake.exchange.total("BNB") == Decimal("1") - Decimal("0.00003125")
     assert ("GET", "/api/v3/ticker/price") in fake.requests
+
+
+async def test_fee_paid_in_bnb_through_the_live_broker_reconciles_with_no_difference(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    """The real LiveBroker books the BNB fee as a cost (cash 10,000 − 25 − 0.01875, worked
+    by hand as above) and reconciliation adds its value back before comparing with the
+    venue's USDT (10,000 − 25): no difference, no adjustment, the gate stays normal."""
+    fake.exchange.fee_asset = "BNB"
+    fake.balances = {"USDT": [10_000.0], "BNB": [1.0]}
+    broker = LiveBroker(client, 10_000.0, fractional=True, client_id=lambda order: CID)
+    broker.marks["BTCUSDT"] = 100.0
+    await broker.load_instruments(["BTCUSDT"])
+    broker.submit("BTCUSDT", Side.BUY, 0.25)
+    await broker.send()
+    gate = PreTradeGate()
+    gate.bind(broker)
+    log = structlog.get_logger()
+    with capture_logs() as logs:
+        found = await reconcile(broker, gate, on_mismatch="halt", since_ns=0, log=log)
+    assert found == []
+    assert [x["event"] for x in logs if x["event"].startswith("reconcil")] == ["reconciled"]
+    assert gate.mode is GateMode.NORMAL
+    assert broker.position("BTCUSDT") == 0.25
+    assert broker.cash == pytest.approx(10_000 - 25 - 0.01875)
+    assert broker.ledger.fees_elsewhere == {
+        "BNB": [pytest.approx(0.00003125), pytest.approx(0.01875)]
+    }
+    assert broker.cash + broker.ledger.elsewhere_value() == pytest.approx(
+        float(fake.exchange.total("USDT")), abs=1e-9
+    )
 
 
 async def test_fee_reduced_position_closes_and_the_dust_is_the_venues_too(
@@ -402,7 +441,9 @@ async def test_fee_reduced_position_closes_and_the_dust_is_the_venues_too(
     assert client.dust["BTCUSDT"] == Decimal("0.000005")
     assert fake.exchange.total("BTC") == Decimal("0.000005")
     assert snapshot.positions["BTCUSDT"] == pytest.approx(0.000005)  # the book keeps it too
-    with pytest.raises(OrderRejectedError, match="rounds to 0 at the step"):
+    with pytest.raises(
+        OrderRejectedError, match=r"instrument qty_step: .*rounds to 0 at 0\.00001$"
+    ):
         await client.submit(VenueOrder("tl-dust", "BTCUSDT", Side.SELL, 0.000005, OrderType.MARKET))
 
 

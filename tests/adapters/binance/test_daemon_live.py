@@ -21,7 +21,7 @@ from tests.adapters.live_daemon import (
     write_live_config,
 )
 
-BARS = 70
+BARS = 100  # ~25 before the SIGKILL; the rest outlasts a restart on a loaded machine
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from tests.adapters.binance.recorded import payload
 from tradeloop.errors import (
     ConfigError,
     ConnectionLostError,
+    DuplicateOrderError,
     OrderRejectedError,
     OutcomeUnknownError,
     RateLimitError,
@@ -32,7 +33,7 @@ BY_KEY = {rule.key: rule for rule in RULES}
 
 # what a submit raises for each category (NOT_FOUND rows are exercised by a lookup)
 SUBMIT_RAISES: dict[Category, type[Exception]] = {
-    Category.DUPLICATE: OutcomeUnknownError,
+    Category.DUPLICATE: DuplicateOrderError,  # it exists: LiveBroker looks it up
     Category.REJECTED: OrderRejectedError,
     Category.FATAL_CONFIG: ConfigError,
     Category.RATE_LIMITED: RateLimitError,

@@ -21,8 +21,9 @@ def feed(fake: FakeBinance, **settings: Any) -> BinanceFeed:
     return VENUE.feed({**fake.settings, **settings})
 
 
-async def collect(stream: Any, want: int, timeout_s: float = 10.0) -> list[Any]:
-    """Messages until ``want`` distinct (symbol, bar) arrived (markers and repeats kept)."""
+async def collect(stream: Any, want: int, timeout_s: float = 30.0) -> list[Any]:
+    """Messages until ``want`` distinct (symbol, bar) arrived (markers and repeats kept);
+    the timeout only bounds a hang (a loaded shared machine once needed more than 10 s)."""
     out: list[Any] = []
     seen: set[tuple[str, int]] = set()
     async with asyncio.timeout(timeout_s):

@@ -54,16 +54,22 @@ def test_trade_from_report_fee_in_the_quote_is_cash() -> None:
     )
 
 
-def test_trade_from_report_fee_in_bnb_is_reported_with_its_value_not_taken_from_cash() -> None:
-    # 0.0004 BNB at 600 USDT/BNB = 0.24 USDT; the venue took it from BNB, not from USDT
+def test_trade_from_report_fee_in_bnb_is_booked_at_its_value_and_named_in_kind() -> None:
+    # 0.0004 BNB at 600 USDT/BNB = 0.24 USDT, booked as the commission; the venue took it from
+    # BNB, not from USDT, which commission_asset/commission_paid say (reconciliation adds the
+    # value back before comparing cash: tradeloop.venue's fee rule)
     trade = trade_from_report(report(N="BNB"), ClientIds(), "USDT", "BTC", 600.0)
     assert trade is not None
-    assert (trade.execution.qty, trade.execution.commission) == (0.4, 0.0)
+    fill = trade.execution
+    assert (fill.qty, fill.commission) == (0.4, pytest.approx(0.24))
+    assert (fill.commission_asset, fill.commission_paid) == ("BNB", 0.0004)
     assert (trade.fee.asset, trade.fee.amount) == ("BNB", 0.0004)
     assert trade.fee.quote_value == pytest.approx(0.24)
     unpriced = trade_from_report(report(N="BNB"), ClientIds(), "USDT", "BTC", None)
     assert unpriced is not None
     assert unpriced.fee.quote_value is None
+    # no price: nothing is booked as cost, the fee is still said in kind
+    assert (unpriced.execution.commission, unpriced.execution.commission_asset) == (0.0, "BNB")
 
 
 @pytest.mark.parametrize("kind", ["NEW", "CANCELED", "EXPIRED", "REJECTED", "TRADE_PREVENTION"])
@@ -108,8 +114,9 @@ def test_trade_from_row_uses_trade_id_side_and_given_client_id() -> None:
         Side.BUY,
         12.0,
     )
-    # charged 10.1 BNB: not cash; worth 10.1 × 2.0 = 20.2 in the quote
-    assert (fill.commission, trade.fee.asset, trade.fee.quote_value) == (0.0, "BNB", 20.2)
+    # charged 10.1 BNB, worth 10.1 × 2.0 = 20.2 in the quote: booked at that value, and named
+    assert (fill.commission, trade.fee.asset, trade.fee.quote_value) == (20.2, "BNB", 20.2)
+    assert (fill.commission_asset, fill.commission_paid) == ("BNB", 10.1)
 
 
 def test_snapshot_cash_is_quote_free_plus_locked_positions_are_base_balances() -> None:

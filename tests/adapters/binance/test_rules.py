@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.adapters.binance.recorded import payload
-from tradeloop.broker.instruments import InstrumentRules
+from tradeloop.broker.instruments import InstrumentRules, decimal_of
 from tradeloop.errors import ConfigError, OrderRejectedError, VenueProtocolError
 from tradeloop.events import OrderType, Side, TimeInForce
 from tradeloop.venue import VenueOrder
@@ -87,7 +87,7 @@ def test_conformed_params_float_sum_goes_out_as_its_decimal() -> None:
         "newClientOrderId": "tl-1",
         "newOrderRespType": "RESULT",
     }
-    assert sent.dust == Decimal("0.00000000000000004")
+    assert sent.dust == 0  # read at 15 significant digits, as conform() reads it: no dust
 
 
 def test_conformed_params_nine_decimals_round_down_to_the_step() -> None:
@@ -102,7 +102,9 @@ def test_conformed_params_fee_reduced_position_closes_leaving_dust() -> None:
     assert (sent.params["side"], sent.params["quantity"]) == ("SELL", "0.00999")
     assert sent.dust == Decimal("0.0000025")
     dust_only = order(side=Side.SELL, qty=float(sent.dust))
-    with pytest.raises(OrderRejectedError, match="rounds to 0 at the step"):
+    with pytest.raises(
+        OrderRejectedError, match=r"instrument qty_step: .* rounds to 0 at 0\.00001$"
+    ):
         conformed_params(dust_only, "c", BTC)
 
 
@@ -124,12 +126,20 @@ def test_conformed_params_prices_round_to_the_tick_in_the_safe_direction() -> No
         "c",
         BTC,
     )
-    # a sell stop rounds down (never triggers earlier), its limit up (never a worse price)
+    # never a worse price than asked (tradeloop.broker.instruments): a sell's stop and limit
+    # both round up, so the stop triggers at most a tick early and its limit never crosses
+    # it. Binance's PRICE_FILTER asks only that (price - minPrice) % tickSize == 0
+    # (https://developers.binance.com/docs/binance-spot-api-docs/filters#price_filter): the
+    # direction is ours to choose.
     assert (stop.params["type"], stop.params["stopPrice"], stop.params["price"]) == (
         "STOP_LOSS_LIMIT",
-        "100",
+        "100.01",
         "99.01",
     )
+    buy_stop = conformed_params(
+        order(order_type=OrderType.STOP, side=Side.BUY, qty=1.0, stop_price=100.009), "c", BTC
+    )
+    assert buy_stop.params["stopPrice"] == "100"  # a buy's stop rounds down
     stop_market = conformed_params(order(order_type=OrderType.STOP, stop_price=500.0), "c", BTC)
     assert (stop_market.params["type"], "price" in stop_market.params) == ("STOP_LOSS", False)
 
@@ -141,13 +151,27 @@ def test_conformed_params_prices_round_to_the_tick_in_the_safe_direction() -> No
         ({"order_type": OrderType.LIMIT}, "limit_price None"),
         ({"order_type": OrderType.STOP}, "stop_price None"),
         ({"order_type": OrderType.LIMIT, "limit_price": float("nan")}, "limit_price nan"),
+        ({"order_type": OrderType.TRAILING_STOP}, "does not send trailing_stop orders yet"),
+        ({"tif": TimeInForce.GTD}, "no good-till-date orders"),
         ({"qty": 0.0}, "must be positive"),
         ({"qty": float("inf")}, "must be positive"),
-        ({"qty": 0.000001}, "rounds to 0 at the step"),
-        ({"order_type": OrderType.LIMIT, "limit_price": 1.0, "qty": 9001.0}, "maximum 9000"),
-        ({"qty": 121.0}, "above the maximum 120"),  # a MARKET order: MARKET_LOT_SIZE maxQty
-        ({"order_type": OrderType.LIMIT, "limit_price": 100.0, "qty": 0.01}, "notional"),
-        ({"order_type": OrderType.LIMIT, "limit_price": 2e6}, "above the maximum 1000000"),
+        (
+            {"qty": 0.000001},
+            "instrument qty_step: BTCUSDT: quantity 0.000001 rounds to 0 at 0.00001",
+        ),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 1.0, "qty": 9001.0},
+            "max_qty: BTCUSDT: quantity 9001 > 9000",
+        ),
+        ({"qty": 121.0}, "market_max_qty: BTCUSDT: quantity 121 > 120"),  # MARKET_LOT_SIZE maxQty
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 100.0, "qty": 0.01},
+            "min_notional: BTCUSDT",
+        ),
+        (
+            {"order_type": OrderType.LIMIT, "limit_price": 2e6},
+            "max_price: BTCUSDT: limit price 2000000 > 1000000",
+        ),
     ],
 )
 def test_conformed_params_impossible_orders_are_refused_naming_the_rule(
@@ -164,4 +188,6 @@ def test_conformed_quantity_is_on_the_step_never_more_than_asked(qty: float) -> 
     assert WIRE_DECIMAL.match(sent)
     assert -amount.as_tuple().exponent <= 8  # type: ignore[operator]  # BTC's precision
     assert amount % Decimal("0.00001") == 0
-    assert 0 <= Decimal(repr(qty)) - amount < Decimal("0.00001")
+    # "asked" is the float read at 15 significant digits (conform()'s rule: 10.999999999999986
+    # is 11, float noise, not a quantity anyone asked for)
+    assert 0 <= decimal_of(qty) - amount < Decimal("0.00001")

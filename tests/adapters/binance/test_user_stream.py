@@ -1,6 +1,8 @@
-"""The user data stream against the fake's WebSocket API: every way a subscription ends
+"""The user data stream against the fake's WebSocket API, run as the daemon runs it (under the
+real supervisor, ``executions()`` called again after it raises): every way a subscription ends
 (serverShutdown, eventStreamTerminated, the 24 h cut) and every refused subscribe, each
-followed by the fills of the gap over REST; a refused key ends the stream with a ConfigError."""
+followed by the fills of the gap over REST; a refused key is a ConfigError: the stream is lost
+at once (the daemon's gate then goes to ``on_task_lost``)."""
 
 from __future__ import annotations
 
@@ -75,6 +77,8 @@ async def test_user_stream_24h_cut_reconnects_and_backfills(
 
 
 async def test_user_stream_is_renewed_before_its_age_limit(fake: FakeBinance, keys: None) -> None:
+    """The client ends an aging connection itself (ConnectionLostError "renewing"); called
+    again, it subscribes afresh before Binance's cut."""
     client = VENUE.client({**fake.settings, "max_connection_age_s": 0.3})
     await client.start()
     fills = Fills(client)
@@ -122,6 +126,7 @@ async def test_user_stream_subscribe_refusal(
         await fills.close()
     assert fake.ws_api_connections == 2
     assert fills.error is None
+    assert fills.restarts == 1  # the refused subscribe raised; executions() was called again
     if case == "-1021":  # the clock was resynced before subscribing again
         assert fake.requests.count(("GET", "/api/v3/time")) == synced + 1
     if case == "418":  # held until retryAfter − serverTime = 0.3 s
@@ -139,7 +144,8 @@ async def test_user_stream_subscribe_refused_key_is_fatal_config(
         while fills.error is None:  # noqa: ASYNC110 (a probe)
             await asyncio.sleep(0.01)
     await fills.close()
-    assert isinstance(fills.error, ConfigError)
-    assert "-2015" in str(fills.error)
-    assert "Fix: " in str(fills.error)
+    assert fills.error is not None
+    assert fills.error.startswith(f"{ConfigError.__name__}: ")  # lost at once, not retried
+    assert "-2015" in fills.error
+    assert "Fix: " in fills.error
     assert fake.ws_api_connections == 1  # no retry can fix a key

@@ -8,25 +8,21 @@ from typing import Any
 
 import pytest
 
-from tests.tradeloop.broker.test_live_broker import FakeVenue, cid
+from tests.tradeloop.fake_venue import FakeVenue, cid
 from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.orders import OrderRequest
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
-from tradeloop.venue import VenueOrder, VenueOrderState
+from tradeloop.venue import VenueOrderState
 
 
 class RecordingVenue(FakeVenue):
-    """Keeps every request as sent; ``native_order_classes`` as given."""
+    """The in-process venue (it keeps every request as sent in ``requests``), with
+    ``native_order_classes`` as given."""
 
     def __init__(self, native: tuple[str, ...] = ()) -> None:
         super().__init__(cash=100_000.0)
-        self.requests: list[VenueOrder] = []
         if native:
             self.native_order_classes = frozenset(native)
-
-    async def submit(self, order: VenueOrder) -> VenueOrderState:
-        self.requests.append(order)
-        return await super().submit(order)
 
 
 def bracket_legs() -> tuple[OrderRequest, list[OrderRequest]]:

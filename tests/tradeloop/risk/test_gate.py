@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tradeloop import MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
@@ -134,6 +135,56 @@ def test_manual_modes_cancel_what_they_forbid() -> None:
     assert gate.mode is GateMode.NORMAL
     assert not gate.manual
     assert broker.submit("B", Side.BUY, 1).is_open
+
+
+@pytest.mark.parametrize("cancel_protective", [False, True])
+def test_halting_keeps_protective_exits_unless_configured_and_always_says_so(
+    cancel_protective: bool,
+) -> None:
+    broker = gated(GateLimits(halt_cancels_protective=cancel_protective), {"A": 100.0, "B": 50.0})
+    broker.portfolio.apply_fill("A", 10, 100.0, 0.0, T0)
+    heard: list[tuple[int, str, str]] = []
+    broker.order_listeners.append(lambda o: heard.append((o.id, o.status.value, o.message)))
+    stop = broker.submit("A", Side.SELL, 4, order_type=OrderType.STOP, stop_price=90)
+    named = broker.submit("A", Side.SELL, 2, order_type=OrderType.LIMIT, limit_price=95,
+                          reason="protective_floor")  # fmt: skip
+    target = broker.submit("A", Side.SELL, 3, order_type=OrderType.LIMIT, limit_price=120)
+    entry = broker.submit("B", Side.BUY, 3, order_type=OrderType.LIMIT, limit_price=40)
+    exit_ = broker.book.place_exit("A", 1, OrderType.LIMIT, "take_profit", None)  # a RiskManager's
+    heard.clear()
+    with capture_logs() as logs:
+        gate_of(broker).set_mode(GateMode.HALTED, "kill")
+    protective = [stop, named, exit_]
+    assert target.status is entry.status is OrderStatus.CANCELLED  # not protective
+    assert target.message == "cancelled: halted (kill)"
+    if not cancel_protective:
+        assert all(o.is_open for o in protective)
+        kept = "kept working while halted: a protective exit"
+        assert [(i, s, m) for i, s, m in heard if m == kept] == [
+            (o.id, "accepted", kept) for o in protective
+        ]  # on_order hears each one
+        logged = [x["order_id"] for x in logs if x["event"] == "protective_exit_kept"]
+        assert logged == [o.id for o in protective]
+    else:
+        assert all(o.status is OrderStatus.CANCELLED for o in protective)
+        assert stop.message == (
+            "cancelled: halted (kill); a protective exit (risk.halt_cancels_protective = true)"
+        )
+        assert (stop.id, "cancelled", stop.message) in heard
+        logged = [x["order_id"] for x in logs if x["event"] == "protective_exit_cancelled"]
+        assert logged == [o.id for o in protective]
+    assert broker.submit("A", Side.SELL, 1).message == "gate halted: halted (kill)"
+
+
+def test_a_stop_that_would_reverse_the_position_is_not_protective() -> None:
+    broker = SimulationBroker(100_000.0, allow_short=True)
+    broker.marks["A"] = 100.0
+    gate = PreTradeGate()
+    gate.bind(broker)
+    broker.portfolio.apply_fill("A", 10, 100.0, 0.0, T0)
+    flip = broker.submit("A", Side.SELL, 15, order_type=OrderType.STOP, stop_price=90)
+    gate.set_mode(GateMode.HALTED, "kill")
+    assert flip.status is OrderStatus.CANCELLED  # 15 > 10 held: it would open a short
 
 
 def test_limits_are_validated() -> None:

@@ -65,6 +65,11 @@ def test_daemon_serves_health_and_stops_cleanly_on_sigterm(
     metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
     assert "tradeloop_bars_total" in metrics
     assert "# TYPE tradeloop_equity gauge" in metrics
+    for task in ("bar_feed", "control_watcher", "health_server"):  # every task supervised
+        assert f'tradeloop_task_restarts_total{{task="{task}"}} 0' in metrics
+    ready = json.loads(urllib.request.urlopen(f"{health}/readyz", timeout=5).read())
+    assert ready["ready"] is True
+    assert "tasks_lost" not in ready
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 0

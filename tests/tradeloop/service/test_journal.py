@@ -1,6 +1,7 @@
 """The journal keeps what the new order kinds need across a restart: a paper run stopped
 mid-way, restored from its SQLite file and resumed, gives the uninterrupted run's fills with
-brackets (held children, OCO links), trailing stops and good-till-date orders working."""
+brackets (held children, OCO links), trailing stops and good-till-date orders working; an
+order of unknown outcome is written again when it is settled."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import numpy as np
 import pytest
 
 from tests.tradeloop.broker.test_paper_parity import BARS, PLACES, Entries
+from tests.tradeloop.fake_venue import T0, FakeVenue, cid
 from tradeloop import PaperBroker, ReplayFeed
+from tradeloop.broker.live import LiveBroker
+from tradeloop.events import OrderStatus, Side
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.service.journal import Journal
 
@@ -131,3 +135,28 @@ def test_journal_that_is_not_a_database_is_a_damaged_state_error(
     damage(path)
     with pytest.raises(StateDamagedError, match=f"the journal is {error}"):
         Journal.reader(path).check()
+
+
+async def test_an_order_of_unknown_outcome_is_written_again_once_it_is_settled(
+    tmp_path: Path,
+) -> None:
+    """Found by the live daemon test: an order journaled as UNKNOWN was never written again,
+    so the journal kept "unknown" after the lookup had settled it (here: accepted at the
+    venue, the 5xx came after it took the order), and a restart would look it up again."""
+    venue = FakeVenue()
+    venue.faults = ["after"]  # the venue takes the order, the answer is a 503
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks["A"] = 10.0
+    journal = Journal(tmp_path / "journal.sqlite", "s")
+    order = broker.submit("A", Side.BUY, 1)
+    journal.commit(T0, broker, {}, None)
+    await broker.send()
+    journal.commit(T0, broker, {}, None)
+    assert order.status is OrderStatus.UNKNOWN
+    await broker.resolve()
+    assert order.status is OrderStatus.ACCEPTED
+    journal.commit(T0 + 1, broker, {}, None)
+    journal.close()
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        rows = db.execute("SELECT client_order_id, status FROM orders").fetchall()
+    assert rows == [("cid1", "accepted")]

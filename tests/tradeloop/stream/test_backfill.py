@@ -14,10 +14,11 @@ import aiohttp
 import numpy as np
 import polars as pl
 import pytest
+from structlog.testing import capture_logs
 
 from tradeloop import Context, Engine
 from tradeloop.broker.paper import PaperBroker
-from tradeloop.errors import ConfigError, ConnectionLostError
+from tradeloop.errors import ConfigError, ConnectionLostError, RateLimitError, VenueProtocolError
 from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.runtime.live import LiveRuntime
 from tradeloop.stream.codec import decode
@@ -156,6 +157,46 @@ async def test_supervisor_backfills_from_the_last_bar_and_drops_the_overlap() ->
     assert source.history_calls == [(2, 2)]
     assert out == ["A@1", "B@1", "A@2", "reconnected", "A@2", "B@2", "A@3", "B@3"]
     assert (feed.backfilled, feed.duplicates) == (2, 2)
+
+
+class RefusingHistory(ScriptedFeed):
+    """ScriptedFeed whose first history call is refused with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error: Exception | None = error
+
+    async def history(self, start_ns: int, end_ns: int | None) -> list[Message]:
+        if self.error is not None:
+            error, self.error = self.error, None
+            self.history_calls.append((start_ns, end_ns))
+            raise error
+        return await super().history(start_ns, end_ns)
+
+
+@pytest.mark.parametrize(
+    ("error", "event"),
+    [
+        (RateLimitError("binance klines: HTTP 429, Retry-After 0.05", 0.05), "feed_rate_limited"),
+        (VenueProtocolError("binance klines: row 3 is not a list"), "feed_error"),
+    ],
+)
+async def test_a_refused_backfill_holds_then_backfills_again(error: Exception, event: str) -> None:
+    source = RefusingHistory(error)
+    feed = SupervisedFeed(source, base_backoff_s=0.001, seed=0)
+    with capture_logs() as logs:
+        out = [
+            "reconnected" if isinstance(m, Reconnected) else f"{m.asset_id}@{m.ts_ns}"  # type: ignore[union-attr]
+            async for m in feed.messages()
+        ]
+    held = next(x for x in logs if x["event"] == event)
+    assert held["error_type"] == type(error).__name__
+    if isinstance(error, RateLimitError):
+        assert held["delay_s"] >= 0.05  # the venue's Retry-After, not the 1 ms backoff
+        assert feed.rate_limited == 1
+    # refused, then asked again from the same bar: the gap is still filled, nothing twice
+    assert source.history_calls == [(2, 2), (2, 2)]
+    assert out == ["A@1", "B@1", "A@2", "reconnected", "reconnected", "A@2", "B@2", "A@3", "B@3"]
 
 
 async def test_restart_backfills_from_the_journal_point_on_the_first_connection() -> None:
