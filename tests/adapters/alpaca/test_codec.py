@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import structlog
 from adapters.alpaca.codec import (
     Authenticated,
     BarCorrection,
@@ -20,8 +22,10 @@ from adapters.alpaca.codec import (
 )
 
 from tests.adapters.alpaca.fake_venue import PAYLOADS
+from tradeloop.data.validation import BAR_RULES, OHLCV
 from tradeloop.errors import VenueProtocolError
 from tradeloop.events import BarMessage
+from tradeloop.runtime.intake import Intake, IntakeLimits
 
 T0 = 1_614_021_300 * 10**9  # 2021-02-22T19:15:00Z
 MINUTE = 60 * 10**9
@@ -56,22 +60,39 @@ def test_control_messages_decode_to_events() -> None:
     ]
 
 
+GOOD = {"T": "b", "S": "X", "o": 1, "h": 2, "l": 1, "c": 2, "v": 5, "t": "2021-02-22T19:15:00Z"}
+
+
 def test_malformed_items_are_skipped_and_counted_the_rest_of_the_batch_survives() -> None:
-    good = {"T": "b", "S": "X", "o": 1, "h": 2, "l": 1, "c": 2, "v": 5, "t": "2021-02-22T19:15:00Z"}
     frame = json.dumps(
         [
-            dict(good, h=0.5),  # high below low
-            dict(good, c="2"),  # a string price
-            dict(good, t="yesterday"),
+            dict(GOOD, c="2"),  # a string price
+            dict(GOOD, t="yesterday"),
             {"T": "b", "S": "X"},  # missing fields
-            good,
+            GOOD,
         ]
     )
     decoder = DataStreamDecoder()
     assert decoder.decode(frame) == [BarMessage("X", T0, 1.0, 2.0, 1.0, 2.0, 5.0)]
-    assert decoder.skipped == 4
+    assert decoder.skipped == 3
     assert decoder.decode(b"not json") == []
-    assert decoder.skipped == 5
+    assert decoder.skipped == 4
+
+
+def test_impossible_bar_values_pass_the_codec_and_the_one_bar_validation_refuses_them() -> None:
+    """The codec checks shape only; the values are judged by BAR_RULES in the runtime's intake,
+    the same rules (and the same per-rule counters) as every other feed and a history run."""
+    frame = json.dumps([dict(GOOD, h=0.5), dict(GOOD, S="Y")])  # X: high 0.5 below low 1
+    bars = DataStreamDecoder().decode(frame)
+    assert [b.asset_id for b in bars] == ["X", "Y"]
+    intake = Intake(IntakeLimits(), structlog.get_logger())
+    columns = {k: np.array([getattr(b, k) for b in bars]) for k in OHLCV}
+    kept, arrays = intake.valid(T0, ["X", "Y"], columns)
+    assert kept == ["Y"]
+    assert arrays["high"].tolist() == [2.0]
+    assert sum(intake.invalid_bars.values()) == 1
+    (rule,) = intake.invalid_bars
+    assert rule in {r.name for r in BAR_RULES}
 
 
 def test_rfc3339_round_trips_with_nanoseconds_and_offsets() -> None:
