@@ -82,7 +82,7 @@ def not_ready(
         reasons.append(f"event loop held for {fresh.loop_busy_s:.1f} s (a strategy callback?)")
     if max_lag_s is not None and fresh.bar_lag_s is not None and fresh.bar_lag_s > max_lag_s:
         reasons.append(
-            f"{fresh.bar_lag_s:g} s of bar time behind the feed (max_lag_s {max_lag_s:g})"
+            f"{fresh.bar_lag_s:.0f} s of bar time behind the feed (max_lag_s {max_lag_s:g})"
         )
     return reasons
 

@@ -185,7 +185,11 @@ class SupervisedFeed:
     async def _next(self, stream: AsyncIterator[Message]) -> Message | None:
         """The next message, None when the stream ended; a silent stream is a lost one."""
         try:
-            message = await asyncio.wait_for(anext(stream), self.stale_after_s)
+            # a timeout scope, not ``wait_for``: on 3.11 that wraps each read in a new task,
+            # one loop iteration per message, so a feed with frames waiting could never read
+            # ahead of a busy runtime (and its lag stayed invisible)
+            async with asyncio.timeout(self.stale_after_s):
+                message = await anext(stream)
             self.last_message_s = time.time()
             return message
         except TimeoutError:

@@ -4,6 +4,12 @@ Malformed frames are logged and counted in ``skipped``, never turned into number
 connection raises ``ConnectionLostError`` (reconnects belong to the feed supervisor).
 ``history`` fetches what a drop missed from the server's ``GET /history`` (same host and
 port, one encoded message per line).
+
+Read-ahead: the connection buffers up to ``READ_AHEAD_FRAMES`` frames before it stops reading
+the socket (the library's default is 16). A strategy slower than its feed then falls behind
+frames the daemon has *received*, so the lag behind the feed (``service.lag``) is measured,
+instead of hiding in the kernel's socket buffers where no one can see it; the bound keeps the
+memory of a run that is far behind finite (TCP then holds the server back).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from tradeloop.errors import ConnectionLostError, VenueProtocolError
 from tradeloop.events import EndMessage, Message
 from tradeloop.stream.codec import NEXT_START_HEADER, decode
 
-__all__ = ["WebSocketFeed"]
+__all__ = ["READ_AHEAD_FRAMES", "WebSocketFeed"]
+
+READ_AHEAD_FRAMES = 1024
 
 
 class WebSocketFeed:
@@ -32,7 +40,7 @@ class WebSocketFeed:
 
     async def messages(self) -> AsyncIterator[Message]:
         try:
-            async with connect(self.url, max_size=2**20) as connection:
+            async with connect(self.url, max_size=2**20, max_queue=READ_AHEAD_FRAMES) as connection:
                 async for frame in connection:
                     try:
                         message = decode(frame)

@@ -206,6 +206,66 @@ def test_readiness_names_a_dead_feed(tmp_path: Path) -> None:
     proc.communicate(timeout=60)
 
 
+SLOW = """
+import time
+from tradeloop import Strategy
+
+class Slow(Strategy):
+    # slower than its feed: pause_s of work per timestamp (a model that takes its time)
+
+    def __init__(self, pause_s=0.02):
+        super().__init__()
+        self.pause_s = pause_s
+
+    def on_timestamp_batch(self, batch, context):
+        time.sleep(self.pause_s)
+"""
+
+
+def _metric(health: str, name: str) -> float:
+    text = urllib.request.urlopen(f"{health}/metrics", timeout=30).read().decode()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+def test_readiness_names_lag_behind_the_feed_when_the_strategy_is_slower_than_its_bars(
+    replay_server: str, tmp_path: Path
+) -> None:
+    """The replay server sends the sample's 504 daily bars as fast as it can; the strategy
+    takes 20 ms a bar, so the feed (read ahead by the pump) runs days ahead of what the
+    strategy has handled. With ``max_lag_s`` = 10 days, /readyz turns 503 naming the lag,
+    /metrics exports it, and /healthz stays 200 (the loop is not held, only behind)."""
+    (tmp_path / "slow.py").write_text(SLOW)
+    ten_days = 10 * 86_400
+    config = write_config(
+        tmp_path,
+        replay_server,
+        run__strategy=f'"{tmp_path / "slow.py"}:Slow"',
+        health__max_lag_s=str(ten_days),
+    )
+    proc = daemon(config)
+    health = json_lines(proc.stdout, "daemon_started")["health"]  # type: ignore[arg-type]
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = _get(f"{health}/readyz")
+        lagging = [r for r in body.get("reasons", ()) if "behind the feed" in r]
+        if lagging:
+            break
+        assert time.monotonic() < deadline, body
+        assert proc.poll() is None, body
+        time.sleep(0.05)
+    assert status == 503
+    assert lagging[0].endswith(f"(max_lag_s {ten_days})")
+    behind_s = float(lagging[0].split()[0])
+    assert behind_s > ten_days
+    assert behind_s % 86_400 == 0  # whole days of bar time: daily bars, all at 21:00
+    assert _metric(health, "tradeloop_bar_lag_seconds") > 0
+    assert _get(f"{health}/healthz")[0] == 200
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
 def test_strategy_exception_ends_the_run_with_its_state_and_exit_70(
     replay_server: str, tmp_path: Path
 ) -> None:
