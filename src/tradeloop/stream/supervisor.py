@@ -9,10 +9,13 @@ timestamp and skips what it has already handled.
 
 Backfill (feeds with ``history(start_ns, end_ns)``): after reconnecting (or at the first
 connection when ``backfill_from`` is given, e.g. a daemon restart), it waits for the first
-live message, asks the history for everything from the last bar time it delivered up to
-that message's time, and delivers the history before the live stream. Subscribing first and
-then backfilling up to the first live bar leaves no gap; the overlap is removed by
-de-duplicating on (asset, bar time). The stream ending normally ends the supervision.
+live bar, asks the history for everything from the last bar time it delivered up to that
+bar's time, and delivers the history before the live stream. Subscribing first and then
+backfilling up to the first live bar leaves no gap; the overlap is removed by
+de-duplicating on (asset, bar time). When no live bar comes within ``stale_after_s`` (the
+market went quiet: a session's close), the gap is fetched up to now instead, so the bars the
+drop missed are not held back until the next session. The stream ending normally ends the
+supervision.
 
 A rate limit (``RateLimitError``: Binance 429/418, Alpaca 429) during a backfill or a
 connect does not end it either: it holds for the venue's ``retry_after_s`` (at least the
@@ -126,14 +129,7 @@ class SupervisedFeed:
                 ended = False
                 if self._backfill_now and hasattr(self.feed, "history"):
                     # subscribe first (the first live bar), then fetch the gap up to it
-                    live: list[Message] = []
-                    while not live or not isinstance(live[-1], BarMessage | BarBatchMessage):
-                        message = await self._next(stream)
-                        if message is None:
-                            ended = True
-                            break
-                        live.append(message)
-                    first_bar = None if ended else live[-1].ts_ns  # type: ignore[union-attr]
+                    live, ended, first_bar = await self._first_live_bar(stream)
                     backlog = [*await self._history(first_bar), *live]
                 self._backfill_now = True  # every later connection backfills
                 for message in backlog:
@@ -181,6 +177,30 @@ class SupervisedFeed:
                 await asyncio.sleep(delay)
             finally:
                 await _close(stream)
+
+    async def _first_live_bar(
+        self, stream: AsyncIterator[Message]
+    ) -> tuple[list[Message], bool, int | None]:
+        """The messages up to the first live bar, whether the stream ended, and that bar's
+        time: where the backfill stops. A market that stays quiet for ``stale_after_s`` after
+        the subscription (a session's close, a weekend) is not a dead feed here: the gap is
+        fetched up to now (None), so the bars the drop missed are handled without waiting
+        for the next session's first bar; the overlap with later live bars is dropped."""
+        live: list[Message] = []
+        try:
+            async with asyncio.timeout(self.stale_after_s):
+                while True:
+                    try:
+                        message = await anext(stream)
+                    except StopAsyncIteration:
+                        return live, True, None
+                    self.last_message_s = time.time()
+                    live.append(message)
+                    if isinstance(message, BarMessage | BarBatchMessage):
+                        return live, False, message.ts_ns
+        except TimeoutError:
+            self._log.info("feed_quiet_after_reconnect", waited_s=self.stale_after_s)
+            return live, False, None
 
     async def _next(self, stream: AsyncIterator[Message]) -> Message | None:
         """The next message, None when the stream ended; a silent stream is a lost one."""

@@ -344,3 +344,39 @@ async def test_binary_frames_over_a_websocket_match_the_backtest(
         await server.close()
     assert runtime.timestamps == 504
     assert fills(broker.fills) == backtest_fills
+
+
+class QuietAfterReconnect(ScriptedFeed):
+    """First connection: A@1 B@1, then a drop. Second: nothing (the session closed) until the
+    test ends it; the venue's history has A@2 and B@2, published while we were away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet = asyncio.Event()
+
+    async def messages(self) -> AsyncIterator[Message]:
+        self.connections += 1
+        if self.connections == 1:
+            yield self.bar("A", 1)
+            yield self.bar("B", 1)
+            raise ConnectionLostError("dropped")
+        await self.quiet.wait()  # silent until told; then the stream ends
+        return
+        yield  # pragma: no cover - an async generator
+
+
+async def test_a_market_quiet_after_a_reconnect_is_backfilled_up_to_now() -> None:
+    source = QuietAfterReconnect()
+    feed = SupervisedFeed(source, base_backoff_s=0.001, stale_after_s=0.05, seed=0)
+    out: list[str] = []
+    with capture_logs() as logs:
+        async for m in feed.messages():
+            out.append("reconnected" if isinstance(m, Reconnected) else f"{m.asset_id}@{m.ts_ns}")  # type: ignore[union-attr]
+            if out[-1] == "B@2":
+                source.quiet.set()  # the missed bars came without a live bar: end the session
+    # no live bar within stale_after_s: the history is asked from the last bar (1) up to now
+    assert source.history_calls == [(1, None)]
+    # the history starts at the last bar time delivered, inclusive (the runtime drops the
+    # half-received timestamp at a reconnect and skips what it handled), then the missed ones
+    assert out == ["A@1", "B@1", "reconnected", "A@1", "B@1", "A@2", "B@2"]
+    assert any(x["event"] == "feed_quiet_after_reconnect" for x in logs)
