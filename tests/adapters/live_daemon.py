@@ -104,9 +104,9 @@ from tradeloop import Strategy
 
 
 class Flip(Strategy):
-    \"\"\"A bracket entry of QTY whenever an asset is flat with nothing working, until the last
-    bars (so every bracket has finished by the end): its exits alternate between a target
-    the next bar reaches (TARGET above the close) and a stop it reaches (STOP below).\"\"\"
+    \"\"\"A bracket entry of QTY (at the market, or a limit at ENTRY) whenever an asset is flat
+    with nothing working, until bar LAST (so every bracket has finished by the end); its exits
+    alternate: a target NEAR above the close with a stop FAR below, then the other way.\"\"\"
 
     def on_start(self):
         self.seen = {}
@@ -118,8 +118,9 @@ class Flip(Strategy):
         if self.seen[asset] > LAST or self.get_position(asset) or self.get_open_orders(asset):
             return
         k = self.entries[asset] = self.entries.get(asset, 0) + 1
-        near, far = (TARGET, 1.0) if k % 2 else (1.0, STOP)
-        self.buy(asset, QTY, take_profit=round(close + near, 2), stop_loss=round(close - far, 2))
+        up, down = (NEAR, FAR) if k % 2 else (FAR, NEAR)
+        target, stop = round(close + up, 2), round(close - down, 2)
+        self.buy(asset, QTY, limit=ENTRY, take_profit=target, stop_loss=stop)
 """
 
 

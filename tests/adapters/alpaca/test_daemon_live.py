@@ -90,9 +90,9 @@ def test_live_daemon_on_alpaca_trades_native_brackets_and_ends_as_the_venue(
     fake: Market = bracket_venue.fake
     settings = fake.settings(correction_grace_s=0.05)
     strategy = BRACKETS.replace("QTY", "1").replace("LAST", str(BRACKET_MINUTES - 8))
-    config = write_live_config(
-        tmp_path, strategy.replace("TARGET", "0.1").replace("STOP", "0.1"), "alpaca", settings
-    )
+    for name, value in (("ENTRY", "None"), ("NEAR", "0.1"), ("FAR", "1.0")):
+        strategy = strategy.replace(name, value)
+    config = write_live_config(tmp_path, strategy, "alpaca", settings)
     extra = f"[feed]\nuniverse = {json.dumps(list(fake.symbols))}\n"
     config.write_text(config.read_text().replace("[feed]\n", extra, 1))
     run_to_the_end(
