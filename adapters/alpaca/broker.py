@@ -45,6 +45,7 @@ from adapters.alpaca.trading import (
     decode_order,
     encode_order,
     fill_key,
+    group_client_order_id,
 )
 from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.errors import (
@@ -165,12 +166,32 @@ class AlpacaClient:
     async def order(self, client_order_id: str, asset_id: str) -> VenueOrderState | None:
         """The venue's view of one order by client id; None while Alpaca does not know it
         (right after a submit that can mean "not visible yet": look again with backoff)."""
+        parent = self._legs.unnamed_parent(client_order_id)
+        if parent is not None:  # a leg whose Alpaca id is not known here (after a restart)
+            await self._name_legs(parent)
         venue_cid = self._legs.venue_cid(client_order_id, alpaca_client_order_id(client_order_id))
         self._ours.setdefault(venue_cid, client_order_id)
         raw = await self.rest.read(
             Operation.LOOKUP, "/v2/orders:by_client_order_id", {"client_order_id": venue_cid}
         )
         return None if raw is None else self._order_state(raw)
+
+    def remember_group(self, order: VenueOrder) -> None:
+        """A group this account holds from before a restart (``LiveBroker.restore_live``):
+        its legs are named from its order's ``legs`` when one of them is looked up."""
+        self._legs.expect(order, group_client_order_id(order))
+
+    async def _name_legs(self, parent_venue_cid: str) -> None:
+        """Read the group's order with its legs (``nested=true``) and name them."""
+        found = await self.rest.read(
+            Operation.LOOKUP, "/v2/orders:by_client_order_id", {"client_order_id": parent_venue_cid}
+        )
+        if found is None:
+            return
+        order_id = str(_json(found, "order").get("id"))
+        raw = await self.rest.read(Operation.LOOKUP, f"/v2/orders/{order_id}", {"nested": "true"})
+        if raw is not None:
+            self._legs.learn(_json(raw, "order"))
 
     async def snapshot(self) -> VenueSnapshot:
         """Cash, signed positions and open orders, as Alpaca sees them."""

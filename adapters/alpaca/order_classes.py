@@ -120,16 +120,21 @@ class LegMap:
         self.ours = ours
         self.venue_ids: dict[str, str] = {}
         self._expected: dict[str, tuple[str, str]] = {}  # venue cid → (stop cid, target cid)
+        self._parent: dict[str, str] = {}  # our leg id → the venue cid of the order naming it
 
     def expect(self, order: VenueOrder, venue_cid: str) -> None:
-        """``order`` (a group) goes out as ``venue_cid``: its legs are to be named."""
+        """``order`` (a group) goes out as ``venue_cid`` (or went, before a restart): its
+        legs are to be named."""
         stop_cid, target_cid = leg_ids(order)
         self._expected[venue_cid] = (stop_cid, target_cid)
-        if order.order_class == "oco":  # Alpaca's order is our target; our head may be the stop
-            self.ours[venue_cid] = target_cid
+        # Alpaca's order is our target for an OCO (our head may be the stop), else our head
+        parent = target_cid if order.order_class == "oco" else order.client_order_id
+        self.ours[venue_cid] = parent
+        for leg in (stop_cid, target_cid):
+            if leg and leg != parent:
+                self._parent[leg] = venue_cid
+        if parent != order.client_order_id:
             self.venue_ids[order.client_order_id] = venue_cid  # until its leg is named
-        else:
-            self.ours[venue_cid] = order.client_order_id
 
     def learn(self, raw: Mapping[str, Any]) -> None:
         """Name the legs of an Alpaca order (a response, a lookup, a trade update)."""
@@ -144,6 +149,11 @@ class LegMap:
             if ours and venue_cid:
                 self.ours[venue_cid] = ours
                 self.venue_ids[ours] = venue_cid
+                self._parent.pop(ours, None)
+
+    def unnamed_parent(self, client_order_id: str) -> str | None:
+        """For a leg not named yet: the venue cid of the order whose ``legs`` will name it."""
+        return self._parent.get(client_order_id)
 
     def venue_cid(self, client_order_id: str, default: str) -> str:
         """The Alpaca client id to look ``client_order_id`` up by."""

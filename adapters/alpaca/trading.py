@@ -44,6 +44,7 @@ __all__ = [
     "decode_trade_update",
     "encode_order",
     "fill_key",
+    "group_client_order_id",
 ]
 
 FEE_ACTIVITY_TYPES = ("FEE", "CFEE")
@@ -129,9 +130,16 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
         add_trail(order, body)
     if order.order_class != "simple":
         add_order_class(order, rules, body)
-        if order.order_class == "oco":  # Alpaca's OCO order is the take-profit limit
-            body["client_order_id"] = alpaca_client_order_id(leg_ids(order)[1])
+        body["client_order_id"] = group_client_order_id(order)
     return body
+
+
+def group_client_order_id(order: VenueOrder) -> str:
+    """The Alpaca client id of a group's order: its head's, or for an OCO its target's (the
+    order Alpaca places is the take-profit limit; the stop is its leg)."""
+    if order.order_class == "oco":
+        return alpaca_client_order_id(leg_ids(order)[1])
+    return alpaca_client_order_id(order.client_order_id)
 
 
 _ORDER_TYPES: dict[OrderType, Any] = {

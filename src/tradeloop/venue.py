@@ -60,8 +60,10 @@ so an adapter that ignores them keeps working for plain orders):
   the venue then triggers and cancels the legs itself, and every leg's fill must come back
   as an ``Execution`` under that leg's client order id. A client whose venue has a class
   but not every shape of it may also define ``takes_order_class(order) -> bool`` (Binance:
-  a bracket's entry must be a limit); a group it does not take is emulated. What each
-  venue takes:
+  a bracket's entry must be a limit); a group it does not take is emulated. A client
+  whose venue names the legs itself may define ``remember_group(order)``: after a restart
+  ``LiveBroker.restore_live`` hands it every native group the journal holds (the request
+  as first sent), so a leg's lookup can still find it. What each venue takes:
 
   - Alpaca (``POST /v2/orders``): ``type=trailing_stop`` with ``trail_percent`` (in
     percent: 100 × the fraction) or ``trail_price``; ``order_class=bracket|oco|oto`` with

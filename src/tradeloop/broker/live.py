@@ -417,6 +417,11 @@ class LiveBroker(BookFront):
         for order in self.orders:
             if order.is_open:
                 order.status = OrderStatus.UNKNOWN
+        remember = getattr(self.client, "remember_group", None)  # optional: tradeloop.venue
+        if remember is not None:
+            groups = {o.group for o in self.orders if o.group is not None and o.group.venue_class}
+            for group in sorted(groups, key=lambda g: g.id):
+                remember(group_venue_order(group, group.venue_class))
         self.ledger.restore(live_state or {}, self._position)
 
     def live_state(self) -> dict[str, Any]:

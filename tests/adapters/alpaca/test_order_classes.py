@@ -7,6 +7,7 @@ does (``fake_classes``)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 
 import pytest
@@ -16,7 +17,7 @@ from adapters.alpaca.trading import encode_order
 
 from adapters.alpaca import AlpacaClient
 from tests.adapters.alpaca.fake_rules import class_refusal
-from tests.adapters.alpaca.fake_venue import FakeAlpaca
+from tests.adapters.alpaca.fake_venue import FakeAlpaca, client_for
 from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.broker.live import LiveBroker
 from tradeloop.broker.orders import OrderRequest
@@ -289,3 +290,54 @@ async def test_live_oco_stop_fill_comes_back_under_the_stop_legs_id_and_cancels_
     assert [o.status for o in group.orders] == [OrderStatus.FILLED, OrderStatus.CANCELLED]
     assert broker.book.order(broker.fills[0].order_id).client_order_id == "tl-1"  # type: ignore[union-attr]
     assert broker.cash == pytest.approx(99_935.0) == pytest.approx(fake.cash)
+
+
+async def test_after_a_restart_a_native_brackets_working_legs_are_found_and_book_their_fill(
+    fake: FakeAlpaca, client: AlpacaClient
+) -> None:
+    """A new process (a new client and broker, restored from the first one's orders and
+    fills) knows none of Alpaca's leg ids; ``remember_group`` lets the lookups name them."""
+    first = _broker(client)
+    task = _booking(client, first)
+    try:
+        await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+        entry = OrderRequest("AAPL", Side.BUY, 10, OrderType.LIMIT, limit_price=126.5)
+        stop = OrderRequest(
+            "AAPL", Side.SELL, 10, OrderType.STOP, stop_price=120.0, reduce_only=True
+        )
+        target = OrderRequest(
+            "AAPL", Side.SELL, 10, OrderType.LIMIT, limit_price=130.0, reduce_only=True
+        )
+        first.submit_group(entry, [stop, target], oco=True)
+        await first.send()
+        parent = next(o for o in fake.orders.values() if o["legs"])
+        await fake.report_fill(parent["id"], 10, 126.5)
+        await _until(lambda: first.position("AAPL") == 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    restarted = client_for(fake)
+    await restarted.start()
+    second = _broker(restarted)
+    try:
+        second.restore(copy.deepcopy(first.orders), list(first.fills), {}, 0.0, dict(first.marks))
+        second.restore_live(list(first.trade_ids))
+        assert await second.resolve() == 0  # both legs looked up, found working
+        legs = second.orders[1:]
+        assert [o.status for o in legs] == [OrderStatus.ACCEPTED, OrderStatus.ACCEPTED]
+        task = _booking(restarted, second)
+        await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
+        leg = next(o for o in fake.orders.values() if o["type"] == "stop")
+        await fake.report_fill(leg["id"], 10, 120.0)
+        await _until(lambda: second.position("AAPL") == 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await restarted.close()
+    assert second.foreign_executions == 0
+    assert [o.status for o in second.orders] == [
+        OrderStatus.FILLED,
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+    ]
+    assert second.cash == pytest.approx(100_000 - 1265 + 1200) == pytest.approx(fake.cash)
