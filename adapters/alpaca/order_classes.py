@@ -37,7 +37,7 @@ from tradeloop.errors import OrderError
 from tradeloop.events import OrderType, Side
 from tradeloop.venue import VenueOrder
 
-__all__ = ["CLASSES", "LegMap", "add_order_class", "add_trail", "leg_ids"]
+__all__ = ["CLASSES", "LegMap", "add_order_class", "add_trail"]
 
 CLASSES = frozenset({"bracket", "oco", "oto"})
 _STOP_TYPES = ("stop", "stop_limit")
@@ -125,7 +125,7 @@ class LegMap:
     def expect(self, order: VenueOrder, venue_cid: str) -> None:
         """``order`` (a group) goes out as ``venue_cid`` (or went, before a restart): its
         legs are to be named."""
-        stop_cid, target_cid = leg_ids(order)
+        stop_cid, target_cid = order.exit_leg_ids()
         self._expected[venue_cid] = (stop_cid, target_cid)
         # Alpaca's order is our target for an OCO (our head may be the stop), else our head
         parent = target_cid if order.order_class == "oco" else order.client_order_id
@@ -158,14 +158,6 @@ class LegMap:
     def venue_cid(self, client_order_id: str, default: str) -> str:
         """The Alpaca client id to look ``client_order_id`` up by."""
         return self.venue_ids.get(client_order_id, default)
-
-
-def leg_ids(order: VenueOrder) -> tuple[str, str]:
-    """(our stop leg's id, our target's id) of a group order; "" for an exit it has not."""
-    ids = list(order.leg_client_order_ids)
-    stop = ids.pop(0) if order.stop_loss_stop is not None and ids else ""
-    target = ids.pop(0) if order.take_profit_limit is not None and ids else ""
-    return stop, target
 
 
 def _other(side: Side) -> Side:

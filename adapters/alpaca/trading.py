@@ -25,7 +25,7 @@ import orjson
 
 from adapters.alpaca.codec import ts_ns_from_rfc3339
 from adapters.alpaca.errors import trade_stream_error
-from adapters.alpaca.order_classes import add_order_class, add_trail, leg_ids
+from adapters.alpaca.order_classes import add_order_class, add_trail
 from adapters.alpaca.schemas import OrderRequestJSON
 from tradeloop.broker.instruments import InstrumentRules, Refused, conform, decimal_text
 from tradeloop.errors import OrderError, VenueProtocolError
@@ -138,7 +138,7 @@ def group_client_order_id(order: VenueOrder) -> str:
     """The Alpaca client id of a group's order: its head's, or for an OCO its target's (the
     order Alpaca places is the take-profit limit; the stop is its leg)."""
     if order.order_class == "oco":
-        return alpaca_client_order_id(leg_ids(order)[1])
+        return alpaca_client_order_id(order.exit_leg_ids()[1])
     return alpaca_client_order_id(order.client_order_id)
 
 

@@ -81,7 +81,7 @@ def list_params(
         )
     if order.tif is TimeInForce.GTD:
         raise OrderRejectedError(f"{where}: Binance spot has no good-till-date orders. Fix: GTC")
-    stop_cid, target_cid = _leg_ids(order)
+    stop_cid, target_cid = order.exit_leg_ids()
     params: dict[str, str] = {
         "symbol": order.asset_id,
         "listClientOrderId": ids.to_venue(order.list_client_order_id),
@@ -170,14 +170,6 @@ def _conformed(
     texts: list[Any] = [result.qty, result.limit_price, result.stop_price]
     qty, price, trigger = ("" if t is None else decimal_text(t) for t in texts)
     return qty, price, trigger
-
-
-def _leg_ids(order: VenueOrder) -> tuple[str, str]:
-    """(our stop leg's id, our target's id); "" for an exit the group has not."""
-    ids = list(order.leg_client_order_ids)
-    stop = ids.pop(0) if order.stop_loss_stop is not None and ids else ""
-    target = ids.pop(0) if order.take_profit_limit is not None and ids else ""
-    return stop, target
 
 
 def _side(side: Side) -> str:

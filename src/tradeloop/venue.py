@@ -157,6 +157,14 @@ class VenueOrder:
     limit_text: str | None = None
     stop_text: str | None = None
 
+    def exit_leg_ids(self) -> tuple[str, str]:
+        """A group's (stop leg's, target's) client order ids; "" for an exit it has not
+        (``leg_client_order_ids`` lists the stop first, then the target)."""
+        ids = list(self.leg_client_order_ids)
+        stop = ids.pop(0) if self.stop_loss_stop is not None and ids else ""
+        target = ids.pop(0) if self.take_profit_limit is not None and ids else ""
+        return stop, target
+
     def __post_init__(self) -> None:
         if not self.qty_text:
             object.__setattr__(self, "qty_text", decimal_text(decimal_of(self.qty)))

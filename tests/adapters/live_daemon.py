@@ -148,21 +148,26 @@ def run_to_the_end(
             time.sleep(0.1)
         time.sleep(1.5)  # the last bars' fills and updates
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait(timeout=10)
-            for drain in drains:
-                drain.join(timeout=10)
-            for pipe in (daemon.stdout, daemon.stderr):
-                if pipe is not None:
-                    pipe.close()
+        stop(daemon, drains)
     (config.parent / "daemon.log").write_text("".join(lines))  # for a failure's post-mortem
     assert daemon.returncode == 0, "".join(errors)
     return lines
+
+
+def stop(daemon: subprocess.Popen[str], drains: list[threading.Thread]) -> None:
+    """SIGTERM, then a SIGKILL if it has not ended in 60 s; the pipes drained and closed."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        daemon.wait(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        for drain in drains:
+            drain.join(timeout=10)
+        for pipe in (daemon.stdout, daemon.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def journaled(tmp_path: Path) -> tuple[list[tuple[str, str, str, str, float]], list[str]]:
@@ -220,18 +225,7 @@ def kill_mid_run_then_finish(
         # restart, looked up with backoff until unknown_deadline_s: let that settle
         _until_no_order_unknown(config.parent / "state" / "journal.sqlite", 20.0, lines)
     finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(timeout=60)
-        finally:
-            if second.poll() is None:
-                second.kill()
-                second.wait(timeout=10)
-            for drain in drains:
-                drain.join(timeout=10)
-            for pipe in (second.stdout, second.stderr):
-                if pipe is not None:
-                    pipe.close()
+        stop(second, drains)
     (config.parent / "second.log").write_text("".join(lines))  # for a failure's post-mortem
     assert second.returncode == 0, "".join(errors)
     return sent_before

@@ -209,6 +209,15 @@ async def _until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
+def bracket_requests() -> tuple[OrderRequest, OrderRequest, OrderRequest]:
+    """Buy 10 @ 126.5 (limit), its reduce-only exits: a stop at 120, a target at 130."""
+    return (
+        OrderRequest("AAPL", Side.BUY, 10, OrderType.LIMIT, limit_price=126.5),
+        OrderRequest("AAPL", Side.SELL, 10, OrderType.STOP, stop_price=120.0, reduce_only=True),
+        OrderRequest("AAPL", Side.SELL, 10, OrderType.LIMIT, limit_price=130.0, reduce_only=True),
+    )
+
+
 def _broker(client: AlpacaClient) -> LiveBroker:
     broker = LiveBroker(client, 100_000.0, client_id=lambda o: f"tl-{o.id}")
     broker.book.marks["AAPL"] = 126.5
@@ -224,13 +233,7 @@ async def test_live_bracket_goes_as_one_order_and_each_legs_fill_comes_back_unde
     task = _booking(client, broker)
     try:
         await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
-        entry = OrderRequest("AAPL", Side.BUY, 10, OrderType.LIMIT, limit_price=126.5)
-        stop = OrderRequest(
-            "AAPL", Side.SELL, 10, OrderType.STOP, stop_price=120.0, reduce_only=True
-        )
-        target = OrderRequest(
-            "AAPL", Side.SELL, 10, OrderType.LIMIT, limit_price=130.0, reduce_only=True
-        )
+        entry, stop, target = bracket_requests()
         group = broker.submit_group(entry, [stop, target], oco=True)
         await broker.send()
         assert [r[0] for r in fake.requests].count("POST") == 1  # one request for the group
@@ -301,13 +304,7 @@ async def test_after_a_restart_a_native_brackets_working_legs_are_found_and_book
     task = _booking(client, first)
     try:
         await asyncio.wait_for(fake.trade_listening.wait(), 5.0)
-        entry = OrderRequest("AAPL", Side.BUY, 10, OrderType.LIMIT, limit_price=126.5)
-        stop = OrderRequest(
-            "AAPL", Side.SELL, 10, OrderType.STOP, stop_price=120.0, reduce_only=True
-        )
-        target = OrderRequest(
-            "AAPL", Side.SELL, 10, OrderType.LIMIT, limit_price=130.0, reduce_only=True
-        )
+        entry, stop, target = bracket_requests()
         first.submit_group(entry, [stop, target], oco=True)
         await first.send()
         parent = next(o for o in fake.orders.values() if o["legs"])
