@@ -156,6 +156,8 @@ class FakeExchange:
         if test:
             return {}
         order = self._new_order(p, cid, qty, price, stop)
+        if "trailingDelta" in p:  # the venue moves its stop (``fake_order_lists.match``)
+            order["trailingDelta"] = int(p["trailingDelta"])
         trades: list[dict[str, Any]] = []
         if kind == "MARKET":
             fill_qty = qty if self.market_liquidity is None else min(qty, self.market_liquidity)

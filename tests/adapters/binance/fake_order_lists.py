@@ -17,7 +17,11 @@ https://developers.binance.com/docs/binance-spot-api-docs/errors:
 - Cancelling one order of a list cancels the whole list.
 - ``match(symbol, kline)``: the clock's closed bar against the book (limit: its price or
   the open if the bar opens through it; stop: its stop or the open); of an OCO pair touched
-  on one bar the stop trades (the worse case, as tradeloop's simulator rules).
+  on one bar the stop trades (the worse case, as tradeloop's simulator rules). A trailing
+  stop (``trailingDelta`` without ``stopPrice``: "Trailing Stop FAQ",
+  https://developers.binance.com/docs/binance-spot-api-docs/faqs/trailing-stop-faq) sets
+  its stop ``trailingDelta`` bps from the first bar's high (a SELL; a BUY's from its low),
+  then trades when a bar reaches it, else moves it with the bar's high (low).
 """
 
 from __future__ import annotations
@@ -219,6 +223,8 @@ class OrderLists:
                 continue  # its pair traded on this bar
             price = _touched(order, bar)
             if price is None:
+                if "trailingDelta" in order:
+                    _trail(order, bar)
                 continue
             left = Decimal(order["origQty"]) - Decimal(order["executedQty"])
             self.exchange.fill(order["clientOrderId"], left, price, symbol=symbol)
@@ -243,6 +249,17 @@ def _touched(order: dict[str, Any], bar: dict[str, Decimal]) -> Decimal | None:
     if not sell and bar["h"] >= stop:
         return max(stop, bar["o"])
     return None
+
+
+def _trail(order: dict[str, Any], bar: dict[str, Decimal]) -> None:
+    """Move a trailing stop with the best price since it was placed (to the tick, 0.01)."""
+    sell = order["side"] == "SELL"
+    best = bar["h"] if sell else bar["l"]
+    stop = Decimal(order["stopPrice"])
+    delta = Decimal(order["trailingDelta"]) / 10_000
+    level = (best * (1 - delta) if sell else best * (1 + delta)).quantize(Decimal("0.01"))
+    if not stop or (level > stop if sell else level < stop):
+        order["stopPrice"] = f"{level:.8f}"
 
 
 def _report(order: dict[str, Any]) -> dict[str, Any]:

@@ -249,3 +249,22 @@ async def test_live_oco_exit_of_a_held_position_expires_the_target_when_the_stop
     assert broker.position("BTCUSDT") == pytest.approx(0.4)
     assert broker.cash == pytest.approx(cash_before + 9.5 - 0.0095, abs=1e-9)
     assert broker.cash == pytest.approx(float(fake.exchange.total("USDT")), abs=1e-9)
+
+
+async def test_the_fakes_trailing_stop_follows_the_high_and_trades_when_a_bar_reaches_it(
+    client: BinanceClient, fake: FakeBinance
+) -> None:
+    """SELL 0.1 trailing 2 % (200 bps), by hand: highs 110 then 120 move the stop to 107.80
+    then 117.60; the next bar opens at 117, under the stop: it trades at the open, 117."""
+    await client.submit(
+        VenueOrder(
+            "tl-trail", "BTCUSDT", Side.SELL, 0.1, OrderType.TRAILING_STOP, trail_percent=0.02
+        )
+    )
+    order = fake.orders[("BTCUSDT", "tl-trail")]
+    for o, h, low in (("105", "110", "104"), ("118", "120", "118")):
+        assert fake.lists.match("BTCUSDT", {"o": o, "h": h, "l": low}) == 0
+        stops = order["stopPrice"]
+    assert stops == "117.60000000"
+    assert fake.lists.match("BTCUSDT", {"o": "117", "h": "117.5", "l": "115"}) == 1
+    assert (order["status"], fake.trades[-1]["price"]) == ("FILLED", "117.00000000")
