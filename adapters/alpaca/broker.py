@@ -1,5 +1,7 @@
 """AlpacaClient: the ``VenueClient`` for Alpaca's trading API (the asyncio shell of the codec).
 
+- Order classes go whole (``native_order_classes``: bracket, oco, oto; trailing stops as
+  ``trailing_stop``; ``order_classes``); the legs Alpaca names are mapped to ours.
 - Orders are conformed to the asset's rules (``instruments``: fractionable, 9-decimal
   fractions only as ``day``, the sub-penny ticks) and sent with exact decimal strings; an
   order that cannot conform is refused here, unsent (``OrderRejectedError`` naming the rule).
@@ -31,6 +33,7 @@ import structlog
 from adapters.alpaca.codec import rfc3339
 from adapters.alpaca.config import AlpacaSettings
 from adapters.alpaca.errors import ClientIdExistsError, Operation
+from adapters.alpaca.order_classes import CLASSES, LegMap
 from adapters.alpaca.rest import AlpacaRest
 from adapters.alpaca.rules import rules_from_asset
 from adapters.alpaca.trade_stream import TradeStream
@@ -42,6 +45,7 @@ from adapters.alpaca.trading import (
     decode_order,
     encode_order,
     fill_key,
+    group_client_order_id,
 )
 from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.errors import (
@@ -65,6 +69,8 @@ _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN
 class AlpacaClient:
     """Orders, lookups, rules, the account snapshot, fills and fees of one Alpaca account."""
 
+    native_order_classes = CLASSES  # bracket, oco, oto: sent whole (``order_classes``)
+
     def __init__(self, settings: AlpacaSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.rest = AlpacaRest(settings, clock)
@@ -72,6 +78,7 @@ class AlpacaClient:
         self.caught_up = 0  # fills booked from the activities after a (re)connect
         self.id_mismatches = 0  # REST fills whose id differed from the stream's for the same fill
         self._ours: dict[str, str] = {}  # venue client order id → ours
+        self._legs = LegMap(self._ours)  # the legs of the groups sent whole (they are Alpaca's)
         self._cid_of_order: dict[str, str] = {}  # venue order id → our client order id
         self._rules: dict[str, InstrumentRules] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()  # trade ids yielded
@@ -130,7 +137,10 @@ class AlpacaClient:
         except OrderError as err:
             raise OrderRejectedError(f"not sent: {err}") from err
         cid = order.client_order_id
-        self._ours[body["client_order_id"]] = cid
+        if order.order_class == "simple":
+            self._ours[body["client_order_id"]] = cid
+        else:
+            self._legs.expect(order, body["client_order_id"])
         try:
             raw = await self.rest.send(Operation.SUBMIT, "POST", "/v2/orders", json=body)
         except ClientIdExistsError:
@@ -156,12 +166,32 @@ class AlpacaClient:
     async def order(self, client_order_id: str, asset_id: str) -> VenueOrderState | None:
         """The venue's view of one order by client id; None while Alpaca does not know it
         (right after a submit that can mean "not visible yet": look again with backoff)."""
-        venue_cid = alpaca_client_order_id(client_order_id)
-        self._ours[venue_cid] = client_order_id
+        parent = self._legs.unnamed_parent(client_order_id)
+        if parent is not None:  # a leg whose Alpaca id is not known here (after a restart)
+            await self._name_legs(parent)
+        venue_cid = self._legs.venue_cid(client_order_id, alpaca_client_order_id(client_order_id))
+        self._ours.setdefault(venue_cid, client_order_id)
         raw = await self.rest.read(
             Operation.LOOKUP, "/v2/orders:by_client_order_id", {"client_order_id": venue_cid}
         )
         return None if raw is None else self._order_state(raw)
+
+    def remember_group(self, order: VenueOrder) -> None:
+        """A group this account holds from before a restart (``LiveBroker.restore_live``):
+        its legs are named from its order's ``legs`` when one of them is looked up."""
+        self._legs.expect(order, group_client_order_id(order))
+
+    async def _name_legs(self, parent_venue_cid: str) -> None:
+        """Read the group's order with its legs (``nested=true``) and name them."""
+        found = await self.rest.read(
+            Operation.LOOKUP, "/v2/orders:by_client_order_id", {"client_order_id": parent_venue_cid}
+        )
+        if found is None:
+            return
+        order_id = str(_json(found, "order").get("id"))
+        raw = await self.rest.read(Operation.LOOKUP, f"/v2/orders/{order_id}", {"nested": "true"})
+        if raw is not None:
+            self._legs.learn(_json(raw, "order"))
 
     async def snapshot(self) -> VenueSnapshot:
         """Cash, signed positions and open orders, as Alpaca sees them."""
@@ -184,6 +214,9 @@ class AlpacaClient:
         while True:
             page = _json(await self.rest.read(Operation.READ, "/v2/orders", params), "orders")
             for raw in page:
+                self._legs.learn(raw)
+                if raw.get("status") == "held":
+                    continue  # a leg waiting for its parent's fill: held in the book too, not open
                 state = decode_order(raw, self._ours)
                 self._cid_of_order[state.venue_order_id] = state.client_order_id
                 found[state.venue_order_id] = state
@@ -197,7 +230,7 @@ class AlpacaClient:
         """One trade_updates connection: the catch-up, then live fills and order updates
         (accepted, cancelled, expired, rejected: they settle unknown outcomes at once; see
         the module doc)."""
-        stream = TradeStream(self.settings, self.rest.session, self._ours)
+        stream = TradeStream(self.settings, self.rest.session, self._ours, self._legs.learn)
         await stream.open()
         self.stream_connections += 1
         self._log.info("trade_stream_listening", connections=self.stream_connections)
@@ -290,7 +323,10 @@ class AlpacaClient:
     # -- helpers ------------------------------------------------------------------------------
 
     def _order_state(self, raw: bytes | None) -> VenueOrderState:
-        state = decode_order(_json(raw, "order"), self._ours)
+        order = _json(raw, "order")
+        if isinstance(order, dict):
+            self._legs.learn(order)
+        state = decode_order(order, self._ours)
         self._cid_of_order[state.venue_order_id] = state.client_order_id
         return state
 

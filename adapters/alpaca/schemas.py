@@ -23,7 +23,9 @@ __all__ = [
     "OrderRequestJSON",
     "PositionJSON",
     "RestBarJSON",
+    "StopLossJSON",
     "SubscriptionJSON",
+    "TakeProfitJSON",
     "TradeStreamErrorJSON",
     "TradeUpdateJSON",
     "TradeUpdatesFrameJSON",
@@ -91,17 +93,35 @@ class BarsPageJSON(TypedDict):
     next_page_token: str | None
 
 
+class TakeProfitJSON(TypedDict):
+    """An order class's ``take_profit`` leg: ``{"limit_price": "110"}``."""
+
+    limit_price: str
+
+
+class StopLossJSON(TypedDict):
+    """An order class's ``stop_loss`` leg: a stop, or a stop-limit with ``limit_price``."""
+
+    stop_price: str
+    limit_price: NotRequired[str]
+
+
 class OrderRequestJSON(TypedDict):
     """The body of ``POST /v2/orders`` (numbers as decimal strings)."""
 
     symbol: str
     qty: str
     side: Literal["buy", "sell"]
-    type: Literal["market", "limit", "stop", "stop_limit"]
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
     time_in_force: Literal["day", "gtc"]
     client_order_id: str
     limit_price: NotRequired[str]
     stop_price: NotRequired[str]
+    trail_percent: NotRequired[str]  # in percent: "3" is 3 %
+    trail_price: NotRequired[str]
+    order_class: NotRequired[Literal["simple", "bracket", "oco", "oto"]]
+    take_profit: NotRequired[TakeProfitJSON]
+    stop_loss: NotRequired[StopLossJSON]
 
 
 class OrderJSON(TypedDict):

@@ -14,8 +14,8 @@ a frame that cannot be read raises ``VenueProtocolError``. Reconnecting is the c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import TypeAlias
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeAlias
 
 import aiohttp
 import orjson
@@ -40,10 +40,12 @@ class TradeStream:
         settings: AlpacaSettings,
         session: aiohttp.ClientSession,
         our_ids: Mapping[str, str],
+        on_order: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.session = session
         self.our_ids = our_ids
+        self.on_order = on_order  # sees every order object first (names a group's legs)
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def open(self) -> None:
@@ -75,7 +77,8 @@ class TradeStream:
         """Fills and order updates until the connection ends (which always raises)."""
         try:
             while True:
-                event = decode_trade_update(await self._receive("an event"), self.our_ids)
+                frame = await self._receive("an event")
+                event = decode_trade_update(frame, self.our_ids, self.on_order)
                 if isinstance(event, StreamFill | VenueOrderState):
                     yield event
         except (aiohttp.ClientError, OSError) as err:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +25,7 @@ import orjson
 
 from adapters.alpaca.codec import ts_ns_from_rfc3339
 from adapters.alpaca.errors import trade_stream_error
+from adapters.alpaca.order_classes import add_order_class, add_trail
 from adapters.alpaca.schemas import OrderRequestJSON
 from tradeloop.broker.instruments import InstrumentRules, Refused, conform, decimal_text
 from tradeloop.errors import OrderError, VenueProtocolError
@@ -43,6 +44,7 @@ __all__ = [
     "decode_trade_update",
     "encode_order",
     "fill_key",
+    "group_client_order_id",
 ]
 
 FEE_ACTIVITY_TYPES = ("FEE", "CFEE")
@@ -77,10 +79,11 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
     """``POST /v2/orders`` body for ``order`` conformed to ``rules``; ``OrderError`` (naming the
     rule) when it cannot be sent as asked."""
     where = f"order {order.client_order_id} ({order.asset_id})"
-    if order.order_type not in _ORDER_TYPES:
+    trailing = order.order_type is OrderType.TRAILING_STOP
+    if order.order_type not in _ORDER_TYPES and not trailing:
         raise OrderError(
-            f"{where}: this adapter does not send {order.order_type} orders yet (never a plain "
-            "order in its place). Fix: use a stop, or a RiskManager trailing exit"
+            f"{where}: Alpaca has no {order.order_type} orders (never a plain order in its "
+            "place). Fix: use a market, limit, stop, stop-limit or trailing stop"
         )
     if order.tif not in (TimeInForce.DAY, TimeInForce.GTC):
         raise OrderError(
@@ -94,12 +97,15 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
     if needs_stop and order.stop_price is None:
         raise OrderError(f"{where}: a {order.order_type} order needs a stop price")
     _positive(order.qty, f"{where}: qty")
+    if trailing:
+        _positive(order.trail_percent, f"{where}: trail_percent")
+        _positive(order.trail_amount, f"{where}: trail_amount")
     _positive(order.limit_price if needs_limit else None, f"{where}: limit price")
     _positive(order.stop_price if needs_stop else None, f"{where}: stop price")
     conformed = conform(
         rules,
         order.side,
-        order.order_type,
+        OrderType.STOP if trailing else order.order_type,
         order.qty,
         order.limit_price if needs_limit else None,
         order.stop_price if needs_stop else None,
@@ -112,7 +118,7 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
         "symbol": order.asset_id,
         "qty": decimal_text(conformed.qty),
         "side": "buy" if order.side is Side.BUY else "sell",
-        "type": _ORDER_TYPES[order.order_type],
+        "type": "trailing_stop" if trailing else _ORDER_TYPES[order.order_type],
         "time_in_force": "day" if conformed.tif is TimeInForce.DAY else "gtc",
         "client_order_id": alpaca_client_order_id(order.client_order_id),
     }
@@ -120,7 +126,20 @@ def encode_order(order: VenueOrder, rules: InstrumentRules) -> OrderRequestJSON:
         body["limit_price"] = decimal_text(conformed.limit_price)
     if conformed.stop_price is not None:
         body["stop_price"] = decimal_text(conformed.stop_price)
+    if trailing:
+        add_trail(order, body)
+    if order.order_class != "simple":
+        add_order_class(order, rules, body)
+        body["client_order_id"] = group_client_order_id(order)
     return body
+
+
+def group_client_order_id(order: VenueOrder) -> str:
+    """The Alpaca client id of a group's order: its head's, or for an OCO its target's (the
+    order Alpaca places is the take-profit limit; the stop is its leg)."""
+    if order.order_class == "oco":
+        return alpaca_client_order_id(order.exit_leg_ids()[1])
+    return alpaca_client_order_id(order.client_order_id)
 
 
 _ORDER_TYPES: dict[OrderType, Any] = {
@@ -226,9 +245,12 @@ class TradeStreamControl:
 
 
 def decode_trade_update(
-    frame: str | bytes, our_ids: Mapping[str, str] | None = None
+    frame: str | bytes,
+    our_ids: Mapping[str, str] | None = None,
+    on_order: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> StreamFill | VenueOrderState | TradeStreamControl | None:
     """One trade_updates frame: a fill → ``StreamFill``; another order event → its state.
+    ``on_order`` sees the event's order object first (it names a group's legs in ``our_ids``).
 
     ``{"action":"error",...}`` raises ``ConnectionLostError`` naming it (the venue closes the
     connection after it: https://docs.alpaca.markets/docs/websocket-streaming#error-messages).
@@ -246,6 +268,8 @@ def decode_trade_update(
         if stream != "trade_updates":
             return None
         order = data["order"]
+        if on_order is not None:
+            on_order(order)
         if data["event"] not in ("fill", "partial_fill"):
             return decode_order(order, our_ids)
         cid = str(order["client_order_id"])

@@ -1,6 +1,7 @@
 """BinanceClient: orders, lookups, instrument rules, the account and fills over Binance spot's
 REST and WebSocket APIs (the ``VenueClient`` and ``InstrumentSource`` of tradeloop.venue).
 
+Order lists (OCO, a bracket as OTOCO, OTO) and trailing stops go natively (``order_lists``).
 Rules it keeps: a submit is conformed to the symbol's exchangeInfo filters and sent as exact
 decimal strings, once (a timeout or a 5xx is ``OutcomeUnknownError``, "Duplicate order sent."
 is ``DuplicateOrderError``: both are resolved by ``order(cid)``); errors mean what
@@ -29,9 +30,10 @@ from adapters.binance.fills import (
     trade_from_report,
     trade_from_row,
 )
-from adapters.binance.orders import ClientIds, order_state
+from adapters.binance.order_lists import LIST_PATHS, list_params, takes, trailing_params
+from adapters.binance.orders import ClientIds, list_states, order_state
 from adapters.binance.rest import BinanceRest
-from adapters.binance.rules import conformed_params, rules_from_exchange_info
+from adapters.binance.rules import Conformance, conformed_params, rules_from_exchange_info
 from adapters.binance.user_stream import Resubscribed, UserStream
 from tradeloop.broker.instruments import InstrumentRules
 from tradeloop.errors import (
@@ -39,7 +41,7 @@ from tradeloop.errors import (
     OutcomeUnknownError,
     VenueProtocolError,
 )
-from tradeloop.events import OrderStatus
+from tradeloop.events import OrderStatus, OrderType
 from tradeloop.venue import Execution, VenueOrder, VenueOrderState, VenueSnapshot
 
 __all__ = ["BinanceClient"]
@@ -95,9 +97,21 @@ class BinanceClient:
 
     # ------------------------------------------------------------ orders
 
+    native_order_classes = frozenset(LIST_PATHS)  # oco, bracket (otoco), oto (``order_lists``)
+
+    def takes_order_class(self, order: VenueOrder) -> bool:
+        """Binance has a form for this group (a bracket or OTO needs a limit entry)."""
+        return takes(order)
+
     async def submit(self, order: VenueOrder) -> VenueOrderState:
         venue_id = self.ids.to_venue(order.client_order_id)
-        conformed = conformed_params(order, venue_id, await self._rules(order.asset_id))
+        rules = await self._rules(order.asset_id)
+        if order.order_class != "simple":
+            return await self._submit_list(order, venue_id, rules)
+        if order.order_type is OrderType.TRAILING_STOP:
+            conformed = Conformance(trailing_params(order, venue_id, rules), Decimal(0))
+        else:
+            conformed = conformed_params(order, venue_id, rules)
         params = conformed.params
         what = (
             f"binance submit {order.client_order_id} {params['side']} {params['quantity']} "
@@ -132,6 +146,36 @@ class BinanceClient:
             status=str(state.status),
         )
         return state
+
+    async def _submit_list(
+        self, order: VenueOrder, venue_id: str, rules: InstrumentRules
+    ) -> VenueOrderState:
+        """An order list in one request; the state of its first order (ours: the head)."""
+        path, params = list_params(order, self.ids, rules)
+        what = (
+            f"binance order list {order.list_client_order_id} {order.order_class} {order.asset_id}"
+        )
+        try:
+            payload = await self.rest.call("POST", path, params, what=what, request="submit")
+        except FilterFailureError:
+            self.rules.pop(order.asset_id, None)
+            raise
+        try:
+            states = list_states(payload, self.ids, order)
+        except VenueProtocolError as err:
+            raise OutcomeUnknownError(f"{what}: accepted, answer unreadable ({err})") from err
+        for state in states:
+            self._remember(state)
+        head = next((s for s in states if s.client_order_id == order.client_order_id), None)
+        if head is None:
+            raise OutcomeUnknownError(f"{what}: accepted, but {venue_id} is not among its orders")
+        self._log.info(
+            "order_list_submitted",
+            client_order_id=order.client_order_id,
+            order_class=order.order_class,
+            orders=[s.client_order_id for s in states],
+        )
+        return head
 
     async def cancel(self, client_order_id: str, asset_id: str) -> None:
         params = {"symbol": asset_id, "origClientOrderId": self.ids.to_venue(client_order_id)}

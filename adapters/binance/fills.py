@@ -229,5 +229,8 @@ def snapshot_from(
     return VenueSnapshot(
         cash=held.get(quote_asset, 0.0),
         positions=positions,
-        open_orders=[order_state(row, ids) for row in open_orders],
+        # a PENDING_NEW order waits for its list's working order (held in the book too)
+        open_orders=[
+            order_state(row, ids) for row in open_orders if row.get("status") != "PENDING_NEW"
+        ],
     )

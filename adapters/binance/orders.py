@@ -18,7 +18,7 @@ from tradeloop.errors import VenueProtocolError
 from tradeloop.events import OrderStatus, Side
 from tradeloop.venue import VenueOrderState
 
-__all__ = ["SIDES", "STATUSES", "ClientIds", "order_state", "venue_client_id"]
+__all__ = ["SIDES", "STATUSES", "ClientIds", "list_states", "order_state", "venue_client_id"]
 
 _VENUE_CID = re.compile(r"[a-zA-Z0-9_-]{1,36}")
 
@@ -116,3 +116,19 @@ def _acknowledged(payload: Any, sent: Any, cid: str, where: str) -> VenueOrderSt
         status=OrderStatus.ACCEPTED,
         message="binance ACK (accepted; its fills come from the user data stream)",
     )
+
+
+def list_states(payload: Any, ids: ClientIds, order: Any) -> list[VenueOrderState]:
+    """An order list's answer (POST /api/v3/orderList/oco|oto|otoco) → each order's state:
+    from ``orderReports`` (RESULT, FULL), else from ``orders`` (ACK: accepted, with the
+    side and quantity of the request; a pending order's side may differ, never read)."""
+    if not isinstance(payload, dict):
+        raise VenueProtocolError(f"binance order list: expected an object, got {clip(payload)}")
+    reports = payload.get("orderReports")
+    if isinstance(reports, list) and reports:
+        return [order_state(report, ids) for report in reports]
+    rows = payload.get("orders")
+    if not isinstance(rows, list) or not rows:
+        raise VenueProtocolError(f"binance order list: no orders in {clip(payload)}")
+    sent = {"side": "BUY" if order.side is Side.BUY else "SELL", "quantity": str(order.qty)}
+    return [order_state(row, ids, sent=sent) for row in rows]

@@ -36,6 +36,11 @@ live in the file: they come from the environment.
     initial_cash = 100000.0                         # 100000 / 0 / 0
     commission = 0.0005
     slippage = 0.0
+    cash_shortfall = "partial"                      # or "reject" (the whole order); paper
+    calendar = "XNYS"                               # DAY orders' sessions (or a table per
+                                                    # asset, "24/7" for crypto); paper
+    margin = {initial = 0.5, maintenance = 0.3, borrow_rate = 0.02}   # shorts (paper);
+                                                    # false: unchecked; default Reg-T, no fee
 
     [health]
     host = "127.0.0.1"
@@ -76,6 +81,7 @@ live in the file: they come from the environment.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -86,6 +92,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeloop.broker.instruments import InstrumentRules, rules_from_table
+from tradeloop.broker.margin import Margin
 from tradeloop.errors import ConfigError
 from tradeloop.risk.gate import GateLimits
 
@@ -108,6 +115,9 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "commission": _NUMBER,
         "slippage": _NUMBER,
         "fractional": bool,
+        "cash_shortfall": str,
+        "calendar": (str, dict),
+        "margin": (bool, dict),
     },
     "health": {"host": str, "port": int, "max_lag_s": _NUMBER},
     "risk": {
@@ -223,6 +233,10 @@ class DaemonConfig:
     instruments_refresh_s: float = 3600.0
     supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
     instruments: Mapping[str, InstrumentRules] = field(default_factory=dict)
+    # paper: None for each is the setup's, else the broker's default (see [broker] above)
+    cash_shortfall: str | None = None
+    calendar: str | Mapping[str, str] | None = None
+    margin: Margin | bool | None = None
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> DaemonConfig:
@@ -262,7 +276,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         for key, kind in keys.items():
             value = merged[section].get(key)
             if value is not None and (
-                not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+                not isinstance(value, kind) or (isinstance(value, bool) and not _takes_bool(kind))
             ):
                 raise ConfigError(
                     f"{source}: {section}.{key} = {value!r} should be {_kind_name(kind)}"
@@ -347,6 +361,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str], source: str) ->
         health_port=health["port"],
         risk=risk,
         fractional=bool(broker.get("fractional", False)),
+        cash_shortfall=broker.get("cash_shortfall"),
+        calendar=broker.get("calendar"),
+        margin=_margin(broker.get("margin"), source),
         features=run.get("features"),
         venue_name=venue.get("name"),
         venue_settings={k: v for k, v in venue.items() if k not in _SCHEMA["venue"]},
@@ -451,6 +468,25 @@ def _from_env(name: str, text: str, kind: type | tuple[type, ...]) -> Any:
     except ValueError:
         raise ConfigError(f"{name}={text!r} should be {_kind_name(kind)}") from None
     return text
+
+
+def _takes_bool(kind: type | tuple[type, ...]) -> bool:
+    return bool in (kind if isinstance(kind, tuple) else (kind,))
+
+
+def _margin(value: bool | dict[str, Any] | None, source: str) -> Margin | bool | None:
+    """``[broker] margin``: a table of ``Margin`` fields, or true/false (checked or not)."""
+    if not isinstance(value, dict):
+        return value
+    try:
+        return Margin(**value)
+    except TypeError:
+        known = ", ".join(f.name for f in dataclasses.fields(Margin))
+        raise ConfigError(
+            f"{source}: broker.margin = {value!r}: unknown key. Fix: use {known}"
+        ) from None
+    except ConfigError as err:
+        raise ConfigError(f"{source}: broker.margin: {err}") from None
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -49,16 +49,21 @@ so an adapter that ignores them keeps working for plain orders):
 - a trailing stop has ``order_type=TRAILING_STOP`` and ``trail_amount`` or ``trail_percent``
   (a fraction: 0.03 is 3 %); a good-till-date order ``tif=GTD`` and ``expire_at_ns``. A
   client that cannot send one raises ``OrderRejectedError`` saying so (never sends a plain
-  order in its place). Neither shipped adapter sends them yet: both refuse a trailing stop
-  and a GTD date that way, and neither declares ``native_order_classes`` (the runtime
-  emulates groups). The venues' wire forms, for an adapter that adds them, are below.
+  order in its place). Both shipped adapters send trailing stops natively (Binance: by
+  percentage only) and refuse a GTD date; both declare ``native_order_classes`` (their
+  READMEs have the table). The venues' wire forms are below.
 - a client may declare ``native_order_classes`` (a set of ``"bracket"``, ``"oco"``,
   ``"oto"``). For those, ``LiveBroker`` sends a whole group as ONE ``VenueOrder`` with
   ``order_class`` set: the parent's fields (an OCO: its first leg's), ``take_profit_limit``,
   ``stop_loss_stop`` (and ``stop_loss_limit`` for a stop-limit stop leg), and
   ``leg_client_order_ids`` (stop leg first, then target) plus ``list_client_order_id``;
   the venue then triggers and cancels the legs itself, and every leg's fill must come back
-  as an ``Execution`` under that leg's client order id. What each venue takes:
+  as an ``Execution`` under that leg's client order id. A client whose venue has a class
+  but not every shape of it may also define ``takes_order_class(order) -> bool`` (Binance:
+  a bracket's entry must be a limit); a group it does not take is emulated. A client
+  whose venue names the legs itself may define ``remember_group(order)``: after a restart
+  ``LiveBroker.restore_live`` hands it every native group the journal holds (the request
+  as first sent), so a leg's lookup can still find it. What each venue takes:
 
   - Alpaca (``POST /v2/orders``): ``type=trailing_stop`` with ``trail_percent`` (in
     percent: 100 × the fraction) or ``trail_price``; ``order_class=bracket|oco|oto`` with
@@ -151,6 +156,14 @@ class VenueOrder:
     qty_text: str = ""
     limit_text: str | None = None
     stop_text: str | None = None
+
+    def exit_leg_ids(self) -> tuple[str, str]:
+        """A group's (stop leg's, target's) client order ids; "" for an exit it has not
+        (``leg_client_order_ids`` lists the stop first, then the target)."""
+        ids = list(self.leg_client_order_ids)
+        stop = ids.pop(0) if self.stop_loss_stop is not None and ids else ""
+        target = ids.pop(0) if self.take_profit_limit is not None and ids else ""
+        return stop, target
 
     def __post_init__(self) -> None:
         if not self.qty_text:

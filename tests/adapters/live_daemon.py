@@ -99,6 +99,86 @@ class Flip(Strategy):
 """
 
 
+BRACKETS = """
+from tradeloop import Strategy
+
+
+class Flip(Strategy):
+    \"\"\"A bracket entry of QTY (at the market, or a limit at ENTRY) whenever an asset is flat
+    with nothing working, until bar LAST (so every bracket has finished by the end); its exits
+    alternate: a target NEAR above the close with a stop FAR below, then the other way.\"\"\"
+
+    def on_start(self):
+        self.seen = {}
+        self.entries = {}
+
+    def on_market_event(self, event, context):
+        asset, close = event.asset_id, event.close
+        self.seen[asset] = self.seen.get(asset, 0) + 1
+        if self.seen[asset] > LAST or self.get_position(asset) or self.get_open_orders(asset):
+            return
+        k = self.entries[asset] = self.entries.get(asset, 0) + 1
+        up, down = (NEAR, FAR) if k % 2 else (FAR, NEAR)
+        target, stop = round(close + up, 2), round(close - down, 2)
+        self.buy(asset, QTY, limit=ENTRY, take_profit=target, stop_loss=stop)
+"""
+
+
+def run_to_the_end(
+    config: Path, env: dict[str, str], start_clock: Callable[[], None], finished: Callable[[], bool]
+) -> list[str]:
+    """Start the daemon, start the venue's clock, let it run out, stop the daemon with
+    SIGTERM (exit 0 asserted); return its log lines."""
+    daemon = start_live(config, env)
+    lines: list[str] = []
+    errors: list[str] = []
+    drains: list[threading.Thread] = []
+    try:
+        assert wait_for(daemon.stdout, "reconciled")["open_orders"] == 0
+        wait_for(daemon.stdout, "daemon_started")
+        drains += [
+            threading.Thread(target=lambda: lines.extend(daemon.stdout or ()), daemon=True),
+            threading.Thread(target=lambda: errors.extend(daemon.stderr or ()), daemon=True),
+        ]
+        for drain in drains:
+            drain.start()
+        start_clock()
+        deadline = time.monotonic() + 60
+        while not finished() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the last bars' fills and updates
+    finally:
+        stop(daemon, drains)
+    (config.parent / "daemon.log").write_text("".join(lines))  # for a failure's post-mortem
+    assert daemon.returncode == 0, "".join(errors)
+    return lines
+
+
+def stop(daemon: subprocess.Popen[str], drains: list[threading.Thread]) -> None:
+    """SIGTERM, then a SIGKILL if it has not ended in 60 s; the pipes drained and closed."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        daemon.wait(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        for drain in drains:
+            drain.join(timeout=10)
+        for pipe in (daemon.stdout, daemon.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def journaled(tmp_path: Path) -> tuple[list[tuple[str, str, str, str, float]], list[str]]:
+    """The journal's orders (client id, reason, type, status, filled) and trade ids."""
+    with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
+        query = "SELECT client_order_id, reason, order_type, status, filled_qty FROM orders"
+        orders = db.execute(query + " ORDER BY order_id").fetchall()
+        trade_ids = [row[0] for row in db.execute("SELECT trade_id FROM fill_trades")]
+    return orders, trade_ids
+
+
 def kill_mid_run_then_finish(
     config: Path,
     env: dict[str, str],
@@ -145,18 +225,7 @@ def kill_mid_run_then_finish(
         # restart, looked up with backoff until unknown_deadline_s: let that settle
         _until_no_order_unknown(config.parent / "state" / "journal.sqlite", 20.0, lines)
     finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(timeout=60)
-        finally:
-            if second.poll() is None:
-                second.kill()
-                second.wait(timeout=10)
-            for drain in drains:
-                drain.join(timeout=10)
-            for pipe in (second.stdout, second.stderr):
-                if pipe is not None:
-                    pipe.close()
+        stop(second, drains)
     (config.parent / "second.log").write_text("".join(lines))  # for a failure's post-mortem
     assert second.returncode == 0, "".join(errors)
     return sent_before

@@ -123,3 +123,45 @@ def test_venue_supervision_and_instrument_keys_are_read_and_typed() -> None:
 def test_unusable_values_in_the_file_are_config_errors(raw: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, {}, "cfg")
+
+
+def test_broker_fill_rules_are_read_and_the_setups_are_the_defaults() -> None:
+    from tradeloop import Margin, Setup, Strategy
+    from tradeloop.service.header import paper_costs
+
+    raw = {
+        **BASE,
+        "broker": {
+            "cash_shortfall": "reject",
+            "calendar": {"AAPL": "XNYS", "BTC": "24/7"},
+            "margin": {"initial": 1.0, "maintenance": 0.5, "borrow_rate": 0.02},
+        },
+    }
+    config = parse_config(raw, {}, "cfg")
+    assert (config.cash_shortfall, dict(config.calendar or {})) == (
+        "reject",
+        {"AAPL": "XNYS", "BTC": "24/7"},
+    )
+    assert config.margin == Margin(initial=1.0, maintenance=0.5, borrow_rate=0.02)
+    setup = Setup(Strategy, cash_shortfall="partial", calendar="XLON")
+    costs = paper_costs(config, setup)
+    assert (costs["cash_shortfall"], costs["calendar"]) == ("reject", config.calendar)
+    assert costs["margin"] == config.margin
+    left_out = paper_costs(parse_config(BASE, {}, "cfg"), setup)  # the setup's values
+    assert (left_out["cash_shortfall"], left_out["calendar"]) == ("partial", "XLON")
+    assert "margin" not in left_out  # the broker's default (Reg-T, with shorting)
+    assert parse_config({**BASE, "broker": {"margin": False}}, {}, "cfg").margin is False
+
+
+@pytest.mark.parametrize(
+    ("broker", "message"),
+    [
+        ({"margin": {"initial": 0.5, "maint": 0.3}}, r"broker\.margin = .*unknown key"),
+        ({"margin": {"initial": 0.2, "maintenance": 0.3}}, r"broker\.margin: margin needs"),
+        ({"margin": "yes"}, r"broker\.margin = 'yes' should be true or false or a table"),
+        ({"calendar": 3}, r"broker\.calendar = 3 should be a string or a table"),
+    ],
+)
+def test_unusable_broker_fill_rules_are_config_errors(broker: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, "broker": broker}, {}, "cfg")

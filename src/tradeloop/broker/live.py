@@ -157,6 +157,9 @@ class LiveBroker(BookFront):
         when their parent fills, and a filled leg's siblings are cancelled at the venue."""
         group = place_group(self.book, parent, legs, oco)
         order_class = native_class(group, self.native_classes)
+        takes = getattr(self.client, "takes_order_class", None)  # optional: see tradeloop.venue
+        if order_class and takes is not None and not takes(group_venue_order(group, order_class)):
+            order_class = ""  # the venue has the class, not this shape of it: emulated
         if order_class and group.orders[0].is_open:
             group.venue_class = order_class
             head = group.orders[0]
@@ -414,6 +417,11 @@ class LiveBroker(BookFront):
         for order in self.orders:
             if order.is_open:
                 order.status = OrderStatus.UNKNOWN
+        remember = getattr(self.client, "remember_group", None)  # optional: tradeloop.venue
+        if remember is not None:
+            groups = {o.group for o in self.orders if o.group is not None and o.group.venue_class}
+            for group in sorted(groups, key=lambda g: g.id):
+                remember(group_venue_order(group, group.venue_class))
         self.ledger.restore(live_state or {}, self._position)
 
     def live_state(self) -> dict[str, Any]:

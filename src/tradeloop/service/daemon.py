@@ -114,6 +114,8 @@ async def run_daemon(
             broker.restore(*_book_of(saved))
             if isinstance(broker, LiveBroker):
                 broker.restore_live(saved.trade_ids, saved.live)
+            else:  # borrow fees charged and the day they were charged to
+                broker.restore_carry(saved.live)
             strategy.set_state(saved.strategy)
             log.info(
                 "state_restored",

@@ -68,10 +68,11 @@ class RunHeader:
 
 
 def paper_costs(config: DaemonConfig, setup: Setup) -> dict[str, Any]:
-    """The paper broker's options: each cost from the config, else the setup's, else the
-    broker's default (``initial_cash`` included: 100,000)."""
+    """The paper broker's options: each cost and fill rule (``cash_shortfall``, ``calendar``,
+    ``margin``) from the config, else the setup's, else the broker's default
+    (``initial_cash`` included: 100,000)."""
     costs = setup.broker_options()
-    for key in ("initial_cash", "commission", "slippage"):
+    for key in ("initial_cash", "commission", "slippage", "cash_shortfall", "calendar", "margin"):
         if getattr(config, key) is not None:
             costs[key] = getattr(config, key)
     costs.setdefault("initial_cash", _DEFAULT_CASH)

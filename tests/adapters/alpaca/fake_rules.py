@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["MAX_ORDERS_LIMIT", "list_orders_refusal", "order_refusal"]
+__all__ = ["MAX_ORDERS_LIMIT", "class_refusal", "list_orders_refusal", "order_refusal"]
 
 MAX_ORDERS_LIMIT = 500  # https://docs.alpaca.markets/reference/getallorders (limit: max 500)
 ORDER_STATUSES = ("open", "closed", "all")  # the same page: status = open | closed | all
@@ -42,8 +42,11 @@ def order_refusal(
             return 422, "http_error_422_not_fractionable.json"
         if body.get("time_in_force") != "day":
             return 422, "http_error_422_fractional_gtc.json"
-    for name in ("limit_price", "stop_price"):
-        price = _decimal(body.get(name))
+    take_profit, stop_loss = body.get("take_profit") or {}, body.get("stop_loss") or {}
+    prices = [body.get(k) for k in ("limit_price", "stop_price", "trail_price")]
+    prices += [take_profit.get("limit_price"), stop_loss.get("stop_price")]
+    for value in [*prices, stop_loss.get("limit_price")]:
+        price = _decimal(value)
         if price is None:
             continue
         # https://docs.alpaca.markets/docs/orders-at-alpaca#sub-penny-increments-for-limit-orders
@@ -63,4 +66,66 @@ def list_orders_refusal(query: Mapping[str, str]) -> tuple[int, str] | None:
         return 422, "http_error_422_order_limit.json"
     if not 1 <= limit <= MAX_ORDERS_LIMIT:
         return 422, "http_error_422_order_limit.json"
+    return None
+
+
+_BASE_RULES = {  # (side, leg) → the price relation it must keep to the base price, its refusal
+    ("buy", "take_profit"): (1, "http_error_422_take_profit_base.json"),
+    ("buy", "stop_loss"): (-1, "http_error_422_stop_loss_base.json"),
+    ("sell", "take_profit"): (-1, "http_error_422_take_profit_base_short.json"),
+    ("sell", "stop_loss"): (1, "http_error_422_stop_loss_base_short.json"),
+}
+_PENNY = Decimal("0.01")
+
+
+def class_refusal(body: Mapping[str, Any], last_price: float | None) -> tuple[int, str] | None:
+    """What Alpaca refuses of a trailing stop or an order class (None: it takes it).
+
+    https://docs.alpaca.markets/docs/orders-at-alpaca (trailing stops, bracket, OCO, OTO):
+    a ``trailing_stop`` takes one of ``trail_price`` / ``trail_percent``; an order class
+    goes ``day`` or ``gtc``; a bracket has both exits, an OTO one, an OCO both and is a
+    ``limit`` order. The exits keep a cent from the base price, which is the entry's limit
+    price or, for a market entry, the last price (Alpaca's answer, quoted:
+    https://forum.alpaca.markets/t/take-profit-limit-price-must-be-base-price-0-01/13049):
+    a buy's take-profit ≥ base + 0.01 and its stop ≤ base − 0.01, a sell's the mirror.
+    """
+    if body.get("type") == "trailing_stop":
+        trails = [body.get(k) is not None for k in ("trail_price", "trail_percent")]
+        if sum(trails) != 1 or body.get("stop_price") is not None:
+            return 422, "http_error_422_trail.json"
+    kind = body.get("order_class") or "simple"
+    if kind == "simple":
+        return None
+    if body.get("time_in_force") not in ("day", "gtc"):
+        return 422, "http_error_422_order_class_tif.json"
+    exits = {leg: body.get(leg) for leg in ("take_profit", "stop_loss") if body.get(leg)}
+    if kind == "bracket" and len(exits) != 2:
+        return 422, "http_error_422_order_class_legs.json"
+    if kind == "oto" and len(exits) != 1:
+        return 422, "http_error_422_oto_legs.json"
+    if kind == "oco":
+        if body.get("type") != "limit" or len(exits) != 2:
+            return 422, "http_error_422_oco_type.json"
+        return _oco_relation(body)
+    entry = _decimal(body.get("limit_price")) if body.get("type") == "limit" else None
+    base = entry if entry is not None else _decimal(last_price)
+    if base is None:
+        return None  # no quote yet: nothing to compare with
+    for leg, values in exits.items():
+        direction, refusal = _BASE_RULES[(str(body.get("side")), leg)]
+        price = _decimal(values.get("limit_price" if leg == "take_profit" else "stop_price"))
+        if price is None or (price - base) * direction < _PENNY:
+            return 422, refusal
+    return None
+
+
+def _oco_relation(body: Mapping[str, Any]) -> tuple[int, str] | None:
+    """An OCO exits a position: a sell's take-profit lies above its stop, a buy's below."""
+    target = _decimal(body["take_profit"].get("limit_price"))
+    stop = _decimal(body["stop_loss"].get("stop_price"))
+    if target is None or stop is None:
+        return 422, "http_error_422_oco_type.json"
+    direction = 1 if body.get("side") == "sell" else -1
+    if (target - stop) * direction < _PENNY:
+        return 422, "http_error_422_oco_prices.json"
     return None

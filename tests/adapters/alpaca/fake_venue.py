@@ -24,8 +24,9 @@ from adapters.alpaca.config import KEY_ID_ENV, SECRET_ENV, AlpacaSettings
 from aiohttp import web
 
 from adapters.alpaca import AlpacaClient
+from tests.adapters.alpaca.fake_classes import FakeOrderClasses
 from tests.adapters.alpaca.fake_market import FakeMarket
-from tests.adapters.alpaca.fake_rules import list_orders_refusal, order_refusal
+from tests.adapters.alpaca.fake_rules import class_refusal, list_orders_refusal, order_refusal
 from tests.adapters.alpaca.fake_streams import FakeStreams
 from tests.adapters.alpaca.payloads_io import (
     KEY_ID,
@@ -92,7 +93,7 @@ def _now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeAlpaca(FakeMarket, FakeStreams):
+class FakeAlpaca(FakeMarket, FakeStreams, FakeOrderClasses):
     def __init__(self, symbols: tuple[str, ...] = ("AAPL", "SPY"), page_limit: int = 3) -> None:
         self.symbols = symbols
         self.page_limit = page_limit
@@ -132,6 +133,7 @@ class FakeAlpaca(FakeMarket, FakeStreams):
         # -- state
         self.bars: dict[tuple[str, int], dict[str, Any]] = {}  # (symbol, minute) → REST bar
         self.orders: dict[str, dict[str, Any]] = {}
+        self.leg_parent: dict[str, str] = {}  # an order class's leg id → its parent's id
         self.positions: dict[str, float] = {}
         self.activities: list[dict[str, Any]] = []
         self._data_clients: dict[web.WebSocketResponse, bool] = {}
@@ -219,6 +221,11 @@ class FakeAlpaca(FakeMarket, FakeStreams):
         self.refusals.append(name)
         return web.json_response(payload(name), status=status)
 
+    def last_price(self, symbol: str) -> float | None:
+        """The close of ``symbol``'s latest published bar (a market entry's base price)."""
+        minutes = [i for (s, i) in self.bars if s == symbol]
+        return float(self.bars[(symbol, max(minutes))]["c"]) if minutes else None
+
     def asset(self, symbol: str) -> dict[str, Any] | None:
         """``GET /v2/assets/{symbol}`` for a listed symbol (AAPL's recorded shape)."""
         if symbol not in self.fractionable:
@@ -245,6 +252,8 @@ class FakeAlpaca(FakeMarket, FakeStreams):
             return web.json_response(payload(name), status=status)
         taken = {o["client_order_id"] for o in self.orders.values()}
         refused = order_refusal(body, self.asset(str(body.get("symbol"))), taken)
+        if refused is None:
+            refused = class_refusal(body, self.last_price(str(body["symbol"])))
         if refused is not None:
             return self._refuse(*refused)
         cid = body.get("client_order_id") or str(uuid.uuid4())
@@ -265,6 +274,7 @@ class FakeAlpaca(FakeMarket, FakeStreams):
             **prices,
         )
         self.orders[order["id"]] = order
+        self.build_legs(order, body)
         await self._send_trade("new", order)
         if self.accept_then_hang_s:
             await asyncio.sleep(self.accept_then_hang_s)
@@ -321,6 +331,7 @@ class FakeAlpaca(FakeMarket, FakeStreams):
             return self._refuse(422, "http_error_422_not_cancelable.json")
         order.update(status="canceled", canceled_at=_now_text())
         await self._send_trade("canceled", order)
+        await self.cancel_legs(order["id"])
         return web.Response(status=204)
 
     async def _get_positions(self, request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """FakeAlpaca with a clock, for the end-to-end daemon tests and the fault matrix: a minute of
-bars every ``interval_s``, and market orders filled at the last published close and reported
-on the trade_updates stream (as Alpaca's paper venue fills them from its quotes:
-https://docs.alpaca.markets/docs/paper-trading)."""
+bars every ``interval_s``, market orders filled at the last published close and reported
+on the trade_updates stream, and working limit, stop and trailing orders (an order class's
+legs too) matched against each published bar (``fake_classes``), as Alpaca's paper venue
+fills them from its quotes (https://docs.alpaca.markets/docs/paper-trading)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class Market(FakeAlpaca):
         for i in range(self.minutes):
             await self.publish(i)
             self.last_close.update({s: self.bars[(s, i)]["c"] for s in self.symbols})
+            for symbol in self.symbols:
+                await self.match(symbol, self.bars[(symbol, i)])
             self.published = i + 1
             await asyncio.sleep(interval_s)
 
@@ -41,5 +44,5 @@ class Market(FakeAlpaca):
                 o for o in self.orders.values() if o["client_order_id"] == body["client_order_id"]
             )
             price = self.last_close[body["symbol"]]
-            await self.send_updates(self.fill(order["id"], float(body["qty"]), price))
+            await self.report_fill(order["id"], float(body["qty"]), price)
         return response

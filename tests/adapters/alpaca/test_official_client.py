@@ -29,8 +29,23 @@ with warnings.catch_warnings():  # alpaca-py imports websockets.legacy, deprecat
     from alpaca.data.requests import StockBarsRequest
     from alpaca.data.timeframe import TimeFrame
     from alpaca.trading.client import TradingClient
-    from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-    from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+    from alpaca.trading.enums import (
+        OrderClass,
+        OrderSide,
+        OrderStatus,
+        OrderType,
+        QueryOrderStatus,
+        TimeInForce,
+    )
+    from alpaca.trading.requests import (
+        GetOrderByIdRequest,
+        GetOrdersRequest,
+        LimitOrderRequest,
+        MarketOrderRequest,
+        StopLossRequest,
+        TakeProfitRequest,
+        TrailingStopOrderRequest,
+    )
     from alpaca.trading.stream import TradingStream
 
 pytestmark = pytest.mark.filterwarnings(
@@ -225,3 +240,97 @@ async def test_official_data_stream_speaks_msgpack_with_the_fake(fake: FakeAlpac
     finally:
         await stream.stop_ws()
         await asyncio.wait_for(runner, 10.0)
+
+
+# -- order classes and trailing stops (https://docs.alpaca.markets/docs/orders-at-alpaca) ------
+
+
+def market_bracket(take_profit: float, stop_loss: float) -> Any:
+    return MarketOrderRequest(
+        symbol="AAPL",
+        qty=10,
+        side=OrderSide.BUY,
+        time_in_force=TimeInForce.GTC,
+        order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=take_profit),
+        stop_loss=StopLossRequest(stop_price=stop_loss),
+        client_order_id="sdk-bracket",
+    )
+
+
+async def test_official_client_bracket_legs_are_held_then_work_then_cancel_each_other(
+    fake: FakeAlpaca,
+) -> None:
+    await fake.publish(0)  # the base price of a market entry: AAPL's last close
+    base = fake.last_price("AAPL")
+    assert base is not None
+    client = trading(fake)
+    target, stop_loss = round(base + 5, 2), round(base - 5, 2)
+    placed = await call(client.submit_order, market_bracket(target, stop_loss))
+    assert (placed.order_class, len(placed.legs or [])) == (OrderClass.BRACKET, 2)
+    assert {leg.status for leg in placed.legs or []} == {OrderStatus.HELD}
+    assert {leg.side for leg in placed.legs or []} == {OrderSide.SELL}
+    await fake.report_fill(str(placed.id), 10, base)
+    nested = GetOrderByIdRequest(nested=True)
+    entry = await call(client.get_order_by_id, placed.id, nested)
+    legs = {leg.type: leg for leg in entry.legs or []}
+    assert entry.status is OrderStatus.FILLED
+    assert {leg.status for leg in legs.values()} == {OrderStatus.NEW}  # the entry filled
+    await fake.report_fill(str(legs[OrderType.STOP].id), 10, stop_loss)
+    target = await call(client.get_order_by_id, legs[OrderType.LIMIT].id)
+    assert target.status is OrderStatus.CANCELED  # the other exit, cancelled by the venue
+    assert await call(client.get_all_positions) == []  # in at 10, out at 10: flat
+
+
+async def test_official_client_bracket_target_not_above_the_base_price_is_refused(
+    fake: FakeAlpaca,
+) -> None:
+    await fake.publish(0)
+    base = fake.last_price("AAPL")
+    assert base is not None
+    with pytest.raises(APIError, match=r"take_profit.limit_price must be >= base_price \+ 0.01"):
+        await call(trading(fake).submit_order, market_bracket(round(base, 2), round(base - 5, 2)))
+    assert fake.orders == {}
+
+
+async def test_official_client_places_an_oco_as_the_take_profit_limit_with_the_stop_leg(
+    fake: FakeAlpaca,
+) -> None:
+    oco = LimitOrderRequest(  # no top-level limit price: alpaca-py allows it for oco only
+        symbol="AAPL",
+        qty=10,
+        side=OrderSide.SELL,
+        time_in_force=TimeInForce.GTC,
+        order_class=OrderClass.OCO,
+        take_profit=TakeProfitRequest(limit_price=130),
+        stop_loss=StopLossRequest(stop_price=120),
+        client_order_id="sdk-oco",
+    )
+    placed = await call(trading(fake).submit_order, oco)
+    assert (placed.type, placed.limit_price, placed.status) == (
+        OrderType.LIMIT,
+        "130",
+        OrderStatus.ACCEPTED,
+    )
+    (stop,) = placed.legs or []
+    assert (stop.type, stop.stop_price, stop.status) == (OrderType.STOP, "120", OrderStatus.NEW)
+
+
+async def test_official_client_trailing_stop_follows_the_high_water_mark(fake: FakeAlpaca) -> None:
+    trailing = TrailingStopOrderRequest(
+        symbol="AAPL", qty=10, side=OrderSide.SELL, time_in_force=TimeInForce.GTC,
+        trail_percent=1.0, client_order_id="sdk-trail",
+    )  # fmt: skip
+    placed = await call(trading(fake).submit_order, trailing)
+    assert (placed.type, placed.trail_percent, placed.stop_price) == (
+        OrderType.TRAILING_STOP,
+        "1",
+        None,
+    )
+    for i in range(2):
+        await fake.match("AAPL", fake.bar("AAPL", i))
+    order = await call(trading(fake).get_order_by_id, placed.id)
+    high = fake.bar("AAPL", 1)["h"]  # the higher of the two highs: the mark
+    assert float(order.hwm) == pytest.approx(high)
+    assert float(order.stop_price) == pytest.approx(high * 0.99, abs=1e-4)
+    assert order.status is OrderStatus.ACCEPTED  # no bar went 1 % below its high

@@ -101,7 +101,7 @@ def test_orders_encode_for_each_type_with_decimal_strings() -> None:
             r"instrument qty_step: AAPL: quantity 0\.0000000001 rounds to 0 at 0\.000000001$",
         ),
         ({"limit_price": -1.0}, "limit price must be a positive"),
-        ({"order_type": OrderType.TRAILING_STOP}, "does not send trailing_stop orders yet"),
+        ({"order_type": OrderType.TRAILING_STOP}, "takes trail_percent or trail_amount, one"),
         ({"tif": TimeInForce.GTD}, "Alpaca has no time in force gtd"),
     ],
 )

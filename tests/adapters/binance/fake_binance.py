@@ -34,6 +34,7 @@ from aiohttp import web
 
 from tests.adapters.binance.fake_exchange import FakeExchange, Refusal
 from tests.adapters.binance.fake_market import MINUTE_MS, T0_MS, FakeMarketData
+from tests.adapters.binance.fake_order_lists import OrderLists
 from tests.adapters.binance.fake_user_stream import FakeUserStream
 from tests.adapters.binance.recorded import PAYLOADS, payload
 
@@ -46,6 +47,9 @@ SIGNED = (
     "/api/v3/allOrders",
     "/api/v3/account",
     "/api/v3/myTrades",
+    "/api/v3/orderList/oco",
+    "/api/v3/orderList/oto",
+    "/api/v3/orderList/otoco",
 )
 
 
@@ -85,6 +89,8 @@ class FakeBinance(FakeMarketData, FakeUserStream):
         self.max_connection_age_s = 24 * 3600.0  # Binance cuts every connection at 24 h
         # trading
         self.exchange = FakeExchange(self.server_ms, self._send_report)
+        self.lists = OrderLists(self.exchange)
+        self.match_bars = False  # switch: match resting orders against each closed bar
         self.exchange.set_balances(USDT=10_000, BTC=0.5)
         self.exchange.balances["USDT"][1] = Decimal(500)  # locked by orders placed elsewhere
         self.exchange.prices = {s: Decimal(100 * (i + 1)) for i, s in enumerate(symbols)}
@@ -170,7 +176,10 @@ class FakeBinance(FakeMarketData, FakeUserStream):
         app.router.add_post("/api/v3/order", self._signed(self._post_order))
         app.router.add_post("/api/v3/order/test", self._signed(self._test_order))
         app.router.add_get("/api/v3/order", self._signed(self.exchange.query))
-        app.router.add_delete("/api/v3/order", self._signed(self.exchange.cancel))
+        app.router.add_delete("/api/v3/order", self._signed(self._cancel))
+        app.router.add_post("/api/v3/orderList/oco", self._signed(self._post_list("oco")))
+        app.router.add_post("/api/v3/orderList/oto", self._signed(self._post_list("oto")))
+        app.router.add_post("/api/v3/orderList/otoco", self._signed(self._post_list("otoco")))
         app.router.add_get("/api/v3/openOrders", self._signed(self._open_orders))
         app.router.add_get("/api/v3/allOrders", self._signed(self._all_orders))
         app.router.add_get("/api/v3/account", self._signed(self._account))
@@ -309,6 +318,25 @@ class FakeBinance(FakeMarketData, FakeUserStream):
         if self.accept_then_delay_s:
             await asyncio.sleep(self.accept_then_delay_s)
         return answer
+
+    def _post_list(self, kind: str) -> Callable[[dict[str, str]], Any]:
+        async def post(p: dict[str, str]) -> Any:
+            self.posted_client_ids.append(p.get("listClientOrderId", ""))
+            if kind == "oco":
+                return self.lists.place_oco(p)
+            return self.lists.place_oto(p, pair=kind == "otoco")
+
+        return post
+
+    def _cancel(self, p: dict[str, str]) -> Any:
+        answer = self.exchange.cancel(p)
+        self.lists.cancelled((p["symbol"], answer["origClientOrderId"]))
+        return answer
+
+    def on_closed_bar(self, symbol: str, kline: dict[str, Any]) -> None:
+        """The clock closed a bar: the book trades what it reached (``fake_order_lists``)."""
+        if self.match_bars:
+            self.lists.match(symbol, kline)
 
     async def _test_order(self, p: dict[str, str]) -> Any:
         return self.exchange.place(p, test=True)

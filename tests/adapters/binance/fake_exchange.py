@@ -38,8 +38,9 @@ _OPEN = ("NEW", "PARTIALLY_FILLED")
 _E8 = Decimal("0.00000001")
 _MANDATORY = {  # per type, besides symbol/side/type (New order: "Other info")
     "LIMIT": ("timeInForce", "quantity", "price"),
+    "LIMIT_MAKER": ("quantity", "price"),
     "MARKET": ("quantity",),
-    "STOP_LOSS": ("quantity", "stopPrice"),
+    "STOP_LOSS": ("quantity",),  # and stopPrice or trailingDelta (checked in place())
     "STOP_LOSS_LIMIT": ("timeInForce", "quantity", "price", "stopPrice"),
 }
 
@@ -74,6 +75,7 @@ class FakeExchange:
         self._locks: dict[tuple[str, str], Decimal] = {}
         self._next_order_id = 1000
         self._next_trade_id = 5000
+        self.after_trade: Callable[[tuple[str, str]], None] | None = None  # order lists' rules
 
     def set_balances(self, **balances: float | str) -> None:
         self.balances = {a: [Decimal(str(v)), Decimal(0)] for a, v in balances.items()}
@@ -104,8 +106,11 @@ class FakeExchange:
 
     # ------------------------------------------------------------ orders
 
-    def place(self, p: dict[str, str], *, test: bool = False) -> dict[str, Any]:
-        """POST /api/v3/order (and /order/test: checked, never placed)."""
+    def place(
+        self, p: dict[str, str], *, test: bool = False, check_balance: bool = True
+    ) -> dict[str, Any]:
+        """POST /api/v3/order (and /order/test: checked, never placed); an order list's
+        pending order is checked without the balance (it spends only once it is placed)."""
         for name in ("symbol", "side", "type"):
             if not p.get(name):
                 raise Refusal(400, -1102, _mandatory(name))
@@ -118,7 +123,9 @@ class FakeExchange:
         for name in _MANDATORY[kind]:
             if not p.get(name):
                 raise Refusal(400, -1102, _mandatory(name))
-        if kind in ("MARKET", "STOP_LOSS") and "timeInForce" in p:
+        if kind == "STOP_LOSS" and not (p.get("stopPrice") or p.get("trailingDelta")):
+            raise Refusal(400, -1102, _mandatory("stopPrice"))
+        if kind in ("MARKET", "STOP_LOSS", "LIMIT_MAKER") and "timeInForce" in p:
             raise Refusal(400, -1106, "Parameter 'timeInForce' sent when not required.")
         if "timeInForce" in p and p["timeInForce"] not in ("GTC", "IOC", "FOK"):
             raise Refusal(400, -1115, "Invalid timeInForce.")
@@ -135,13 +142,22 @@ class FakeExchange:
         stop = _amount(p, "stopPrice", row["quotePrecision"]) if "stopPrice" in p else None
         market_price = self.prices.get(p["symbol"], Decimal(0))
         self._check_filters(row, kind, qty, price, stop, market_price)
+        if "trailingDelta" in p:
+            # TRAILING_DELTA: https://developers.binance.com/docs/binance-spot-api-docs/filters
+            f = {f["filterType"]: f for f in row["filters"]}["TRAILING_DELTA"]
+            delta = int(p["trailingDelta"])
+            if not f["minTrailingBelowDelta"] <= delta <= f["maxTrailingBelowDelta"]:
+                raise Refusal(400, -1013, "Filter failure: TRAILING_DELTA")
         old = self.orders.get((p["symbol"], cid))
         if old is not None and old["status"] in _OPEN:
             raise Refusal(400, -2010, "Duplicate order sent.")
-        self._check_balance(row, p["side"], qty, price or market_price)
+        if check_balance:
+            self._check_balance(row, p["side"], qty, price or market_price)
         if test:
             return {}
         order = self._new_order(p, cid, qty, price, stop)
+        if "trailingDelta" in p:  # the venue moves its stop (``fake_order_lists.match``)
+            order["trailingDelta"] = int(p["trailingDelta"])
         trades: list[dict[str, Any]] = []
         if kind == "MARKET":
             fill_qty = qty if self.market_liquidity is None else min(qty, self.market_liquidity)
@@ -172,7 +188,8 @@ class FakeExchange:
         market = filters.get("MARKET_LOT_SIZE")
         if kind == "MARKET" and market is not None and not _within(qty, market, "Qty", "step"):
             raise Refusal(400, -1013, "Filter failure: MARKET_LOT_SIZE")
-        basis = price if kind != "MARKET" else market_price
+        # a stop's notional at its stop; a trailing stop's (no stop yet) at the market price
+        basis = (price or stop or market_price) if kind != "MARKET" else market_price
         notional = qty * basis
         f = filters.get("NOTIONAL")
         if f is not None:
@@ -193,8 +210,19 @@ class FakeExchange:
             raise Refusal(400, -2010, "Account has insufficient balance for requested action.")
 
     def _new_order(
-        self, p: dict[str, str], cid: str, qty: Decimal, price: Decimal | None, stop: Decimal | None
+        self,
+        p: dict[str, str],
+        cid: str,
+        qty: Decimal,
+        price: Decimal | None,
+        stop: Decimal | None,
+        *,
+        status: str = "NEW",
+        lock: bool = True,
+        list_id: int = -1,
     ) -> dict[str, Any]:
+        """A new order; an order list's pending order is ``PENDING_NEW`` (not on the book,
+        no report yet), the second order of an OCO pair locks nothing (the pair locks once)."""
         self._next_order_id += 1
         now = self.clock_ms()
         order = payload("http_get_order.json")
@@ -208,7 +236,8 @@ class FakeExchange:
             origQty=money(qty),
             executedQty=money(Decimal(0)),
             cummulativeQuoteQty=money(Decimal(0)),
-            status="NEW",
+            status=status,
+            orderListId=list_id,
             timeInForce=p.get("timeInForce", "GTC"),
             stopPrice=money(stop or Decimal(0)),
             time=now,
@@ -217,7 +246,18 @@ class FakeExchange:
         )
         key = (p["symbol"], cid)
         self.orders[key] = order
-        if p["type"] != "MARKET":  # a resting order locks what it may spend
+        if status == "NEW":
+            self.lock(key, lock)
+        return order
+
+    def lock(self, key: tuple[str, str], lock: bool = True) -> None:
+        """An order goes on the book: it locks what it may spend (unless ``lock`` is off),
+        and its NEW execution report goes out."""
+        order = self.orders[key]
+        p = {"symbol": order["symbol"], "side": order["side"], "type": order["type"]}
+        qty, price = Decimal(order["origQty"]), Decimal(order["price"]) or None
+        stop = Decimal(order["stopPrice"]) or None
+        if lock and p["type"] != "MARKET":  # a resting order locks what it may spend
             row = self.symbols[p["symbol"]]
             asset = row["quoteAsset"] if p["side"] == "BUY" else row["baseAsset"]
             amount = qty * (price or stop or Decimal(0)) if p["side"] == "BUY" else qty
@@ -226,7 +266,6 @@ class FakeExchange:
             balance[1] += amount
             self._locks[key] = amount
         self._report(order, "NEW")
-        return order
 
     def _answer(self, order: dict[str, Any], kind: str, trades: list[dict[str, Any]]) -> Any:
         ack = {k: order.get(k) for k in payload("http_post_order_ack.json")}
@@ -343,6 +382,8 @@ class FakeExchange:
         for asset, change in ((base, sign * qty), (quote, -sign * qty * price), (fee_asset, -fee)):
             self.balances.setdefault(asset, [Decimal(0), Decimal(0)])[0] += change
         self._report(order, "TRADE", trade)
+        if self.after_trade is not None:
+            self.after_trade(key)
         return trade
 
     def _fee(
@@ -380,6 +421,7 @@ class FakeExchange:
             n=trade["commission"] if trade else "0",
             N=trade["commissionAsset"] if trade else None,
             t=trade["id"] if trade else -1,
+            g=order.get("orderListId", -1),
         )
         if kind == "CANCELED":
             event.update(C=order["clientOrderId"], c=f"cancel{order['orderId']}")

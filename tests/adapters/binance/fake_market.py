@@ -49,12 +49,16 @@ class FakeMarketData:
         self.shutdown_at: int | None = None  # fault: send serverShutdown at this bar
         self.malformed_at: int | None = None  # fault: one broken closed kline at this bar
         self.kline_requests: list[dict[str, str]] = []
+        self.flat_bars = False  # switch: every bar o = c = price, h = price + 2, l = price - 2
+
+    def on_closed_bar(self, symbol: str, kline: dict[str, Any]) -> None:
+        """Called with each closed bar after it is sent (the fake's book matches it)."""
 
     def kline(self, symbol: str, k: int, *, closed: bool) -> dict[str, Any]:
         """Bar ``k`` of ``symbol`` from the recorded kline, with its own times and prices."""
         frame = payload("ws_kline_closed.json" if closed else "ws_kline.json")
         open_ms = self.t0_ms + k * MINUTE_MS
-        base = self.prices[symbol] + k
+        base = self.prices[symbol] + (0 if self.flat_bars else k)
         frame["stream"] = f"{symbol.lower()}@kline_1m"
         data = frame["data"]
         data["s"] = symbol
@@ -65,8 +69,8 @@ class FakeMarketData:
             s=symbol,
             o=f"{base:.8f}",
             h=f"{base + 2:.8f}",
-            l=f"{base - 1:.8f}",
-            c=f"{base + 1:.8f}",
+            l=f"{base - (2 if self.flat_bars else 1):.8f}",
+            c=f"{base + (0 if self.flat_bars else 1):.8f}",
             v=f"{10 + k:.8f}",
         )
         return frame
@@ -100,6 +104,8 @@ class FakeMarketData:
             if k == self.malformed_at:
                 frames[0]["data"]["k"]["c"] = "not-a-price"
             self._broadcast(frames)
+            for frame in frames:
+                self.on_closed_bar(frame["data"]["s"], frame["data"]["k"])
 
     def _broadcast(self, frames: list[Any]) -> None:
         """Each frame to the clients subscribed to its stream (``!serverShutdown``: to all)."""

@@ -298,3 +298,88 @@ async def test_official_client_kline_stream_live_subscribe(spot: Spot, fake: Fak
         "101.00000000",
     )
     assert {bar.s for bar in bars} == {"BTCUSDT"}  # ETHUSDT is not subscribed
+
+
+# -- order lists (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints)
+
+
+async def test_official_client_places_an_oco_and_the_other_order_expires_when_one_trades(
+    spot: Spot, fake: FakeBinance
+) -> None:
+    placed = await call(
+        spot.rest_api.order_list_oco,
+        symbol="BTCUSDT",
+        side=enums.OrderListOcoSideEnum.SELL,
+        quantity=0.1,
+        above_type=enums.OrderListOcoAboveTypeEnum.LIMIT_MAKER,
+        above_price=110.0,
+        above_client_order_id="sdk-target",
+        below_type=enums.OrderListOcoBelowTypeEnum.STOP_LOSS,
+        below_stop_price=95.0,
+        below_client_order_id="sdk-stop",
+        list_client_order_id="sdk-list",
+    )
+    assert (placed.contingency_type, placed.list_client_order_id) == ("OCO", "sdk-list")
+    assert [(r.client_order_id, r.type, r.status) for r in placed.order_reports] == [
+        ("sdk-target", "LIMIT_MAKER", "NEW"),
+        ("sdk-stop", "STOP_LOSS", "NEW"),
+    ]
+    fake.fill("sdk-stop", "0.1", "95")
+    stopped = await call(spot.rest_api.get_order, symbol="BTCUSDT", orig_client_order_id="sdk-stop")
+    target = await call(
+        spot.rest_api.get_order, symbol="BTCUSDT", orig_client_order_id="sdk-target"
+    )
+    assert (stopped.status, target.status) == ("FILLED", "EXPIRED")
+    assert stopped.order_list_id == target.order_list_id == placed.order_list_id
+
+
+async def test_official_client_places_an_otoco_whose_pair_waits_for_the_working_fill(
+    spot: Spot, fake: FakeBinance
+) -> None:
+    fake.balances = {"USDT": [10_000.0]}  # no BTC yet: the pending sells spend only when placed
+    placed = await call(
+        spot.rest_api.order_list_otoco,
+        symbol="BTCUSDT",
+        working_type=enums.OrderListOtocoWorkingTypeEnum.LIMIT,
+        working_side=enums.OrderListOtocoWorkingSideEnum.BUY,
+        working_price=100.0,
+        working_quantity=0.1,
+        working_time_in_force=enums.OrderListOtocoWorkingTimeInForceEnum.GTC,
+        working_client_order_id="sdk-entry",
+        pending_side=enums.OrderListOtocoPendingSideEnum.SELL,
+        pending_quantity=0.1,
+        pending_above_type=enums.OrderListOtocoPendingAboveTypeEnum.LIMIT_MAKER,
+        pending_above_price=110.0,
+        pending_above_client_order_id="sdk-target",
+        pending_below_type=enums.OrderListOtocoPendingBelowTypeEnum.STOP_LOSS,
+        pending_below_stop_price=95.0,
+        pending_below_client_order_id="sdk-stop",
+    )
+    assert [(r.client_order_id, r.status) for r in placed.order_reports] == [
+        ("sdk-entry", "NEW"),
+        ("sdk-target", "PENDING_NEW"),
+        ("sdk-stop", "PENDING_NEW"),
+    ]
+    fake.fill("sdk-entry", "0.1", "100")
+    open_ids = {
+        o.client_order_id for o in await call(spot.rest_api.get_open_orders, symbol="BTCUSDT")
+    }
+    assert open_ids == {"sdk-target", "sdk-stop"}  # placed once the working order filled
+
+
+async def test_official_client_oco_prices_in_the_wrong_relation_are_refused(
+    spot: Spot, fake: FakeBinance
+) -> None:
+    with pytest.raises(BadRequestError, match="relationship of the prices") as refused:
+        await call(
+            spot.rest_api.order_list_oco,
+            symbol="BTCUSDT",
+            side=enums.OrderListOcoSideEnum.SELL,
+            quantity=0.1,
+            above_type=enums.OrderListOcoAboveTypeEnum.LIMIT_MAKER,
+            above_price=99.0,  # a SELL's limit must lie above the last price (100)
+            below_type=enums.OrderListOcoBelowTypeEnum.STOP_LOSS,
+            below_stop_price=95.0,
+        )
+    assert refused.value.args[0] == -2010
+    assert fake.orders == {}
