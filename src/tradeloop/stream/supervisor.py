@@ -132,9 +132,9 @@ class SupervisedFeed:
                     live, ended, first_bar = await self._first_live_bar(stream)
                     backlog = [*await self._history(first_bar), *live]
                 self._backfill_now = True  # every later connection backfills
-                for message in backlog:
-                    if self._deliverable(message):
-                        yield message
+                for old in backlog:
+                    if self._deliverable(old):
+                        yield old
                 if ended:
                     return
                 while True:
