@@ -73,6 +73,7 @@ def result_from_journal(state_dir: Path) -> BacktestResult:
         raise ConfigError(f"{path}: the journal does not say the run's starting cash")
     broker = PaperBroker(float(remembered))
     broker.restore(saved.orders, saved.fills, saved.reserve, saved.reserved_total, saved.marks)
+    broker.restore_carry(saved.live)  # borrow fees: cash the fills alone do not explain
     risk_state = saved.runtime.get("risk")
     result_facts = RunFacts(
         strategy=str(facts.get("strategy", journal.strategy)),

@@ -16,7 +16,8 @@ from tradeloop import Margin, PaperBroker, ReplayFeed
 from tradeloop.broker.carry import restore_carry
 from tradeloop.errors import ConfigError
 from tradeloop.runtime.live import LiveRuntime
-from tradeloop.service.journal import Journal
+from tradeloop.service.journal import JOURNAL_FILE, Journal
+from tradeloop.service.results import result_from_journal
 
 MARGIN = Margin(borrow_rate=0.365)
 
@@ -24,6 +25,7 @@ MARGIN = Margin(borrow_rate=0.365)
 async def life(path: Path, stop_after: int | None, *, carry: bool = True) -> PaperBroker:
     """One daemon life, as the paper daemon composes it: restore, run, commit each timestamp."""
     journal = Journal(path, "Scripted")
+    journal.remember("initial_cash", "10000.0")  # as the paper daemon does, for the report
     saved = journal.load()
     broker = PaperBroker(10_000.0, allow_short=True, margin=MARGIN)
     broker.book.mint_client_id = journal.client_id_minter()
@@ -47,6 +49,7 @@ async def life(path: Path, stop_after: int | None, *, carry: bool = True) -> Pap
         broker,
         resume={**saved.runtime, "last_ts_ns": saved.last_ts_ns},
         on_timestamp=commit,
+        record=journal.record_bars,
     )
     await runtime.run()
     journal.close()
@@ -74,6 +77,18 @@ async def test_without_the_journaled_fee_day_a_restart_would_skip_a_day(tmp_path
     resumed = await life(tmp_path / "split.sqlite", None, carry=False)
     assert charged(resumed) == [12.4]  # day 3 skipped (no fee day), days 1-2 forgotten
     assert resumed.cash > 19_954.1
+
+
+async def test_the_report_of_a_journal_counts_the_borrow_fees_charged(tmp_path: Path) -> None:
+    """``tradeloop report`` (``result_from_journal``) ends at the daemon's cash: 19,954.10,
+    the four fees included (without them it would say 19,954.10 + 45.90 = 20,000.00)."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    whole = await life(state_dir / JOURNAL_FILE, None)
+    result = result_from_journal(state_dir)
+    last = result.equity_curve.row(-1, named=True)
+    assert last["cash"] == pytest.approx(whole.cash) == pytest.approx(19_954.1)
+    assert result["final_value"] == pytest.approx(whole.equity())
 
 
 def test_restore_carry_refuses_a_damaged_state_and_a_book_that_has_charges() -> None:
