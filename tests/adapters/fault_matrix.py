@@ -8,6 +8,7 @@ the fault is in the log, and the gate is in the state the config says."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -118,6 +119,7 @@ def _drive(config: Path, venue: MatrixVenue, proxy: FaultProxy, fault: Fault, ba
         _until(lambda: venue.published() >= fault.at_bar, 30)
         venue.thread.call(fault.inject(proxy, venue.fake))
         _until(lambda: venue.published() >= bars, 60)
+        _handled_all(health, bars, 20.0)  # a backfill after a late reconnect may still run
         time.sleep(1.5)  # the last bar's order and fill
         run.ready_during.append(_readyz(health))
         run.metrics = urllib.request.urlopen(f"{health}/metrics", timeout=5).read().decode()
@@ -187,6 +189,15 @@ def _until(condition: Callable[[], bool], timeout_s: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the venue's clock did not get there"
         time.sleep(0.05)
+
+
+def _handled_all(health: str, bars: int, timeout_s: float) -> None:
+    """Wait (at most ``timeout_s``) until the daemon has handled ``bars`` timestamps; a bar
+    that is really lost still fails the cell's count, only later."""
+    deadline = time.monotonic() + timeout_s
+    with contextlib.suppress(OSError):  # the daemon ended: its summary tells
+        while _readyz(health).get("timestamps", 0) < bars and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _readyz(health: str) -> dict[str, Any]:

@@ -105,6 +105,7 @@ class SupervisedFeed:
         self._last_bar_ns = backfill_from
         self._backfill_now = backfill_from is not None
         self._delivered = _Delivered()
+        self._waiting: asyncio.Future[Message] | None = None  # a read the backfill left open
         self._random = random.Random(seed)
         self._log = structlog.get_logger().bind(component="feed_supervisor")
 
@@ -173,10 +174,19 @@ class SupervisedFeed:
                 )
                 # let go of the failed connection first: held open through the backoff, its
                 # unread frames fill the buffers and its closing handshake stalls
-                await _close(stream)
+                await self._let_go(stream)
                 await asyncio.sleep(delay)
             finally:
-                await _close(stream)
+                await self._let_go(stream)
+
+    async def _let_go(self, stream: AsyncIterator[Message]) -> None:
+        """Close a connection, and the read the backfill may have left waiting on it."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waiting
+        await _close(stream)
 
     async def _first_live_bar(
         self, stream: AsyncIterator[Message]
@@ -185,31 +195,38 @@ class SupervisedFeed:
         time: where the backfill stops. A market that stays quiet for ``stale_after_s`` after
         the subscription (a session's close, a weekend) is not a dead feed here: the gap is
         fetched up to now (None), so the bars the drop missed are handled without waiting
-        for the next session's first bar; the overlap with later live bars is dropped."""
+        for the next session's first bar; the overlap with later live bars is dropped.
+
+        The read that is still waiting is kept (``_waiting``) for the live loop: cancelling
+        it would close the feed's generator, and the stream with it."""
         live: list[Message] = []
-        try:
-            async with asyncio.timeout(self.stale_after_s):
-                while True:
-                    try:
-                        message = await anext(stream)
-                    except StopAsyncIteration:
-                        return live, True, None
-                    self.last_message_s = time.time()
-                    live.append(message)
-                    if isinstance(message, BarMessage | BarBatchMessage):
-                        return live, False, message.ts_ns
-        except TimeoutError:
-            self._log.info("feed_quiet_after_reconnect", waited_s=self.stale_after_s)
-            return live, False, None
+        deadline = asyncio.get_running_loop().time() + self.stale_after_s
+        while True:
+            read = asyncio.ensure_future(anext(stream))
+            left = deadline - asyncio.get_running_loop().time()
+            done, _ = await asyncio.wait({read}, timeout=max(0.0, left))
+            if not done:
+                self._waiting = read
+                self._log.info("feed_quiet_after_reconnect", waited_s=self.stale_after_s)
+                return live, False, None
+            try:
+                message = read.result()
+            except StopAsyncIteration:
+                return live, True, None
+            self.last_message_s = time.time()
+            live.append(message)
+            if isinstance(message, BarMessage | BarBatchMessage):
+                return live, False, message.ts_ns
 
     async def _next(self, stream: AsyncIterator[Message]) -> Message | None:
         """The next message, None when the stream ended; a silent stream is a lost one."""
+        waiting, self._waiting = self._waiting, None
         try:
             # a timeout scope, not ``wait_for``: on 3.11 that wraps each read in a new task,
             # one loop iteration per message, so a feed with frames waiting could never read
             # ahead of a busy runtime (and its lag stayed invisible)
             async with asyncio.timeout(self.stale_after_s):
-                message = await anext(stream)
+                message = await (waiting if waiting is not None else anext(stream))
             self.last_message_s = time.time()
             return message
         except TimeoutError:

@@ -348,7 +348,8 @@ async def test_binary_frames_over_a_websocket_match_the_backtest(
 
 class QuietAfterReconnect(ScriptedFeed):
     """First connection: A@1 B@1, then a drop. Second: nothing (the session closed) until the
-    test ends it; the venue's history has A@2 and B@2, published while we were away."""
+    test opens the next session; the venue's history has A@2 and B@2, published while we were
+    away. The quiet wait must not end the connection: A@3 B@3 come on it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -360,9 +361,9 @@ class QuietAfterReconnect(ScriptedFeed):
             yield self.bar("A", 1)
             yield self.bar("B", 1)
             raise ConnectionLostError("dropped")
-        await self.quiet.wait()  # silent until told; then the stream ends
-        return
-        yield  # pragma: no cover - an async generator
+        await self.quiet.wait()  # silent until told (the next session): then A@3 B@3, the end
+        yield self.bar("A", 3)
+        yield self.bar("B", 3)
 
 
 async def test_a_market_quiet_after_a_reconnect_is_backfilled_up_to_now() -> None:
@@ -373,10 +374,11 @@ async def test_a_market_quiet_after_a_reconnect_is_backfilled_up_to_now() -> Non
         async for m in feed.messages():
             out.append("reconnected" if isinstance(m, Reconnected) else f"{m.asset_id}@{m.ts_ns}")  # type: ignore[union-attr]
             if out[-1] == "B@2":
-                source.quiet.set()  # the missed bars came without a live bar: end the session
+                source.quiet.set()  # the missed bars came without a live bar: next session
     # no live bar within stale_after_s: the history is asked from the last bar (1) up to now
     assert source.history_calls == [(1, None)]
     # the history starts at the last bar time delivered, inclusive (the runtime drops the
     # half-received timestamp at a reconnect and skips what it handled), then the missed ones
-    assert out == ["A@1", "B@1", "reconnected", "A@1", "B@1", "A@2", "B@2"]
+    assert out == ["A@1", "B@1", "reconnected", "A@1", "B@1", "A@2", "B@2", "A@3", "B@3"]
+    assert source.connections == 2  # the live bars came on the connection that went quiet
     assert any(x["event"] == "feed_quiet_after_reconnect" for x in logs)
