@@ -107,14 +107,16 @@ def keeps_bar_rules(
 ) -> bool:
     """Whether every bar keeps every one of ``BAR_RULES``, in about half the passes of
     ``rule_masks``: ``0 < low <= open, close <= high < inf`` holds only for finite, positive,
-    consistent prices (a NaN compares False), and volume is not negative."""
-    with np.errstate(invalid="ignore"):
-        good = low > 0
-        good &= high < np.inf
-        for price in (open_, close):
-            good &= low <= price
-            good &= price <= high
-        return bool(good.all()) and not bool((volume < 0).any())
+    consistent prices (a NaN compares False), and volume is not negative. A comparison with
+    NaN raises no floating-point warning, so no ``np.errstate`` (it costs more than the
+    checks on a stream's 500 bars)."""
+    good = low > 0
+    good &= high < np.inf
+    good &= low <= open_
+    good &= low <= close
+    good &= open_ <= high
+    good &= close <= high
+    return bool(good.all()) and not bool((volume < 0).any())
 
 
 def bar_problems(
