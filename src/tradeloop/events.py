@@ -8,6 +8,7 @@ what a bar stream delivers: the wire codec, ``ReplayFeed`` and every venue feed 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -307,11 +308,9 @@ class TimestampBatch:
         )
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        """Every bar as a ``MarketEvent``, the columns turned into Python values once. In a
-        run each asset's event is made once and moved to its next bar, as for
-        ``on_market_event`` (keep values, not events, past the callback). Every event is
-        moved before the first is returned (each asset has its own: the same as moving each
-        on the way, without a generator's resume per bar)."""
+        """Every bar as a ``MarketEvent`` (columns turned into Python values once); in a run
+        each asset's event is made once and moved to its next bar, all before the first is
+        returned (keep values, not events, past the callback, as for ``on_market_event``)."""
         timestamp, context, asset_ids = self.timestamp, self.context, self.asset_ids
         ts_ns = utc_ns(timestamp)
         columns = {name: _floats(values) for name, values in self.signals.items()}
@@ -319,22 +318,11 @@ class TimestampBatch:
         closes, volumes = _floats(self.close), _floats(self.volume)
         known = self._events if self._events is not None else {}
         found = list(map(known.get, asset_ids))  # one C-level pass, not a lookup per bar
-        if None in found:  # an asset's first bar: its event is made here (moved below)
+        if None in found:  # an asset's first bar: its event is made here, its bar set below
             for i, asset in enumerate(asset_ids):
                 if found[i] is None:
-                    view = SignalView(columns, i)
-                    found[i] = known[asset] = MarketEvent(
-                        None,
-                        asset,
-                        opens[i],
-                        highs[i],
-                        lows[i],
-                        closes[i],
-                        volumes[i],
-                        view,
-                        context,
-                        ts_ns,
-                    )
+                    bar, view = (math.nan,) * 5, SignalView(columns, i)
+                    found[i] = known[asset] = MarketEvent(None, asset, *bar, view, context, ts_ns)
         events = cast("list[MarketEvent]", found)
         rows = zip(events, opens, highs, lows, closes, volumes, range(len(events)), strict=True)
         for event, open_, high, low, close, volume, i in rows:  # move_to, inlined
@@ -347,8 +335,7 @@ class TimestampBatch:
             event._timestamp = timestamp
             event.context = context
             signals = cast(SignalView, event.signals)
-            signals._columns = columns
-            signals._row = i
+            signals._columns, signals._row = columns, i
         return iter(events)
 
     def __repr__(self) -> str:

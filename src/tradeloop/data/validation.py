@@ -36,6 +36,7 @@ __all__ = [
     "utc_ns_expr",
 ]
 
+F64 = npt.NDArray[np.float64]
 OHLCV = ("open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
 
@@ -79,11 +80,7 @@ BAR_RULES = (
 
 
 def rule_masks(
-    open_: npt.NDArray[np.float64],
-    high: npt.NDArray[np.float64],
-    low: npt.NDArray[np.float64],
-    close: npt.NDArray[np.float64],
-    volume: npt.NDArray[np.float64],
+    open_: F64, high: F64, low: F64, close: F64, volume: F64
 ) -> list[npt.NDArray[np.bool_]]:
     """For each of ``BAR_RULES`` (in order), which bars break it (NaN compares as False, so
     a missing price breaks only its ``*_not_finite`` rule)."""
@@ -98,18 +95,11 @@ def rule_masks(
         ]
 
 
-def keeps_bar_rules(
-    open_: npt.NDArray[np.float64],
-    high: npt.NDArray[np.float64],
-    low: npt.NDArray[np.float64],
-    close: npt.NDArray[np.float64],
-    volume: npt.NDArray[np.float64],
-) -> bool:
-    """Whether every bar keeps every one of ``BAR_RULES``, in about half the passes of
-    ``rule_masks``: ``0 < low <= open, close <= high < inf`` holds only for finite, positive,
-    consistent prices (a NaN compares False), and volume is not negative. A comparison with
-    NaN raises no floating-point warning, so no ``np.errstate`` (it costs more than the
-    checks on a stream's 500 bars)."""
+def keeps_bar_rules(open_: F64, high: F64, low: F64, close: F64, volume: F64) -> bool:
+    """Whether every bar keeps all of ``BAR_RULES``, in half the passes of ``rule_masks``:
+    ``0 < low <= open, close <= high < inf`` holds only for finite, positive, consistent
+    prices (NaN compares False, with no warning: an ``np.errstate`` would cost more than the
+    checks of a stream's 500 bars), and volume is not negative."""
     good = low > 0
     good &= high < np.inf
     good &= low <= open_
@@ -120,11 +110,7 @@ def keeps_bar_rules(
 
 
 def bar_problems(
-    open_: npt.NDArray[np.float64],
-    high: npt.NDArray[np.float64],
-    low: npt.NDArray[np.float64],
-    close: npt.NDArray[np.float64],
-    volume: npt.NDArray[np.float64],
+    open_: F64, high: F64, low: F64, close: F64, volume: F64
 ) -> list[tuple[int, BarRule]]:
     """(index, first rule broken) of every bad bar in the columns; empty when all are good."""
     if keeps_bar_rules(open_, high, low, close, volume):
