@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,9 @@ def _tradeloop(kind: str, bars: int, assets: int, days: int, repeat: int) -> dic
     return {
         "table_total_s": min(on_table),
         "total_s_all": [r[3] for r in runs],
+        # the warm figure: every run after the process's first (which loads the kernel)
+        "total_s_median": statistics.median([r[3] for r in runs[1:]] or [runs[0][3]]),
+        "load_s_median": statistics.median([r[2] for r in runs[1:]] or [runs[0][2]]),
         "n_bars": result.config["n_bars"],
         "kernel_s": kernel_s,
         "kernel_bars_per_s": result.config["n_bars"] / kernel_s,
@@ -222,13 +226,14 @@ def main() -> None:
             f"{targets[kind]:>12,d}"
         )
         if kind == "g":
-            e2e = warm["total_s"]
+            e2e = warm["total_s_median"]
             verdict = (
                 f"floor {'PASS' if e2e <= 0.3 else 'MISS'}, goal {'PASS' if e2e <= 0.1 else 'MISS'}"
             )
             print(
-                f"    whole Engine.run warm: {e2e:.3f} s (load and validation "
-                f"{warm['load_s']:.3f} s) vs floor 0.3 s / goal 0.1 s: {verdict}; given a "
+                f"    whole Engine.run warm (median of {len(warm['total_s_all']) - 1} runs after "
+                f"the first): {e2e:.3f} s (load and validation {warm['load_s_median']:.3f} s) "
+                f"vs floor 0.3 s / goal 0.1 s: {verdict}; given a "
                 f"validated BarTable (a sweep worker's run): {warm['table_total_s']:.3f} s"
             )
             warm["verdict"] = verdict

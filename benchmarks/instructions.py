@@ -5,7 +5,11 @@ the figure that tracks code changes is the instruction count. Each count is one 
 (``valgrind --tool=callgrind``) replaying the first N bars of (a)'s data with (a)'s strategy;
 the difference between two sizes, over the bars between them, is the marginal cost of a bar
 (the loop, its orders and fills, and the result built from them), with interpreter start-up,
-imports and fixed costs cancelled out. ``--base DIR`` counts another tree's ``src`` too (say
+imports and fixed costs cancelled out. The same difference of two processes, one reading the
+(g) panel (500 × 2,520 days) and one reading, validating and tabling it (``HistoricalFeed``'s
+``frame()`` and ``BarTable.from_frame``: the fixed cost of every ``Engine.run``), counts the
+load; polars runs on one thread there (``POLARS_MAX_THREADS=1``) so the count does not
+depend on how its pool spins. ``--base DIR`` counts another tree's ``src`` too (say
 a ``git archive`` of an older commit), for a before/after on the same data. Needs valgrind
 (skipped with a note if it is missing). Results: benchmarks/out/instructions.json.
 """
@@ -39,10 +43,32 @@ Engine(feed=HistoricalFeed(frame, signal_columns=["ml_pred"]), strategy=Threshol
        initial_cash=100_000, progress=False).run()
 """
 
+LOAD = """
+import sys
+sys.path.insert(0, {here!r})
+import polars as pl
+import data
+from tradeloop import HistoricalFeed
+from tradeloop.data.bars import BarTable
+frame = pl.read_parquet(data.panel_path(500, 2_520))
+if {load}:
+    BarTable.from_frame(HistoricalFeed(frame, signal_columns=["score"]).frame(), consume=True)
+"""
+
 
 def count(n: int, src: Path | None) -> int:
     """Instructions of one process replaying the first ``n`` bars (callgrind's total)."""
-    env = dict(os.environ)
+    return _callgrind(CHILD.format(here=str(HERE), n=n), src)
+
+
+def count_load(src: Path | None) -> int:
+    """Instructions of loading, validating and tabling the (g) panel, process minus process."""
+    with_load = _callgrind(LOAD.format(here=str(HERE), load=True), src)
+    return with_load - _callgrind(LOAD.format(here=str(HERE), load=False), src)
+
+
+def _callgrind(script: str, src: Path | None) -> int:
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     if src is not None:
         env["PYTHONPATH"] = str(src)  # ahead of the editable install's path entry
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,7 +79,7 @@ def count(n: int, src: Path | None) -> int:
                 f"--callgrind-out-file={tmp}/cg.out",
                 sys.executable,
                 "-c",
-                CHILD.format(here=str(HERE), n=n),
+                script,
             ],
             capture_output=True,
             text=True,
@@ -71,11 +97,13 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=120_000)
     parser.add_argument("--base", type=Path, help="another tree whose src/ to count as well")
+    parser.add_argument("--no-load", action="store_true", help="skip the (g) load count")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: no instruction counts (apt-get install valgrind)")
         return
     data.minute_path(1_000_000)
+    data.panel_path(500, 2_520)
     trees: dict[str, Path | None] = {"this tree": None}
     if args.base is not None:
         trees[f"base {args.base}"] = args.base / "src"
@@ -89,6 +117,10 @@ def main() -> None:
             f"{small:,}, {args.large:,} bars {large:,})",
             flush=True,
         )
+        if not args.no_load:
+            load = count_load(src)
+            results[name]["load_g"] = load
+            print(f"{name}: {load:,} instructions to load and validate (g)'s panel", flush=True)
     data.OUT.mkdir(parents=True, exist_ok=True)
     (data.OUT / "instructions.json").write_text(json.dumps(results, indent=2))
 

@@ -8,11 +8,12 @@ what a bar stream delivers: the wire codec, ``ReplayFeed`` and every venue feed 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -307,35 +308,35 @@ class TimestampBatch:
         )
 
     def __iter__(self) -> Iterator[MarketEvent]:
-        """Every bar as a ``MarketEvent``, the columns turned into Python values once. In a
-        run each asset's event is made once and moved to its next bar, as for
-        ``on_market_event`` (keep values, not events, past the callback)."""
-        timestamp, context, events = self.timestamp, self.context, self._events
+        """Every bar as a ``MarketEvent`` (columns turned into Python values once); in a run
+        each asset's event is made once and moved to its next bar, all before the first is
+        returned (keep values, not events, past the callback, as for ``on_market_event``)."""
+        timestamp, context, asset_ids = self.timestamp, self.context, self.asset_ids
         ts_ns = utc_ns(timestamp)
         columns = {name: _floats(values) for name, values in self.signals.items()}
-        bars = zip(
-            range(len(self.asset_ids)),
-            self.asset_ids,
-            _floats(self.open),
-            _floats(self.high),
-            _floats(self.low),
-            _floats(self.close),
-            _floats(self.volume),
-            strict=True,
-        )
-        for i, asset, open_, high, low, close, volume in bars:
-            event = events.get(asset) if events is not None else None
-            if event is None:
-                view = SignalView(columns, i)
-                event = MarketEvent(
-                    timestamp, asset, open_, high, low, close, volume, view, context, ts_ns
-                )
-                if events is not None:
-                    events[asset] = event
-            else:
-                event.signals._columns = columns  # type: ignore[attr-defined]
-                event.move_to(open_, high, low, close, volume, ts_ns, context, i, timestamp)
-            yield event
+        opens, highs, lows = _floats(self.open), _floats(self.high), _floats(self.low)
+        closes, volumes = _floats(self.close), _floats(self.volume)
+        known = self._events if self._events is not None else {}
+        found = list(map(known.get, asset_ids))  # one C-level pass, not a lookup per bar
+        if None in found:  # an asset's first bar: its event is made here, its bar set below
+            for i, asset in enumerate(asset_ids):
+                if found[i] is None:
+                    bar, view = (math.nan,) * 5, SignalView(columns, i)
+                    found[i] = known[asset] = MarketEvent(None, asset, *bar, view, context, ts_ns)
+        events = cast("list[MarketEvent]", found)
+        rows = zip(events, opens, highs, lows, closes, volumes, range(len(events)), strict=True)
+        for event, open_, high, low, close, volume, i in rows:  # move_to, inlined
+            event.open = open_
+            event.high = high
+            event.low = low
+            event.close = close
+            event.volume = volume
+            event.ts_ns = ts_ns
+            event._timestamp = timestamp
+            event.context = context
+            signals = cast(SignalView, event.signals)
+            signals._columns, signals._row = columns, i
+        return iter(events)
 
     def __repr__(self) -> str:
         return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"

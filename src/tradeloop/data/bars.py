@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -118,18 +119,25 @@ class BarTable:
         nobody else reads: an engine's freshly validated bars)."""
         if frame.height == 0:
             raise DataError("no bars to replay: the data is empty (check start/end filters)")
-        asset_ids = tuple(sorted(frame["asset_id"].unique().to_list()))
-        as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
-        raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
         raw_ts = frame["ts_ns"].to_numpy()
+        panel = _complete_panel(frame, raw_ts)
+        if panel is not None:
+            asset_ids, raw_codes = panel
+            in_order = True
+        else:
+            asset_ids = tuple(sorted(frame["asset_id"].unique().to_list()))
+            as_code = pl.col("asset_id").cast(pl.Enum(asset_ids)).to_physical()
+            raw_codes = frame.select(as_code).to_series().to_numpy().astype(np.int64)
+            step = np.diff(raw_ts)
+            in_order = bool((step >= 0).all()) and bool(
+                ((step > 0) | (np.diff(raw_codes) > 0)).all()
+            )
+            del step
         if consume:
             frame.drop_in_place("asset_id")
             frame.drop_in_place("ts_ns")
-        step = np.diff(raw_ts)
-        in_order = bool((step >= 0).all()) and bool(((step > 0) | (np.diff(raw_codes) > 0)).all())
         # already in replay order (time, asset): keep zero-copy views of the input
         order: npt.NDArray[np.intp] | None = None if in_order else np.lexsort((raw_codes, raw_ts))
-        del step
         ts = (raw_ts if order is None else raw_ts[order]).astype(np.int64, copy=False)
         codes = raw_codes if order is None else raw_codes[order]
         del raw_codes, raw_ts
@@ -178,6 +186,28 @@ class BarTable:
             ragged_rows=ragged_rows,
             ragged_keys=ragged_keys,
         )
+
+
+def _complete_panel(frame: pl.DataFrame, ts: I64) -> tuple[tuple[str, ...], I64] | None:
+    """(asset ids, asset codes) of a frame that is a complete panel in replay order: the
+    first timestamp's assets, strictly sorted, then the same assets at every later timestamp,
+    each timestamp after the one before. ``None`` for any other frame (the general path sorts
+    and codes it). One comparing pass, instead of a unique and a coding of every row."""
+    n_assets = int(np.argmax(ts != ts[0])) or len(ts)  # rows at the first timestamp
+    if len(ts) % n_assets:
+        return None
+    first = frame["asset_id"].head(n_assets).to_list()
+    if None in first or any(a >= b for a, b in pairwise(first)):
+        return None
+    blocks = ts.reshape(-1, n_assets)
+    if not (blocks == blocks[:, :1]).all() or not (np.diff(blocks[:, 0]) > 0).all():
+        return None
+    asset = pl.col("asset_id")
+    repeats = (asset == asset.shift(n_assets)).fill_null(True).all()
+    if not frame.select(repeats).item():
+        return None
+    codes = np.tile(np.arange(n_assets, dtype=np.int64), len(ts) // n_assets)
+    return tuple(first), codes
 
 
 def _per_asset_count(codes: I64, n_assets: int) -> tuple[I64, I64]:

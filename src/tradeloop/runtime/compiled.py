@@ -137,11 +137,12 @@ def run_compiled(
     rules = [*strategy.entry_rules, *strategy.exit_rules]
     signal_names = sorted({r.name for r in rules if r.kind in _SIGNAL_KINDS})
     context_names = sorted({r.name for r in rules if r.kind in _CONTEXT_KINDS})
-    signals = (
-        np.vstack([table.signals[n] for n in signal_names])
-        if signal_names
-        else np.zeros((1, table.n_rows))
-    )
+    if len(signal_names) == 1:  # a view of the column: no copy of it for every run
+        signals = table.signals[signal_names[0]][None, :]
+    elif signal_names:
+        signals = np.vstack([table.signals[n] for n in signal_names])
+    else:
+        signals = np.zeros((1, table.n_rows))
     aligned = (
         np.vstack([context.aligned(n, table.unique_ts_ns) for n in context_names])
         if context_names

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tradeloop.data.bars import BarTable
 
@@ -47,3 +49,43 @@ def test_bar_table_asset_rows_list_each_asset_in_time_order(
     assert t.bar_index.tolist() == bar_index
     assert t.asset_keys.tolist() == asset_keys
     assert np.all(np.diff(t.ts_ns) >= 0)
+
+
+_ROWS = st.lists(
+    st.tuples(st.integers(0, 3), st.sampled_from(["A", "B", "C"])), min_size=1, max_size=12
+).map(lambda rows: list(dict.fromkeys(rows)))  # one bar per (day, asset)
+
+
+@given(rows=_ROWS, in_replay_order=st.booleans())
+def test_bar_table_any_frame_matches_a_sort_by_time_then_asset(
+    rows: list[tuple[int, str]], in_replay_order: bool
+) -> None:
+    # the reference is the definition: rows sorted by (time, asset name), codes the rank of
+    # the name; a complete panel in replay order takes the arithmetic path, any other the sort
+    if in_replay_order:
+        rows = sorted(rows)
+    t = table(rows)
+    expected = sorted(rows)
+    names = sorted({a for _, a in rows})
+    assert t.asset_ids == tuple(names)
+    assert t.ts_ns.tolist() == [d * NS_DAY for d, _ in expected]
+    assert t.asset_code.tolist() == [names.index(a) for _, a in expected]
+    per_asset = sorted(range(len(expected)), key=lambda i: (expected[i][1], expected[i][0]))
+    assert t.asset_rows.tolist() == per_asset
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(0, "A"), (0, "B"), (1, "A"), (1, "C")],  # same count per day, another asset on day 1
+        [(0, "B"), (0, "A"), (1, "B"), (1, "A")],  # complete, but not in asset order
+        [(0, "A"), (0, "B"), (1, "A"), (1, "B"), (1, "C"), (2, "A")],  # ragged
+    ],
+)
+def test_bar_table_not_a_sorted_complete_panel_takes_the_general_path(
+    rows: list[tuple[int, str]],
+) -> None:
+    t = table(rows)
+    expected = sorted(rows)
+    assert t.asset_code.tolist() == [t.asset_ids.index(a) for _, a in expected]
+    assert t.complete == (len(rows) == len({d for d, _ in rows}) * len(t.asset_ids))

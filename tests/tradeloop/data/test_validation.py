@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import bars
 from tradeloop import DataError, HistoricalFeed, UnknownSignalError
+from tradeloop.data.validation import keeps_bar_rules, rule_masks
 
 GOOD = [
     (0, "A", 10, 11, 9, 10.5),
@@ -166,3 +170,46 @@ def test_fixed_offset_timezone_converts() -> None:
     frame = pl.DataFrame({"timestamp": [datetime(2024, 1, 2, 2, 0, tzinfo=tz)], "close": [1.0]})
     ts = load(frame, asset_id="X")["ts_ns"][0]
     assert ts == int(datetime(2024, 1, 2, 0, 0, tzinfo=UTC).timestamp()) * 10**9
+
+
+# The happy paths: rows sorted by (time, asset) or (asset, time) are accepted by one pass;
+# any other order goes through the general check, which must reach the same verdict.
+
+
+def test_rows_sorted_by_asset_then_time_are_accepted() -> None:
+    rows = [(0, "A", 10, 11, 9, 10), (1, "A", 10, 11, 9, 10), (0, "B", 5, 6, 4, 5)]
+    assert load(bars(rows))["source_row"].to_list() == [0, 1, 2]
+
+
+def test_rows_interleaved_in_no_sorted_order_but_forward_per_asset_are_accepted() -> None:
+    # B before A at t=0, A before B at t=1: neither sort order, each asset moves forward
+    rows = [(0, "B", 5, 6, 4, 5), (0, "A", 10, 11, 9, 10), (1, "A", 10, 11, 9, 10)]
+    rows.append((1, "B", 5, 6, 4, 5))
+    assert load(bars(rows)).height == 4
+
+
+def test_time_sorted_rows_with_a_repeated_key_raise_duplicate() -> None:
+    rows = [(0, "A", 10, 11, 9, 10), (0, "A", 10, 11, 9, 10), (1, "A", 10, 11, 9, 10)]
+    with pytest.raises(DataError, match=r"duplicate \(asset, timestamp\), rows \[0, 1\]"):
+        load(bars(rows))
+
+
+def test_asset_sorted_rows_going_back_in_time_raise_with_row() -> None:
+    rows = [(0, "A", 10, 11, 9, 10), (2, "A", 10, 11, 9, 10), (1, "A", 10, 11, 9, 10)]
+    with pytest.raises(DataError, match=r"row 2 \(asset A.*timestamps go backwards"):
+        load(bars(rows))
+
+
+_PRICE = st.one_of(
+    st.floats(min_value=-2.0, max_value=3.0, allow_nan=False),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0]),
+)
+
+
+@given(st.lists(st.tuples(_PRICE, _PRICE, _PRICE, _PRICE, _PRICE), min_size=1, max_size=8))
+def test_keeps_bar_rules_any_prices_agrees_with_every_rule_mask(
+    bars_: list[tuple[float, ...]],
+) -> None:
+    # the one-pass check is the rules' conjunction: it says "good" exactly when no mask is set
+    columns = [np.array(column, dtype=np.float64) for column in zip(*bars_, strict=True)]
+    assert keeps_bar_rules(*columns) == (not any(mask.any() for mask in rule_masks(*columns)))

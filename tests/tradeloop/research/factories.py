@@ -99,3 +99,9 @@ def kill_always(**params: Any) -> Threshold:
     """A run that kills its worker every time (a crash in native code, say)."""
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable")
+
+
+def chatty(**params: Any) -> Threshold:
+    """Prints a line for every run (unflushed: a worker's stdout is block-buffered)."""
+    print(f"chatty run {sorted(params.items())}")
+    return Threshold(**params)

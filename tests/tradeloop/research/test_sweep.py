@@ -24,6 +24,7 @@ from tests.tradeloop.research.factories import (
     LoadProbe,
     SharpeNamed,
     Threshold,
+    chatty,
     kill_always,
     risk_template,
     threshold,
@@ -115,6 +116,16 @@ def test_sweep_pool_worker_killed_mid_sweep_reruns_lost_runs(
     )
     assert marker.exists()  # the pool really lost a worker
     assert_frame_equal(table, reference, check_exact=True)
+
+
+def test_sweep_pool_worker_output_is_flushed_before_its_fast_exit(
+    bars_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # workers skip the interpreter's teardown when the pool shuts down (os._exit): what a
+    # run printed must still reach the terminal, one line per run
+    sweep(chatty, GRID, bars_path, max_workers=2, progress=False)
+    printed = [line for line in capfd.readouterr().out.splitlines() if "chatty run" in line]
+    assert len(printed) == len(GRID["entry"]) * len(GRID["exit"])
 
 
 def test_sweep_pool_worker_killed_every_time_raises_worker_lost_error(bars_path: Path) -> None:
