@@ -189,6 +189,7 @@ async def run_daemon(
             state_dir=str(config.state_dir.absolute()),  # what tradeloop kill must find
         )
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(functools.partial(_asyncio_error, log))
         task = asyncio.create_task(runtime.run())
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _stopper(runtime, task, log, signum))
@@ -288,3 +289,15 @@ def _stopper(runtime: LiveRuntime, task: asyncio.Task[None], log: Any, signum: i
         asyncio.get_running_loop().call_later(1.0, task.cancel)
 
     return stop
+
+
+def _asyncio_error(log: Any, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """What asyncio would print to stderr raw (a task's unretrieved exception, a callback
+    that raised): one JSON event instead, through the redacting log (URLs in exceptions)."""
+    error = context.get("exception")
+    log.error(
+        "asyncio_error",
+        message=str(context.get("message", "")),
+        error=repr(error) if error is not None else None,
+        task=repr(context.get("task") or context.get("future") or "")[:200],
+    )

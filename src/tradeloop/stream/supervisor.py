@@ -182,8 +182,8 @@ class SupervisedFeed:
     async def _let_go(self, stream: AsyncIterator[Message]) -> None:
         """Close a connection, and the read the backfill may have left waiting on it."""
         waiting, self._waiting = self._waiting, None
-        if waiting is not None and not waiting.done():
-            waiting.cancel()
+        if waiting is not None:
+            waiting.cancel()  # no-op once done; awaiting retrieves its outcome either way
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await waiting
         await _close(stream)
@@ -203,8 +203,13 @@ class SupervisedFeed:
         deadline = asyncio.get_running_loop().time() + self.stale_after_s
         while True:
             read = asyncio.ensure_future(anext(stream))
+            read.add_done_callback(_outcome_seen)  # however this wait ends, nothing is lost
             left = deadline - asyncio.get_running_loop().time()
-            done, _ = await asyncio.wait({read}, timeout=max(0.0, left))
+            try:
+                done, _ = await asyncio.wait({read}, timeout=max(0.0, left))
+            except BaseException:  # cancelled (the daemon stops): the read goes too
+                read.cancel()
+                raise
             if not done:
                 self._waiting = read
                 self._log.info("feed_quiet_after_reconnect", waited_s=self.stale_after_s)
@@ -260,6 +265,13 @@ class SupervisedFeed:
         if self._last_bar_ns is None or message.ts_ns > self._last_bar_ns:
             self._last_bar_ns = message.ts_ns
         return True
+
+
+def _outcome_seen(read: asyncio.Future[Message]) -> None:
+    """Mark a read's failure as seen: it is raised where the read is awaited, or it belonged
+    to a connection being let go (asyncio would otherwise print it, secrets in URLs and all)."""
+    if not read.cancelled():
+        read.exception()
 
 
 async def _close(stream: AsyncIterator[Message]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import structlog
 
 from tests.tradeloop.service.daemons import (
     DATA,
@@ -26,6 +28,7 @@ from tests.tradeloop.service.daemons import (
 )
 from tradeloop import Engine
 from tradeloop.cli.service import EXIT_REFUSED
+from tradeloop.errors import ConnectionLostError
 
 
 def test_paper_daemon_subprocess_matches_the_backtest(replay_server: str, tmp_path: Path) -> None:
@@ -394,3 +397,26 @@ def _ml_strategy() -> Any:
     finally:
         sys.path.remove(str(ROOT / "examples"))
     return MLStrategy()
+
+
+def test_asyncio_errors_become_one_redacted_json_event(capsys: pytest.CaptureFixture[str]) -> None:
+    """A task's unretrieved exception goes through the daemon's log (redacted), not to stderr
+    raw: the URL's password and token never reach a line."""
+    from tradeloop.logs import configure_logging
+    from tradeloop.service.daemon import _asyncio_error
+
+    configure_logging(json=True)
+    error = ConnectionLostError("ws://u:hunter2pass@127.0.0.1:9/s?token=tok3n-value: refused")
+    loop = asyncio.new_event_loop()
+    try:
+        _asyncio_error(
+            structlog.get_logger(), loop, {"message": "never retrieved", "exception": error}
+        )
+    finally:
+        loop.close()
+    (line,) = capsys.readouterr().out.splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["message"]) == ("asyncio_error", "never retrieved")
+    assert "ws://***@127.0.0.1:9/s?token=***" in event["error"]
+    assert "hunter2pass" not in line
+    assert "tok3n-value" not in line
