@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -399,22 +400,25 @@ def _ml_strategy() -> Any:
     return MLStrategy()
 
 
-def test_asyncio_errors_become_one_redacted_json_event(capsys: pytest.CaptureFixture[str]) -> None:
+def test_asyncio_errors_become_one_redacted_json_event() -> None:
     """A task's unretrieved exception goes through the daemon's log (redacted), not to stderr
-    raw: the URL's password and token never reach a line."""
-    from tradeloop.logs import configure_logging
+    raw: the URL's password and token never reach a line. The logger is the daemon's chain
+    (redaction, then JSON) on a private buffer: the global logging setup is left alone."""
+    from tradeloop.logs import redact_secrets
     from tradeloop.service.daemon import _asyncio_error
 
-    configure_logging(json=True)
+    out = io.StringIO()
+    log = structlog.wrap_logger(
+        structlog.PrintLogger(file=out),
+        processors=[redact_secrets, structlog.processors.JSONRenderer()],
+    )
     error = ConnectionLostError("ws://u:hunter2pass@127.0.0.1:9/s?token=tok3n-value: refused")
     loop = asyncio.new_event_loop()
     try:
-        _asyncio_error(
-            structlog.get_logger(), loop, {"message": "never retrieved", "exception": error}
-        )
+        _asyncio_error(log, loop, {"message": "never retrieved", "exception": error})
     finally:
         loop.close()
-    (line,) = capsys.readouterr().out.splitlines()
+    (line,) = out.getvalue().splitlines()
     event = json.loads(line)
     assert (event["event"], event["message"]) == ("asyncio_error", "never retrieved")
     assert "ws://***@127.0.0.1:9/s?token=***" in event["error"]
