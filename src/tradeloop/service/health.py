@@ -209,7 +209,6 @@ class HealthServer:
                 (f"tradeloop_{name}_total", "counter", count)
                 for name, count in runtime.intake.counters().items()
             ),
-            ("tradeloop_invalid_bars_total", "counter", sum(runtime.invalid_bars.values())),
             ("tradeloop_fills_total", "counter", book["fills"]),
             ("tradeloop_orders_total", "counter", book["orders"]),
             ("tradeloop_equity", "gauge", book["equity"]),
@@ -227,16 +226,12 @@ class HealthServer:
             for mode in GateMode
         )
         rejections = gate.rejections.copy()  # one C-level copy: the daemon's loop may add
-        text += "# TYPE tradeloop_gate_rejections_total counter\n" + "".join(
-            f'tradeloop_gate_rejections_total{{rule="{rule}"}} {count}\n'
-            for rule, count in sorted(rejections.items())
-        )
+        text += _labelled("tradeloop_gate_rejections_total", "counter", "rule", rejections)
         text += _labelled(
             "tradeloop_instrument_rejections_total", "counter", "rule", self.instrument_refusals
         )
-        text += "# TYPE tradeloop_invalid_bars_total counter\n" + "".join(
-            f'tradeloop_invalid_bars_total{{rule="{rule}"}} {count}\n'
-            for rule, count in sorted(runtime.invalid_bars.items())
+        text += _labelled(
+            "tradeloop_invalid_bars_total", "counter", "rule", dict(runtime.invalid_bars)
         )
         supervisor = self.supervisor
         if supervisor is not None:
@@ -250,8 +245,6 @@ class HealthServer:
                 "task",
                 {n: int(n in lost) for n in supervisor.names},
             )
-        text += "# TYPE tradeloop_unknown_context_total counter\n"
-        text += f"tradeloop_unknown_context_total {runtime.unknown_context}\n"
         return web.Response(text=text, content_type="text/plain")
 
 

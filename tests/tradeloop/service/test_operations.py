@@ -228,6 +228,14 @@ def _metric(health: str, name: str) -> float:
     return float(line.split()[1])
 
 
+def _well_formed(metrics: str) -> None:
+    """Prometheus text format: one TYPE line per metric name, no series twice."""
+    types = [ln.split()[2] for ln in metrics.splitlines() if ln.startswith("# TYPE ")]
+    assert len(types) == len(set(types)), sorted(t for t in types if types.count(t) > 1)
+    series = [ln.rsplit(" ", 1)[0] for ln in metrics.splitlines() if not ln.startswith("#")]
+    assert len(series) == len(set(series)), sorted(s for s in series if series.count(s) > 1)
+
+
 def test_readiness_names_lag_behind_the_feed_when_the_strategy_is_slower_than_its_bars(
     replay_server: str, tmp_path: Path
 ) -> None:
@@ -260,6 +268,7 @@ def test_readiness_names_lag_behind_the_feed_when_the_strategy_is_slower_than_it
     assert behind_s > ten_days
     assert behind_s % 86_400 == 0  # whole days of bar time: daily bars, all at 21:00
     assert _metric(health, "tradeloop_bar_lag_seconds") > 0
+    _well_formed(urllib.request.urlopen(f"{health}/metrics", timeout=30).read().decode())
     assert _get(f"{health}/healthz")[0] == 200
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
