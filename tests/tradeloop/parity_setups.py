@@ -268,6 +268,31 @@ class OnFillOrders(Recorder):
             self.placed[order.id] = self.bars.get(fill.asset_id, 0)
 
 
+class OrderGroups(Recorder):
+    """Issue 13's orders on every runtime: a flat asset with ``ml_pred`` > 0.55 is bought with a
+    bracket (stop 2 % below the fill, target 3 % above), except AAA, bought plainly and then
+    protected by a 4 % trailing sell stop placed at its fill."""
+
+    name = "order_groups"
+
+    def on_market_event(self, event: MarketEvent, context: Mapping[str, Any]) -> None:
+        self.saw_event(event, context)
+        asset = event.asset_id
+        if self.get_position(asset) != 0 or self.get_open_orders(asset):
+            return
+        if event.signals["ml_pred"] <= 0.55:
+            return
+        if asset == "AAA":
+            self.buy(asset, 10)
+        else:
+            self.buy(asset, 10, stop_loss_pct=0.02, take_profit_pct=0.03)
+
+    def on_fill(self, fill: Fill) -> None:
+        super().on_fill(fill)
+        if fill.asset_id == "AAA" and fill.side == "buy":
+            self.sell(fill.asset_id, fill.qty, trail_percent=0.04)
+
+
 def _atr(asset_id: str, timestamp: datetime) -> dict[str, float]:
     value = _ATR.get((asset_id, utc_ns(timestamp)))
     return {} if value is None or value != value else {"atr": value}
@@ -305,6 +330,7 @@ precomputed = Setup(
     **COSTS,
 )
 late_context = Setup(LateContext, context=CONTEXT, **COSTS)
+order_groups = Setup(OrderGroups, context=CONTEXT, **COSTS)
 on_fill_orders = Setup(OnFillOrders, context=CONTEXT, **COSTS)
 declarative = Setup(
     SignalStrategy,
@@ -328,5 +354,6 @@ SETUPS = {
     "precomputed": precomputed,
     "late_context": late_context,
     "on_fill_orders": on_fill_orders,
+    "order_groups": order_groups,
     "declarative": declarative,
 }

@@ -186,6 +186,11 @@ def test_parity_matrix_exercises_what_it_claims(
     kinds = set(replays["on_fill_orders"][0].orders["order_type"].to_list())
     assert {"stop", "limit"} <= kinds
     assert replays["declarative"][0].config["compiled"] is True
+    groups = replays["order_groups"][0].orders
+    assert {"stop", "limit", "trailing_stop"} <= set(groups["order_type"].to_list())
+    assert {"filled", "cancelled"} <= set(
+        groups["status"].to_list()
+    )  # a leg filled, its sibling went
     features = json.loads(callback_lines(replays["callable_atr"][1], "callable_atr")[-1])
     assert "atr" in json.loads(features["signals"])
     assert "day_of_week" in json.loads(features["context"])
