@@ -28,8 +28,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# -n auto: one pytest worker per core (2 here); the slow tests mostly wait on daemon and
+# venue subprocesses, so two workers halve the wall clock (pytest -p no:xdist for one process)
 unit: $(STAMP) browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 # The report test opens the HTML report in headless Chromium (Debian's build and its matching
 # driver); installed once, only when missing, so a fresh CI machine gets it and others skip it.

@@ -173,8 +173,12 @@ async def test_feed_drop_or_silent_stall_reconnects_and_ends_with_the_clean_fill
         DATA / "sample.parquet", context=Context(vix), fault=fault, after=1_234
     ).start()
     try:
+        # stale_after_s is also the wait for the first live bar after the reconnect: past it
+        # the supervisor backfills up to now, and this replay (which restarts at its first
+        # bar, unlike a venue) then sends only late bars, so it must be long enough for a
+        # loaded machine (2 test workers on 2 cores) to send that first frame
         feed = SupervisedFeed(
-            WebSocketFeed(server.url), stale_after_s=0.3, base_backoff_s=0.01, seed=1
+            WebSocketFeed(server.url), stale_after_s=1.0, base_backoff_s=0.01, seed=1
         )
         broker = PaperBroker(100_000, commission=0.0005)
         runtime = LiveRuntime(feed, MLStrategy(), broker)
