@@ -115,6 +115,11 @@ def _drive(config: Path, venue: MatrixVenue, proxy: FaultProxy, fault: Fault, ba
     try:
         started = _await_event(logs, "daemon_started", daemon)
         health = started["health"]
+        # the clock starts once the daemon's bar subscription is in place: a fresh start
+        # does not backfill before its first bar, so a minute published before the
+        # subscription (Alpaca's auth and subscribe take a few round trips) was never the
+        # daemon's to handle, and the timestamp count of a bar_feed cell came out one short
+        _until(venue.listening, 30)
         venue.start_clock()
         _until(lambda: venue.published() >= fault.at_bar, 30)
         venue.thread.call(fault.inject(proxy, venue.fake))

@@ -44,6 +44,10 @@ class MatrixVenue(Protocol):
 
     def start_clock(self) -> None: ...
 
+    def listening(self) -> bool:
+        """The daemon's market-data subscription is in place (a bar published now reaches it)."""
+        ...
+
     def published(self) -> int: ...
 
     def held(self) -> Held: ...
@@ -79,6 +83,9 @@ class BinanceMatrix:
 
     def start_clock(self) -> None:
         self.thread.loop.call_soon_threadsafe(self.fake.start_clock)
+
+    def listening(self) -> bool:
+        return bool(self.fake.stream_clients)  # the combined stream names its klines in the URL
 
     def published(self) -> int:
         return int(self.fake.published)
@@ -122,6 +129,9 @@ class AlpacaMatrix:
 
     def start_clock(self) -> None:
         self.thread.spawn(self.fake.run_clock(self.interval_s))
+
+    def listening(self) -> bool:
+        return bool(self.fake._data_clients)  # authenticated and subscribed to the bars
 
     def published(self) -> int:
         return int(self.fake.published)

@@ -83,6 +83,10 @@ async def _alpaca_stream_lost(proxy: FaultProxy, fake: Any) -> None:
     await _alpaca_error_frame(proxy, fake)
 
 
+async def _alpaca_data_drop(proxy: FaultProxy, fake: Any) -> None:
+    await proxy.drop("/v2/iex")
+
+
 async def _alpaca_account_503(proxy: FaultProxy, fake: Any) -> None:
     proxy.fail("GET", "/v2/account", 503, count=4)  # a read is tried 3 times: the 4th fails too
 
@@ -140,11 +144,16 @@ MATRIX = {
         restore_deadline_s=1.0,
         tasks_lost=("execution_stream",),
     ),
-    # no "alpaca: data stream drop" cell yet: through the proxy, about 1 run in 5 ends one
-    # minute short. Two causes were found and fixed in the feed supervisor (a reconnect into
-    # a quiet market waited for a live bar that never came; cancelling the wait closed the
-    # feed's generator, which ended the daemon); the run that still ends short delivers the
-    # last minute (its backfill starts there) but never hands it over: see the closing note
+    # the data stream's sockets closed under the daemon (the market data WebSocket's close,
+    # https://docs.alpaca.markets/docs/streaming-market-data): reconnect, re-authenticate,
+    # re-subscribe, and backfill the minutes between over GET /v2/stocks/bars
+    "alpaca: data stream drop": Fault(
+        "bar_feed",
+        _alpaca_data_drop,
+        logged=("feed_reconnecting",),
+        injected=((DROP.format("/v2/iex"), 1),),
+        venue="alpaca",
+    ),
     "alpaca: trade_updates error frame": Fault(
         "execution_stream",
         _alpaca_error_frame,

@@ -12,9 +12,14 @@ of the last digit). ``reconcile`` is the procedure around them:
    (booked as costs, but they never left the cash balance);
 3. agreement within the tolerance: the book takes the venue's numbers, logged as
    ``reconciliation_adjusted`` with each difference; nothing else changes;
-4. a difference beyond it: the venue is asked once more; if it stays, the book takes the
-   venue's numbers and the gate goes to ``on_mismatch`` (``halted`` or ``reduce_only``),
-   with every difference in the log and in the gate's reason.
+4. a difference beyond it: the venue is asked again; a difference is confirmed when it is
+   found exactly as before (the same position, order or cash, the same numbers) on two
+   looks in a row: neither side moved and they still disagree. A look that finds anything
+   new (a fill the venue shows before its executions report it, on one asset, then on
+   another; the cash moved by it) is not a confirmation: the venue is asked again, up to
+   ``MAX_LOOKS`` looks. What stays confirmed (or whatever the last look found): the book
+   takes the venue's numbers and the gate goes to ``on_mismatch`` (``halted`` or
+   ``reduce_only``), with every difference in the log and in the gate's reason.
 
 An account that trades while its snapshot is taken is not a mismatch: the fills are fetched
 again right after the snapshot, and the snapshot is compared with the book as it was before
@@ -37,7 +42,9 @@ from tradeloop.events import OrderStatus
 from tradeloop.risk.gate import GateMode, PreTradeGate
 from tradeloop.venue import AccountFeeSource, VenueSnapshot
 
-__all__ = ["Tolerance", "adjustments", "differences", "reconcile"]
+__all__ = ["MAX_LOOKS", "Tolerance", "adjustments", "differences", "reconcile"]
+
+MAX_LOOKS = 3  # a fill in flight settles within a look; a real difference stays for two
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +110,14 @@ async def reconcile(
     """Bring the book up to date with the venue; return the differences that remained."""
     limits = tolerance or Tolerance()
     snapshot, found = await _compare(broker, since_ns, limits)
-    if found:  # a second look: a fill that raced the first snapshot is booked by now
-        log.warning("reconciliation_second_look", differences=found)
+    looks = 1
+    while found and looks < MAX_LOOKS:  # a fill that raced the last snapshot is booked by now
+        log.warning("reconciliation_second_look", differences=found, look=looks + 1)
+        seen = set(found)
         snapshot, found = await _compare(broker, since_ns, limits)
+        looks += 1
+        if seen.issuperset(found):
+            break  # nothing moved: every difference left was there, as it is, a look ago
     positions, cash = _book(broker)
     small = adjustments(positions, cash, snapshot)
     if not found:
