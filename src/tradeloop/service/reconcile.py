@@ -23,9 +23,12 @@ of the last digit). ``reconcile`` is the procedure around them:
 
 An account that trades while its snapshot is taken is not a mismatch: the fills are fetched
 again right after the snapshot, and the snapshot is compared with the book as it was before
-each of them (it matches one of those states); orders whose state moved during the pass are
-not compared. What is adopted is the venue's numbers moved on by the fills the snapshot did
-not include yet. Differences below float noise (1e-9, relative) are not differences.
+each of them (it matches one of those states); the positions and the cash are matched each
+on its own, since a snapshot of several calls (Alpaca's account, then its positions) may
+hold the cash of one moment and the positions of a later one. Orders whose state moved
+during the pass are not compared. What is adopted is the venue's numbers moved on by the
+fills the snapshot did not include yet. Differences below float noise (1e-9, relative) are
+not differences.
 
 Orders of unknown outcome are not differences: they are being looked up (they count as
 working until then). A strategy is started only after the first reconciliation.
@@ -65,12 +68,7 @@ def differences(
     qty_tolerance: float = 1e-9,
 ) -> list[str]:
     """What the journal's book and the venue's snapshot disagree on (empty: they agree)."""
-    found = []
-    venue_positions = snapshot.positions
-    for asset_id in sorted(set(positions) | set(venue_positions)):
-        ours, theirs = positions.get(asset_id, 0.0), venue_positions.get(asset_id, 0.0)
-        if abs(ours - theirs) > qty_tolerance:
-            found.append(f"position {asset_id}: journal {ours:g}, venue {theirs:g}")
+    found = _position_differences(positions, snapshot.positions, qty_tolerance)
     venue_open = {state.client_order_id for state in snapshot.open_orders}
     found += [
         f"order {cid} is open at the venue but not in the journal"
@@ -82,6 +80,17 @@ def differences(
     ]
     if abs(cash - snapshot.cash) > cash_tolerance:
         found.append(f"cash: journal {cash:,.2f}, venue {snapshot.cash:,.2f}")
+    return found
+
+
+def _position_differences(
+    positions: Mapping[str, float], venue_positions: Mapping[str, float], qty_tolerance: float
+) -> list[str]:
+    found = []
+    for asset_id in sorted(set(positions) | set(venue_positions)):
+        ours, theirs = positions.get(asset_id, 0.0), venue_positions.get(asset_id, 0.0)
+        if abs(ours - theirs) > qty_tolerance:
+            found.append(f"position {asset_id}: journal {ours:g}, venue {theirs:g}")
     return found
 
 
@@ -165,21 +174,25 @@ async def _compare(
         [s for s in snapshot.open_orders if s.client_order_id not in unknown | touched],
     )
     positions, cash = _book(broker)
-    best: tuple[int, float, dict[str, float], float, list[str]] | None = None
-    for k in range(len(during), -1, -1):  # the book now, then before each fill of the pass
-        then, cash_then = _undo(broker, positions, cash, during[k:])
-        found = differences(
-            then, cash_then, known, venue, cash_tolerance=limits.cash, qty_tolerance=limits.qty
-        )
-        # fewest differences first, then the closest (a round trip during the pass leaves
-        # the positions of two states equal; their cash tells them apart)
-        distance = abs(cash_then - venue.cash) + sum(
-            abs(then.get(a, 0.0) - venue.positions.get(a, 0.0)) for a in {*then, *venue.positions}
-        )
-        if best is None or (len(found), distance) < (best[0], best[1]):
-            best = (len(found), distance, then, cash_then, found)
-    assert best is not None
-    _, _, then, cash_then, found = best
+    # the book now, then before each fill of the pass. Positions and cash are matched each
+    # on its own: a venue whose snapshot is several calls (Alpaca: the account, then the
+    # positions) may give the cash of one moment and the positions of a later one
+    states = [_undo(broker, positions, cash, during[k:]) for k in range(len(during), -1, -1)]
+    pos_k = min(
+        range(len(states)),
+        key=lambda k: (
+            len(_position_differences(states[k][0], venue.positions, limits.qty)),
+            sum(
+                abs(states[k][0].get(a, 0.0) - venue.positions.get(a, 0.0))
+                for a in {*states[k][0], *venue.positions}
+            ),
+        ),
+    )
+    cash_k = min(range(len(states)), key=lambda k: abs(states[k][1] - venue.cash))
+    then, cash_then = states[pos_k][0], states[cash_k][1]
+    found = differences(
+        then, cash_then, known, venue, cash_tolerance=limits.cash, qty_tolerance=limits.qty
+    )
     moved_on = VenueSnapshot(
         snapshot.cash + (cash - cash_then),
         {

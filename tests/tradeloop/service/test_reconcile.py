@@ -352,10 +352,10 @@ async def test_a_real_difference_is_found_even_while_the_account_trades() -> Non
 
 
 async def test_fills_the_executions_report_a_look_late_on_two_assets_are_not_a_mismatch() -> None:
-    # Alpaca's account activities can trail its positions (the fault matrix's data-stream
-    # cell found it): on the first look the venue holds A the executions do not report yet;
-    # on the second A is reported but B, filled meanwhile, is not. Each difference was seen
-    # once: a third look finds the book whole, and nothing is halted or adopted.
+    # A venue whose fills endpoint trails its positions by a moment: on the first look it
+    # holds A its executions do not report yet; on the second A is reported but B, filled
+    # meanwhile, is not. Each difference was seen once, with its own numbers: a third look
+    # finds the book whole, and nothing is halted or adopted (two looks halted it).
     venue = FakeVenue()
     broker = LiveBroker(venue, 10_000.0, client_id=cid)
     broker.marks.update({"A": 10.0, "B": 20.0})
@@ -417,3 +417,38 @@ async def test_a_difference_seen_on_two_looks_in_a_row_is_a_mismatch_at_once() -
     assert found == ["position C: journal 0, venue 3"]
     assert calls[0] == 2  # confirmed by the second look: no third
     assert gate.mode is GateMode.HALTED
+
+
+async def test_a_snapshot_of_two_calls_with_fills_between_them_is_not_a_mismatch() -> None:
+    # Alpaca's snapshot is GET /v2/account, then GET /v2/positions: an account trading all
+    # the while gives the cash before a fill and the positions after it, at every look (the
+    # soak matrix, 20 bars a second, halted healthy runs so). Positions and cash are each
+    # matched with the book before some fill of the pass: every look agrees.
+    venue = FakeVenue()
+    broker = LiveBroker(venue, 10_000.0, client_id=cid)
+    broker.marks.update({"A": 10.0, "B": 20.0, "C": 5.0})
+    for asset, qty in (("A", 5), ("B", 2), ("C", 4)):
+        broker.submit(asset, Side.BUY, qty)
+    await broker.send()
+    pending = [("cid1", "t1", 5, 10.0), ("cid2", "t2", 2, 20.0), ("cid3", "t3", 4, 5.0)]
+    real_snapshot = venue.snapshot
+
+    async def snapshot() -> VenueSnapshot:
+        cash = venue.cash  # the account call...
+        if pending:
+            venue.fill(*pending.pop(0), 0.0)  # ...a fill...
+        taken = await real_snapshot()  # ...then the positions call
+        return VenueSnapshot(cash, taken.positions, taken.open_orders)
+
+    venue.snapshot = snapshot  # type: ignore[method-assign]
+    gate = bound_gate(broker)
+    with capture_logs() as logs:
+        for _ in range(3):
+            found = await reconcile(
+                broker, gate, on_mismatch="halt", since_ns=T0, log=structlog.get_logger()
+            )
+            assert found == []
+    assert [x["event"] for x in logs] == ["reconciled"] * 3
+    assert gate.mode is GateMode.NORMAL
+    assert (broker.position("A"), broker.position("B"), broker.position("C")) == (5, 2, 4)
+    assert broker.cash == pytest.approx(10_000.0 - 50 - 40 - 20)
