@@ -26,7 +26,7 @@ import numpy.typing as npt
 from tradeloop.broker.base import Bar, RuntimeBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
-from tradeloop.market_event import BarRows, BatchEvents
+from tradeloop.market_event import BarRows, BatchEvents, floats
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["BarBlock", "Dispatcher", "RiskHook"]
@@ -38,7 +38,8 @@ class BarBlock:
     """The bars of one timestamp: rows ``start:stop`` of column lists (no copies).
 
     ``arrays`` holds the same columns as numpy arrays for cross-sectional access; the lists
-    are filled only when per-bar callbacks need Python floats.
+    are filled only when per-bar callbacks need Python floats. ``events`` are the per-asset
+    events that iterating its batches moves (a replay passes one for all its blocks).
     """
 
     __slots__ = (
@@ -69,6 +70,7 @@ class BarBlock:
         signals: Mapping[str, list[float]],
         arrays: Mapping[str, npt.NDArray[np.float64]],
         signal_names: tuple[str, ...],
+        events: BatchEvents | None = None,
     ) -> None:
         self.asset_ids = asset_ids
         self.open = columns["open"]
@@ -86,7 +88,7 @@ class BarBlock:
         self.stop = 0
         self._rows: dict[str, int] | None = None
         self._lookups = 0
-        self._events = BatchEvents()  # what iterating its batches reuses
+        self._events = events if events is not None else BatchEvents()
 
     @classmethod
     def single(
@@ -102,8 +104,8 @@ class BarBlock:
         asset order, already moved to ``ts_ns``: what both loops hand the dispatcher when a
         timestamp is prepared on its own (a stream; a replay joining features)."""
         names = tuple(sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:")))
-        rows = {k: columns[k].tolist() if needs_rows else [] for k in _PRICE_COLUMNS}
-        signals = {n: columns[f"signal:{n}"].tolist() for n in names} if needs_rows else {}
+        rows = {k: floats(columns[k]) if needs_rows else [] for k in _PRICE_COLUMNS}
+        signals = {n: floats(columns[f"signal:{n}"]) for n in names} if needs_rows else {}
         block = cls(asset_ids, rows, bar_index, signals, columns, names)
         block.move(ts_ns, 0, len(asset_ids))
         return block
@@ -275,7 +277,7 @@ class Dispatcher:
                 if risk is not None:
                     risk.check(block)
             if not close:
-                marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
+                marks.update(zip(ids[start:stop], floats(close_array[start:stop]), strict=True))
             elif stop - start == 1:
                 marks[ids[start]] = close[start]
             else:
