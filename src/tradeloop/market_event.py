@@ -201,7 +201,8 @@ class MarketEvent:
         return self
 
     def snapshot(self) -> MarketEvent:
-        """A copy of this bar that stays as it is when the run moves the event on."""
+        """A copy of this bar that stays as it is when the run moves the event on (what
+        ``copy.copy``, ``copy.deepcopy`` and pickling give too)."""
         signals = SignalView({name: [value] for name, value in self.signals.items()}, 0)
         rows = self._rows
         return MarketEvent(
@@ -217,12 +218,36 @@ class MarketEvent:
             rows.ts_ns,
         )
 
+    def __copy__(self) -> MarketEvent:
+        return self.snapshot()  # a copy sharing the moving rows would move with the event
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MarketEvent:
+        return self.snapshot()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle this bar alone (the snapshot's fields), never the run's shared columns."""
+        kept = self.snapshot()
+        signals = dict(kept.signals)
+        fields = (kept.open, kept.high, kept.low, kept.close, kept.volume)
+        return (_unpickle, (kept.asset_id, fields, signals, dict(kept.context), kept.ts_ns))
+
     def __repr__(self) -> str:
         return (
             f"MarketEvent({self.timestamp.isoformat()} {self.asset_id} "
             f"o={self.open} h={self.high} l={self.low} c={self.close} v={self.volume} "
             f"signals={dict(self.signals)!r})"
         )
+
+
+def _unpickle(
+    asset_id: str,
+    fields: tuple[float, float, float, float, float],
+    signals: dict[str, float],
+    context: dict[str, Any],
+    ts_ns: int,
+) -> MarketEvent:
+    view = SignalView({name: [value] for name, value in signals.items()}, 0)
+    return MarketEvent(None, asset_id, *fields, view, context, ts_ns)
 
 
 def floats(values: Any) -> list[float]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import pickle
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,24 @@ def test_snapshot_keeps_the_bar_after_its_event_moves() -> None:
     assert _bar(kept) == (T0, "A", 9.0, 12.0, 8.0, 10.0, 100.0, {"s": 0.5}, {"k": 1})
     with pytest.raises(UnknownSignalError):
         kept.signals["typo"]
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [copy.copy, copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))],
+    ids=["copy", "deepcopy", "pickle"],
+)
+def test_copied_or_pickled_event_keeps_its_bar_after_the_event_moves(
+    keep: Callable[[MarketEvent], MarketEvent],
+) -> None:
+    moving = BatchEvents()
+    ids = ["A", *(f"Z{i}" for i in range(999))]  # a wide batch: its columns pickle to ~50 kB
+    event = moving.move(ids, _prices(10, *[1] * 999), {"s": [0.5] * 1000}, T0, {"k": 1})[0]
+    kept = keep(event)
+    moving.move(ids, _prices(11, *[1] * 999), {"s": [0.7] * 1000}, T0 + 1, {"k": 2})
+    assert kept is not event
+    assert _bar(kept) == (T0, "A", 9.0, 12.0, 8.0, 10.0, 100.0, {"s": 0.5}, {"k": 1})
+    assert len(pickle.dumps(event)) < 1_000  # the bar alone, not the shared columns
 
 
 ROWS = [
