@@ -9,7 +9,9 @@ imports and fixed costs cancelled out. The same difference of two processes, one
 (g) panel (500 × 2,520 days) and one reading, validating and tabling it (``HistoricalFeed``'s
 ``frame()`` and ``BarTable.from_frame``: the fixed cost of every ``Engine.run``), counts the
 load; polars runs on one thread there (``POLARS_MAX_THREADS=1``) so the count does not
-depend on how its pool spins. ``--base DIR`` counts another tree's ``src`` too (say
+depend on how its pool spins. (b') is counted the same way: its strategy over the first 100
+and the first 300 days of the 500-asset panel, the difference over the 100,000 bars between
+(``--no-batch`` skips it). ``--base DIR`` counts another tree's ``src`` too (say
 a ``git archive`` of an older commit), for a before/after on the same data. Needs valgrind
 (skipped with a note if it is missing). Results: benchmarks/out/instructions.json.
 """
@@ -43,6 +45,18 @@ Engine(feed=HistoricalFeed(frame, signal_columns=["ml_pred"]), strategy=Threshol
        initial_cash=100_000, progress=False).run()
 """
 
+BATCH_EVENTS = """
+import sys
+sys.path.insert(0, {here!r})
+import polars as pl
+import data
+from strategies import TopNBatchEvents
+from tradeloop import Engine, HistoricalFeed
+frame = pl.read_parquet(data.panel_path(500, 2_520)).head(500 * {days})
+Engine(feed=HistoricalFeed(frame, signal_columns=["score"]), strategy=TopNBatchEvents(),
+       initial_cash=100_000, progress=False).run()
+"""
+
 LOAD = """
 import sys
 sys.path.insert(0, {here!r})
@@ -59,6 +73,13 @@ if {load}:
 def count(n: int, src: Path | None) -> int:
     """Instructions of one process replaying the first ``n`` bars (callgrind's total)."""
     return _callgrind(CHILD.format(here=str(HERE), n=n), src)
+
+
+def count_batch_events(src: Path | None, small: int = 100, large: int = 300) -> float:
+    """Instructions a bar of (b'): two processes running its strategy over the first
+    ``small`` and ``large`` days of the 500-asset panel, the difference over the bars between."""
+    counts = [_callgrind(BATCH_EVENTS.format(here=str(HERE), days=d), src) for d in (small, large)]
+    return (counts[1] - counts[0]) / (500 * (large - small))
 
 
 def count_load(src: Path | None) -> int:
@@ -98,6 +119,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=120_000)
     parser.add_argument("--base", type=Path, help="another tree whose src/ to count as well")
     parser.add_argument("--no-load", action="store_true", help="skip the (g) load count")
+    parser.add_argument("--no-batch", action="store_true", help="skip the (b') count")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: no instruction counts (apt-get install valgrind)")
@@ -117,6 +139,10 @@ def main() -> None:
             f"{small:,}, {args.large:,} bars {large:,})",
             flush=True,
         )
+        if not args.no_batch:
+            batch = count_batch_events(src)
+            results[name]["per_bar_batch_events"] = batch
+            print(f"{name}: {batch:,.0f} instructions per bar of (b') (500 x 100 vs 300 days)")
         if not args.no_load:
             load = count_load(src)
             results[name]["load_g"] = load

@@ -1,25 +1,26 @@
 """Facts that flow through a run: market bars in, fills out.
 
 Pure data, no behaviour beyond read access. ``MarketEvent`` is what a strategy sees for one
-asset at one timestamp; ``Fill`` is what a broker reports back. The stream messages
-(``BarMessage``, ``BarBatchMessage``, ``ContextMessage``, ``EndMessage``, ``Reconnected``) are
-what a bar stream delivers: the wire codec, ``ReplayFeed`` and every venue feed make them.
+asset at one timestamp (defined in ``tradeloop.market_event``, with how a run moves it);
+``TimestampBatch`` every asset's bar at one timestamp; ``Fill`` is what a broker reports
+back. The stream messages (``BarMessage``, ``BarBatchMessage``, ``ContextMessage``,
+``EndMessage``, ``Reconnected``) are what a bar stream delivers: the wire codec,
+``ReplayFeed`` and every venue feed make them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.clock import utc_datetime, utc_ns
-from tradeloop.errors import UnknownSignalError
+from tradeloop.clock import utc_ns
+from tradeloop.market_event import BatchEvents, MarketEvent, SignalView, floats
 
 __all__ = [
     "BarBatchMessage",
@@ -67,151 +68,6 @@ class OrderStatus(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
-
-
-class SignalView(Mapping[str, float]):
-    """Read-only view of one row of the signal columns: no per-bar dict copy.
-
-    ``view["name"]`` raises ``UnknownSignalError`` (a ``KeyError``) naming the signals that
-    exist; ``view.get("name", default)`` returns ``default`` for an unknown name.
-    """
-
-    __slots__ = ("_columns", "_row")
-
-    def __init__(self, columns: Mapping[str, list[float]], row: int) -> None:
-        self._columns = columns
-        self._row = row
-
-    def __getitem__(self, name: str) -> float:
-        try:
-            column = self._columns[name]
-        except KeyError:
-            raise UnknownSignalError(_unknown_signal_message(name, self._columns)) from None
-        return column[self._row]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        column = self._columns.get(name)
-        return default if column is None else column[self._row]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._columns
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
-    def __len__(self) -> int:
-        return len(self._columns)
-
-    def __repr__(self) -> str:
-        return f"SignalView({dict(self)!r})"
-
-
-def _unknown_signal_message(name: str, known: Mapping[str, Any]) -> str:
-    names = ", ".join(sorted(known)) or "none"
-    return (
-        f"unknown signal {name!r}; this feed carries: {names}. "
-        "Fix: add the column to signal_columns=[...] when building the feed, "
-        "or use event.signals.get(name, default)."
-    )
-
-
-class MarketEvent:
-    """One closed bar of one asset, with its signals and the market context at that time.
-
-    ``signals`` holds the asset's own features (ML predictions, indicators); ``context`` the
-    market-wide values (VIX, regime) shared by every asset at this timestamp. Treat both as
-    read-only. ``event.data`` returns the event itself, for code written against the older
-    ``event.data.signals`` spelling.
-
-    An event is valid during the callback it is passed to: the replay makes one event per
-    asset and moves it to the asset's next bar (its fields and its signal view's row), so
-    keep the values you need (``event.close``, ``event.signals["x"]``), not the event.
-    """
-
-    __slots__ = (
-        "_timestamp",
-        "asset_id",
-        "close",
-        "context",
-        "high",
-        "low",
-        "open",
-        "signals",
-        "ts_ns",
-        "volume",
-    )
-
-    def __init__(
-        self,
-        timestamp: datetime | None,
-        asset_id: str,
-        open: float,
-        high: float,
-        low: float,
-        close: float,
-        volume: float,
-        signals: Mapping[str, float],
-        context: Mapping[str, Any],
-        ts_ns: int | None = None,
-    ) -> None:
-        if ts_ns is None:
-            if timestamp is None:
-                raise ValueError("a MarketEvent needs a timestamp (or ts_ns)")
-            ts_ns = utc_ns(timestamp)
-        self._timestamp = timestamp
-        self.ts_ns = ts_ns
-        self.asset_id = asset_id
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
-        self.signals = signals
-        self.context = context
-
-    @property
-    def timestamp(self) -> datetime:
-        """The bar's time, aware UTC (made from ``ts_ns`` the first time it is read)."""
-        value = self._timestamp
-        if value is None:
-            value = self._timestamp = utc_datetime(self.ts_ns)
-        return value
-
-    def move_to(
-        self,
-        open: float,
-        high: float,
-        low: float,
-        close: float,
-        volume: float,
-        ts_ns: int,
-        context: Mapping[str, Any],
-        row: int,
-        timestamp: datetime | None = None,
-    ) -> None:
-        """Make this event the asset's bar at ``ts_ns`` (row ``row`` of its signal columns):
-        how the runtime reuses one event per asset instead of making one per bar."""
-        self.open = open
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
-        self.ts_ns = ts_ns
-        self._timestamp = timestamp
-        self.context = context
-        self.signals._row = row  # type: ignore[attr-defined]
-
-    @property
-    def data(self) -> MarketEvent:
-        """The event itself (alias for the older ``event.data.signals`` spelling)."""
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"MarketEvent({self.timestamp.isoformat()} {self.asset_id} "
-            f"o={self.open} h={self.high} l={self.low} c={self.close} v={self.volume} "
-            f"signals={dict(self.signals)!r})"
-        )
 
 
 class Fill(NamedTuple):
@@ -277,7 +133,7 @@ class TimestampBatch:
         volume: Any,
         signals: Mapping[str, Any],
         context: Mapping[str, Any],
-        events: dict[str, MarketEvent] | None = None,
+        events: BatchEvents | None = None,
     ) -> None:
         self._events = events  # the runtime's per-asset events, moved to this batch's bars
         self.timestamp = timestamp
@@ -311,39 +167,15 @@ class TimestampBatch:
         """Every bar as a ``MarketEvent`` (columns turned into Python values once); in a run
         each asset's event is made once and moved to its next bar, all before the first is
         returned (keep values, not events, past the callback, as for ``on_market_event``)."""
-        timestamp, context, asset_ids = self.timestamp, self.context, self.asset_ids
-        ts_ns = utc_ns(timestamp)
-        columns = {name: _floats(values) for name, values in self.signals.items()}
-        opens, highs, lows = _floats(self.open), _floats(self.high), _floats(self.low)
-        closes, volumes = _floats(self.close), _floats(self.volume)
-        known = self._events if self._events is not None else {}
-        found = list(map(known.get, asset_ids))  # one C-level pass, not a lookup per bar
-        if None in found:  # an asset's first bar: its event is made here, its bar set below
-            for i, asset in enumerate(asset_ids):
-                if found[i] is None:
-                    bar, view = (math.nan,) * 5, SignalView(columns, i)
-                    found[i] = known[asset] = MarketEvent(None, asset, *bar, view, context, ts_ns)
-        events = cast("list[MarketEvent]", found)
-        rows = zip(events, opens, highs, lows, closes, volumes, range(len(events)), strict=True)
-        for event, open_, high, low, close, volume, i in rows:  # move_to, inlined
-            event.open = open_
-            event.high = high
-            event.low = low
-            event.close = close
-            event.volume = volume
-            event.ts_ns = ts_ns
-            event._timestamp = timestamp
-            event.context = context
-            signals = cast(SignalView, event.signals)
-            signals._columns, signals._row = columns, i
-        return iter(events)
+        events = self._events if self._events is not None else BatchEvents()
+        prices = (self.open, self.high, self.low, self.close, self.volume)
+        signals = {name: floats(values) for name, values in self.signals.items()}
+        timestamp, context = self.timestamp, self.context
+        moved = events.move(self.asset_ids, prices, signals, utc_ns(timestamp), context, timestamp)
+        return iter(moved)
 
     def __repr__(self) -> str:
         return f"TimestampBatch({self.timestamp.isoformat()}, {len(self)} assets)"
-
-
-def _floats(values: Any) -> list[float]:
-    return [float(v) for v in values] if not hasattr(values, "tolist") else values.tolist()
 
 
 # -- messages of a bar stream (the wire codec, ReplayFeed and the venue feeds make them) --

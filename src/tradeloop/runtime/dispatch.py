@@ -26,6 +26,7 @@ import numpy.typing as npt
 from tradeloop.broker.base import Bar, RuntimeBroker
 from tradeloop.clock import utc_datetime
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
+from tradeloop.market_event import BarRows, BatchEvents, floats
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["BarBlock", "Dispatcher", "RiskHook"]
@@ -37,7 +38,8 @@ class BarBlock:
     """The bars of one timestamp: rows ``start:stop`` of column lists (no copies).
 
     ``arrays`` holds the same columns as numpy arrays for cross-sectional access; the lists
-    are filled only when per-bar callbacks need Python floats.
+    are filled only when per-bar callbacks need Python floats. ``events`` are the per-asset
+    events that iterating its batches moves (a replay passes one for all its blocks).
     """
 
     __slots__ = (
@@ -68,6 +70,7 @@ class BarBlock:
         signals: Mapping[str, list[float]],
         arrays: Mapping[str, npt.NDArray[np.float64]],
         signal_names: tuple[str, ...],
+        events: BatchEvents | None = None,
     ) -> None:
         self.asset_ids = asset_ids
         self.open = columns["open"]
@@ -85,7 +88,7 @@ class BarBlock:
         self.stop = 0
         self._rows: dict[str, int] | None = None
         self._lookups = 0
-        self._events: dict[str, MarketEvent] = {}  # what iterating its batches reuses
+        self._events = events if events is not None else BatchEvents()
 
     @classmethod
     def single(
@@ -101,8 +104,8 @@ class BarBlock:
         asset order, already moved to ``ts_ns``: what both loops hand the dispatcher when a
         timestamp is prepared on its own (a stream; a replay joining features)."""
         names = tuple(sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:")))
-        rows = {k: columns[k].tolist() if needs_rows else [] for k in _PRICE_COLUMNS}
-        signals = {n: columns[f"signal:{n}"].tolist() for n in names} if needs_rows else {}
+        rows = {k: floats(columns[k]) if needs_rows else [] for k in _PRICE_COLUMNS}
+        signals = {n: floats(columns[f"signal:{n}"]) for n in names} if needs_rows else {}
         block = cls(asset_ids, rows, bar_index, signals, columns, names)
         block.move(ts_ns, 0, len(asset_ids))
         return block
@@ -248,9 +251,7 @@ class Dispatcher:
         book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
         open_orders = book.open_by_asset
-        ids, close = block.asset_ids, block.close
-        opens, highs, lows, volumes = block.open, block.high, block.low, block.volume
-        signals, close_array = block.signals, block.arrays["close"]
+        ids, close, close_array = block.asset_ids, block.close, block.arrays["close"]
         on_event, on_batch = self.on_event, self.on_batch
         if not decide:
             on_event = on_batch = None
@@ -258,6 +259,7 @@ class Dispatcher:
         quiet = risk is None and getattr(broker, "skips_idle_timestamps", False)
         constant = None if callable(snapshot_at) else snapshot_at
         events: dict[str, MarketEvent] = {}
+        rows = _rows_of(block)
         one_bar_each = bounds[-1] - bounds[0] == len(stamps)
         if quiet and one_bar_each and constant is not None and on_batch is None and on_event:
             self._run_bars(block, stamps, bounds[0], constant, on_event)
@@ -275,31 +277,20 @@ class Dispatcher:
                 if risk is not None:
                     risk.check(block)
             if not close:
-                marks.update(zip(ids[start:stop], close_array[start:stop].tolist(), strict=True))
+                marks.update(zip(ids[start:stop], floats(close_array[start:stop]), strict=True))
             elif stop - start == 1:
                 marks[ids[start]] = close[start]
             else:
                 marks.update(zip(ids[start:stop], close[start:stop], strict=True))
             if on_event is not None:
-                bars = zip(
-                    range(start, stop),
-                    ids[start:stop],
-                    opens[start:stop],
-                    highs[start:stop],
-                    lows[start:stop],
-                    close[start:stop],
-                    volumes[start:stop],
-                    strict=True,
-                )
-                for i, asset, open_, high, low, last, volume in bars:
+                rows.ts_ns, rows.context, rows._timestamp = ts_ns, context, None
+                for i, asset in zip(range(start, stop), ids[start:stop], strict=True):
                     event = events.get(asset)
                     if event is None:
-                        view = SignalView(signals, i)
-                        event = events[asset] = MarketEvent(
-                            None, asset, open_, high, low, last, volume, view, context, ts_ns
-                        )
+                        event = events[asset] = MarketEvent.on_rows(rows, i, asset)
                     else:
-                        event.move_to(open_, high, low, last, volume, ts_ns, context, i)
+                        event._row = i
+                        event.signals._row = i  # type: ignore[attr-defined]
                     on_event(event, context)
             if on_batch is not None:
                 if not moved:
@@ -325,35 +316,37 @@ class Dispatcher:
         book = broker.book
         begin, marks, open_orders = broker.begin_timestamp, broker.marks, book.open_by_asset
         stop = first + len(stamps)
-        signals = block.signals
-        rows = zip(
+        bars = zip(
             stamps,
             range(first, stop),
             block.asset_ids[first:stop],
-            block.open[first:stop],
-            block.high[first:stop],
-            block.low[first:stop],
             block.close[first:stop],
-            block.volume[first:stop],
             strict=True,
         )
+        rows = _rows_of(block)
+        rows.context = context
         events: dict[str, MarketEvent] = {}
-        for ts_ns, i, asset, open_, high, low, close, volume in rows:
+        for ts_ns, i, asset, close in bars:
             if open_orders:
                 block.move(ts_ns, i, i + 1)
                 begin(ts_ns, block)
             else:
                 book.now_ns = ts_ns
             marks[asset] = close
+            rows.ts_ns, rows._timestamp = ts_ns, None
             event = events.get(asset)
             if event is None:
-                view = SignalView(signals, i)
-                event = events[asset] = MarketEvent(
-                    None, asset, open_, high, low, close, volume, view, context, ts_ns
-                )
+                event = events[asset] = MarketEvent.on_rows(rows, i, asset)
             else:
-                event.move_to(open_, high, low, close, volume, ts_ns, context, i)
+                event._row = i
+                event.signals._row = i  # type: ignore[attr-defined]
             on_event(event, context)
+
+
+def _rows_of(block: BarBlock) -> BarRows:
+    """The block's columns as the rows its per-bar events read (one per ``run``)."""
+    signals = dict(block.signals)
+    return BarRows(block.open, block.high, block.low, block.close, block.volume, signals, 0, {})
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from tradeloop.data.bars import BarTable
 from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
 from tradeloop.data.features import FeatureJoin
+from tradeloop.market_event import BatchEvents, floats
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 
 __all__ = ["replay"]
@@ -57,6 +58,7 @@ def replay(
         desc="backtest",
     )
     k0 = 0
+    events = BatchEvents()  # one per run, not per chunk: a complete panel's events never move
     try:
         if features is not None:
             _replay_each(table, dispatcher, snapshot_at, features, bar)
@@ -75,10 +77,10 @@ def replay(
             }
             if needs_rows:
                 columns = {
-                    name: arrays[name].tolist()
+                    name: floats(arrays[name])
                     for name in ("open", "high", "low", "close", "volume")
                 }
-                signals = {n: arrays[f"signal:{n}"].tolist() for n in signal_names}
+                signals = {n: floats(arrays[f"signal:{n}"]) for n in signal_names}
             else:
                 columns = {name: [] for name in ("open", "high", "low", "close", "volume")}
                 signals = {}
@@ -89,6 +91,7 @@ def replay(
                 signals,
                 arrays,
                 signal_names,
+                events,
             )
             local = (bounds[k0 : k1 + 1] - r0).tolist()
             stamps = table.unique_ts_ns[k0:k1].tolist()
