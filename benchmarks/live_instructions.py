@@ -1,4 +1,4 @@
-"""Instructions per frame of the live path under callgrind: ``python benchmarks/live_instructions.py``.
+"""Instructions per frame of the live path under callgrind (`benchmarks/live_instructions.py`).
 
 The live bar→order figure (``runtime.py``'s (g), binary frames) is wall clock on a shared VM,
 so this counts what a frame costs in instructions instead: one process decodes the first N
