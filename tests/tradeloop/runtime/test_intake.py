@@ -10,7 +10,7 @@ import numpy as np
 import structlog
 from structlog.testing import capture_logs
 
-from tests.conftest import day
+from tests.conftest import Messages, day
 from tradeloop import PaperBroker, Strategy
 from tradeloop.clock import utc_ns
 from tradeloop.events import BarBatchMessage, Message, TimestampBatch
@@ -29,15 +29,6 @@ def test_intake_lets_a_list_in_again_but_still_refuses_a_new_asset() -> None:
         assert intake.kept(["X", "A"], 5) == [1]
     assert intake.unknown_assets == 2
     assert [(e["event"], e["asset"]) for e in logs] == [("unknown_asset_dropped", "X")] * 2
-
-
-class Messages:
-    def __init__(self, messages: list[Message]) -> None:
-        self.items = messages
-
-    async def messages(self) -> Any:
-        for message in self.items:
-            yield message
 
 
 class Recorder(Strategy):
