@@ -56,6 +56,7 @@ bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both in
 	$(BIN)/python benchmarks/codec_alpaca.py
 	$(BIN)/python benchmarks/sweep.py  # 64-combination sweep: inline, local pool, Dask (1 vs 2 workers); 1,000 on 2; vectorbt
 	$(BIN)/python benchmarks/instructions.py  # callgrind instructions per bar of (a): the figure that does not drift
+	$(BIN)/python benchmarks/live_instructions.py  # callgrind instructions per live 500-asset frame ((j) without the socket)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -84,18 +84,38 @@ async def throughput(path: Path, batched: bool) -> dict[str, float]:
 
 
 class StampedFeed(WebSocketFeed):
-    """A WebSocketFeed that notes when each frame arrived, before decoding it."""
+    """A WebSocketFeed that notes when each frame arrived, before decoding it, and when the
+    socket last delivered bytes before that: the wait between the two (the library parsing,
+    and inflating, the frame; the event loop resuming this task) is outside the bar→order
+    figure, and reported beside it."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.arrivals: dict[int, int] = {}  # ts_ns -> arrival of its last frame
+        self.waits_ns: list[int] = []  # bytes read from the socket -> frame in the handler
+        self.parses_ns: list[int] = []  # of which inside the library's data_received
+        self._read_ns = self._parsed_ns = 0
 
     async def messages(self) -> AsyncIterator[Message]:
         from websockets.asyncio.client import connect
 
-        async with connect(self.url, max_size=2**24) as connection:
+        # the feed's own connection (an older tree: the library's defaults, deflate included)
+        opened = (
+            self.connection() if hasattr(self, "connection") else connect(self.url, max_size=2**24)
+        )
+        async with opened as connection:
+            received = connection.data_received
+
+            def stamped(data: bytes) -> None:
+                self._read_ns = time.perf_counter_ns()
+                received(data)
+                self._parsed_ns = time.perf_counter_ns()
+
+            connection.data_received = stamped  # type: ignore[method-assign]
             async for frame in connection:
                 arrived = time.perf_counter_ns()
+                self.waits_ns.append(arrived - self._read_ns)
+                self.parses_ns.append(self._parsed_ns - self._read_ns)
                 message = decode(frame)
                 ts_ns = getattr(message, "ts_ns", None)
                 if type(message).__name__ == "EndMessage":
@@ -136,18 +156,47 @@ def latency(path: Path, frames: str, pace_s: float, n_days: int) -> dict[str, fl
             for ts, done in zip(times, strategy.submitted, strict=True)
         ]
     )
+    wait_us = np.array(feed.waits_ns[1:]) / 1e3  # the first frame waited for the connection
     return {
         "timestamps": len(lat_us),
         "p50_us": float(np.percentile(lat_us, 50)),
         "p99_us": float(np.percentile(lat_us, 99)),
         "max_us": float(lat_us.max()),
+        "wait_p50_us": float(np.percentile(wait_us, 50)),
+        "wait_p99_us": float(np.percentile(wait_us, 99)),
+        "parse_p50_us": float(np.percentile(np.array(feed.parses_ns[1:]) / 1e3, 50)),
+        # the first frames pay the run's first order, fill and decode of a header
+        "p99_from_10th_us": float(np.percentile(lat_us[10:], 99)),
+        "slowest": [(int(i), round(float(lat_us[i]))) for i in np.argsort(-lat_us)[:8]],
     }
+
+
+def latency_runs(short: Path, runs: int, latency_days: int) -> None:
+    """(g) with binary frames only, ``runs`` times: each run's p50/p99 and their medians (for
+    an interleaved A/B: put another tree's ``src`` first on ``PYTHONPATH``)."""
+    import tradeloop
+
+    rows = [latency(short, "binary", 0.01, latency_days) for _ in range(runs)]
+    for row in rows:
+        print(
+            f"p50 {row['p50_us']:,.0f} µs  p99 {row['p99_us']:,.0f} µs  max {row['max_us']:,.0f}"
+            f" µs  socket→handler wait p50 {row['wait_p50_us']:,.0f} p99 {row['wait_p99_us']:,.0f}"
+            f" (in data_received p50 {row['parse_p50_us']:,.0f}); p99 from the 10th frame"
+            f" {row['p99_from_10th_us']:,.0f} µs"
+        )
+    p50 = float(np.median([r["p50_us"] for r in rows]))
+    p99 = float(np.median([r["p99_us"] for r in rows]))
+    print(f"median of {runs}: p50 {p50:,.0f} µs  p99 {p99:,.0f} µs  ({tradeloop.__file__})")
+    print(json.dumps({"p50_us": p50, "p99_us": p99, "runs": rows}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only (g) binary, --repeat runs, medians"
+    )
     args = parser.parse_args()
     n_days = 252 if args.quick else 2_520
     panel = cached(f"panel_500x{n_days}", lambda: daily_panel(500, n_days))
@@ -160,6 +209,9 @@ def main() -> None:
         days = frame["timestamp"].unique().sort()[:latency_days]
         frame.filter(pl.col("timestamp").is_in(days.implode())).write_parquet(short)
 
+    if args.latency_only:
+        latency_runs(short, args.repeat, latency_days)
+        return
     results: dict[str, Any] = {"machine": machine()}
     for batched in (True, False):
         runs = [asyncio.run(throughput(panel, batched)) for _ in range(args.repeat)]

@@ -1,14 +1,16 @@
-"""Shared test helpers: tiny hand-written bar frames and a strategy driven by a script."""
+"""Shared test helpers: tiny hand-written bar frames, a strategy driven by a script, and a
+stream of listed messages for the live runtime."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from tradeloop import MarketEvent, Strategy
+from tradeloop.events import Message
 
 DAY0 = datetime(2024, 1, 1, 21, 0, tzinfo=UTC)
 
@@ -56,3 +58,14 @@ class Scripted(Strategy):
         action = self.script.get((index, event.asset_id))
         if action is not None:
             self.returned[(index, event.asset_id)] = action(self, event)
+
+
+class Messages:
+    """A ``LiveRuntime`` feed of the listed messages, in order, then the end of the stream."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.items = messages
+
+    async def messages(self) -> AsyncIterator[Message]:
+        for message in self.items:
+            yield message

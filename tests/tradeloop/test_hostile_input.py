@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.conftest import day
+from tests.conftest import Messages, day
 from tradeloop import Context, Engine, PaperBroker, Strategy
 from tradeloop.broker.costs import ImplausibleCostWarning
 from tradeloop.clock import utc_ns
@@ -254,15 +254,6 @@ def test_limit_order_for_an_unknown_asset_is_rejected_and_holds_no_cash() -> Non
 # -- the stream: hostile messages through the live runtime ----------------------------------
 
 NOW_S = utc_ns(day(10)) / 1e9  # the wall clock of these runs: day 10 at 21:00 UTC
-
-
-class Messages:
-    def __init__(self, messages: list[Message]) -> None:
-        self.items = messages
-
-    async def messages(self) -> Any:
-        for message in self.items:
-            yield message
 
 
 class Buyer(Strategy):

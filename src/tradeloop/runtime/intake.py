@@ -60,6 +60,7 @@ class Intake:
         self.refused_context = 0
         self._log = log
         self._assets = set(assets)  # the assets seen so far (a restart: those it had)
+        self._let_in: list[str] | None = None  # the last list let in whole
         self._names: set[str] = set(context or ())
         self._kinds = {name: _is_number(value) for name, (_, value) in (context or {}).items()}
 
@@ -134,8 +135,13 @@ class Intake:
         return True
 
     def kept(self, asset_ids: list[str], ts_ns: int) -> list[int] | None:
-        """The indices of ``asset_ids`` let in (None: all of them)."""
+        """The indices of ``asset_ids`` let in (None: all of them). A stream's decoder hands
+        over the same list while its universe repeats (``stream.codec``), and the assets seen
+        only grow: a list let in whole before is let in again without a look."""
+        if asset_ids is self._let_in:
+            return None
         if self._assets.issuperset(asset_ids):  # the usual case, in one C-level pass
+            self._let_in = asset_ids
             return None
         keep = [i for i, asset in enumerate(asset_ids) if not self.asset_refused(asset, ts_ns)]
         return None if len(keep) == len(asset_ids) else keep

@@ -117,6 +117,7 @@ class LiveRuntime:
             self.context = self.context.merged(features.market_context())
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
         self._last_ids: list[str] = []
+        self._sorted: tuple[list[str] | None, list[str], list[int] | None] = (None, [], None)
         self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._resume_after: int | None = resume.get("last_ts_ns")
         self._resume_risk: dict[str, Any] = resume.get("risk", {})
@@ -293,11 +294,24 @@ class LiveRuntime:
             self._skip("late_bar", batch.ts_ns, len(ids))
             return
         await self._flush_pending()
-        if ids != sorted(ids):  # the strategy sees assets in name order, as in a backtest
-            order = sorted(range(len(ids)), key=ids.__getitem__)
-            ids = [ids[i] for i in order]
+        ids, order = self._name_order(ids)
+        if order is not None:  # the strategy sees assets in name order, as in a backtest
             arrays = {name: column[order] for name, column in arrays.items()}
         await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
+
+    def _name_order(self, ids: list[str]) -> tuple[list[str], list[int] | None]:
+        """``ids`` in name order, and the order that sorts them (None: already sorted). The
+        decoder hands over the same list while a stream's universe repeats: sorted once."""
+        known, sorted_ids, order = self._sorted
+        if ids is known:
+            return sorted_ids, order
+        if ids == sorted(ids):
+            sorted_ids, order = ids, None
+        else:
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            sorted_ids = [ids[i] for i in order]
+        self._sorted = (ids, sorted_ids, order)
+        return sorted_ids, order
 
     def _drop_pending(self) -> None:
         """Stopping mid-timestamp: its bars so far may be a part of it, and handling a part

@@ -75,7 +75,12 @@ class ReplayServer:
 
     async def start(self) -> ReplayServer:
         self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._http, max_size=2**24
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._http,
+            max_size=2**24,
+            compression=None,  # as the feed: deflating frames costs latency (stream.websocket)
         )
         self.port = self._server.sockets[0].getsockname()[1] if self._server.sockets else 0
         return self

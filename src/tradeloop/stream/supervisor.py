@@ -50,7 +50,10 @@ class _Delivered:
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
-        self._by_ts: dict[int, set[str]] = {}
+        # per bar time: a set of asset ids, or the one batch's list of them as it came (a
+        # stream of whole timestamps, the usual case, then never hashes its 500 ids a frame;
+        # the list becomes a set only when a second message for that time arrives)
+        self._by_ts: dict[int, set[str] | list[str]] = {}
 
     def clear(self) -> None:
         self._by_ts.clear()
@@ -63,6 +66,9 @@ class _Delivered:
                 return False
             seen.add(message.asset_id)
         elif isinstance(message, BarBatchMessage):
+            if message.asset_ids and message.ts_ns not in self._by_ts:
+                self._add(message.ts_ns, message.asset_ids)
+                return True
             seen = self._at(message.ts_ns)
             if seen.issuperset(message.asset_ids):
                 return False
@@ -71,11 +77,17 @@ class _Delivered:
 
     def _at(self, ts_ns: int) -> set[str]:
         seen = self._by_ts.get(ts_ns)
-        if seen is None:
-            seen = self._by_ts[ts_ns] = set()
-            if len(self._by_ts) > self.keep:
-                del self._by_ts[min(self._by_ts)]
+        if isinstance(seen, list):
+            seen = self._by_ts[ts_ns] = set(seen)
+        elif seen is None:
+            seen = set()
+            self._add(ts_ns, seen)
         return seen
+
+    def _add(self, ts_ns: int, seen: set[str] | list[str]) -> None:
+        self._by_ts[ts_ns] = seen
+        if len(self._by_ts) > self.keep:
+            del self._by_ts[min(self._by_ts)]
 
 
 class SupervisedFeed:

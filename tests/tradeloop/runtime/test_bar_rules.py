@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 import pytest
 import structlog
 
-from tests.conftest import bars, day
+from tests.conftest import Messages, bars, day
 from tradeloop import DataError, Engine, MarketEvent, PaperBroker, Strategy
 from tradeloop.clock import utc_ns
 from tradeloop.data.validation import BAR_RULES
@@ -53,15 +53,6 @@ class Buys(Strategy):
         self.seen.append((str(event.timestamp.date()), event.asset_id, event.close))
         if event.timestamp == day(1):
             self.buy(event.asset_id, 1)
-
-
-class Messages:
-    def __init__(self, messages: list[Message]) -> None:
-        self._messages = messages
-
-    async def messages(self) -> AsyncIterator[Message]:
-        for message in self._messages:
-            yield message
 
 
 def with_bad(values: tuple[float, ...]) -> list[tuple[Any, ...]]:

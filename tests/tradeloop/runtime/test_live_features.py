@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from tests.conftest import Messages
 from tradeloop import MarketEvent, Strategy
 from tradeloop.broker.paper import PaperBroker
 from tradeloop.data.features import CallableFeatureProvider, PrecomputedFeatureProvider
@@ -132,25 +133,17 @@ async def test_precomputed_features_are_looked_up_as_of_each_timestamp() -> None
 
 
 async def test_context_in_force_survives_a_restart() -> None:
-    from tradeloop.events import BarMessage, ContextMessage, Message
+    from tradeloop.events import BarMessage, ContextMessage
 
     day = 86_400 * 10**9
     t0 = int(START.timestamp()) * 10**9
-
-    class Listed:
-        def __init__(self, messages: list[Message]) -> None:
-            self.items = messages
-
-        async def messages(self) -> Any:
-            for message in self.items:
-                yield message
 
     def bar(k: int) -> BarMessage:
         return BarMessage("A", t0 + k * day, 10.0, 10.0, 10.0, 10.0, 1.0, {"score": 1.0})
 
     first = Recorder()
     before = LiveRuntime(
-        Listed([ContextMessage("regime", t0, "calm"), bar(0), bar(1), bar(2)]),
+        Messages([ContextMessage("regime", t0, "calm"), bar(0), bar(1), bar(2)]),
         first,
         PaperBroker(),
     )
@@ -160,7 +153,10 @@ async def test_context_in_force_survives_a_restart() -> None:
     # the restarted stream (a backfill from the last handled bar) does not repeat the context
     after = Recorder()
     again = LiveRuntime(
-        Listed([bar(2), bar(3)]), after, PaperBroker(), resume={**saved, "last_ts_ns": t0 + 2 * day}
+        Messages([bar(2), bar(3)]),
+        after,
+        PaperBroker(),
+        resume={**saved, "last_ts_ns": t0 + 2 * day},
     )
     await again.run()
     assert after.seen == [(3, "A", 1.0, "calm")]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import polars as pl
 import pytest
 from structlog.testing import capture_logs
@@ -292,44 +291,6 @@ async def test_engine_over_a_websocket_inside_an_event_loop_uses_run_async() -> 
     assert result.config["n_bars"] == 2520
     assert result.fills.height > 100
     assert result["final_value"] == pytest.approx(result.equity_curve["equity"][-1])
-
-
-def test_binary_frames_round_trip_and_refuse_what_is_malformed() -> None:
-    from tradeloop.data.validation import bar_problems
-    from tradeloop.errors import VenueProtocolError
-    from tradeloop.stream.codec import encode_binary
-
-    feed = ReplayFeed(DATA / "sample.parquet", signal_columns=["ml_pred", "confidence"])
-    message = asyncio.run(_first_batch(feed))
-    frame = encode_binary(message)
-    back = decode(frame)
-    assert isinstance(back, BarBatchMessage)
-    assert back.ts_ns == message.ts_ns
-    assert back.asset_ids == message.asset_ids
-    for name in ("open", "high", "low", "close", "volume"):
-        assert getattr(back, name).tolist() == getattr(message, name).tolist()
-    assert back.signals.keys() == message.signals.keys()
-    for name, values in message.signals.items():
-        assert np.array_equal(back.signals[name], values, equal_nan=True)
-    with pytest.raises(VenueProtocolError, match="bytes of columns, expected"):
-        decode(frame[:-8])
-    with pytest.raises(VenueProtocolError, match="bad header"):
-        decode(frame[:8] + b"!" + frame[9:])
-    broken = np.frombuffer(frame[8 + int.from_bytes(frame[4:8], "little") :], dtype="<f8").copy()
-    broken[2 * len(message) + 1] = 2.0 * broken[1 * len(message) + 1]  # low above high
-    head = frame[: 8 + int.from_bytes(frame[4:8], "little")]
-    # a frame that is well formed decodes as sent; the bar rules (the runtime's) refuse the bar
-    odd = decode(head + broken.tobytes())
-    assert isinstance(odd, BarBatchMessage)
-    problems = bar_problems(odd.open, odd.high, odd.low, odd.close, odd.volume)
-    assert [(i, rule.name) for i, rule in problems] == [(1, "high_below_low")]
-
-
-async def _first_batch(feed: ReplayFeed) -> BarBatchMessage:
-    async for message in feed.messages():
-        if isinstance(message, BarBatchMessage):
-            return message
-    raise AssertionError("no batch")
 
 
 async def test_binary_frames_over_a_websocket_match_the_backtest(
