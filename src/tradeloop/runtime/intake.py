@@ -25,11 +25,39 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from tradeloop.clock import utc_datetime
-from tradeloop.data.validation import OHLCV, bar_problems
+from tradeloop.data.validation import OHLCV, bar_problems, keeps_bar_rules
 
 __all__ = ["Intake", "IntakeLimits"]
+
+# A stream's first look at a timestamp's bars: the bar rules' one conjunction
+# (``keeps_bar_rules``, the same function a history run calls), compiled by numba. One call
+# instead of its fourteen array calls: after the idle gap between a live feed's frames every
+# numpy call wakes cold, and a 500-asset check took ~120-200 µs in situ against ~40-65 µs
+# compiled (BENCHMARKS.md, issue 14 round 3). Only the live runtime imports this module, so
+# a backtest never loads numba for it.
+_keeps_compiled = njit(cache=True, nogil=True)(keeps_bar_rules)
+_F64 = np.dtype(np.float64)
+
+
+def _keeps(columns: list[npt.NDArray[Any]]) -> bool:
+    """``keeps_bar_rules`` over float columns, compiled; other dtypes (a JSON feed's integer
+    volumes) take the numpy form rather than a compile in the middle of a stream."""
+    if all(column.dtype == _F64 for column in columns):
+        return bool(_keeps_compiled(*columns))
+    return keeps_bar_rules(*columns)
+
+
+def _load_compiled() -> None:
+    """Load the compiled check for the columns a stream hands over (writable arrays, and the
+    read-only views of a binary frame) before the first bar, not on it."""
+    column = np.ones(1)
+    view = column.copy()
+    view.flags.writeable = False
+    _keeps_compiled(column, column, column, column, column)
+    _keeps_compiled(view, view, view, view, view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +91,7 @@ class Intake:
         self._let_in: list[str] | None = None  # the last list let in whole
         self._names: set[str] = set(context or ())
         self._kinds = {name: _is_number(value) for name, (_, value) in (context or {}).items()}
+        _load_compiled()
 
     def counters(self) -> dict[str, int]:
         return {
@@ -76,9 +105,10 @@ class Intake:
         self, ts_ns: int, asset_ids: list[str], arrays: dict[str, npt.NDArray[np.float64]]
     ) -> tuple[list[str], dict[str, npt.NDArray[np.float64]]]:
         """The bars of one timestamp that keep the bar rules (asset ids and columns)."""
-        problems = bar_problems(*(arrays[name] for name in OHLCV))
-        if not problems:
+        columns = [arrays[name] for name in OHLCV]
+        if _keeps(columns):
             return asset_ids, arrays
+        problems = bar_problems(*columns)
         for index, rule in problems:
             total = self.invalid_bars[rule.name] = self.invalid_bars.get(rule.name, 0) + 1
             self._tell(

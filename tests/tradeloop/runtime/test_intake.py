@@ -8,13 +8,16 @@ from typing import Any
 
 import numpy as np
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tests.conftest import Messages, day
 from tradeloop import PaperBroker, Strategy
 from tradeloop.clock import utc_ns
+from tradeloop.data.validation import OHLCV, keeps_bar_rules, rule_masks
 from tradeloop.events import BarBatchMessage, Message, TimestampBatch
-from tradeloop.runtime.intake import Intake, IntakeLimits
+from tradeloop.runtime.intake import Intake, IntakeLimits, _keeps
 from tradeloop.runtime.live import LiveRuntime
 
 
@@ -60,3 +63,35 @@ async def test_runtime_orders_one_unsorted_list_by_name_at_every_timestamp() -> 
         (["A", "B"], [99.0, 11.0]),
     ]
     assert shared == ["C", "A", "B"]  # never sorted in place
+
+
+_PRICE = st.sampled_from([0.0, -1.0, 1.0, 2.0, 3.0, float("nan"), float("inf"), -float("inf")])
+
+
+@given(st.lists(st.tuples(_PRICE, _PRICE, _PRICE, _PRICE, _PRICE), min_size=1, max_size=12))
+def test_compiled_bar_check_agrees_with_the_rules_on_any_columns(
+    bars: list[tuple[float, ...]],
+) -> None:
+    # the stream's compiled check and the history's numpy one are the same function; both
+    # agree with the rules one by one (BAR_RULES' masks), read-only views included
+    columns = [np.array(column) for column in zip(*bars, strict=True)]
+    expected = not any(mask.any() for mask in rule_masks(*columns))
+    views = [column.copy() for column in columns]
+    for view in views:
+        view.flags.writeable = False
+    assert _keeps(columns) is expected
+    assert _keeps(views) is expected
+    assert keeps_bar_rules(*columns) is expected
+    whole = [np.floor(np.nan_to_num(c, posinf=9, neginf=-9)).astype(np.int64) for c in columns]
+    assert _keeps(whole) is keeps_bar_rules(*whole)  # integer columns: the numpy form
+
+
+def test_intake_refuses_a_broken_bar_with_the_compiled_check_and_names_its_rule() -> None:
+    intake = Intake(IntakeLimits(), structlog.get_logger())
+    arrays = {name: np.array([10.0, 10.0]) for name in OHLCV}
+    arrays["low"] = np.array([9.0, 11.0])  # B's low above its open and close
+    arrays["volume"] = np.array([5.0, 5.0])
+    ids, kept = intake.valid(1, ["A", "B"], arrays)
+    assert ids == ["A"]
+    assert kept["low"].tolist() == [9.0]
+    assert sum(intake.invalid_bars.values()) == 1
