@@ -156,6 +156,8 @@ class Supervisor:
             task.why = "the task returned (a long-lived task must not end)"
         else:
             task.why = f"{type(error).__name__}: {error}"
+        if task.lost and not isinstance(error, ConfigError):  # still lost: how long, and why
+            task.why = f"down for {now - task.down_since:.1f} s ({task.why})"
         delay = min(settings.max_backoff_s, settings.base_backoff_s * 2 ** (task.failures - 1))
         delay *= 0.5 + self._random.random()
         if isinstance(error, RateLimitError):
