@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # -n auto: one pytest worker per core (2 here); the slow tests mostly wait on daemon and
-# venue subprocesses, so two workers halve the wall clock (pytest -p no:xdist for one process)
+# venue subprocesses, so two workers halve the wall clock (plain .venv/bin/pytest: one process)
 unit: $(STAMP) browser
 	$(BIN)/pytest -n auto --dist worksteal
 
