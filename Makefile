@@ -44,7 +44,7 @@ browser:
 test: lint typecheck unit  ## ruff + mypy + pytest
 
 soak: $(STAMP)  ## The fault matrix over a long venue clock (600 bars per fault; ~4 min)
-	$(BIN)/pytest -m soak tests/adapters/test_fault_matrix.py
+	$(BIN)/pytest -n auto -m soak tests/adapters/test_fault_matrix.py
 
 bench: $(STAMP)  ## Full benchmarks vs backtrader and vectorbt (installs both into the venv)
 	$(BIN)/python -m pip install --quiet 'backtrader==1.9.78.123' 'vectorbt==1.2.0'
