@@ -3,7 +3,8 @@ curves, AND identical callback inputs (every signal and context value each callb
 
 Runtimes: the replay ``Engine(bars, setup)``; ``Engine(ReplayFeed(bars, context), setup)``
 through the live runtime in process; ``tradeloop serve-replay`` + ``tradeloop paper`` as two
-real subprocesses on 127.0.0.1, the daemon loading the same setup by path from its config.
+real subprocesses on 127.0.0.1, the daemon loading the same setup by path from its config,
+once fed one JSON message per bar and once one binary columnar frame per timestamp.
 The strategies (``parity_setups.py``): per-event with a stop; batch with a target;
 callable features feeding an ATR stop; precomputed features with a trailing stop; a context
 series that starts late; stop and limit orders placed from ``on_fill``; a declarative
@@ -64,14 +65,20 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Backtes
     return {name: (run_in_process(name, root, stream=True), root) for name in NAMES}
 
 
-@pytest.fixture(scope="module")
-def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """One serve-replay, seven paper daemons against it (concurrently); their state dirs."""
+@pytest.fixture(scope="module", params=["json-bars", "binary-frames"])
+def daemons(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Path]]:
+    """One serve-replay, a paper daemon per strategy against it (concurrently); their state
+    dirs. Twice: one JSON message per bar, and one binary columnar frame per timestamp
+    (``--binary``: the decoder's repeated-header path and the intake's that go with it)."""
     root = tmp_path_factory.mktemp("daemon")
     bars, context = root / "bars.parquet", root / "context.parquet"
     parity_setups.BARS.write_parquet(bars)
     parity_setups.CONTEXT.write_parquet(context)
     serve = ["serve-replay", str(bars), "--context", str(context), "--port", "0"]
+    if request.param == "binary-frames":
+        serve.append("--binary")
     server = subprocess.Popen(
         [sys.executable, "-m", "tradeloop", *serve],
         stdout=subprocess.PIPE,
