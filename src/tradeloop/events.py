@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.clock import utc_ns
+from tradeloop.clock import utc_datetime, utc_ns
 from tradeloop.market_event import BatchEvents, MarketEvent, SignalView, floats
 
 __all__ = [
@@ -111,6 +111,7 @@ class TimestampBatch:
 
     __slots__ = (
         "_events",
+        "_timestamp",
         "asset_ids",
         "close",
         "context",
@@ -118,13 +119,13 @@ class TimestampBatch:
         "low",
         "open",
         "signals",
-        "timestamp",
+        "ts_ns",
         "volume",
     )
 
     def __init__(
         self,
-        timestamp: datetime,
+        timestamp: datetime | None,
         asset_ids: list[str],
         open: Any,
         high: Any,
@@ -134,9 +135,16 @@ class TimestampBatch:
         signals: Mapping[str, Any],
         context: Mapping[str, Any],
         events: BatchEvents | None = None,
+        *,
+        ts_ns: int | None = None,
     ) -> None:
+        """``timestamp``, or (None) ``ts_ns``: the batch's time, UTC (the datetime is then
+        made when it is first read)."""
+        if timestamp is None and ts_ns is None:
+            raise TypeError("TimestampBatch needs a timestamp or ts_ns")
         self._events = events  # the runtime's per-asset events, moved to this batch's bars
-        self.timestamp = timestamp
+        self._timestamp = timestamp
+        self.ts_ns: int = utc_ns(timestamp) if ts_ns is None else ts_ns  # type: ignore[arg-type]
         self.asset_ids = asset_ids
         self.open = open
         self.high = high
@@ -145,6 +153,13 @@ class TimestampBatch:
         self.volume = volume
         self.signals = signals
         self.context = context
+
+    @property
+    def timestamp(self) -> datetime:
+        value = self._timestamp
+        if value is None:
+            value = self._timestamp = utc_datetime(self.ts_ns)
+        return value
 
     def __len__(self) -> int:
         return len(self.asset_ids)
@@ -171,7 +186,7 @@ class TimestampBatch:
         prices = (self.open, self.high, self.low, self.close, self.volume)
         signals = {name: floats(values) for name, values in self.signals.items()}
         timestamp, context = self.timestamp, self.context
-        moved = events.move(self.asset_ids, prices, signals, utc_ns(timestamp), context, timestamp)
+        moved = events.move(self.asset_ids, prices, signals, self.ts_ns, context, timestamp)
         return iter(moved)
 
     def __repr__(self) -> str:
@@ -205,6 +220,7 @@ class BarBatchMessage:
     close: npt.NDArray[np.float64]
     volume: npt.NDArray[np.float64]
     signals: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    read_only: bool = False  # every column is a read-only array (a binary frame's views)
 
     def __len__(self) -> int:
         return len(self.asset_ids)

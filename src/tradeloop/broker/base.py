@@ -20,6 +20,7 @@ from tradeloop.portfolio import Portfolio, Position
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
     from tradeloop.broker.groups import OrderGroup
+    from tradeloop.broker.marks import Marks
     from tradeloop.broker.records import FillLog, OrderLog
 
 __all__ = [
@@ -118,7 +119,7 @@ class RuntimeBroker(Broker, Protocol):
     def portfolio(self) -> Portfolio: ...
 
     @property
-    def marks(self) -> dict[str, float]: ...
+    def marks(self) -> Marks: ...
 
     @property
     def orders(self) -> OrderLog: ...

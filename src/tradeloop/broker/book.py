@@ -38,6 +38,7 @@ from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.instruments import InstrumentRules, Refused, conform
 from tradeloop.broker.margin import Charge, Margin, free_cash
+from tradeloop.broker.marks import Marks
 from tradeloop.broker.orders import Order, OrderRequest, start_trail
 from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.broker.validation import validate_order, validate_request
@@ -92,7 +93,7 @@ class OrderBook:
         self.allow_short = allow_short
         self.fractional = fractional
         self.portfolio = Portfolio(initial_cash)
-        self.marks: dict[str, float] = {}
+        self.marks = Marks()
         self.orders = OrderLog()
         self.fills = FillLog()  # columns: a Fill is made again when one is read
         self.fill_listeners: list[Callable[[Fill], None]] = []
@@ -435,7 +436,7 @@ class OrderBook:
         fills: list[Fill],
         reserve: dict[int, float],
         reserved_total: float,
-        marks: dict[str, float],
+        marks: Mapping[str, float],
     ) -> None:
         """Rebuild the state a journal recorded: fills are re-applied through the same
         accounting, so cash and positions come back bit for bit."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.book import OrderBook
 from tradeloop.broker.costs import CommissionModel, SlippageModel
+from tradeloop.broker.marks import Marks
 from tradeloop.broker.orders import Order
 from tradeloop.broker.records import FillLog, OrderLog
 from tradeloop.events import Fill
@@ -43,7 +44,7 @@ class BookFront:
         return self.book.portfolio
 
     @property
-    def marks(self) -> dict[str, float]:
+    def marks(self) -> Marks:
         return self.book.marks
 
     @property

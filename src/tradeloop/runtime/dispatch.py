@@ -39,17 +39,21 @@ class BarBlock:
 
     ``arrays`` holds the same columns as numpy arrays for cross-sectional access; the lists
     are filled only when per-bar callbacks need Python floats. ``events`` are the per-asset
-    events that iterating its batches moves (a replay passes one for all its blocks).
+    events that iterating its batches moves (a replay passes one for all its blocks). A bar's
+    index (its asset's bar count) is ``bar_index[row] + bar_offset``: a stream repeating its
+    universe moves the offset, not the array.
     """
 
     __slots__ = (
         "_events",
+        "_frozen",
         "_lookups",
         "_rows",
         "_timestamp",
         "arrays",
         "asset_ids",
         "bar_index",
+        "bar_offset",
         "close",
         "high",
         "low",
@@ -71,6 +75,7 @@ class BarBlock:
         arrays: Mapping[str, npt.NDArray[np.float64]],
         signal_names: tuple[str, ...],
         events: BatchEvents | None = None,
+        bar_offset: int = 0,
     ) -> None:
         self.asset_ids = asset_ids
         self.open = columns["open"]
@@ -79,6 +84,7 @@ class BarBlock:
         self.close = columns["close"]
         self.volume = columns["volume"]
         self.bar_index = bar_index
+        self.bar_offset = bar_offset
         self.signals = signals
         self.signal_names = signal_names
         self.arrays = arrays
@@ -89,6 +95,7 @@ class BarBlock:
         self._rows: dict[str, int] | None = None
         self._lookups = 0
         self._events = events if events is not None else BatchEvents()
+        self._frozen = False  # ``arrays`` are read-only already: whole, they are the views
 
     @classmethod
     def single(
@@ -99,14 +106,24 @@ class BarBlock:
         bar_index: npt.NDArray[np.int64],
         *,
         needs_rows: bool,
+        bar_offset: int = 0,
+        signal_names: tuple[str, ...] | None = None,
+        read_only: bool = False,
     ) -> BarBlock:
         """A block of one timestamp's columns (``open`` … ``volume``, ``signal:<name>``), in
         asset order, already moved to ``ts_ns``: what both loops hand the dispatcher when a
-        timestamp is prepared on its own (a stream; a replay joining features)."""
-        names = tuple(sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:")))
+        timestamp is prepared on its own (a stream; a replay joining features).
+        ``signal_names``: the sorted names of the ``signal:`` columns, if the caller knows
+        them; ``read_only``: every column is a read-only array (a binary frame's views)."""
+        names = signal_names
+        if names is None:
+            names = tuple(
+                sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:"))
+            )
         rows = {k: floats(columns[k]) if needs_rows else [] for k in _PRICE_COLUMNS}
         signals = {n: floats(columns[f"signal:{n}"]) for n in names} if needs_rows else {}
-        block = cls(asset_ids, rows, bar_index, signals, columns, names)
+        block = cls(asset_ids, rows, bar_index, signals, columns, names, bar_offset=bar_offset)
+        block._frozen = read_only
         block.move(ts_ns, 0, len(asset_ids))
         return block
 
@@ -156,7 +173,7 @@ class BarBlock:
             float(arrays["low"][i]),
             float(arrays["close"][i]),
             float(arrays["volume"][i]),
-            int(self.bar_index[i]),
+            int(self.bar_index[i]) + self.bar_offset,
         )
 
     def signals_of(self, asset_id: str) -> Mapping[str, float]:
@@ -173,8 +190,22 @@ class BarBlock:
         a strategy that writes into them would change the bars the broker fills on)."""
         start, stop = self.start, self.stop
         arrays = self.arrays
+        if self._frozen and start == 0 and stop == len(self.asset_ids):
+            return TimestampBatch(
+                self._timestamp,
+                self.asset_ids[:],
+                arrays["open"],
+                arrays["high"],
+                arrays["low"],
+                arrays["close"],
+                arrays["volume"],
+                {name: arrays[f"signal:{name}"] for name in self.signal_names},
+                context,
+                self._events,
+                ts_ns=self.ts_ns,
+            )
         return TimestampBatch(
-            self.timestamp,
+            self._timestamp,
             self.asset_ids[start:stop],
             _read_only(arrays["open"][start:stop]),
             _read_only(arrays["high"][start:stop]),
@@ -184,6 +215,7 @@ class BarBlock:
             {name: _read_only(arrays[f"signal:{name}"][start:stop]) for name in self.signal_names},
             context,
             self._events,
+            ts_ns=self.ts_ns,
         )
 
 
@@ -276,12 +308,13 @@ class Dispatcher:
                 begin(ts_ns, block)
                 if risk is not None:
                     risk.check(block)
-            if not close:
-                marks.update(zip(ids[start:stop], floats(close_array[start:stop]), strict=True))
-            elif stop - start == 1:
-                marks[ids[start]] = close[start]
+            if stop - start == 1:
+                marks[ids[start]] = close[start] if close else float(close_array[start])
+            elif start == 0 and stop == len(ids):  # a block of one timestamp (a stream's)
+                marks.set_column(ids, close if close else close_array)
             else:
-                marks.update(zip(ids[start:stop], close[start:stop], strict=True))
+                closes = close[start:stop] if close else close_array[start:stop]
+                marks.set_column(ids[start:stop], closes)
             if on_event is not None:
                 rows.ts_ns, rows.context, rows._timestamp = ts_ns, context, None
                 for i, asset in zip(range(start, stop), ids[start:stop], strict=True):
@@ -314,7 +347,8 @@ class Dispatcher:
         idle timestamps: the same steps in the same order, with nothing looked up twice."""
         broker = self.broker
         book = broker.book
-        begin, marks, open_orders = broker.begin_timestamp, broker.marks, book.open_by_asset
+        begin, open_orders = broker.begin_timestamp, book.open_by_asset
+        marks = broker.marks.plain()  # one mark a timestamp: straight into the dict
         stop = first + len(stamps)
         bars = zip(
             stamps,

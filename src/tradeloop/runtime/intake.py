@@ -45,7 +45,7 @@ _F64 = np.dtype(np.float64)
 def _keeps(columns: list[npt.NDArray[Any]]) -> bool:
     """``keeps_bar_rules`` over float columns, compiled; other dtypes (a JSON feed's integer
     volumes) take the numpy form rather than a compile in the middle of a stream."""
-    if all(column.dtype == _F64 for column in columns):
+    if all(column.dtype is _F64 or column.dtype == _F64 for column in columns):
         return bool(_keeps_compiled(*columns))
     return keeps_bar_rules(*columns)
 

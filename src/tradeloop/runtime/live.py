@@ -119,6 +119,7 @@ class LiveRuntime:
         self._last_ids: list[str] = []
         self._sorted: tuple[list[str] | None, list[str], list[int] | None] = (None, [], None)
         self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._last_offset = 0
         self._resume_after: int | None = resume.get("last_ts_ns")
         self._resume_risk: dict[str, Any] = resume.get("risk", {})
         if gate is not None:
@@ -283,6 +284,7 @@ class LiveRuntime:
         arrays = {name: getattr(batch, name) for name in _PRICE_COLUMNS}
         arrays.update({f"signal:{n}": v for n, v in batch.signals.items()})
         keep = self.intake.kept(ids, batch.ts_ns)
+        read_only = batch.read_only and keep is None
         if keep is not None:
             ids = [ids[i] for i in keep]
             arrays = {name: column[keep] for name, column in arrays.items()}
@@ -297,7 +299,9 @@ class LiveRuntime:
         ids, order = self._name_order(ids)
         if order is not None:  # the strategy sees assets in name order, as in a backtest
             arrays = {name: column[order] for name, column in arrays.items()}
-        await self._dispatch(batch.ts_ns, ids, arrays, tuple(sorted(batch.signals)))
+            read_only = False
+        names = tuple(sorted(batch.signals))
+        await self._dispatch(batch.ts_ns, ids, arrays, names, read_only=read_only)
 
     def _name_order(self, ids: list[str]) -> tuple[list[str], list[int] | None]:
         """``ids`` in name order, and the order that sorts them (None: already sorted). The
@@ -350,10 +354,15 @@ class LiveRuntime:
         asset_ids: list[str],
         arrays: dict[str, npt.NDArray[np.float64]],
         names: tuple[str, ...],
+        *,
+        read_only: bool = False,
     ) -> None:
-        """Hand one complete timestamp (asset-sorted columns) to the dispatcher."""
+        """Hand one complete timestamp (asset-sorted columns; ``read_only``: read-only
+        arrays, handed to the strategy as they are) to the dispatcher."""
         self._ts_ns = ts_ns
-        asset_ids, arrays = self.intake.valid(ts_ns, asset_ids, arrays)
+        valid_ids, arrays = self.intake.valid(ts_ns, asset_ids, arrays)
+        if valid_ids is not asset_ids:  # some refused: new columns
+            asset_ids, read_only = valid_ids, False
         if not asset_ids:
             return
         snapshot = self.context.at_ns(ts_ns)
@@ -372,12 +381,16 @@ class LiveRuntime:
                 )
             else:
                 snapshot = self.features.join(ts_ns, asset_ids, arrays, per_asset, market, snapshot)
+        bar_index, bar_offset = self._next_bar_index(asset_ids)
         block = BarBlock.single(
             ts_ns,
             asset_ids,
             arrays,
-            self._next_bar_index(asset_ids),
+            bar_index,
             needs_rows=self._dispatcher.needs_rows,
+            bar_offset=bar_offset,
+            signal_names=names if self.features is None else None,  # joined: more
+            read_only=read_only,
         )
         if self._record is not None:
             self._record((ts_ns, asset_ids, dict(arrays)))
@@ -401,23 +414,24 @@ class LiveRuntime:
             self._yielded_s = now
             await asyncio.sleep(0)
 
-    def _next_bar_index(self, asset_ids: list[str]) -> npt.NDArray[np.int64]:
-        """Each asset's bar count so far. A stream that repeats its universe (the usual case)
-        just adds one; the per-asset counts are written back only when it changes, or for
-        ``state()``."""
-        if asset_ids == self._last_ids:
-            index = self._last_index + 1
+    def _next_bar_index(self, asset_ids: list[str]) -> tuple[npt.NDArray[np.int64], int]:
+        """Each asset's bar count so far, as an array and an offset to add to it. A stream
+        that repeats its universe (the usual case) moves the offset by one; the per-asset
+        counts are written back only when it changes, or for ``state()``."""
+        if asset_ids is self._last_ids or asset_ids == self._last_ids:
+            self._last_offset += 1
         else:
             self._sync_bar_counts()
-            index = np.fromiter(
+            self._last_index = np.fromiter(
                 map(self._bar_count.get, asset_ids, repeat(0)),
                 dtype=np.int64,
                 count=len(asset_ids),
             )
-        self._last_ids, self._last_index = asset_ids, index
-        return index
+            self._last_offset = 0
+        self._last_ids = asset_ids
+        return self._last_index, self._last_offset
 
     def _sync_bar_counts(self) -> None:
         if self._last_ids:
-            counts = (self._last_index + 1).tolist()
+            counts = (self._last_index + (self._last_offset + 1)).tolist()
             self._bar_count.update(zip(self._last_ids, counts, strict=True))

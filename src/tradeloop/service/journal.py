@@ -346,7 +346,7 @@ class Journal:
                 "seq": str(seq),
                 "last_ts_ns": str(ts_ns),
                 "reserved_total": repr(broker.buying_power_reserved()),
-                "marks": json.dumps(broker.marks),
+                "marks": json.dumps(broker.marks.as_dict()),
                 "runtime": json.dumps(runtime),
                 "strategy_state": json.dumps(strategy_state),
             }

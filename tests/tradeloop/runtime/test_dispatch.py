@@ -139,25 +139,50 @@ class CopiesFirst(Strategy):
             self.buy("A", 1)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["replay", "stream"])
+class BinaryFrames:
+    """A replay's batches as a binary feed hands them over: each encoded as a TLB2 frame and
+    decoded again (columns are read-only views of the frame's bytes, passed on as they are)."""
+
+    def __init__(self, data: pl.DataFrame) -> None:
+        from tradeloop import ReplayFeed
+
+        self.feed = ReplayFeed(data, batched=True)
+
+    async def messages(self) -> Any:
+        from tradeloop.events import BarBatchMessage
+        from tradeloop.stream.codec import decode, encode_binary
+
+        async for message in self.feed.messages():
+            if isinstance(message, BarBatchMessage):
+                message = decode(encode_binary(message))
+                assert message.read_only
+            yield message
+
+
+@pytest.mark.parametrize("stream", ["replay", "stream", "binary"])
 def test_batch_arrays_written_by_a_strategy_are_refused_and_the_bars_unchanged(
-    stream: bool,
+    stream: str,
 ) -> None:
     from tradeloop import PaperBroker, ReplayFeed
 
     data = bars(ROWS)
+
+    def feed() -> Any:
+        return {"replay": data, "stream": ReplayFeed(data), "binary": BinaryFrames(data)}[stream]
+
     engine = (
-        Engine(ReplayFeed(data), Normalises(), PaperBroker(100_000))
-        if stream
+        Engine(feed(), Normalises(), PaperBroker(100_000))
+        if stream != "replay"
         else Engine(feed=data, strategy=Normalises())
     )
     with pytest.raises(ValueError, match="read-only"):
         engine.run()
     # a strategy that copies first runs, and the broker still fills at the real open (11)
     strategy = CopiesFirst()
-    feed = ReplayFeed(data) if stream else data
     result = (
-        Engine(feed, strategy, PaperBroker(100_000)) if stream else Engine(feed, strategy)
+        Engine(feed(), strategy, PaperBroker(100_000))
+        if stream != "replay"
+        else Engine(feed(), strategy)
     ).run()
     assert strategy.normalised[0] == [0.5, 1.0, 1.5]  # 10, 20, 30 over their mean 20
     assert result.fills["price"].to_list() == [11.0]
