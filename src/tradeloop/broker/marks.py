@@ -80,19 +80,23 @@ class Marks(MutableMapping[str, float]):
     def get(self, asset_id: str, default: _T, /) -> float | _T: ...
 
     def get(self, asset_id: str, default: Any = None, /) -> Any:
-        row = self._row(asset_id)
-        if row >= 0:
-            return float(self._values[row])
+        if self._ids:  # (no column: a plain dict lookup, one call)
+            row = self._row(asset_id)
+            if row >= 0:
+                return float(self._values[row])
         return self._base.get(asset_id, default)
 
     def __getitem__(self, asset_id: str) -> float:
-        row = self._row(asset_id)
-        if row >= 0:
-            return float(self._values[row])
+        if self._ids:
+            row = self._row(asset_id)
+            if row >= 0:
+                return float(self._values[row])
         return self._base[asset_id]
 
     def __contains__(self, asset_id: object) -> bool:
-        return (isinstance(asset_id, str) and self._row(asset_id) >= 0) or asset_id in self._base
+        if self._ids and isinstance(asset_id, str) and self._row(asset_id) >= 0:
+            return True
+        return asset_id in self._base
 
     def __setitem__(self, asset_id: str, mark: float) -> None:
         if self._ids:

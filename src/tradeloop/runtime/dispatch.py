@@ -282,6 +282,8 @@ class Dispatcher:
         broker = self.broker
         book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
+        plain = marks.plain()  # a timestamp of one bar marks it here, while no column is set
+        columned = False
         open_orders = book.open_by_asset
         ids, close, close_array = block.asset_ids, block.close, block.arrays["close"]
         on_event, on_batch = self.on_event, self.on_batch
@@ -309,12 +311,18 @@ class Dispatcher:
                 if risk is not None:
                     risk.check(block)
             if stop - start == 1:
-                marks[ids[start]] = close[start] if close else float(close_array[start])
+                if columned:  # folds the column first
+                    marks[ids[start]] = close[start] if close else float(close_array[start])
+                    columned = False
+                else:
+                    plain[ids[start]] = close[start] if close else float(close_array[start])
             elif start == 0 and stop == len(ids):  # a block of one timestamp (a stream's)
                 marks.set_column(ids, close if close else close_array)
+                columned = True
             else:
                 closes = close[start:stop] if close else close_array[start:stop]
                 marks.set_column(ids[start:stop], closes)
+                columned = True
             if on_event is not None:
                 rows.ts_ns, rows.context, rows._timestamp = ts_ns, context, None
                 for i, asset in zip(range(start, stop), ids[start:stop], strict=True):
