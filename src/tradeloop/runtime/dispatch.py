@@ -282,7 +282,7 @@ class Dispatcher:
         broker = self.broker
         book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
-        plain = marks.plain()  # a timestamp of one bar marks it here, while no column is set
+        plain: dict[str, float] | None = None  # the marks' dict, while no column is set
         columned = False
         open_orders = book.open_by_asset
         ids, close, close_array = block.asset_ids, block.close, block.arrays["close"]
@@ -311,11 +311,12 @@ class Dispatcher:
                 if risk is not None:
                     risk.check(block)
             if stop - start == 1:
-                if columned:  # folds the column first
-                    marks[ids[start]] = close[start] if close else float(close_array[start])
-                    columned = False
+                mark = close[start] if close else float(close_array[start])
+                if plain is None or columned:  # folds a column first
+                    marks[ids[start]] = mark
+                    plain, columned = marks.plain(), False
                 else:
-                    plain[ids[start]] = close[start] if close else float(close_array[start])
+                    plain[ids[start]] = mark
             elif start == 0 and stop == len(ids):  # a block of one timestamp (a stream's)
                 marks.set_column(ids, close if close else close_array)
                 columned = True
