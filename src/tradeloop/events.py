@@ -208,7 +208,7 @@ class BarMessage:
     signals: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)  # not frozen: a live frame's init, ~25 µs cold in situ
 class BarBatchMessage:
     """Every asset's bar of one timestamp, as columns (NaN = no value for that signal)."""
 

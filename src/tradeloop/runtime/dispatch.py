@@ -120,8 +120,12 @@ class BarBlock:
             names = tuple(
                 sorted(k.removeprefix("signal:") for k in columns if k.startswith("signal:"))
             )
-        rows = {k: floats(columns[k]) if needs_rows else [] for k in _PRICE_COLUMNS}
-        signals = {n: floats(columns[f"signal:{n}"]) for n in names} if needs_rows else {}
+        if needs_rows:
+            rows = {k: floats(columns[k]) for k in _PRICE_COLUMNS}
+            signals = {n: floats(columns[f"signal:{n}"]) for n in names}
+        else:  # the columns only (a batch strategy)
+            rows = {"open": [], "high": [], "low": [], "close": [], "volume": []}
+            signals = {}
         block = cls(asset_ids, rows, bar_index, signals, columns, names, bar_offset=bar_offset)
         block._frozen = read_only
         block.move(ts_ns, 0, len(asset_ids))

@@ -45,9 +45,10 @@ _F64 = np.dtype(np.float64)
 def _keeps(columns: list[npt.NDArray[Any]]) -> bool:
     """``keeps_bar_rules`` over float columns, compiled; other dtypes (a JSON feed's integer
     volumes) take the numpy form rather than a compile in the middle of a stream."""
-    if all(column.dtype is _F64 or column.dtype == _F64 for column in columns):
-        return bool(_keeps_compiled(*columns))
-    return keeps_bar_rules(*columns)
+    for column in columns:
+        if column.dtype is not _F64 and column.dtype != _F64:
+            return keeps_bar_rules(*columns)
+    return bool(_keeps_compiled(*columns))
 
 
 def _load_compiled() -> None:
@@ -105,7 +106,7 @@ class Intake:
         self, ts_ns: int, asset_ids: list[str], arrays: dict[str, npt.NDArray[np.float64]]
     ) -> tuple[list[str], dict[str, npt.NDArray[np.float64]]]:
         """The bars of one timestamp that keep the bar rules (asset ids and columns)."""
-        columns = [arrays[name] for name in OHLCV]
+        columns = [arrays["open"], arrays["high"], arrays["low"], arrays["close"], arrays["volume"]]
         if _keeps(columns):
             return asset_ids, arrays
         problems = bar_problems(*columns)

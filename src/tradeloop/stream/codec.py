@@ -33,6 +33,7 @@ bar rules (``data.validation.BAR_RULES``).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ _FIXED = 16  # magic, ts_ns, header length
 _last_checked_ids: list[Any] = []
 _last_header: tuple[bytes, list[str], list[str]] = (b"", [], [])  # bytes, asset ids, signals
 _BINARY = (bytes, bytearray)
+_TS_AND_SIZE = struct.Struct("<qI")  # a TLB2 frame's timestamp and header length
 _F8 = np.dtype("<f8")
 _NUMBERS = frozenset((int, float))
 _NULLABLE = _NUMBERS | {type(None)}
@@ -185,8 +187,7 @@ def _binary_bars(frame: bytes) -> BarBatchMessage:
     global _last_header
     if len(frame) < _FIXED:
         raise VenueProtocolError(f"binary bars frame: {len(frame)} bytes, shorter than its header")
-    ts_ns = int.from_bytes(frame[4:12], "little", signed=True)
-    size = int.from_bytes(frame[12:16], "little")
+    ts_ns, size = _TS_AND_SIZE.unpack_from(frame, 4)
     known, assets, names = _last_header
     if size != len(known) or not size or not frame.startswith(known, _FIXED):
         assets, names = _binary_header(frame[_FIXED : _FIXED + size], ts_ns)
