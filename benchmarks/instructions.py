@@ -9,9 +9,9 @@ imports and fixed costs cancelled out. The same difference of two processes, one
 (g) panel (500 × 2,520 days) and one reading, validating and tabling it (``HistoricalFeed``'s
 ``frame()`` and ``BarTable.from_frame``: the fixed cost of every ``Engine.run``), counts the
 load; polars runs on one thread there (``POLARS_MAX_THREADS=1``) so the count does not
-depend on how its pool spins. (b') is counted the same way: its strategy over the first 100
-and the first 300 days of the 500-asset panel, the difference over the 100,000 bars between
-(``--no-batch`` skips it). ``--base DIR`` counts another tree's ``src`` too (say
+depend on how its pool spins. (b) and (b') are counted the same way: each strategy over the
+first 100 and the first 300 days of the 500-asset panel, the difference over the 100,000 bars
+between (``--no-batch`` skips them). ``--base DIR`` counts another tree's ``src`` too (say
 a ``git archive`` of an older commit), for a before/after on the same data. Needs valgrind
 (skipped with a note if it is missing). Results: benchmarks/out/instructions.json.
 """
@@ -50,10 +50,10 @@ import sys
 sys.path.insert(0, {here!r})
 import polars as pl
 import data
-from strategies import TopNBatchEvents
+from strategies import TopNBatch, TopNBatchEvents
 from tradeloop import Engine, HistoricalFeed
 frame = pl.read_parquet(data.panel_path(500, 2_520)).head(500 * {days})
-Engine(feed=HistoricalFeed(frame, signal_columns=["score"]), strategy=TopNBatchEvents(),
+Engine(feed=HistoricalFeed(frame, signal_columns=["score"]), strategy={strategy}(),
        initial_cash=100_000, progress=False).run()
 """
 
@@ -75,10 +75,14 @@ def count(n: int, src: Path | None) -> int:
     return _callgrind(CHILD.format(here=str(HERE), n=n), src)
 
 
-def count_batch_events(src: Path | None, small: int = 100, large: int = 300) -> float:
-    """Instructions a bar of (b'): two processes running its strategy over the first
-    ``small`` and ``large`` days of the 500-asset panel, the difference over the bars between."""
-    counts = [_callgrind(BATCH_EVENTS.format(here=str(HERE), days=d), src) for d in (small, large)]
+def count_batch_events(
+    src: Path | None, small: int = 100, large: int = 300, strategy: str = "TopNBatchEvents"
+) -> float:
+    """Instructions a bar of (b') (``strategy="TopNBatch"``: of (b)): two processes running
+    its strategy over the first ``small`` and ``large`` days of the 500-asset panel, the
+    difference over the bars between."""
+    script = BATCH_EVENTS.replace("{strategy}", strategy)
+    counts = [_callgrind(script.format(here=str(HERE), days=d), src) for d in (small, large)]
     return (counts[1] - counts[0]) / (500 * (large - small))
 
 
@@ -119,7 +123,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=120_000)
     parser.add_argument("--base", type=Path, help="another tree whose src/ to count as well")
     parser.add_argument("--no-load", action="store_true", help="skip the (g) load count")
-    parser.add_argument("--no-batch", action="store_true", help="skip the (b') count")
+    parser.add_argument("--no-batch", action="store_true", help="skip the (b) and (b') counts")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: no instruction counts (apt-get install valgrind)")
@@ -140,6 +144,9 @@ def main() -> None:
             flush=True,
         )
         if not args.no_batch:
+            batch = count_batch_events(src, strategy="TopNBatch")
+            results[name]["per_bar_batch"] = batch
+            print(f"{name}: {batch:,.0f} instructions per bar of (b) (500 x 100 vs 300 days)")
             batch = count_batch_events(src)
             results[name]["per_bar_batch_events"] = batch
             print(f"{name}: {batch:,.0f} instructions per bar of (b') (500 x 100 vs 300 days)")
