@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["datetimes_from_ns", "utc_datetime", "utc_ns"]
+__all__ = ["LazyTimestamp", "datetimes_from_ns", "utc_datetime", "utc_ns"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_S = 1_000_000_000
@@ -53,3 +53,19 @@ def datetimes_from_ns(ts_ns: npt.NDArray[np.int64]) -> list[datetime]:
         make = datetime.fromtimestamp
         return [make(second, UTC) for second in seconds.tolist()]
     return [_EPOCH + timedelta(microseconds=us) for us in (ts_ns // 1_000).tolist()]
+
+
+class LazyTimestamp:
+    """``timestamp``: the aware UTC datetime of ``ts_ns``, made the first time it is read and
+    kept in ``_timestamp`` (None until then). For slotted classes that have both."""
+
+    __slots__ = ()
+    ts_ns: int
+    _timestamp: datetime | None
+
+    @property
+    def timestamp(self) -> datetime:
+        value = self._timestamp
+        if value is None:
+            value = self._timestamp = utc_datetime(self.ts_ns)  # type: ignore[misc]  # a subclass slot
+        return value

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from tradeloop.clock import utc_datetime, utc_ns
+from tradeloop.clock import LazyTimestamp, utc_ns
 from tradeloop.market_event import BatchEvents, MarketEvent, SignalView, floats
 
 __all__ = [
@@ -101,7 +101,7 @@ class Fill(NamedTuple):
         return self.qty * self.price
 
 
-class TimestampBatch:
+class TimestampBatch(LazyTimestamp):
     """Every bar at one timestamp, column by column, for cross-sectional strategies.
 
     ``batch.close``, ``batch.signals["ml_score"]`` and friends are numpy arrays aligned with
@@ -153,13 +153,6 @@ class TimestampBatch:
         self.volume = volume
         self.signals = signals
         self.context = context
-
-    @property
-    def timestamp(self) -> datetime:
-        value = self._timestamp
-        if value is None:
-            value = self._timestamp = utc_datetime(self.ts_ns)
-        return value
 
     def __len__(self) -> int:
         return len(self.asset_ids)

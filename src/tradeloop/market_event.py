@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tradeloop.clock import utc_datetime, utc_ns
+from tradeloop.clock import LazyTimestamp, utc_ns
 from tradeloop.errors import UnknownSignalError
 
 __all__ = ["BarRows", "BatchEvents", "MarketEvent", "SignalView", "floats"]
@@ -67,7 +67,7 @@ def _unknown_signal_message(name: str, known: Mapping[str, Any]) -> str:
     )
 
 
-class BarRows:
+class BarRows(LazyTimestamp):
     """The columns events read their bars from (``open`` … ``volume``: lists of floats;
     ``signals``: name → list), and the ``ts_ns`` and ``context`` all of them share."""
 
@@ -104,14 +104,6 @@ class BarRows:
         self.ts_ns = ts_ns
         self.context = context
         self._timestamp = timestamp
-
-    @property
-    def timestamp(self) -> datetime:
-        """The rows' time, aware UTC (made from ``ts_ns`` the first time it is read)."""
-        value = self._timestamp
-        if value is None:
-            value = self._timestamp = utc_datetime(self.ts_ns)
-        return value
 
 
 class MarketEvent:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloop.broker.base import Bar, RuntimeBroker
-from tradeloop.clock import utc_datetime
+from tradeloop.clock import LazyTimestamp
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
 from tradeloop.market_event import BarRows, BatchEvents, floats
 from tradeloop.strategy.base import Strategy
@@ -34,7 +34,7 @@ __all__ = ["BarBlock", "Dispatcher", "RiskHook"]
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-class BarBlock:
+class BarBlock(LazyTimestamp):
     """The bars of one timestamp: rows ``start:stop`` of column lists (no copies).
 
     ``arrays`` holds the same columns as numpy arrays for cross-sectional access; the lists
@@ -139,13 +139,6 @@ class BarBlock:
         self.stop = stop
         self._rows = None
         self._lookups = 0
-
-    @property
-    def timestamp(self) -> datetime:
-        value = self._timestamp
-        if value is None:
-            value = self._timestamp = utc_datetime(self.ts_ns)
-        return value
 
     def _row(self, asset_id: str) -> int:
         """The row of ``asset_id`` at this timestamp, or -1."""
