@@ -81,7 +81,8 @@ class Marks(MutableMapping[str, float]):
 
     def get(self, asset_id: str, default: Any = None, /) -> Any:
         if self._ids:  # (no column: a plain dict lookup, one call)
-            row = self._row(asset_id)
+            rows = self._rows  # (indexed: no second call either)
+            row = rows.get(asset_id, -1) if rows is not None else self._row(asset_id)
             if row >= 0:
                 return float(self._values[row])
         return self._base.get(asset_id, default)
@@ -94,8 +95,10 @@ class Marks(MutableMapping[str, float]):
         return self._base[asset_id]
 
     def __contains__(self, asset_id: object) -> bool:
-        if self._ids and isinstance(asset_id, str) and self._row(asset_id) >= 0:
-            return True
+        if self._ids and isinstance(asset_id, str):
+            rows = self._rows
+            if (rows.get(asset_id, -1) if rows is not None else self._row(asset_id)) >= 0:
+                return True
         return asset_id in self._base
 
     def __setitem__(self, asset_id: str, mark: float) -> None:
