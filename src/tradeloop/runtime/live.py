@@ -389,8 +389,9 @@ class LiveRuntime:
             bar_index,
             needs_rows=self._dispatcher.needs_rows,
             bar_offset=bar_offset,
-            signal_names=names if self.features is None else None,  # joined: more
-            read_only=read_only,
+            # a feature join adds (writable) signal columns: names and views made again
+            signal_names=names if self.features is None else None,
+            read_only=read_only and self.features is None,
         )
         if self._record is not None:
             self._record((ts_ns, asset_ids, dict(arrays)))

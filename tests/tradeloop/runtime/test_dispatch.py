@@ -261,3 +261,26 @@ def test_batch_events_carry_each_bar_and_are_distinct_within_a_batch() -> None:
     ]
     assert strategy.values == expected
     assert all(len(set(ids)) == len(ids) for ids in strategy.ids)
+
+
+class WritesFeature(Strategy):
+    def on_timestamp_batch(self, batch: TimestampBatch, context: Mapping[str, Any]) -> None:
+        batch.signals["strength"][0] = 0.0
+
+
+def test_a_feature_joined_into_a_binary_frame_is_read_only_too() -> None:
+    """A binary frame's own columns reach the strategy unsliced; the feature join adds new
+    (writable) columns to the timestamp, so its batch is made of read-only views again."""
+    from tradeloop import CallableFeatureProvider, PaperBroker
+
+    async def strength(asset_id: str, when: Any, bar: Mapping[str, float]) -> Any:
+        return {"strength": (bar["close"] - bar["low"]) / (bar["high"] - bar["low"])}
+
+    engine = Engine(
+        BinaryFrames(bars(ROWS)),
+        WritesFeature(),
+        PaperBroker(100_000),
+        features=CallableFeatureProvider(strength),
+    )
+    with pytest.raises(ValueError, match="read-only"):
+        engine.run()
