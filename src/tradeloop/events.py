@@ -158,7 +158,7 @@ class TimestampBatch(LazyTimestamp):
         return len(self.asset_ids)
 
     def __getitem__(self, i: int) -> MarketEvent:
-        row = {name: [float(values[i])] for name, values in self.signals.items()}
+        signals = SignalView.of({name: float(values[i]) for name, values in self.signals.items()})
         return MarketEvent(
             self.timestamp,
             self.asset_ids[i],
@@ -167,7 +167,7 @@ class TimestampBatch(LazyTimestamp):
             float(self.low[i]),
             float(self.close[i]),
             float(self.volume[i]),
-            SignalView(row, 0),
+            signals,
             self.context,
         )
 

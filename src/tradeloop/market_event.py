@@ -34,6 +34,11 @@ class SignalView(Mapping[str, float]):
         self._columns = columns
         self._row = row
 
+    @classmethod
+    def of(cls, values: Mapping[str, float]) -> SignalView:
+        """A view of one bar's own signals (columns of one row), not of a run's columns."""
+        return cls({name: [value] for name, value in values.items()}, 0)
+
     def __getitem__(self, name: str) -> float:
         try:
             column = self._columns[name]
@@ -195,7 +200,7 @@ class MarketEvent:
     def snapshot(self) -> MarketEvent:
         """A copy of this bar that stays as it is when the run moves the event on (what
         ``copy.copy``, ``copy.deepcopy`` and pickling give too)."""
-        signals = SignalView({name: [value] for name, value in self.signals.items()}, 0)
+        signals = SignalView.of(self.signals)
         rows = self._rows
         return MarketEvent(
             rows._timestamp,
@@ -238,8 +243,7 @@ def _unpickle(
     context: dict[str, Any],
     ts_ns: int,
 ) -> MarketEvent:
-    view = SignalView({name: [value] for name, value in signals.items()}, 0)
-    return MarketEvent(None, asset_id, *fields, view, context, ts_ns)
+    return MarketEvent(None, asset_id, *fields, SignalView.of(signals), context, ts_ns)
 
 
 def floats(values: Any) -> list[float]:

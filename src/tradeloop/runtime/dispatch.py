@@ -187,29 +187,21 @@ class BarBlock(LazyTimestamp):
         a strategy that writes into them would change the bars the broker fills on)."""
         start, stop = self.start, self.stop
         arrays = self.arrays
-        if self._frozen and start == 0 and stop == len(self.asset_ids):
-            return TimestampBatch(
-                self._timestamp,
-                self.asset_ids[:],
-                arrays["open"],
-                arrays["high"],
-                arrays["low"],
-                arrays["close"],
-                arrays["volume"],
-                {name: arrays[f"signal:{name}"] for name in self.signal_names},
-                context,
-                self._events,
-                ts_ns=self.ts_ns,
-            )
+        whole = self._frozen and start == 0 and stop == len(self.asset_ids)
+
+        def view(name: str) -> npt.NDArray[np.float64]:
+            # read-only columns the block covers whole are handed over as they are
+            return arrays[name] if whole else _read_only(arrays[name][start:stop])
+
         return TimestampBatch(
             self._timestamp,
             self.asset_ids[start:stop],
-            _read_only(arrays["open"][start:stop]),
-            _read_only(arrays["high"][start:stop]),
-            _read_only(arrays["low"][start:stop]),
-            _read_only(arrays["close"][start:stop]),
-            _read_only(arrays["volume"][start:stop]),
-            {name: _read_only(arrays[f"signal:{name}"][start:stop]) for name in self.signal_names},
+            view("open"),
+            view("high"),
+            view("low"),
+            view("close"),
+            view("volume"),
+            {name: view(f"signal:{name}") for name in self.signal_names},
             context,
             self._events,
             ts_ns=self.ts_ns,
@@ -279,8 +271,6 @@ class Dispatcher:
         broker = self.broker
         book = broker.book
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
-        plain: dict[str, float] | None = None  # the marks' dict, while no column is set
-        columned = False
         open_orders = book.open_by_asset
         ids, close, close_array = block.asset_ids, block.close, block.arrays["close"]
         on_event, on_batch = self.on_event, self.on_batch
@@ -308,19 +298,12 @@ class Dispatcher:
                 if risk is not None:
                     risk.check(block)
             if stop - start == 1:
-                mark = close[start] if close else float(close_array[start])
-                if plain is None or columned:  # folds a column first
-                    marks[ids[start]] = mark
-                    plain, columned = marks.plain(), False
-                else:
-                    plain[ids[start]] = mark
+                marks[ids[start]] = close[start] if close else float(close_array[start])
             elif start == 0 and stop == len(ids):  # a block of one timestamp (a stream's)
                 marks.set_column(ids, close if close else close_array)
-                columned = True
             else:
                 closes = close[start:stop] if close else close_array[start:stop]
                 marks.set_column(ids[start:stop], closes)
-                columned = True
             if on_event is not None:
                 rows.ts_ns, rows.context, rows._timestamp = ts_ns, context, None
                 for i, asset in zip(range(start, stop), ids[start:stop], strict=True):
