@@ -93,9 +93,16 @@ def count_load(src: Path | None) -> int:
 
 
 def _callgrind(script: str, src: Path | None) -> int:
-    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+    # One thread for polars, and one hash seed: set and dict layouts (and so the counts)
+    # otherwise change from process to process by ~1 %.
+    env = {**os.environ, "POLARS_MAX_THREADS": "1", "PYTHONHASHSEED": "0"}
     if src is not None:
         env["PYTHONPATH"] = str(src)  # ahead of the editable install's path entry
+    # An uncounted run first, so no counted process writes bytecode or numba caches: a
+    # module edited since the last run is compiled again once, and that costs hundreds of
+    # millions of instructions (enough to hide a change of the per-bar cost: both sizes
+    # of a difference must find the caches warm).
+    subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, check=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [

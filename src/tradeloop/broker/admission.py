@@ -29,8 +29,15 @@ from tradeloop.events import OrderType, Side
 
 if TYPE_CHECKING:
     from tradeloop.broker.book import OrderBook
+    from tradeloop.portfolio import Position
 
-__all__ = ["cash_problem", "pre_trade_problem", "reference_price", "unknown_asset_problem"]
+__all__ = [
+    "admission_problem",
+    "cash_problem",
+    "pre_trade_problem",
+    "reference_price",
+    "unknown_asset_problem",
+]
 
 EPS = 1e-9
 _SELL = Side.SELL
@@ -43,11 +50,24 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT, _TRAIL = (
 )
 
 
-def unknown_asset_problem(book: OrderBook, order: Order) -> str:
+def admission_problem(book: OrderBook, order: Order) -> str:
+    """Steps 2–4 of the admission (after the gate), in one pass that looks the asset's mark
+    and position up once: a known asset, the guards, the instrument rules, then the cash,
+    margin and shorting check. "" admits (``order`` may have been cut or conformed)."""
+    asset_id = order.asset_id
+    mark = book.marks.get(asset_id)
+    position = book.portfolio.positions.get(asset_id)
+    if mark is None and (position is None or not position.qty):
+        return unknown_asset_problem(order)
+    problem = (pre_trade_problem(book, order) if book.pre_trade_checks else "") or (
+        book.conform_order(order) if book.instruments else ""
+    )
+    return problem or cash_problem(book, order, mark, position)
+
+
+def unknown_asset_problem(order: Order) -> str:
     """An order for an asset the run has never had a bar of (nor holds): no bar will fill
     it, so admitting it would hold its cash back forever."""
-    if order.asset_id in book.marks or book.position(order.asset_id):
-        return ""
     return (
         f"unknown asset {order.asset_id!r}: no bar of it has been seen, so nothing can fill "
         "it. Fix: trade an asset of the data (asset ids are case-sensitive), after its first bar"
@@ -73,10 +93,12 @@ def pre_trade_problem(book: OrderBook, order: Order) -> str:
     return ""
 
 
-def cash_problem(book: OrderBook, order: Order) -> str:
-    """The cash, margin and shorting check (step 3 of the admission); "" admits."""
+def cash_problem(
+    book: OrderBook, order: Order, mark: float | None, position: Position | None
+) -> str:
+    """The cash, margin and shorting check (step 4 of the admission), given the asset's
+    ``mark`` and ``position`` (None: none); "" admits."""
     asset_id = order.asset_id
-    position = book.portfolio.positions.get(asset_id)
     held = 0.0 if position is None else position.qty
     open_here = book.open_by_asset.get(asset_id)
     pending_sells = pending_buys = 0.0
@@ -89,7 +111,7 @@ def cash_problem(book: OrderBook, order: Order) -> str:
                 pending_sells += other.remaining
             else:
                 pending_buys += other.remaining
-    ref = book.marks.get(asset_id) if order.order_type is _MARKET else reference_price(book, order)
+    ref = mark if order.order_type is _MARKET else reference_price(book, order)
     if order.reduce_only:
         return ""  # capped at the position when it fills: never a short, never cash
     if order.side is _SELL:

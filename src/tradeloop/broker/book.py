@@ -28,12 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from tradeloop.broker import groups
-from tradeloop.broker.admission import (
-    cash_problem,
-    pre_trade_problem,
-    reference_price,
-    unknown_asset_problem,
-)
+from tradeloop.broker.admission import admission_problem, cash_problem, reference_price
 from tradeloop.broker.base import OrderGate, PreTradeCheck
 from tradeloop.broker.costs import CommissionModel, SlippageModel, as_commission, as_slippage
 from tradeloop.broker.instruments import InstrumentRules, Refused, conform
@@ -214,17 +209,18 @@ class OrderBook:
         order_type = order_type if type(order_type) is OrderType else OrderType(order_type)
         tif = tif if type(tif) is TimeInForce else TimeInForce(tif)
         validate_order(qty, order_type, limit_price, stop_price, self.fractional, tif)
+        # positional: a call with ten keywords costs ~3x as much (Order has 28 fields)
         order = Order(
-            id=len(self.orders) + 1,
-            asset_id=asset_id,
-            side=side,
-            qty=float(qty),
-            order_type=order_type,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            tif=tif,
-            submitted_ts_ns=self.now_ns,
-            reason=reason,
+            len(self.orders) + 1,  # id
+            asset_id,
+            side,
+            float(qty),
+            order_type,
+            limit_price,
+            stop_price,
+            tif,
+            self.now_ns,  # submitted_ts_ns
+            reason,
         )
         self.orders.append(order)
         return self._admit(order)
@@ -264,7 +260,14 @@ class OrderBook:
         order.status = _ACCEPTED
         if order.order_type is _TRAIL and order.group is not None and order.group.parent:
             start_trail(order, order.group.parent.avg_fill_price)
-        problem = "" if order.reduce_only else cash_problem(self, order)
+        asset_id = order.asset_id
+        problem = (
+            ""
+            if order.reduce_only
+            else cash_problem(
+                self, order, self.marks.get(asset_id), self.portfolio.positions.get(asset_id)
+            )
+        )
         if problem:
             order.status = _REJECTED
             order.message = problem
@@ -278,12 +281,9 @@ class OrderBook:
 
     def _admit(self, order: Order) -> Order:
         """Admission (gate, guards, cash), then open or reject ``order``."""
-        problem = (
-            (self.gate.review(self, order) if self.gate is not None else "")
-            or unknown_asset_problem(self, order)
-            or (pre_trade_problem(self, order) if self.pre_trade_checks else "")
-            or (self.conform_order(order) if self.instruments else "")
-            or cash_problem(self, order)
+        gate = self.gate
+        problem = (gate.review(self, order) if gate is not None else "") or admission_problem(
+            self, order
         )
         if self.mint_client_id is not None:
             order.client_order_id = self.mint_client_id(order)

@@ -20,24 +20,22 @@ from typing import Any, TypeVar, overload
 import numpy as np
 
 from tradeloop.market_event import floats
+from tradeloop.rows import RowFinder
 
 __all__ = ["Marks"]
 
 _T = TypeVar("_T")
-_SCANS = 4  # lookups in one column by scanning it, before it is indexed by asset
 
 
 class Marks(MutableMapping[str, float]):
     """Each asset's latest mark: a dict, and the latest column of closes kept as it came."""
 
-    __slots__ = ("_base", "_ids", "_rows", "_scans", "_values")
+    __slots__ = ("_base", "_rows", "_values")
 
     def __init__(self, marks: Mapping[str, float] | None = None) -> None:
         self._base: dict[str, float] = dict(marks or {})
-        self._ids: list[str] = []  # the column's assets (distinct), and its closes
+        self._rows = RowFinder()  # the column's assets (distinct), in step with its closes
         self._values: Sequence[float] | np.ndarray[Any, Any] = ()
-        self._rows: dict[str, int] | None = None  # asset -> row, made once it pays
-        self._scans = 0
 
     def set_column(
         self, asset_ids: list[str], closes: Sequence[float] | np.ndarray[Any, Any]
@@ -45,32 +43,19 @@ class Marks(MutableMapping[str, float]):
         """The closes of one timestamp's bars (``asset_ids`` distinct, in step with
         ``closes``): each becomes its asset's mark. Both are kept, not copied: the caller
         must not change them afterwards (a run's bars never change)."""
-        if asset_ids is not self._ids and asset_ids != self._ids:
-            self._fold()
-            self._ids, self._rows, self._scans = asset_ids, None, 0
-        self._values = closes
-
-    def _row(self, asset_id: str) -> int:
         rows = self._rows
-        if rows is not None:
-            return rows.get(asset_id, -1)
-        ids = self._ids
-        if not ids:
-            return -1
-        if self._scans < _SCANS:
-            self._scans += 1
-            try:
-                return ids.index(asset_id)
-            except ValueError:
-                return -1
-        rows = self._rows = dict(zip(ids, range(len(ids)), strict=True))
-        return rows.get(asset_id, -1)
+        if asset_ids is not rows.ids and asset_ids != rows.ids:  # other assets
+            self._fold()
+            rows.point(asset_ids)
+        self._values = closes
 
     def _fold(self) -> None:
         """Move the column into the dict (its marks are newer than the dict's)."""
-        if self._ids:
-            self._base.update(zip(self._ids, floats(self._values), strict=True))
-            self._ids, self._values, self._rows = [], (), None
+        rows = self._rows
+        if rows.ids:
+            self._base.update(zip(rows.ids, floats(self._values), strict=True))
+            rows.point([])
+            self._values = ()
 
     @overload
     def get(self, asset_id: str, /) -> float | None: ...
@@ -80,29 +65,29 @@ class Marks(MutableMapping[str, float]):
     def get(self, asset_id: str, default: _T, /) -> float | _T: ...
 
     def get(self, asset_id: str, default: Any = None, /) -> Any:
-        if self._ids:  # (no column: a plain dict lookup, one call)
-            rows = self._rows  # (indexed: no second call either)
-            row = rows.get(asset_id, -1) if rows is not None else self._row(asset_id)
+        rows = self._rows
+        if rows.ids:  # (no column: a plain dict lookup)
+            row = rows.find(asset_id)
             if row >= 0:
                 return float(self._values[row])
         return self._base.get(asset_id, default)
 
     def __getitem__(self, asset_id: str) -> float:
-        if self._ids:
-            row = self._row(asset_id)
+        rows = self._rows
+        if rows.ids:
+            row = rows.find(asset_id)
             if row >= 0:
                 return float(self._values[row])
         return self._base[asset_id]
 
     def __contains__(self, asset_id: object) -> bool:
-        if self._ids and isinstance(asset_id, str):
-            rows = self._rows
-            if (rows.get(asset_id, -1) if rows is not None else self._row(asset_id)) >= 0:
-                return True
+        rows = self._rows
+        if rows.ids and isinstance(asset_id, str) and rows.find(asset_id) >= 0:
+            return True
         return asset_id in self._base
 
     def __setitem__(self, asset_id: str, mark: float) -> None:
-        if self._ids:
+        if self._rows.ids:
             self._fold()
         self._base[asset_id] = mark
 

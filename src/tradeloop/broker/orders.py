@@ -136,7 +136,10 @@ class OrderRequest:
 
 def net_remaining(orders: Iterable[Order]) -> float:
     """Quantity the orders have still to fill, signed: buys add, sells subtract."""
-    return sum(o.remaining if o.side is _BUY else -o.remaining for o in orders)
+    total = 0.0  # a loop, not ``sum`` of a generator: most calls see none or one order
+    for o in orders:
+        total += o.remaining if o.side is _BUY else -o.remaining
+    return total
 
 
 def match_price(

@@ -209,13 +209,13 @@ class SimulationBroker(BookFront):
         if not book.open_by_asset:
             return
         due = [
-            (order, bar)
+            (order.side is _BUY, order.id, order, bar)
             for asset_id, orders in book.open_by_asset.items()
             if (bar := bars.bar(asset_id)) is not None
             for order in orders
         ]
-        due.sort(key=lambda item: (item[0].side is _BUY, item[0].id))
-        for order, bar in due:
+        due.sort()  # sells first, then by id (distinct: two orders are never compared)
+        for _, _, order, bar in due:
             if not order.is_open:
                 continue
             if order.tif is _DAY:

@@ -27,6 +27,7 @@ from tradeloop.broker.base import Bar, RuntimeBroker
 from tradeloop.clock import LazyTimestamp
 from tradeloop.events import MarketEvent, SignalView, TimestampBatch
 from tradeloop.market_event import BarRows, BatchEvents, floats
+from tradeloop.rows import RowFinder
 from tradeloop.strategy.base import Strategy
 
 __all__ = ["BarBlock", "Dispatcher", "RiskHook"]
@@ -47,8 +48,8 @@ class BarBlock(LazyTimestamp):
     __slots__ = (
         "_events",
         "_frozen",
-        "_lookups",
-        "_rows",
+        "_layout",
+        "_pointed",
         "_timestamp",
         "arrays",
         "asset_ids",
@@ -92,8 +93,8 @@ class BarBlock(LazyTimestamp):
         self._timestamp: datetime | None = None
         self.start = 0
         self.stop = 0
-        self._rows: dict[str, int] | None = None
-        self._lookups = 0
+        self._layout = RowFinder()  # the rows of the timestamp last looked into
+        self._pointed = False  # whether ``_layout`` is this timestamp's
         self._events = events if events is not None else BatchEvents()
         self._frozen = False  # ``arrays`` are read-only already: whole, they are the views
 
@@ -137,26 +138,21 @@ class BarBlock(LazyTimestamp):
         self._timestamp = timestamp
         self.start = start
         self.stop = stop
-        self._rows = None
-        self._lookups = 0
+        self._pointed = False
 
     def _row(self, asset_id: str) -> int:
-        """The row of ``asset_id`` at this timestamp, or -1."""
+        """The row of ``asset_id`` at this timestamp, or -1. A timestamp laid out as the
+        last one looked into (a complete panel's are) reuses its index (``RowFinder``)."""
         start, stop = self.start, self.stop
         if stop - start == 1:
             return start if self.asset_ids[start] == asset_id else -1
-        rows = self._rows
-        if rows is None:
-            if self._lookups < 8:  # a few lookups (a few open orders): no index needed
-                self._lookups += 1
-                try:
-                    return self.asset_ids.index(asset_id, start, stop)
-                except ValueError:
-                    return -1
-            rows = self._rows = dict(
-                zip(self.asset_ids[start:stop], range(start, stop), strict=True)
-            )
-        return rows.get(asset_id, -1)
+        layout = self._layout
+        if not self._pointed:
+            ids = self.asset_ids
+            layout.point(ids if start == 0 and stop == len(ids) else ids[start:stop])
+            self._pointed = True
+        row = layout.find(asset_id)
+        return start + row if row >= 0 else -1
 
     def bar(self, asset_id: str) -> Bar | None:
         """This timestamp's bar for ``asset_id``, or None if it has none."""

@@ -88,7 +88,7 @@ class SizingHelpers:
         """Trade ``fraction`` (0..1) of the position back toward flat; None if < 1 share."""
         if not 0 <= fraction <= 1:
             raise OrderError(f"reduce_position fraction must be in [0, 1], got {fraction}")
-        qty = self._round(abs(self.get_position(asset_id)) * fraction)
+        qty = _whole(abs(self.get_position(asset_id)) * fraction, self._broker().fractional)
         if qty <= 0:
             return None
         if self.get_position(asset_id) > 0:
@@ -106,9 +106,11 @@ class SizingHelpers:
         """Trade toward a position worth ``percent`` of portfolio value (negative = short);
         ``sizing="fill"`` works the target out at the fill price."""
         broker = self._broker()
-        target = self._qty_for_value(asset_id, percent * broker.equity(), price, signed=True)
+        fractional = broker.fractional
+        price = price if price is not None else broker.mark(asset_id)
+        target = _qty_for_value(asset_id, percent * broker.equity(), price, fractional)
         weight = percent if _at_fill(sizing) else None
-        return self._trade_to(asset_id, target, weight, **order)
+        return self._trade_to(broker, asset_id, target, weight, fractional, order)
 
     def size_by_confidence(
         self,
@@ -137,63 +139,62 @@ class SizingHelpers:
         at_fill = _at_fill(sizing)
         broker = self._broker()
         equity = broker.equity()
+        fractional = broker.fractional
         prices = current_prices or {}
-        held = set(broker.positions()) | {o.asset_id for o in broker.open_orders()}
-        targets = {asset: 0.0 for asset in held}
+        mark = broker.mark
+        positions = broker.positions()
+        pending: dict[str, list[Order]] = {}  # the open orders, by asset
+        for open_order in broker.open_orders():
+            pending.setdefault(open_order.asset_id, []).append(open_order)
+        targets = dict.fromkeys(positions, 0.0)
+        targets.update(dict.fromkeys(pending, 0.0))
         for asset, weight in target_weights.items():
-            targets[asset] = self._qty_for_value(
-                asset, weight * equity, prices.get(asset), signed=True
+            price = prices.get(asset)
+            price = price if price is not None else mark(asset)
+            targets[asset] = _qty_for_value(asset, weight * equity, price, fractional)
+        # sells (the target below what is held and pending) first, then buys; by asset
+        sells_first: list[tuple[bool, str]] = []
+        for asset, target in targets.items():
+            position = positions.get(asset)
+            open_here = pending.get(asset)
+            expected = (0.0 if position is None else position.qty) + (
+                net_remaining(open_here) if open_here else 0.0
             )
-        expected = {asset: self._expected_qty(asset) for asset in targets}
-        sells_first = sorted(targets, key=lambda a: (targets[a] - expected[a] > 0, a))
+            sells_first.append((target - expected > 0, asset))
+        sells_first.sort()
 
         orders: list[Order] = []
-        for asset in sells_first:
+        for _, asset in sells_first:
             at = target_weights.get(asset, 0.0) if at_fill else None
-            placed = self._trade_to(asset, targets[asset], at, **order)
+            placed = self._trade_to(broker, asset, targets[asset], at, fractional, order)
             if placed is not None:
                 orders.append(placed)
         return orders
 
-    def _round(self, qty: float) -> float:
-        if self._broker().fractional:
-            return qty
-        return float(math.floor(qty + 1e-9))
-
-    def _qty_for_value(
-        self, asset_id: str, value: float, price: float | None, signed: bool = False
-    ) -> float:
-        price = price if price is not None else self._broker().mark(asset_id)
-        if price is None or not price > 0:
-            raise OrderError(
-                f"no price for {asset_id!r} to size the order; pass price= or wait for its "
-                "first bar"
-            )
-        qty = self._round(abs(value) / price)
-        return math.copysign(qty, value) if signed else qty
-
-    def _expected_qty(self, asset_id: str) -> float:
-        """Position plus what open orders will add (buys) or remove (sells)."""
-        broker = self._broker()
-        return broker.position(asset_id) + net_remaining(broker.open_orders(asset_id))
-
     def _trade_to(
-        self, asset_id: str, target: float, weight: float | None = None, **order: Any
+        self,
+        broker: Broker,
+        asset_id: str,
+        target: float,
+        weight: float | None,
+        fractional: bool,
+        order: Mapping[str, Any],
     ) -> Order | None:
         """One order toward ``target``; open orders pulling the other way are cancelled first
         (a pending buy is withdrawn rather than offset by a sell of shares not yet held).
         With a ``weight`` the broker works the target out again at the fill price."""
-        broker = self._broker()
         open_orders = broker.open_orders(asset_id)
-        delta = target - broker.position(asset_id) - net_remaining(open_orders)
-        if delta and open_orders:
-            opposing = _SELL if delta > 0 else _BUY
-            stale = [o for o in open_orders if o.side is opposing]
-            for open_order in stale:
-                broker.cancel(open_order.id)
-            if stale:
-                delta += net_remaining(stale)
-        qty = self._round(abs(delta))
+        delta = target - broker.position(asset_id)
+        if open_orders:
+            delta -= net_remaining(open_orders)
+            if delta:
+                opposing = _SELL if delta > 0 else _BUY
+                stale = [o for o in open_orders if o.side is opposing]
+                for open_order in stale:
+                    broker.cancel(open_order.id)
+                if stale:
+                    delta += net_remaining(stale)
+        qty = _whole(abs(delta), fractional)
         if qty <= 0:
             return None
         if weight is not None:
@@ -211,7 +212,10 @@ class SizingHelpers:
         order: Mapping[str, Any],
     ) -> Order | None:
         """``percent`` of portfolio value worth of ``asset_id``, bought or sold."""
-        qty = self._qty_for_value(asset_id, percent * self.get_portfolio_value(), price)
+        broker = self._broker()
+        price = price if price is not None else broker.mark(asset_id)
+        value = percent * self.get_portfolio_value()
+        qty = abs(_qty_for_value(asset_id, value, price, broker.fractional))
         if qty <= 0:
             return None
         if _at_fill(sizing):
@@ -234,6 +238,20 @@ class SizingHelpers:
             asset_id, side, qty, fill_percent=percent, fill_target=target, **order
         )
         return self._broker().submit_request(request)
+
+
+def _whole(qty: float, fractional: bool) -> float:
+    """``qty`` rounded toward zero to whole units, unless the broker trades fractions."""
+    return qty if fractional else float(math.floor(qty + 1e-9))
+
+
+def _qty_for_value(asset_id: str, value: float, price: float | None, fractional: bool) -> float:
+    """The signed quantity worth ``value`` at ``price`` (rounded toward zero)."""
+    if price is None or not price > 0:
+        raise OrderError(
+            f"no price for {asset_id!r} to size the order; pass price= or wait for its first bar"
+        )
+    return math.copysign(_whole(abs(value) / price, fractional), value)
 
 
 def _at_fill(sizing: str) -> bool:
