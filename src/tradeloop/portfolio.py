@@ -50,7 +50,8 @@ class Portfolio:
             position = self.positions[asset_id] = Position(asset_id)
         old = position.qty
         new = old + signed_qty
-        if abs(new) <= _DUST * max(1.0, abs(old)):
+        size = abs(old)  # (conditionals, not max/min: those cost ~0.2 µs a call on 3.11)
+        if abs(new) <= _DUST * (size if size > 1.0 else 1.0):
             new = 0.0
         realized = 0.0
         if old == 0 or (old > 0) == (signed_qty > 0):
@@ -58,7 +59,7 @@ class Portfolio:
             if old == 0:
                 position.opened_ts_ns = ts_ns
         else:
-            closed = min(abs(signed_qty), abs(old))
+            closed = size if size < abs(signed_qty) else abs(signed_qty)
             realized = closed * (price - position.avg_price) * (1 if old > 0 else -1)
             if new != 0 and (new > 0) != (old > 0):
                 position.avg_price = price

@@ -121,7 +121,8 @@ def cash_problem(
                 f"shorting disabled: sell {order.qty:g} but only {max(sellable, 0):g} held "
                 "and not already being sold; pass allow_short=True to short"
             )
-        reducing = min(order.qty, max(sellable, 0.0))
+        # min(qty, max(sellable, 0)): builtin min/max cost ~0.2 µs a call on 3.11
+        reducing = 0.0 if sellable <= 0 else (sellable if sellable < order.qty else order.qty)
         need = 0.0
         if book.margin is not None and order.qty > reducing + EPS:
             if ref is None:
@@ -141,7 +142,8 @@ def cash_problem(
             f"no price known for {order.asset_id!r} yet to size the cash check; give a "
             "limit price or trade after its first bar"
         )
-    covering = min(order.qty, max(-(held + pending_buys), 0.0))
+    short = -(held + pending_buys)  # what a buy covers: min(qty, max(short, 0))
+    covering = 0.0 if short <= 0 else (short if short < order.qty else order.qty)
     est_price = book.slippage_model.price(1, ref, order.qty, math.inf)
     need = (order.qty - covering) * est_price + book.commission_model.commission(
         order.qty, est_price

@@ -325,7 +325,11 @@ class SimulationBroker(BookFront):
         slippage, commission_model = book.slippage_model, book.commission_model
         sign = order.side_sign
         volume = bar[4]
-        qty = min(order.remaining, slippage.max_qty(volume))
+        # conditionals, not min/max: a builtin min or max costs ~0.2 µs a call on 3.11
+        qty = order.remaining
+        most = slippage.max_qty(volume)
+        if most < qty:
+            qty = most
         if not book.fractional:
             qty = math.floor(qty + EPS)
         if qty <= 0:
@@ -334,16 +338,16 @@ class SimulationBroker(BookFront):
         if order.limit_price is not None and order.order_type is not _STOP:
             price = min(price, order.limit_price) if sign > 0 else max(price, order.limit_price)
         held = self.position(order.asset_id)
-        short_qty = qty if order.side is _BUY or book.allow_short else max(min(qty, held), 0.0)
-        if short_qty < qty:
-            qty = short_qty
-            message = f"position was {held:g} at fill; sold what was held"
-        else:
+        if order.side is _BUY or book.allow_short or qty <= held:
             message = ""
+        else:  # a sell of more than is held (shorting disabled): what is held
+            qty = held if held > 0 else 0.0
+            message = f"position was {held:g} at fill; sold what was held"
         commission = commission_model.commission(qty, price) if qty > 0 else 0.0
         cash = book.portfolio.cash if book.margin is None else book.spendable()
         if sign > 0 and qty > 0:
-            opening = qty - min(qty, max(-held, 0.0))
+            short = -held  # opening = qty - min(qty, max(short, 0)): what does not cover
+            opening = qty if short <= 0 else (0.0 if short >= qty else qty - short)
             if opening > 0 and opening * price + commission > cash + EPS:
                 if self.cash_shortfall == "reject":
                     self._reject_shortfall(order, qty, price, opening * price + commission)
