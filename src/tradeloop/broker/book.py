@@ -370,7 +370,8 @@ class OrderBook:
 
         A ``message`` closes the order as cancelled after this fill (the rest cannot fill)."""
         when = self.now_ns if ts_ns is None else ts_ns
-        self.portfolio.apply_fill(order.asset_id, order.side_sign * qty, price, commission, when)
+        signed = qty if order.side is _BUY else -qty  # (``side_sign``, without the call)
+        self.portfolio.apply_fill(order.asset_id, signed, price, commission, when)
         index = self.fills.record(
             order.id,
             order.asset_id,
@@ -390,7 +391,7 @@ class OrderBook:
         group = order.group
         if message:
             self.close(order, _CANCELLED, message, linked=False)
-        elif order.remaining <= EPS:
+        elif order.qty - order.filled_qty <= EPS:  # (``remaining``)
             self.close(order, _FILLED, "", linked=False)
         else:
             order.status = _PARTIAL

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from tradeloop.broker.groups import OrderGroup
 
 __all__ = [
+    "OPEN_STATUSES",
     "Order",
     "OrderRequest",
     "largest_fitting",
@@ -32,7 +33,7 @@ _MARKET, _LIMIT, _STOP, _TRAIL = (
     OrderType.STOP,
     OrderType.TRAILING_STOP,
 )
-_OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+OPEN_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)  # ``Order.is_open``
 
 
 @dataclass(slots=True)
@@ -108,7 +109,7 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in _OPEN
+        return self.status in OPEN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,14 @@ from tradeloop.broker.fill_sizing import size_at_fill
 from tradeloop.broker.front import BookFront
 from tradeloop.broker.groups import OrderGroup, place_group
 from tradeloop.broker.margin import Margin, MarginCall, settle
-from tradeloop.broker.orders import Order, OrderRequest, largest_fitting, match_price, ratchet
+from tradeloop.broker.orders import (
+    OPEN_STATUSES,
+    Order,
+    OrderRequest,
+    largest_fitting,
+    match_price,
+    ratchet,
+)
 from tradeloop.broker.sessions import sessions_for
 from tradeloop.errors import ConfigError
 from tradeloop.events import OrderStatus, OrderType, Side, TimeInForce
@@ -216,7 +223,7 @@ class SimulationBroker(BookFront):
         ]
         due.sort()  # sells first, then by id (distinct: two orders are never compared)
         for _, _, order, bar in due:
-            if not order.is_open:
+            if order.status not in OPEN_STATUSES:  # (``is_open``, without the call)
                 continue
             if order.tif is _DAY:
                 end = order.session_end_ns
@@ -323,10 +330,12 @@ class SimulationBroker(BookFront):
                 book.close(order, _CANCELLED, problem)
                 return
         slippage, commission_model = book.slippage_model, book.commission_model
-        sign = order.side_sign
+        # (the hot path: the properties ``side_sign``/``remaining`` and builtin min/max
+        # spelled out, each costs a call; a builtin min or max ~0.2 µs on 3.11)
+        buy = order.side is _BUY
+        sign = 1 if buy else -1
         volume = bar[4]
-        # conditionals, not min/max: a builtin min or max costs ~0.2 µs a call on 3.11
-        qty = order.remaining
+        qty = order.qty - order.filled_qty
         most = slippage.max_qty(volume)
         if most < qty:
             qty = most
@@ -337,15 +346,16 @@ class SimulationBroker(BookFront):
         price = slippage.price(sign, base_price, qty, volume)
         if order.limit_price is not None and order.order_type is not _STOP:
             price = min(price, order.limit_price) if sign > 0 else max(price, order.limit_price)
-        held = self.position(order.asset_id)
-        if order.side is _BUY or book.allow_short or qty <= held:
+        position = book.portfolio.positions.get(order.asset_id)
+        held = 0.0 if position is None else position.qty
+        if buy or book.allow_short or qty <= held:
             message = ""
         else:  # a sell of more than is held (shorting disabled): what is held
             qty = held if held > 0 else 0.0
             message = f"position was {held:g} at fill; sold what was held"
         commission = commission_model.commission(qty, price) if qty > 0 else 0.0
         cash = book.portfolio.cash if book.margin is None else book.spendable()
-        if sign > 0 and qty > 0:
+        if buy and qty > 0:
             short = -held  # opening = qty - min(qty, max(short, 0)): what does not cover
             opening = qty if short <= 0 else (0.0 if short >= qty else qty - short)
             if opening > 0 and opening * price + commission > cash + EPS:

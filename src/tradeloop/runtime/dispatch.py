@@ -50,6 +50,7 @@ class BarBlock(LazyTimestamp):
         "_frozen",
         "_layout",
         "_pointed",
+        "_prices",
         "_timestamp",
         "arrays",
         "asset_ids",
@@ -89,6 +90,7 @@ class BarBlock(LazyTimestamp):
         self.signals = signals
         self.signal_names = signal_names
         self.arrays = arrays
+        self._prices = tuple(arrays[name] for name in _PRICE_COLUMNS)  # what ``bar`` reads
         self.ts_ns = 0
         self._timestamp: datetime | None = None
         self.start = 0
@@ -159,13 +161,13 @@ class BarBlock(LazyTimestamp):
         i = self._row(asset_id)
         if i < 0:
             return None
-        arrays = self.arrays
+        open_, high, low, close, volume = self._prices
         return (
-            float(arrays["open"][i]),
-            float(arrays["high"][i]),
-            float(arrays["low"][i]),
-            float(arrays["close"][i]),
-            float(arrays["volume"][i]),
+            float(open_[i]),
+            float(high[i]),
+            float(low[i]),
+            float(close[i]),
+            float(volume[i]),
             int(self.bar_index[i]) + self.bar_offset,
         )
 
