@@ -98,10 +98,11 @@ def _callgrind(script: str, src: Path | None) -> int:
     env = {**os.environ, "POLARS_MAX_THREADS": "1", "PYTHONHASHSEED": "0"}
     if src is not None:
         env["PYTHONPATH"] = str(src)  # ahead of the editable install's path entry
-    # An uncounted run first, so no counted process writes bytecode or numba caches: a
-    # module edited since the last run is compiled again once, and that costs hundreds of
-    # millions of instructions (enough to hide a change of the per-bar cost: both sizes
-    # of a difference must find the caches warm).
+    # An uncounted run first, so no counted process compiles and caches numba's functions
+    # (their cache is per source tree: the first process of a tree compiles them, hundreds
+    # of millions of instructions, enough to hide a change of the per-bar cost when only
+    # one size of a difference pays it). Python's own bytecode is compiled by every
+    # process here (PYTHONDONTWRITEBYTECODE is set): the same for both sizes.
     subprocess.run([sys.executable, "-c", script], capture_output=True, env=env, check=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
