@@ -93,9 +93,15 @@ def count_load(src: Path | None) -> int:
 
 
 def _callgrind(script: str, src: Path | None) -> int:
-    # One thread for polars, and one hash seed: set and dict layouts (and so the counts)
-    # otherwise change from process to process by ~1 %.
-    env = {**os.environ, "POLARS_MAX_THREADS": "1", "PYTHONHASHSEED": "0"}
+    # One thread for polars and for OpenBLAS (its idle threads spin, and callgrind counts
+    # the spinning), and one hash seed: set and dict layouts (and so the counts) otherwise
+    # change from process to process.
+    env = {
+        **os.environ,
+        "POLARS_MAX_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
     if src is not None:
         env["PYTHONPATH"] = str(src)  # ahead of the editable install's path entry
     # An uncounted run first, so no counted process compiles and caches numba's functions
