@@ -26,10 +26,14 @@ class RowFinder:
         self._index: dict[str, int] | None = None  # asset -> row, made once it pays
         self._scans = 0
 
+    def same(self, ids: list[str]) -> bool:
+        """Whether ``ids`` are the assets of ``self.ids`` in the same order (the same layout)."""
+        return ids is self.ids or ids == self.ids
+
     def point(self, ids: list[str]) -> None:
-        """Look rows up in ``ids`` from now on. The same assets in the same order as before
-        keep the index; another layout drops it."""
-        if ids is not self.ids and ids != self.ids:
+        """Look rows up in ``ids`` from now on. The same layout as before keeps the index;
+        another drops it."""
+        if not self.same(ids):
             self._index, self._scans = None, 0
         self.ids = ids
 

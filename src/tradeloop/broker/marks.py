@@ -43,10 +43,9 @@ class Marks(MutableMapping[str, float]):
         """The closes of one timestamp's bars (``asset_ids`` distinct, in step with
         ``closes``): each becomes its asset's mark. Both are kept, not copied: the caller
         must not change them afterwards (a run's bars never change)."""
-        rows = self._rows
-        if asset_ids is not rows.ids and asset_ids != rows.ids:  # other assets
+        if not self._rows.same(asset_ids):  # other assets: the old column into the dict
             self._fold()
-            rows.point(asset_ids)
+            self._rows.point(asset_ids)
         self._values = closes
 
     def _fold(self) -> None:

@@ -107,8 +107,7 @@ class SizingHelpers:
         ``sizing="fill"`` works the target out at the fill price."""
         broker = self._broker()
         fractional = broker.fractional
-        price = price if price is not None else broker.mark(asset_id)
-        target = _qty_for_value(asset_id, percent * broker.equity(), price, fractional)
+        target = _qty_for_value(broker, asset_id, percent * broker.equity(), price, fractional)
         weight = percent if _at_fill(sizing) else None
         return self._trade_to(broker, asset_id, target, weight, fractional, order)
 
@@ -141,7 +140,6 @@ class SizingHelpers:
         equity = broker.equity()
         fractional = broker.fractional
         prices = current_prices or {}
-        mark = broker.mark
         positions = broker.positions()
         pending: dict[str, list[Order]] = {}  # the open orders, by asset
         for open_order in broker.open_orders():
@@ -150,8 +148,7 @@ class SizingHelpers:
         targets.update(dict.fromkeys(pending, 0.0))
         for asset, weight in target_weights.items():
             price = prices.get(asset)
-            price = price if price is not None else mark(asset)
-            targets[asset] = _qty_for_value(asset, weight * equity, price, fractional)
+            targets[asset] = _qty_for_value(broker, asset, weight * equity, price, fractional)
         # sells (the target below what is held and pending) first, then buys; by asset
         sells_first: list[tuple[bool, str]] = []
         for asset, target in targets.items():
@@ -215,9 +212,8 @@ class SizingHelpers:
     ) -> Order | None:
         """``percent`` of portfolio value worth of ``asset_id``, bought or sold."""
         broker = self._broker()
-        price = price if price is not None else broker.mark(asset_id)
         value = percent * self.get_portfolio_value()
-        qty = abs(_qty_for_value(asset_id, value, price, broker.fractional))
+        qty = abs(_qty_for_value(broker, asset_id, value, price, broker.fractional))
         if qty <= 0:
             return None
         if _at_fill(sizing):
@@ -247,8 +243,13 @@ def _whole(qty: float, fractional: bool) -> float:
     return qty if fractional else float(math.floor(qty + 1e-9))
 
 
-def _qty_for_value(asset_id: str, value: float, price: float | None, fractional: bool) -> float:
-    """The signed quantity worth ``value`` at ``price`` (rounded toward zero)."""
+def _qty_for_value(
+    broker: Broker, asset_id: str, value: float, price: float | None, fractional: bool
+) -> float:
+    """The signed quantity worth ``value`` at ``price`` (the mark if None), rounded toward
+    zero."""
+    if price is None:
+        price = broker.mark(asset_id)
     if price is None or not price > 0:
         raise OrderError(
             f"no price for {asset_id!r} to size the order; pass price= or wait for its first bar"

@@ -200,9 +200,8 @@ def _binary_bars(frame: bytes) -> BarBatchMessage:
         )
     # the columns as one read-only array over the frame's bytes; not from encode_binary
     # (not 8-byte aligned), over a copy that is
-    values = np.ndarray(
-        (k, n), _F8, frame[start:] if start % 8 else frame, 0 if start % 8 else start
-    )
+    buffer, offset = (frame[start:], 0) if start % 8 else (frame, start)
+    values = np.ndarray((k, n), _F8, buffer, offset)
     return BarBatchMessage(
         ts_ns,
         assets,
