@@ -24,7 +24,7 @@ __all__ = ["equal_weight_buy_and_hold", "rescaled_benchmark"]
 def equal_weight_buy_and_hold(table: BarTable, initial_cash: float) -> npt.NDArray[np.float64]:
     """Value at each of ``table.unique_ts_ns`` of an equal-weight buy-and-hold of every asset."""
     by_asset = table.asset_rows  # each asset's rows, in time order
-    codes = table.asset_code[by_asset]
+    codes = table.asset_code_of(by_asset)
     close = table.close[by_asset]
     first = np.concatenate(([True], codes[1:] != codes[:-1]))
     entry_row = np.maximum.accumulate(np.where(first, np.arange(len(codes)), 0))

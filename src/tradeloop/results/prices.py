@@ -34,11 +34,11 @@ def traded_prices(table: BarTable, fills: Sequence[Fill]) -> pl.DataFrame:
     keep = np.zeros(len(table.asset_ids), dtype=np.bool_)
     keep[codes] = True
     by_asset = table.asset_rows
-    rows = by_asset[keep[table.asset_code[by_asset]]]
-    names = np.asarray(table.asset_ids, dtype=object)[table.asset_code[rows]]
+    rows = by_asset[keep[table.asset_code_of(by_asset)]]
+    names = np.asarray(table.asset_ids, dtype=object)[table.asset_code_of(rows)]
     frame = pl.DataFrame(
         {
-            "timestamp": pl.Series(table.ts_ns[rows]).cast(pl.Datetime("ns", "UTC")),
+            "timestamp": pl.Series(table.ts_ns_of(rows)).cast(pl.Datetime("ns", "UTC")),
             "asset_id": pl.Series(names, dtype=pl.String),
             "close": table.close[rows],
         }

@@ -42,6 +42,7 @@ __all__ = ["CompileFallbackWarning", "compile_problem", "run_compiled"]
 _SIGNAL_KINDS = (RuleKind.SIGNAL_ABOVE, RuleKind.SIGNAL_BELOW)
 _CONTEXT_KINDS = (RuleKind.CONTEXT_ABOVE, RuleKind.CONTEXT_BELOW)
 _BUY, _SELL = Side.BUY, Side.SELL
+_NO_CODES = np.zeros(0, dtype=np.int64)  # the kernel's codes of a complete table: row − start
 # the kernel's status codes (strategy/kernel.py), spelt out here so that importing this module
 # does not import numba: only a compiled run pays for that
 _STATUS = {
@@ -166,7 +167,7 @@ def run_compiled(
     started = time.perf_counter()
     out = KernelOutput(
         *run_signal_kernel(
-            table.asset_code,
+            table.ragged.asset_code if table.ragged is not None else _NO_CODES,
             table.open,
             table.close,
             table.ts_bounds,
@@ -258,7 +259,7 @@ def _rebuild(
             asset_names=table.asset_ids,
             buy=out.o_side > 0,
             qty=out.o_qty,
-            submitted_ts_ns=table.ts_ns[out.o_row],
+            submitted_ts_ns=table.ts_ns_of(out.o_row),
             reason_code=reason_codes,
             reason_labels=labels,
             status_code=out.o_status,
@@ -277,7 +278,7 @@ def _rebuild(
         price=out.f_price.tolist(),
         commission=out.f_commission.tolist(),
         slippage=(np.abs(out.f_price - out.f_base) * out.f_qty).tolist(),
-        ts_ns=table.ts_ns[rows].tolist(),
-        bar_index=table.bar_index[rows].tolist(),
+        ts_ns=table.ts_ns_of(rows).tolist(),
+        bar_index=table.bar_index_of(rows).tolist(),
         reason=np.asarray(labels, dtype=object)[reason_codes[order_index]].tolist(),
     )

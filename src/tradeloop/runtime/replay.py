@@ -85,9 +85,9 @@ def replay(
                 columns = {name: [] for name in ("open", "high", "low", "close", "volume")}
                 signals = {}
             block = BarBlock(
-                names[table.asset_code[r0:r1]].tolist(),
+                names[table.asset_code_of(slice(r0, r1))].tolist(),
                 columns,
-                table.bar_index[r0:r1],
+                table.bar_index_of(slice(r0, r1)),
                 signals,
                 arrays,
                 signal_names,
@@ -115,7 +115,7 @@ def _replay_each(
     signals = list(table.signals.items())
     for k, ts_ns in enumerate(table.unique_ts_ns.tolist()):
         a, b = bounds[k], bounds[k + 1]
-        asset_ids = names[table.asset_code[a:b]].tolist()
+        asset_ids = names[table.asset_code_of(slice(a, b))].tolist()
         columns = {
             "open": table.open[a:b],
             "high": table.high[a:b],
@@ -128,7 +128,11 @@ def _replay_each(
         now = snapshot_at if isinstance(snapshot_at, ContextSnapshot) else snapshot_at(ts_ns)
         snapshot = features.join(ts_ns, asset_ids, columns, per_asset, market, now)
         block = BarBlock.single(
-            ts_ns, asset_ids, columns, table.bar_index[a:b], needs_rows=dispatcher.needs_rows
+            ts_ns,
+            asset_ids,
+            columns,
+            table.bar_index_of(slice(a, b)),
+            needs_rows=dispatcher.needs_rows,
         )
         dispatcher.step(block, snapshot)
         bar.update(b - a)

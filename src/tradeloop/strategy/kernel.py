@@ -87,7 +87,8 @@ def run_signal_kernel(
     commission_b: float,
     slippage_bps: float,
 ) -> tuple[np.ndarray, ...]:
-    n_rows = codes.shape[0]
+    n_rows = opens.shape[0]
+    complete = codes.shape[0] == 0  # every asset at every timestamp: row start + code
     cash = initial_cash
     commission_paid = 0.0
     realized_total = 0.0
@@ -133,7 +134,7 @@ def run_signal_kernel(
         # 1. open orders fill at this open: sells first, then by order id
         n_due = 0
         for i in range(start, stop):
-            oid = pending[codes[i]]
+            oid = pending[i - start if complete else codes[i]]
             if oid >= 0:
                 due[n_due] = oid
                 due_row[n_due] = i
@@ -233,10 +234,10 @@ def run_signal_kernel(
                     o_has_reserve[oid] = False
         # 2. marks
         for i in range(start, stop):
-            mark[codes[i]] = closes[i]
+            mark[i - start if complete else codes[i]] = closes[i]
         # 3. decisions, asset by asset
         for i in range(start, stop):
-            c = codes[i]
+            c = i - start if complete else codes[i]
             if pending[c] >= 0:
                 continue
             position = qty[c]

@@ -65,7 +65,7 @@ def replay_messages(
             batch.append(
                 BarBatchMessage(
                     ts_ns,
-                    name_of[table.asset_code[a:b]].tolist(),
+                    name_of[table.asset_code_of(slice(a, b))].tolist(),
                     table.open[a:b],
                     table.high[a:b],
                     table.low[a:b],
@@ -92,7 +92,7 @@ def _bars(
     signal_rows = [(n, v[a:b].tolist()) for n, v in signals]
     for j, (asset, open_, high, low, close, vol) in enumerate(
         zip(
-            name_of[table.asset_code[a:b]].tolist(),
+            name_of[table.asset_code_of(slice(a, b))].tolist(),
             table.open[a:b].tolist(),
             table.high[a:b].tolist(),
             table.low[a:b].tolist(),

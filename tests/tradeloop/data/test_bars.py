@@ -56,22 +56,36 @@ _ROWS = st.lists(
 ).map(lambda rows: list(dict.fromkeys(rows)))  # one bar per (day, asset)
 
 
-@given(rows=_ROWS, in_replay_order=st.booleans())
+@given(rows=_ROWS, in_replay_order=st.booleans(), data=st.data())
 def test_bar_table_any_frame_matches_a_sort_by_time_then_asset(
-    rows: list[tuple[int, str]], in_replay_order: bool
+    rows: list[tuple[int, str]], in_replay_order: bool, data: st.DataObject
 ) -> None:
     # the reference is the definition: rows sorted by (time, asset name), codes the rank of
-    # the name; a complete panel in replay order takes the arithmetic path, any other the sort
+    # the name, bar index the asset's earlier rows; a complete panel in replay order takes
+    # the arithmetic path (nothing stored per row), any other the sort
     if in_replay_order:
         rows = sorted(rows)
     t = table(rows)
     expected = sorted(rows)
     names = sorted({a for _, a in rows})
+    ts = [d * NS_DAY for d, _ in expected]
+    codes = [names.index(a) for _, a in expected]
+    counts = [sum(1 for _, b in expected[:i] if b == a) for i, (_, a) in enumerate(expected)]
     assert t.asset_ids == tuple(names)
-    assert t.ts_ns.tolist() == [d * NS_DAY for d, _ in expected]
-    assert t.asset_code.tolist() == [names.index(a) for _, a in expected]
+    assert t.ts_ns.tolist() == ts
+    assert t.asset_code.tolist() == codes
+    assert t.bar_index.tolist() == counts
     per_asset = sorted(range(len(expected)), key=lambda i: (expected[i][1], expected[i][0]))
     assert t.asset_rows.tolist() == per_asset
+    # any rows read alone (a range, or row numbers in any order) give the same values
+    n = len(expected)
+    a = data.draw(st.integers(0, n))
+    b = data.draw(st.integers(a, n))
+    picked = data.draw(st.lists(st.integers(0, n - 1), max_size=6))
+    for rows_of, want in ((slice(a, b), range(a, b)), (np.array(picked, dtype=np.int64), picked)):
+        assert t.ts_ns_of(rows_of).tolist() == [ts[i] for i in want]
+        assert t.asset_code_of(rows_of).tolist() == [codes[i] for i in want]
+        assert t.bar_index_of(rows_of).tolist() == [counts[i] for i in want]
 
 
 @pytest.mark.parametrize(
