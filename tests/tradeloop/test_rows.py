@@ -94,3 +94,36 @@ def test_a_block_finds_each_timestamps_bars_whatever_the_layouts(
             row = start + layout.index(asset)
             assert bar == (100.0 + row, 101.0 + row, 99.0 + row, 100.5 + row, 10.0, row)
         start = stop
+
+
+@given(
+    universe=st.lists(st.sampled_from(ASSETS), unique=True, min_size=1),
+    lookups=st.lists(st.lists(st.sampled_from([*ASSETS, "Q"]), max_size=12), min_size=1),
+)
+@settings(max_examples=100, deadline=None)
+def test_a_complete_panels_block_finds_bars_in_its_one_layout(
+    universe: list[str], lookups: list[list[str]]
+) -> None:
+    """A block whose every timestamp lists ``universe`` (a complete panel's: the layout is
+    given once, never compared again) finds each bar at timestamp k in row k × n + code."""
+    n, n_ts = len(universe), len(lookups)
+    opens = np.arange(n * n_ts, dtype=np.float64) + 100.0
+    arrays = {
+        "open": opens,
+        "high": opens + 1,
+        "low": opens - 1,
+        "close": opens + 0.5,
+        "volume": np.full(n * n_ts, 10.0),
+    }
+    empty: dict[str, list[float]] = {k: [] for k in arrays}
+    bar_index = np.arange(n * n_ts) // n
+    block = BarBlock(universe * n_ts, empty, bar_index, {}, arrays, (), layout=universe)
+    for k, assets in enumerate(lookups):
+        block.move(k, k * n, (k + 1) * n)
+        for asset in assets:
+            bar = block.bar(asset)
+            if asset not in universe:
+                assert bar is None
+                continue
+            row = k * n + universe.index(asset)
+            assert bar == (100.0 + row, 101.0 + row, 99.0 + row, 100.5 + row, 10.0, k)

@@ -196,7 +196,6 @@ class OrderBook:
         asset_id: str,
         side: Side,
         qty: float,
-        *,
         order_type: OrderType = OrderType.MARKET,
         limit_price: float | None = None,
         stop_price: float | None = None,

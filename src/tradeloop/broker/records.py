@@ -68,48 +68,32 @@ class FillArrays:
 
 
 class FillLog(Sequence[Fill]):
-    """Fills as columns; ``log[i]`` builds the ``Fill`` (its ``timestamp`` from ``ts_ns``)."""
+    """Fills as columns; ``log[i]`` builds the ``Fill`` (its ``timestamp`` from ``ts_ns``).
 
-    __slots__ = (
-        "_arrays",
-        "asset_id",
-        "bar_index",
-        "commission",
-        "order_id",
-        "price",
-        "qty",
-        "reason",
-        "side",
-        "slippage",
-        "ts_ns",
-    )
+    ``record`` keeps a fill as one row (one append, not ten); the columns take the rows in
+    when one is read, so a reader always sees every fill."""
+
+    __slots__ = ("_arrays", "_columns", "_rows")
 
     def __init__(self, fills: Iterable[Fill] = ()) -> None:
-        self.order_id: list[int] = []
-        self.asset_id: list[str] = []
-        self.side: list[Side] = []
-        self.qty: list[float] = []
-        self.price: list[float] = []
-        self.commission: list[float] = []
-        self.slippage: list[float] = []
-        self.ts_ns: list[int] = []
-        self.bar_index: list[int] = []
-        self.reason: list[str] = []
+        self._columns: tuple[list[Any], ...] = tuple([] for _ in _FILL_COLUMNS)
+        self._rows: list[tuple[Any, ...]] = []  # recorded, not yet in the columns
         self._arrays: FillArrays | None = None
         self.extend(fills)
 
     def append(self, fill: Fill) -> None:
-        self.order_id.append(fill.order_id)
-        self.asset_id.append(fill.asset_id)
-        self.side.append(fill.side)
-        self.qty.append(fill.qty)
-        self.price.append(fill.price)
-        self.commission.append(fill.commission)
-        self.slippage.append(fill.slippage)
-        self.ts_ns.append(fill.ts_ns)
-        self.bar_index.append(fill.bar_index)
-        self.reason.append(fill.reason)
-        self._arrays = None
+        self.record(
+            fill.order_id,
+            fill.asset_id,
+            fill.side,
+            fill.qty,
+            fill.price,
+            fill.commission,
+            fill.slippage,
+            fill.ts_ns,
+            fill.bar_index,
+            fill.reason,
+        )
 
     def extend(self, fills: Iterable[Fill]) -> None:
         for fill in fills:
@@ -129,27 +113,71 @@ class FillLog(Sequence[Fill]):
         reason: str,
     ) -> int:
         """Append one fill's fields (no ``Fill`` is made); return its index."""
-        self.order_id.append(order_id)
-        self.asset_id.append(asset_id)
-        self.side.append(side)
-        self.qty.append(qty)
-        self.price.append(price)
-        self.commission.append(commission)
-        self.slippage.append(slippage)
-        self.ts_ns.append(ts_ns)
-        self.bar_index.append(bar_index)
-        self.reason.append(reason)
+        rows = self._rows
+        rows.append(
+            (order_id, asset_id, side, qty, price, commission, slippage, ts_ns, bar_index, reason)
+        )
         self._arrays = None
-        return len(self.qty) - 1
+        return len(self._columns[0]) + len(rows) - 1
 
     def extend_columns(self, **columns: list[Any]) -> None:
         """Append whole columns at once (a compiled run's fills); every column is required."""
-        for name in _FILL_COLUMNS:
-            getattr(self, name).extend(columns[name])
+        for column, name in zip(self._flushed(), _FILL_COLUMNS, strict=True):
+            column.extend(columns[name])
         self._arrays = None
 
+    def _flushed(self) -> tuple[list[Any], ...]:
+        """The columns, with the recorded rows moved into them."""
+        rows = self._rows
+        if rows:
+            for column, values in zip(self._columns, zip(*rows, strict=True), strict=True):
+                column.extend(values)
+            rows.clear()
+        return self._columns
+
+    # the columns, in ``_FILL_COLUMNS`` order
+    @property
+    def order_id(self) -> list[int]:
+        return self._flushed()[0]
+
+    @property
+    def asset_id(self) -> list[str]:
+        return self._flushed()[1]
+
+    @property
+    def side(self) -> list[Side]:
+        return self._flushed()[2]
+
+    @property
+    def qty(self) -> list[float]:
+        return self._flushed()[3]
+
+    @property
+    def price(self) -> list[float]:
+        return self._flushed()[4]
+
+    @property
+    def commission(self) -> list[float]:
+        return self._flushed()[5]
+
+    @property
+    def slippage(self) -> list[float]:
+        return self._flushed()[6]
+
+    @property
+    def ts_ns(self) -> list[int]:
+        return self._flushed()[7]
+
+    @property
+    def bar_index(self) -> list[int]:
+        return self._flushed()[8]
+
+    @property
+    def reason(self) -> list[str]:
+        return self._flushed()[9]
+
     def __len__(self) -> int:
-        return len(self.qty)
+        return len(self._columns[0]) + len(self._rows)
 
     @overload
     def __getitem__(self, index: int) -> Fill: ...
@@ -173,19 +201,22 @@ class FillLog(Sequence[Fill]):
         return f"FillLog({len(self)} fills)"
 
     def _fill(self, i: int) -> Fill:
-        ts_ns = self.ts_ns[i]
+        columns = self._columns
+        recorded = len(columns[0])  # a fill not yet in the columns is read from its row
+        row = self._rows[i - recorded] if i >= recorded else [column[i] for column in columns]
+        order_id, asset_id, side, qty, price, commission, slippage, ts_ns, bar_index, reason = row
         return Fill(
-            order_id=self.order_id[i],
-            asset_id=self.asset_id[i],
-            side=self.side[i],
-            qty=self.qty[i],
-            price=self.price[i],
-            commission=self.commission[i],
-            slippage=self.slippage[i],
+            order_id=order_id,
+            asset_id=asset_id,
+            side=side,
+            qty=qty,
+            price=price,
+            commission=commission,
+            slippage=slippage,
             timestamp=utc_datetime(ts_ns),
             ts_ns=ts_ns,
-            bar_index=self.bar_index[i],
-            reason=self.reason[i],
+            bar_index=bar_index,
+            reason=reason,
         )
 
     def arrays(self) -> FillArrays:

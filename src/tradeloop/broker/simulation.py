@@ -146,15 +146,8 @@ class SimulationBroker(BookFront):
     ) -> Order:
         """Accept or reject an order now; a rejection is returned, never raised."""
         order = self.book.place(
-            asset_id,
-            side,
-            qty,
-            order_type=order_type,
-            limit_price=limit_price,
-            stop_price=stop_price,
-            tif=tif,
-            reason=reason,
-        )
+            asset_id, side, qty, order_type, limit_price, stop_price, tif, reason
+        )  # positional: keywords cost a call more
         if self.fill_timing == "close" and order.is_open and order.order_type is _MARKET:
             self._at_close(order)
         return order
@@ -234,6 +227,9 @@ class SimulationBroker(BookFront):
                     continue
             if order.special:
                 self._match_special(order, bar)
+                continue
+            if order.order_type is _MARKET:  # at the open (``match_price``, without the call)
+                self._execute(order, bar[0], bar)
                 continue
             price, order.triggered = match_price(order, bar[0], bar[1], bar[2], bar[3])
             if price is not None:

@@ -30,7 +30,7 @@ from tradeloop.market_event import BarRows, BatchEvents, floats
 from tradeloop.rows import RowFinder
 from tradeloop.strategy.base import Strategy
 
-__all__ = ["BarBlock", "Dispatcher", "RiskHook"]
+__all__ = ["BarBlock", "Dispatcher", "RiskHook", "frozen_view"]
 
 _PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -42,7 +42,9 @@ class BarBlock(LazyTimestamp):
     are filled only when per-bar callbacks need Python floats. ``events`` are the per-asset
     events that iterating its batches moves (a replay passes one for all its blocks). A bar's
     index (its asset's bar count) is ``bar_index[row] + bar_offset``: a stream repeating its
-    universe moves the offset, not the array.
+    universe moves the offset, not the array. ``layout``: the assets every timestamp of the
+    block lists, in row order (a complete panel's universe), so rows are found in it once
+    for the whole block and the marks take it as their column's assets without comparing.
     """
 
     __slots__ = (
@@ -52,12 +54,14 @@ class BarBlock(LazyTimestamp):
         "_pointed",
         "_prices",
         "_timestamp",
+        "_uniform",
         "arrays",
         "asset_ids",
         "bar_index",
         "bar_offset",
         "close",
         "high",
+        "layout",
         "low",
         "open",
         "signal_names",
@@ -78,8 +82,11 @@ class BarBlock(LazyTimestamp):
         signal_names: tuple[str, ...],
         events: BatchEvents | None = None,
         bar_offset: int = 0,
+        layout: list[str] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.asset_ids = asset_ids
+        self.layout = layout
         self.open = columns["open"]
         self.high = columns["high"]
         self.low = columns["low"]
@@ -95,10 +102,12 @@ class BarBlock(LazyTimestamp):
         self._timestamp: datetime | None = None
         self.start = 0
         self.stop = 0
-        self._layout = RowFinder()  # the rows of the timestamp last looked into
-        self._pointed = False  # whether ``_layout`` is this timestamp's
+        self._layout = RowFinder(layout)  # the rows of the timestamp last looked into
+        self._uniform = layout is not None  # every timestamp's rows are ``layout``'s
+        self._pointed = self._uniform  # whether ``_layout`` is this timestamp's
         self._events = events if events is not None else BatchEvents()
-        self._frozen = False  # ``arrays`` are read-only already: whole, they are the views
+        # ``arrays`` are read-only already: whole, they are the views; sliced, so are theirs
+        self._frozen = read_only
 
     @classmethod
     def single(
@@ -129,8 +138,16 @@ class BarBlock(LazyTimestamp):
         else:  # the columns only (a batch strategy)
             rows = {"open": [], "high": [], "low": [], "close": [], "volume": []}
             signals = {}
-        block = cls(asset_ids, rows, bar_index, signals, columns, names, bar_offset=bar_offset)
-        block._frozen = read_only
+        block = cls(
+            asset_ids,
+            rows,
+            bar_index,
+            signals,
+            columns,
+            names,
+            bar_offset=bar_offset,
+            read_only=read_only,
+        )
         block.move(ts_ns, 0, len(asset_ids))
         return block
 
@@ -140,7 +157,7 @@ class BarBlock(LazyTimestamp):
         self._timestamp = timestamp
         self.start = start
         self.stop = stop
-        self._pointed = False
+        self._pointed = self._uniform
 
     def _row(self, asset_id: str) -> int:
         """The row of ``asset_id`` at this timestamp, or -1. A timestamp laid out as the
@@ -185,11 +202,15 @@ class BarBlock(LazyTimestamp):
         a strategy that writes into them would change the bars the broker fills on)."""
         start, stop = self.start, self.stop
         arrays = self.arrays
-        whole = self._frozen and start == 0 and stop == len(self.asset_ids)
+        frozen = self._frozen
+        whole = start == 0 and stop == len(self.asset_ids)
 
         def view(name: str) -> npt.NDArray[np.float64]:
-            # read-only columns the block covers whole are handed over as they are
-            return arrays[name] if whole else _read_only(arrays[name][start:stop])
+            # read-only columns are handed over as they are (whole) or sliced (a slice of a
+            # read-only array is read-only: setting the flag costs ~1 µs a column)
+            if frozen:
+                return arrays[name] if whole else arrays[name][start:stop]
+            return frozen_view(arrays[name][start:stop])
 
         return TimestampBatch(
             self._timestamp,
@@ -206,7 +227,8 @@ class BarBlock(LazyTimestamp):
         )
 
 
-def _read_only(view: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def frozen_view(view: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``view``, made read-only (its own flag: the array it views stays as it is)."""
     view.flags.writeable = False
     return view
 
@@ -271,6 +293,7 @@ class Dispatcher:
         begin, end, marks = broker.begin_timestamp, broker.end_timestamp, broker.marks
         open_orders = book.open_by_asset
         ids, close, close_array = block.asset_ids, block.close, block.arrays["close"]
+        layout = block.layout  # the same assets at every timestamp: the marks' one column
         on_event, on_batch = self.on_event, self.on_batch
         if not decide:
             on_event = on_batch = None
@@ -301,7 +324,7 @@ class Dispatcher:
                 marks.set_column(ids, close if close else close_array)
             else:
                 closes = close[start:stop] if close else close_array[start:stop]
-                marks.set_column(ids[start:stop], closes)
+                marks.set_column(layout if layout is not None else ids[start:stop], closes)
             if on_event is not None:
                 rows.ts_ns, rows.context, rows._timestamp = ts_ns, context, None
                 for i, asset in zip(range(start, stop), ids[start:stop], strict=True):

@@ -20,7 +20,7 @@ from tradeloop.data.bars import BarTable
 from tradeloop.data.context import EMPTY_SNAPSHOT, Context, ContextSnapshot
 from tradeloop.data.features import FeatureJoin
 from tradeloop.market_event import BatchEvents, floats
-from tradeloop.runtime.dispatch import BarBlock, Dispatcher
+from tradeloop.runtime.dispatch import BarBlock, Dispatcher, frozen_view
 
 __all__ = ["replay"]
 
@@ -57,6 +57,7 @@ def replay(
         mininterval=0.5,
         desc="backtest",
     )
+    universe = list(table.asset_ids) if table.complete else None
     k0 = 0
     events = BatchEvents()  # one per run, not per chunk: a complete panel's events never move
     try:
@@ -67,13 +68,15 @@ def replay(
             k1 = int(np.searchsorted(bounds, bounds[k0] + _CHUNK_ROWS, side="right")) - 1
             k1 = min(max(k1, k0 + 1), n_ts)
             r0, r1 = int(bounds[k0]), int(bounds[k1])
-            arrays = {
-                "open": table.open[r0:r1],
-                "high": table.high[r0:r1],
-                "low": table.low[r0:r1],
-                "close": table.close[r0:r1],
-                "volume": table.volume[r0:r1],
-                **{f"signal:{n}": values[r0:r1] for n, values in table.signals.items()},
+            arrays = {  # read-only views: each timestamp's batch slices them as they are
+                "open": frozen_view(table.open[r0:r1]),
+                "high": frozen_view(table.high[r0:r1]),
+                "low": frozen_view(table.low[r0:r1]),
+                "close": frozen_view(table.close[r0:r1]),
+                "volume": frozen_view(table.volume[r0:r1]),
+                **{
+                    f"signal:{n}": frozen_view(values[r0:r1]) for n, values in table.signals.items()
+                },
             }
             if needs_rows:
                 columns = {
@@ -85,13 +88,17 @@ def replay(
                 columns = {name: [] for name in ("open", "high", "low", "close", "volume")}
                 signals = {}
             block = BarBlock(
-                names[table.asset_code_of(slice(r0, r1))].tolist(),
+                universe * (k1 - k0)  # a complete panel: each timestamp lists the universe
+                if universe is not None
+                else names[table.asset_code_of(slice(r0, r1))].tolist(),
                 columns,
                 table.bar_index_of(slice(r0, r1)),
                 signals,
                 arrays,
                 signal_names,
                 events,
+                layout=universe,
+                read_only=True,
             )
             local = (bounds[k0 : k1 + 1] - r0).tolist()
             stamps = table.unique_ts_ns[k0:k1].tolist()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.tradeloop.results.random_fills import NS_DAY, T0, make_fill
 from tradeloop.broker.records import CompiledOrderLog, CompiledOrders, FillLog, OrderLog
@@ -59,3 +61,52 @@ def test_order_log_compiled_orders_are_built_only_when_read() -> None:
     with pytest.raises(IndexError):
         log[2]
     assert OrderLog().compiled is None
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("record"), st.integers(1, 9)),
+        st.tuples(st.just("columns"), st.integers(0, 3)),
+        st.tuples(st.just("read"), st.integers(-12, 12)),
+        st.tuples(st.just("arrays"), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+@given(steps=_STEPS)
+def test_fill_log_rows_and_columns_read_as_one_list_whatever_the_order(
+    steps: list[tuple[str, int]],
+) -> None:
+    # ``record`` keeps rows until a column is read; the reference is a plain list of Fills
+    log, fills = FillLog(), []
+    for step, n in steps:
+        if step == "record":
+            fill = make_fill(n, f"A{n % 3}", float(n) if n % 2 else -float(n), 10.0 + n, 0.1 * n)
+            index = log.record(
+                fill.order_id, fill.asset_id, fill.side, fill.qty, fill.price, fill.commission,
+                fill.slippage, fill.ts_ns, fill.bar_index, fill.reason,
+            )  # fmt: skip
+            assert index == len(fills)
+            fills.append(fill)
+        elif step == "columns":  # a compiled run's whole columns, after what is recorded
+            more = [make_fill(100 + i, "B", 2.0, 20.0 + i, 0.0) for i in range(n)]
+            log.extend_columns(
+                **{
+                    name: [getattr(f, name) for f in more]
+                    for name in ("order_id", "asset_id", "side", "qty", "price", "commission",
+                                 "slippage", "ts_ns", "bar_index", "reason")
+                }
+            )  # fmt: skip
+            fills.extend(more)
+        elif step == "read" and -len(fills) <= n < len(fills):
+            assert log[n] == fills[n]
+        elif step == "arrays":
+            assert log.arrays().qty.tolist() == [f.qty for f in fills]
+        assert len(log) == len(fills)
+    assert list(log) == fills
+    assert log.asset_id == [f.asset_id for f in fills]
+    assert log.ts_ns == [f.ts_ns for f in fills]
+    assert log.arrays().signed_qty.tolist() == [
+        f.qty if f.side is Side.BUY else -f.qty for f in fills
+    ]
