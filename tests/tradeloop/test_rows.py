@@ -127,3 +127,41 @@ def test_a_complete_panels_block_finds_bars_in_its_one_layout(
                 continue
             row = k * n + universe.index(asset)
             assert bar == (100.0 + row, 101.0 + row, 99.0 + row, 100.5 + row, 10.0, k)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(ASSETS), unique=True, min_size=1),
+            st.sampled_from(["same list", "equal copy", "as drawn"]),
+            st.lists(st.sampled_from([*ASSETS, "Q"]), min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_blocks_sharing_one_finder_find_each_timestamps_own_rows(
+    stamps: list[tuple[list[str], str, list[str]]],
+) -> None:
+    """A stream's blocks (one a timestamp) share the runtime's finder: the list it indexed
+    handed over again, an equal copy of it, or another layout, every bar is its own row's."""
+    finder, previous = RowFinder(), None
+    for ts, (drawn, how, lookups) in enumerate(stamps):
+        ids = drawn
+        if previous is not None and how != "as drawn":
+            ids = previous if how == "same list" else list(previous)
+        n = len(ids)
+        opens = np.arange(n, dtype=np.float64) + 10.0 * ts
+        arrays = {"open": opens, "high": opens, "low": opens, "close": opens, "volume": opens}
+        block = BarBlock.single(
+            ts, ids, arrays, np.zeros(n, dtype=np.int64), needs_rows=False, finder=finder
+        )
+        for asset in lookups:
+            bar = block.bar(asset)
+            if asset not in ids:
+                assert bar is None
+                continue
+            assert bar is not None
+            assert bar[0] == 10.0 * ts + ids.index(asset)
+        previous = ids

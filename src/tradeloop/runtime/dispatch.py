@@ -84,6 +84,7 @@ class BarBlock(LazyTimestamp):
         bar_offset: int = 0,
         layout: list[str] | None = None,
         read_only: bool = False,
+        finder: RowFinder | None = None,
     ) -> None:
         self.asset_ids = asset_ids
         self.layout = layout
@@ -102,7 +103,9 @@ class BarBlock(LazyTimestamp):
         self._timestamp: datetime | None = None
         self.start = 0
         self.stop = 0
-        self._layout = RowFinder(layout)  # the rows of the timestamp last looked into
+        # the rows of the timestamp last looked into (``finder``: one the caller keeps
+        # from block to block, so a stream repeating its universe indexes it once)
+        self._layout = finder if finder is not None else RowFinder(layout)
         self._uniform = layout is not None  # every timestamp's rows are ``layout``'s
         self._pointed = self._uniform  # whether ``_layout`` is this timestamp's
         self._events = events if events is not None else BatchEvents()
@@ -121,12 +124,14 @@ class BarBlock(LazyTimestamp):
         bar_offset: int = 0,
         signal_names: tuple[str, ...] | None = None,
         read_only: bool = False,
+        finder: RowFinder | None = None,
     ) -> BarBlock:
         """A block of one timestamp's columns (``open`` … ``volume``, ``signal:<name>``), in
         asset order, already moved to ``ts_ns``: what both loops hand the dispatcher when a
         timestamp is prepared on its own (a stream; a replay joining features).
         ``signal_names``: the sorted names of the ``signal:`` columns, if the caller knows
-        them; ``read_only``: every column is a read-only array (a binary frame's views)."""
+        them; ``read_only``: every column is a read-only array (a binary frame's views);
+        ``finder``: the caller's ``RowFinder``, kept from timestamp to timestamp."""
         names = signal_names
         if names is None:
             names = tuple(
@@ -147,6 +152,7 @@ class BarBlock(LazyTimestamp):
             names,
             bar_offset=bar_offset,
             read_only=read_only,
+            finder=finder,
         )
         block.move(ts_ns, 0, len(asset_ids))
         return block

@@ -19,6 +19,7 @@ every hundredth), never handled:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,13 +33,27 @@ from tradeloop.data.validation import OHLCV, bar_problems, keeps_bar_rules
 
 __all__ = ["Intake", "IntakeLimits"]
 
-# A stream's first look at a timestamp's bars: the bar rules' one conjunction
-# (``keeps_bar_rules``, the same function a history run calls), compiled by numba. One call
-# instead of its fourteen array calls: after the idle gap between a live feed's frames every
-# numpy call wakes cold, and a 500-asset check took ~120-200 µs in situ against ~40-65 µs
-# compiled (BENCHMARKS.md, issue 14 round 3). Only the live runtime imports this module, so
-# a backtest never loads numba for it.
-_keeps_compiled = njit(cache=True, nogil=True)(keeps_bar_rules)
+F64 = npt.NDArray[np.float64]
+
+
+def _keeps_each(open_: F64, high: F64, low: F64, close: F64, volume: F64) -> bool:
+    """``keeps_bar_rules`` bar by bar, stopping at the first bad one: the same conjunction
+    (NaN compares False), in one pass with no temporaries, for numba to compile."""
+    for i in range(len(low)):
+        lo, hi, op, cl = low[i], high[i], open_[i], close[i]
+        if not (0 < lo <= op <= hi < math.inf and lo <= cl <= hi) or volume[i] < 0:
+            return False
+    return True
+
+
+# A stream's first look at a timestamp's bars: the bar rules' one conjunction, compiled by
+# numba. One call instead of the numpy form's fourteen array calls: after the idle gap
+# between a live feed's frames every numpy call wakes cold, and a 500-asset check took
+# ~120-200 µs in situ against ~40-65 µs compiled (BENCHMARKS.md, issue 14 round 3). The
+# loop, not the numpy form compiled: numba's array expressions allocate a temporary a step
+# (~60,000 instructions for 500 bars, ~18 % of a frame); the loop costs a few per bar. Only
+# the live runtime imports this module, so a backtest never loads numba for it.
+_keeps_compiled = njit(cache=True, nogil=True)(_keeps_each)
 _F64 = np.dtype(np.float64)
 
 

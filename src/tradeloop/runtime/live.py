@@ -45,6 +45,7 @@ from tradeloop.errors import FeatureError
 from tradeloop.events import BarBatchMessage, BarMessage, ContextMessage, Message, Reconnected
 from tradeloop.risk.gate import PreTradeGate
 from tradeloop.risk.manager import RiskManager
+from tradeloop.rows import RowFinder
 from tradeloop.runtime.dispatch import BarBlock, Dispatcher
 from tradeloop.runtime.features import ask_features
 from tradeloop.runtime.intake import Intake, IntakeLimits
@@ -117,6 +118,7 @@ class LiveRuntime:
             self.context = self.context.merged(features.market_context())
         self._bar_count: dict[str, int] = dict(resume.get("bar_counts", {}))
         self._last_ids: list[str] = []
+        self._rows = RowFinder()  # the blocks' row lookup: indexed once while ids repeat
         self._sorted: tuple[list[str] | None, list[str], list[int] | None] = (None, [], None)
         self._last_index: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self._last_offset = 0
@@ -392,6 +394,7 @@ class LiveRuntime:
             # a feature join adds (writable) signal columns: names and views made again
             signal_names=names if self.features is None else None,
             read_only=read_only and self.features is None,
+            finder=self._rows,
         )
         if self._record is not None:
             self._record((ts_ns, asset_ids, dict(arrays)))

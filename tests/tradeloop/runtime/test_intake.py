@@ -4,9 +4,11 @@ remembered about that list never lets in, or orders, anything it would not other
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
@@ -72,8 +74,8 @@ _PRICE = st.sampled_from([0.0, -1.0, 1.0, 2.0, 3.0, float("nan"), float("inf"), 
 def test_compiled_bar_check_agrees_with_the_rules_on_any_columns(
     bars: list[tuple[float, ...]],
 ) -> None:
-    # the stream's compiled check and the history's numpy one are the same function; both
-    # agree with the rules one by one (BAR_RULES' masks), read-only views included
+    # the stream's compiled loop and the history's numpy form agree with the rules one by
+    # one (BAR_RULES' masks), read-only views included
     columns = [np.array(column) for column in zip(*bars, strict=True)]
     expected = not any(mask.any() for mask in rule_masks(*columns))
     views = [column.copy() for column in columns]
@@ -84,6 +86,32 @@ def test_compiled_bar_check_agrees_with_the_rules_on_any_columns(
     assert keeps_bar_rules(*columns) is expected
     whole = [np.floor(np.nan_to_num(c, posinf=9, neginf=-9)).astype(np.int64) for c in columns]
     assert _keeps(whole) is keeps_bar_rules(*whole)  # integer columns: the numpy form
+
+
+@pytest.mark.parametrize(
+    "bar",
+    [
+        (10.0, 12.0, 9.0, 11.0, 100.0),  # good
+        (10.0, 12.0, 0.0, 11.0, 100.0),  # low not positive
+        (10.0, math.inf, 9.0, 11.0, 100.0),  # high not finite
+        (8.0, 12.0, 9.0, 11.0, 100.0),  # open below the low
+        (10.0, 12.0, 9.0, 8.5, 100.0),  # close below the low
+        (13.0, 12.0, 9.0, 11.0, 100.0),  # open above the high
+        (10.0, 12.0, 9.0, 12.5, 100.0),  # close above the high
+        (10.0, 12.0, 9.0, 11.0, -1.0),  # negative volume
+        (10.0, 12.0, 9.0, 11.0, math.nan),  # no volume: kept
+        (math.nan, 12.0, 9.0, 11.0, 100.0),  # no open
+        (10.0, 12.0, 9.0, math.nan, 100.0),  # no close
+    ],
+)
+def test_compiled_bar_check_breaks_on_each_rule_alone(bar: tuple[float, ...]) -> None:
+    # one bad bar among good ones, each rule broken on its own (the random test rarely
+    # breaks only one): the compiled loop agrees with the rules' masks
+    good = (10.0, 12.0, 9.0, 11.0, 100.0)
+    columns = [np.array(column) for column in zip(good, bar, good, strict=True)]
+    expected = not any(mask.any() for mask in rule_masks(*columns))
+    assert _keeps(columns) is expected
+    assert keeps_bar_rules(*columns) is expected
 
 
 def test_intake_refuses_a_broken_bar_with_the_compiled_check_and_names_its_rule() -> None:
