@@ -321,6 +321,9 @@ def _first_bad(out: pl.DataFrame, condition: pl.Expr) -> tuple[dict[str, object]
     return (bad.row(0, named=True), bad.height) if bad.height else None
 
 
+_CHECK_ROWS = 1 << 17  # rows the value check reads as arrays at once
+
+
 def _check_values(out: pl.DataFrame, source: str) -> None:
     null_asset = _first_bad(out, pl.col("asset_id").is_null())
     if null_asset:
@@ -329,9 +332,14 @@ def _check_values(out: pl.DataFrame, source: str) -> None:
             f"{source} row {row['source_row']}: no asset id ({count} such rows). "
             "Fix: fill the asset column, or pass asset_id= for a single-asset frame."
         )
-    columns = [out[name].to_numpy() for name in OHLCV]
-    if keeps_bar_rules(*columns):
+    # a slice of rows at a time: the columns of a parquet read come in chunks, and the whole
+    # of each as one array would be a copy (~40 MB for a million bars) held only for this
+    if all(
+        keeps_bar_rules(*(out[name].slice(start, _CHECK_ROWS).to_numpy() for name in OHLCV))
+        for start in range(0, out.height, _CHECK_ROWS)
+    ):
         return
+    columns = [out[name].to_numpy() for name in OHLCV]  # something is wrong: find it
     for rule, bad in zip(BAR_RULES, rule_masks(*columns), strict=True):
         if bad.any():
             index = int(np.argmax(bad))

@@ -44,6 +44,29 @@ def test_valid_frame_normalises_to_utc_ns_and_float_columns() -> None:
     assert out["ts_ns"][0] == int(first.timestamp()) * 1_000_000_000
 
 
+@pytest.mark.parametrize("bad_row", [0, (1 << 17) - 1, 1 << 17, 300_000 - 1])
+def test_one_bad_bar_among_300k_is_found_in_whichever_slice_it_is(bad_row: int) -> None:
+    # the value check reads the columns a slice of 131,072 rows at a time: a bad bar at a
+    # slice's edge, or in the last (short) slice, is still the one named
+    n = 300_000
+    close = np.full(n, 10.0)
+    close[bad_row] = -1.0
+    frame = pl.DataFrame(
+        {
+            "timestamp": pl.datetime_range(
+                datetime(2024, 1, 1, tzinfo=UTC),
+                datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=n - 1),
+                "1m",
+                eager=True,
+            ),
+            "open": np.full(n, 10.0), "high": np.full(n, 10.0), "low": np.full(n, 10.0),
+            "close": close,
+        }
+    )  # fmt: skip
+    with pytest.raises(DataError, match=rf"row {bad_row}\b.*close is <= 0"):
+        load(frame, asset_id="A")
+
+
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
