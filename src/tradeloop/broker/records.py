@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, SupportsIndex, overload
+from typing import Any, Generic, SupportsIndex, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from tradeloop.events import Fill, OrderStatus, OrderType, Side, TimeInForce
 __all__ = ["CompiledOrderLog", "CompiledOrders", "FillArrays", "FillLog", "OrderLog"]
 
 _BUY, _SELL = Side.BUY, Side.SELL
+_T = TypeVar("_T")
 _FILL_COLUMNS = (
     "order_id",
     "asset_id",
@@ -65,6 +66,27 @@ class FillArrays:
     @property
     def signed_qty(self) -> npt.NDArray[np.float64]:
         return np.where(self.buy, self.qty, -self.qty)
+
+
+class _Column(Generic[_T]):
+    """One of a ``FillLog``'s columns, read as a list: the rows ``record`` keeps are moved
+    into the columns first (``FillLog._flushed``), so a reader sees every fill."""
+
+    __slots__ = ("index",)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.index = _FILL_COLUMNS.index(name)
+
+    @overload
+    def __get__(self, log: None, owner: type) -> _Column[_T]: ...
+
+    @overload
+    def __get__(self, log: FillLog, owner: type) -> list[_T]: ...
+
+    def __get__(self, log: FillLog | None, owner: type) -> _Column[_T] | list[_T]:
+        if log is None:
+            return self
+        return log._flushed()[self.index]
 
 
 class FillLog(Sequence[Fill]):
@@ -135,46 +157,17 @@ class FillLog(Sequence[Fill]):
             rows.clear()
         return self._columns
 
-    # the columns, in ``_FILL_COLUMNS`` order
-    @property
-    def order_id(self) -> list[int]:
-        return self._flushed()[0]
-
-    @property
-    def asset_id(self) -> list[str]:
-        return self._flushed()[1]
-
-    @property
-    def side(self) -> list[Side]:
-        return self._flushed()[2]
-
-    @property
-    def qty(self) -> list[float]:
-        return self._flushed()[3]
-
-    @property
-    def price(self) -> list[float]:
-        return self._flushed()[4]
-
-    @property
-    def commission(self) -> list[float]:
-        return self._flushed()[5]
-
-    @property
-    def slippage(self) -> list[float]:
-        return self._flushed()[6]
-
-    @property
-    def ts_ns(self) -> list[int]:
-        return self._flushed()[7]
-
-    @property
-    def bar_index(self) -> list[int]:
-        return self._flushed()[8]
-
-    @property
-    def reason(self) -> list[str]:
-        return self._flushed()[9]
+    # the columns (the recorded rows moved in first), in ``_FILL_COLUMNS`` order
+    order_id = _Column[int]()
+    asset_id = _Column[str]()
+    side = _Column[Side]()
+    qty = _Column[float]()
+    price = _Column[float]()
+    commission = _Column[float]()
+    slippage = _Column[float]()
+    ts_ns = _Column[int]()
+    bar_index = _Column[int]()
+    reason = _Column[str]()
 
     def __len__(self) -> int:
         return len(self._columns[0]) + len(self._rows)
