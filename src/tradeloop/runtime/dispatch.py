@@ -105,8 +105,10 @@ class BarBlock(LazyTimestamp):
         self.stop = 0
         # the rows of the timestamp last looked into (``finder``: one the caller keeps
         # from block to block, so a stream repeating its universe indexes it once)
-        self._layout = finder if finder is not None else RowFinder(layout)
+        self._layout = finder if finder is not None else RowFinder()
         self._uniform = layout is not None  # every timestamp's rows are ``layout``'s
+        if layout is not None:
+            self._layout.point(layout)
         self._pointed = self._uniform  # whether ``_layout`` is this timestamp's
         self._events = events if events is not None else BatchEvents()
         # ``arrays`` are read-only already: whole, they are the views; sliced, so are theirs
