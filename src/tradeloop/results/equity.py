@@ -110,7 +110,11 @@ def _holdings(
         found = (at >= 0) & (keys[np.maximum(at, 0)] >= pair_code * n_ts)
         marks = np.where(found, table.close[table.asset_rows[np.maximum(at, 0)]], 0.0)
     worth = position[stretch] * marks
-    value = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64)
-    gross = np.bincount(k, weights=np.abs(worth), minlength=n_ts).astype(np.float64)
-    count = np.bincount(k, minlength=n_ts).astype(np.int64)
+    del stretch, offsets, pair_code, marks  # one per (asset, timestamp) held: free them first
+    # (bincount's weighted sums are float64 already, its counts intp: no copies)
+    value = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64, copy=False)
+    np.abs(worth, out=worth)
+    gross = np.bincount(k, weights=worth, minlength=n_ts).astype(np.float64, copy=False)
+    del worth
+    count = np.bincount(k, minlength=n_ts).astype(np.int64, copy=False)
     return value, gross, count
