@@ -55,9 +55,10 @@ class Portfolio:
             new = 0.0
         realized = 0.0
         if old == 0 or (old > 0) == (signed_qty > 0):
-            position.avg_price = (old * position.avg_price + signed_qty * price) / new
-            if old == 0:
-                position.opened_ts_ns = ts_ns
+            if new:  # (a dust-sized fill from flat leaves it flat: no average to take)
+                position.avg_price = (old * position.avg_price + signed_qty * price) / new
+                if old == 0:
+                    position.opened_ts_ns = ts_ns
         else:
             closed = size if size < abs(signed_qty) else abs(signed_qty)
             realized = closed * (price - position.avg_price) * (1 if old > 0 else -1)

@@ -52,3 +52,17 @@ def test_portfolio_fractional_dust_closes_the_position() -> None:
     book.apply_fill("X", 0.1 + 0.2, 10.0, 0.0, 0)
     book.apply_fill("X", -0.3, 10.0, 0.0, 1)
     assert "X" not in book.positions
+
+
+def test_portfolio_a_dust_sized_fill_from_flat_pays_its_cash_and_leaves_it_flat() -> None:
+    # 5e-10 units is below the dust threshold (1e-9): the position snaps to flat. It used to
+    # divide by that zero for the average price; its cash and commission are still booked
+    book = Portfolio(1_000)
+    realised = book.apply_fill("X", 5e-10, 100.0, 0.25, 7)
+    assert realised == 0.0
+    assert "X" not in book.positions
+    assert book.cash == 1_000 - (5e-10 * 100.0 + 0.25)  # the rule: cash -= qty × price + fee
+    assert book.commission_paid == 0.25
+    book.apply_fill("X", 2, 50.0, 0.0, 8)  # and the next fill opens from flat as usual
+    assert (book.positions["X"].qty, book.positions["X"].avg_price) == (2, 50.0)
+    assert book.positions["X"].opened_ts_ns == 8
