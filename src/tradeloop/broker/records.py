@@ -197,20 +197,8 @@ class FillLog(Sequence[Fill]):
         columns = self._columns
         recorded = len(columns[0])  # a fill not yet in the columns is read from its row
         row = self._rows[i - recorded] if i >= recorded else [column[i] for column in columns]
-        order_id, asset_id, side, qty, price, commission, slippage, ts_ns, bar_index, reason = row
-        return Fill(
-            order_id=order_id,
-            asset_id=asset_id,
-            side=side,
-            qty=qty,
-            price=price,
-            commission=commission,
-            slippage=slippage,
-            timestamp=utc_datetime(ts_ns),
-            ts_ns=ts_ns,
-            bar_index=bar_index,
-            reason=reason,
-        )
+        # a Fill's fields are the row's, with the datetime made from ts_ns before it
+        return Fill._make((*row[:7], utc_datetime(row[7]), *row[7:]))
 
     def arrays(self) -> FillArrays:
         """The columns as numpy arrays (made once, until the next fill)."""

@@ -228,9 +228,6 @@ class SimulationBroker(BookFront):
             if order.special:
                 self._match_special(order, bar)
                 continue
-            if order.order_type is _MARKET:  # at the open (``match_price``, without the call)
-                self._execute(order, bar[0], bar)
-                continue
             price, order.triggered = match_price(order, bar[0], bar[1], bar[2], bar[3])
             if price is not None:
                 self._execute(order, price, bar)

@@ -54,7 +54,6 @@ class BarBlock(LazyTimestamp):
         "_pointed",
         "_prices",
         "_timestamp",
-        "_uniform",
         "arrays",
         "asset_ids",
         "bar_index",
@@ -106,10 +105,9 @@ class BarBlock(LazyTimestamp):
         # the rows of the timestamp last looked into (``finder``: one the caller keeps
         # from block to block, so a stream repeating its universe indexes it once)
         self._layout = finder if finder is not None else RowFinder()
-        self._uniform = layout is not None  # every timestamp's rows are ``layout``'s
-        if layout is not None:
+        if layout is not None:  # every timestamp's rows are ``layout``'s: pointed for good
             self._layout.point(layout)
-        self._pointed = self._uniform  # whether ``_layout`` is this timestamp's
+        self._pointed = layout is not None  # whether ``_layout`` is this timestamp's
         self._events = events if events is not None else BatchEvents()
         # ``arrays`` are read-only already: whole, they are the views; sliced, so are theirs
         self._frozen = read_only
@@ -165,7 +163,7 @@ class BarBlock(LazyTimestamp):
         self._timestamp = timestamp
         self.start = start
         self.stop = stop
-        self._pointed = self._uniform
+        self._pointed = self.layout is not None
 
     def _row(self, asset_id: str) -> int:
         """The row of ``asset_id`` at this timestamp, or -1. A timestamp laid out as the

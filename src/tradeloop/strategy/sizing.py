@@ -197,8 +197,8 @@ class SizingHelpers:
         if weight is not None:
             side = _BUY if delta > 0 else _SELL
             return self._sized_at_fill(asset_id, side, qty, weight, True, order)
-        if not order:  # a plain market order: what ``buy``/``sell`` would submit, directly
-            return broker.submit(asset_id, _BUY if delta > 0 else _SELL, qty)
+        if not order:  # (a call with ``**{}`` costs ~0.25 µs more)
+            return self.buy(asset_id, qty) if delta > 0 else self.sell(asset_id, qty)
         return self.buy(asset_id, qty, **order) if delta > 0 else self.sell(asset_id, qty, **order)
 
     def _percent_of_equity(
