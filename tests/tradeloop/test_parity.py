@@ -26,7 +26,8 @@ import polars as pl
 import pytest
 
 from tests.tradeloop import parity_setups
-from tradeloop import BacktestResult, Engine, ReplayFeed
+from tradeloop import BacktestResult, Engine, HistoricalFeed, ReplayFeed
+from tradeloop.data.bars import BarTable
 
 SETUPS_FILE = Path(parity_setups.__file__).resolve()
 NAMES = sorted(parity_setups.SETUPS)
@@ -34,17 +35,28 @@ FILL_COLUMNS = ["timestamp", "asset_id", "side", "qty", "price", "commission", "
 ORDER_COLUMNS = ["order_id", "asset_id", "side", "qty", "order_type", "status", "filled_qty"]
 
 
-def run_in_process(name: str, log_dir: Path, stream: bool) -> BacktestResult:
+# The same bars with holes: AAA misses every 7th bar and CCC its first 3, so the replay
+# takes the ragged table's path (per-row asset codes, no shared layout) and the stream sees
+# the universe change from timestamp to timestamp (its row finder pointed anew each time).
+RAGGED = (
+    parity_setups.BARS.with_columns(n=pl.int_range(pl.len()).over("asset_id"))
+    .filter(
+        ~((pl.col("asset_id") == "AAA") & (pl.col("n") % 7 == 3))
+        & ~((pl.col("asset_id") == "CCC") & (pl.col("n") < 3))
+    )
+    .drop("n")
+)
+
+
+def run_in_process(
+    name: str, log_dir: Path, stream: bool, bars: pl.DataFrame = parity_setups.BARS
+) -> BacktestResult:
     setup = parity_setups.SETUPS[name]
     log_dir.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get("TRADELOOP_PARITY_LOG")
     os.environ["TRADELOOP_PARITY_LOG"] = str(log_dir)
     try:
-        feed: Any = (
-            ReplayFeed(parity_setups.BARS, context=parity_setups.CONTEXT)
-            if stream
-            else parity_setups.BARS
-        )
+        feed: Any = ReplayFeed(bars, context=parity_setups.CONTEXT) if stream else bars
         return Engine(feed, setup, progress=False).run()
     finally:
         if previous is None:
@@ -159,6 +171,19 @@ def test_parity_in_process_stream_equals_the_replay(
         assert frame.equals(frames(stream)[part]), f"{name}: {part} differ"
     lines = callback_lines(replay_logs, name)
     assert lines == callback_lines(stream_logs, name)
+    assert (len(lines) > 0) is (name != "declarative")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parity_ragged_panel_in_process_stream_equals_the_replay(name: str, tmp_path: Path) -> None:
+    assert not BarTable.from_frame(HistoricalFeed(RAGGED).frame()).complete  # the ragged path
+    replay = run_in_process(name, tmp_path / "replay", stream=False, bars=RAGGED)
+    stream = run_in_process(name, tmp_path / "stream", stream=True, bars=RAGGED)
+    assert replay.fills.height > 0
+    for part, frame in frames(replay).items():
+        assert frame.equals(frames(stream)[part]), f"{name}: {part} differ"
+    lines = callback_lines(tmp_path / "replay", name)
+    assert lines == callback_lines(tmp_path / "stream", name)
     assert (len(lines) > 0) is (name != "declarative")
 
 
